@@ -1,0 +1,34 @@
+//! Evaluate the saga engine on a labelled JSONL stream.
+//!
+//! `cargo run -p agg-saga --release --example eval -- FILE.jsonl PRED.tsv [CONFIG.json]`
+//!
+//! CONFIG.json (optional) holds [`agg_saga::SagaConfig`] fields to override.
+
+use agg_saga::{SagaConfig, evaluate, read_rows, write_tsv};
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 2 {
+        eprintln!("usage: eval FILE.jsonl PRED.tsv [CONFIG.json]");
+        std::process::exit(2);
+    }
+    let rows = read_rows(BufReader::new(File::open(&args[0])?))?;
+    let config: SagaConfig = match args.get(2) {
+        Some(p) => serde_json::from_str(&std::fs::read_to_string(p)?)?,
+        None => SagaConfig::default(),
+    };
+    let out = evaluate(&rows, config);
+    write_tsv(BufWriter::new(File::create(&args[1])?), &out.assignments)?;
+    eprintln!(
+        "{} rows, {} sagas, {:.0} items/s",
+        rows.len(),
+        out.engine.saga_count(),
+        rows.len() as f64 / out.assign_seconds.max(1e-9)
+    );
+    if let Some(m) = out.metrics {
+        println!("{m}");
+    }
+    Ok(())
+}

@@ -1,0 +1,1206 @@
+//! The online saga engine: assignment, lifecycle and user controls.
+//!
+//! Items arrive in time order. Each item becomes an L2-normalised TF-IDF
+//! vector over words, bigrams and entity-like spans (see [`crate::text`]),
+//! with document frequencies learned online. Candidate sagas come from an
+//! inverted index (term → sagas that contain it) plus the few sagas touched
+//! most recently, so the cost per item depends on the item's terms, not on the
+//! number of sagas ever seen. Each candidate is scored against both its
+//! centroid (the whole story so far) and its most recent items (where the story
+//! is now: follow-ups share more words with the last steps than with the
+//! first), optionally mixed with embedding cosine, then discounted by the time
+//! gap since the saga was last seen. The best candidate above
+//! [`SagaConfig::join_threshold`] wins; otherwise the item starts a saga.
+
+use crate::text::{FeatureKind, features};
+use crate::vector::{SparseVec, Vocabulary, dense_cos, dot};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
+
+/// Stable identifier of a saga. Numbers start at 1 and are never reused, so
+/// they can be shown to users and stored as foreign keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SagaId(pub u64);
+
+impl fmt::Display for SagaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl SagaId {
+    fn index(self) -> usize {
+        (self.0 as usize).wrapping_sub(1)
+    }
+    fn from_index(i: usize) -> Self {
+        SagaId(i as u64 + 1)
+    }
+}
+
+/// Tunable weights and thresholds. [`Default`] is the configuration tuned on
+/// the three dev streams (see the crate docs); callers normally keep it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SagaConfig {
+    /// Minimum combined score for an item to join an existing saga.
+    pub join_threshold: f32,
+    /// Weight of the centroid similarity versus the best recent-item
+    /// similarity (the rest), in the lexical score.
+    pub centroid_weight: f32,
+    /// A saga also matches when one of its recent items alone is close:
+    /// `max(mix, recent_match_weight * best_recent)`. This lets a storyline
+    /// follow its latest step even when the whole-story centroid has moved on.
+    pub recent_match_weight: f32,
+    /// How many recent items per saga are compared one by one.
+    pub recent_items: usize,
+    /// Feature weight of a stemmed word.
+    pub word_weight: f32,
+    /// Feature weight of a word bigram.
+    pub bigram_weight: f32,
+    /// Feature weight of an entity-like span (capitalised span, acronym).
+    pub entity_weight: f32,
+    /// Weight of the embedding cosine versus the lexical score when both the
+    /// item and the saga have embeddings.
+    pub embedding_weight: f32,
+    /// Embedding cosine that counts as "no evidence"; cosines are rescaled
+    /// from `[embedding_floor, 1]` to `[0, 1]` (MiniLM gives unrelated news
+    /// pairs cosines around 0.1–0.3, never 0).
+    pub embedding_floor: f32,
+    /// Time scale (days) of the gap discount `exp(-gap / tau)`.
+    pub time_decay_days: f32,
+    /// Share of the score kept however long the gap: a story can revive after
+    /// months if the evidence is strong.
+    pub time_decay_floor: f32,
+    /// Quiet period after which an active saga becomes dormant.
+    pub dormant_after_days: f32,
+    /// Query terms (highest weight first) looked up in the inverted index.
+    pub max_query_terms: usize,
+    /// Sagas kept per index term (most recent first); bounds lookup cost for
+    /// common terms.
+    pub max_posting: usize,
+    /// Candidates scored exactly per item.
+    pub max_candidates: usize,
+    /// Sagas most recently joined, always scored (catches items with few
+    /// lexical terms, e.g. embedding-only items).
+    pub recent_sagas: usize,
+    /// Centroid-to-centroid cosine above which two sagas that both matched the
+    /// same item are merged automatically (an online clusterer fragments a
+    /// story when its first items arrive before the vocabulary has settled;
+    /// a bridging item is the evidence that the fragments are one story).
+    /// Values above 1 disable automatic merging. Pairs split by the user are
+    /// never merged automatically.
+    pub merge_threshold: f32,
+    /// Score bonus for the most recently joined saga, falling linearly to 0
+    /// over the `recent_sagas` most recently joined ones: a story is bursty,
+    /// and many outlets report it within the same hours.
+    pub burst_boost: f32,
+    /// Items dated more than this many hours after the caller's `now` are
+    /// treated as dated `now` (bogus future dates).
+    pub max_future_hours: i64,
+    /// Until a saga has this many items its title is re-chosen as the most
+    /// central headline; after that it stays fixed unless renamed.
+    pub title_settle_items: usize,
+}
+
+impl Default for SagaConfig {
+    /// Tuned on the three dev streams only (UCI headlines, WCEP storylines,
+    /// GoogleNews-T titles), one configuration for all of them; see the crate
+    /// README for the figures and the commands that reproduce them.
+    fn default() -> Self {
+        SagaConfig {
+            join_threshold: 0.08,
+            // On short titles one recent item is a noisy witness; the whole
+            // story's centroid was the better judge on every dev stream.
+            // Recent items still carry the embedding evidence.
+            centroid_weight: 1.0,
+            recent_match_weight: 0.0,
+            recent_items: 8,
+            word_weight: 1.0,
+            // Bigrams raised precision but cost as much recall on the dev
+            // streams; kept as a knob, off by default.
+            bigram_weight: 0.0,
+            entity_weight: 0.7,
+            embedding_weight: 0.5,
+            embedding_floor: 0.2,
+            // Half the evidence decays within hours, the other half is kept
+            // for good: same-day coverage groups easily, and a storyline can
+            // still be picked up days or weeks later on strong evidence.
+            time_decay_days: 0.2,
+            time_decay_floor: 0.5,
+            dormant_after_days: 7.0,
+            max_query_terms: 16,
+            max_posting: 256,
+            max_candidates: 48,
+            recent_sagas: 16,
+            max_future_hours: 48,
+            title_settle_items: 5,
+            merge_threshold: 0.25,
+            burst_boost: 0.0,
+        }
+    }
+}
+
+/// One item offered to the engine.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SagaItem {
+    /// Stable item key (the store's item key). Re-offering a known id returns
+    /// its current saga and changes nothing.
+    pub id: String,
+    /// Publication time; `None` means unknown (the caller's `now` is used).
+    pub time: Option<DateTime<Utc>>,
+    /// Headline.
+    pub title: String,
+    /// Body or summary; may be empty.
+    pub text: String,
+    /// Outlet or feed name, for outlet counts.
+    pub source: Option<String>,
+    /// Sentence embedding (L2-normalised), when the score stage computed one.
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// Where an item went, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The saga the item belongs to.
+    pub saga: SagaId,
+    /// The score that placed it (0 when it started the saga).
+    pub score: f32,
+    /// The item started a new saga.
+    pub created: bool,
+    /// The item woke a dormant saga.
+    pub revived: bool,
+    /// The id was already known; nothing changed.
+    pub duplicate: bool,
+    /// The saga is muted by the user (the digest should rank it low).
+    pub muted: bool,
+    /// The saga is followed by the user.
+    pub followed: bool,
+    /// The time used for the item after the clamping rule.
+    pub time: DateTime<Utc>,
+}
+
+/// Lifecycle state of a saga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaStatus {
+    /// Seen within the dormancy period.
+    Active,
+    /// Quiet for longer than `dormant_after_days`; revives on a match.
+    Dormant,
+    /// Closed by the user: takes no new items (a matching item starts a new saga).
+    Closed,
+    /// Merged into another saga (see [`Saga::merged_into`]); kept as a tombstone
+    /// so old ids still resolve.
+    Merged,
+}
+
+/// One item of a saga's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// Item key.
+    pub item_id: String,
+    /// Effective item time.
+    pub time: DateTime<Utc>,
+    /// Score that placed the item (0 for the founding item, 1 for items moved
+    /// by a user merge or split).
+    pub score: f32,
+    /// Outlet, when known.
+    pub source: Option<String>,
+    /// Headline, for titles and timelines.
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Recent {
+    item_id: String,
+    time: DateTime<Utc>,
+    vec: SparseVec,
+    emb: Option<Vec<f32>>,
+}
+
+/// A saga: an ongoing story.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Saga {
+    /// Identifier.
+    pub id: SagaId,
+    /// Display title: a representative headline, fixed once settled or renamed.
+    pub title: String,
+    /// Whether the title no longer changes automatically.
+    pub title_fixed: bool,
+    /// Lifecycle state.
+    pub status: SagaStatus,
+    /// Followed by the user.
+    pub followed: bool,
+    /// Muted by the user.
+    pub muted: bool,
+    /// Earliest item time.
+    pub first_seen: DateTime<Utc>,
+    /// Latest item time.
+    pub last_seen: DateTime<Utc>,
+    /// Items in arrival order.
+    pub members: Vec<Member>,
+    /// Items per outlet.
+    pub outlets: BTreeMap<String, u32>,
+    /// Set when merged into another saga.
+    pub merged_into: Option<SagaId>,
+    /// Set when created by splitting another saga.
+    pub split_from: Option<SagaId>,
+    centroid: HashMap<u32, f32>,
+    centroid_norm2: f64,
+    recent: VecDeque<Recent>,
+}
+
+impl Saga {
+    /// Number of items.
+    pub fn item_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Number of distinct outlets.
+    pub fn outlet_count(&self) -> usize {
+        self.outlets.len()
+    }
+
+    /// Items sorted by time (stable for ties: arrival order).
+    pub fn timeline(&self) -> Vec<&Member> {
+        let mut v: Vec<&Member> = self.members.iter().collect();
+        v.sort_by_key(|m| m.time);
+        v
+    }
+
+    /// Items newer than `since` (e.g. the last digest), sorted by time.
+    pub fn new_since(&self, since: DateTime<Utc>) -> Vec<&Member> {
+        self.timeline()
+            .into_iter()
+            .filter(|m| m.time > since)
+            .collect()
+    }
+
+    /// Whether automatic assignment may add items to this saga.
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, SagaStatus::Active | SagaStatus::Dormant)
+    }
+
+    fn add_vec(&mut self, v: &SparseVec, sign: f32) -> Vec<u32> {
+        let mut fresh = Vec::new();
+        for &(id, w) in v {
+            let e = self.centroid.entry(id).or_insert(0.0);
+            let old = *e;
+            if old == 0.0 && sign > 0.0 {
+                fresh.push(id);
+            }
+            let new = old + sign * w;
+            self.centroid_norm2 += (new as f64) * (new as f64) - (old as f64) * (old as f64);
+            *e = new;
+            if sign < 0.0 && new.abs() < 1e-6 {
+                self.centroid.remove(&id);
+            }
+        }
+        if self.centroid_norm2 < 0.0 {
+            self.centroid_norm2 = 0.0;
+        }
+        fresh
+    }
+
+    fn centroid_cos(&self, v: &SparseVec) -> f32 {
+        if self.centroid_norm2 <= 0.0 {
+            return 0.0;
+        }
+        let d: f32 = v
+            .iter()
+            .filter_map(|(id, w)| self.centroid.get(id).map(|c| c * w))
+            .sum();
+        d / (self.centroid_norm2.sqrt() as f32)
+    }
+}
+
+/// A change to sagas, for the store's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum SagaEvent {
+    /// A saga was started by an item.
+    Created {
+        saga: SagaId,
+        item: String,
+        at: DateTime<Utc>,
+    },
+    /// An item joined a saga.
+    Joined {
+        saga: SagaId,
+        item: String,
+        score: f32,
+        at: DateTime<Utc>,
+    },
+    /// A dormant saga woke up.
+    Revived {
+        saga: SagaId,
+        item: String,
+        at: DateTime<Utc>,
+    },
+    /// A saga went quiet.
+    Dormant { saga: SagaId, at: DateTime<Utc> },
+    /// Follow flag changed.
+    Followed { saga: SagaId, on: bool },
+    /// Mute flag changed.
+    Muted { saga: SagaId, on: bool },
+    /// Title set by the user.
+    Renamed { saga: SagaId, title: String },
+    /// Closed by the user.
+    Closed { saga: SagaId },
+    /// Reopened by the user.
+    Reopened { saga: SagaId },
+    /// `from` was merged into `into`, by the user or automatically (`auto`:
+    /// two fragments of one story joined by a bridging item).
+    Merged {
+        into: SagaId,
+        from: SagaId,
+        auto: bool,
+    },
+    /// `items` were split out of `from` into the new saga `into`.
+    Split {
+        from: SagaId,
+        into: SagaId,
+        items: Vec<String>,
+    },
+}
+
+/// Errors of user controls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SagaError {
+    /// No saga has this id.
+    UnknownSaga(SagaId),
+    /// The saga was merged into another one; act on that one.
+    MergedSaga { saga: SagaId, into: SagaId },
+    /// A saga cannot be merged with itself.
+    SameSaga(SagaId),
+    /// The item is not a member of the saga.
+    NotMember { saga: SagaId, item: String },
+    /// A split needs at least one item and must leave at least one behind.
+    BadSplit(String),
+}
+
+impl fmt::Display for SagaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SagaError::UnknownSaga(s) => write!(f, "no saga with id {s}"),
+            SagaError::MergedSaga { saga, into } => {
+                write!(f, "saga {saga} was merged into saga {into}; use {into}")
+            }
+            SagaError::SameSaga(s) => write!(f, "cannot merge saga {s} with itself"),
+            SagaError::NotMember { saga, item } => {
+                write!(f, "item {item:?} is not in saga {saga}")
+            }
+            SagaError::BadSplit(why) => write!(f, "cannot split: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SagaError {}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ItemRecord {
+    saga: SagaId,
+    vec: SparseVec,
+}
+
+/// The online saga engine. Serialise it with serde (or [`SagaEngine::to_json`])
+/// to persist and resume.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SagaEngine {
+    config: SagaConfig,
+    vocab: Vocabulary,
+    sagas: Vec<Saga>,
+    postings: HashMap<u32, Vec<u32>>,
+    items: HashMap<String, ItemRecord>,
+    /// Active sagas keyed by (last seen seconds, index): dormancy sweeps pop
+    /// from the front instead of scanning every saga.
+    active: BTreeSet<(i64, u32)>,
+    recent_sagas: VecDeque<u32>,
+    clock: Option<DateTime<Utc>>,
+    /// Pairs split apart by the user (smaller id first); automatic steps never
+    /// join them again.
+    apart: BTreeSet<(SagaId, SagaId)>,
+    #[serde(skip)]
+    events: Vec<SagaEvent>,
+}
+
+impl Default for SagaEngine {
+    fn default() -> Self {
+        Self::new(SagaConfig::default())
+    }
+}
+
+/// Dates before this are treated as missing (epoch zero, parse accidents).
+fn min_date() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1990, 1, 1, 0, 0, 0).unwrap()
+}
+
+impl SagaEngine {
+    /// An empty engine.
+    pub fn new(config: SagaConfig) -> Self {
+        SagaEngine {
+            config,
+            vocab: Vocabulary::default(),
+            sagas: Vec::new(),
+            postings: HashMap::new(),
+            items: HashMap::new(),
+            active: BTreeSet::new(),
+            recent_sagas: VecDeque::new(),
+            clock: None,
+            apart: BTreeSet::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &SagaConfig {
+        &self.config
+    }
+
+    /// Serialise the whole state (JSON).
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+
+    /// Restore a state saved by [`SagaEngine::to_json`].
+    pub fn from_json(s: &str) -> serde_json::Result<Self> {
+        serde_json::from_str(s)
+    }
+
+    /// The latest effective item time seen.
+    pub fn clock(&self) -> Option<DateTime<Utc>> {
+        self.clock
+    }
+
+    /// The clamping rule for item times: a missing date, a date before
+    /// 1990-01-01, or a date more than `max_future_hours` after `now` becomes
+    /// `now` (the fetch time); any other date is kept as given.
+    pub fn effective_time(&self, time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+        match time {
+            Some(t)
+                if t >= min_date() && t <= now + Duration::hours(self.config.max_future_hours) =>
+            {
+                t
+            }
+            _ => now,
+        }
+    }
+
+    /// Drain the events produced since the last call (for the store's log).
+    pub fn take_events(&mut self) -> Vec<SagaEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// All sagas, merged tombstones included, in id order.
+    pub fn sagas(&self) -> impl Iterator<Item = &Saga> {
+        self.sagas.iter()
+    }
+
+    /// Number of sagas ever created (tombstones included).
+    pub fn saga_count(&self) -> usize {
+        self.sagas.len()
+    }
+
+    /// A saga by id.
+    pub fn saga(&self, id: SagaId) -> Option<&Saga> {
+        self.sagas.get(id.index())
+    }
+
+    /// The saga an id now stands for, following merges.
+    pub fn resolve(&self, id: SagaId) -> Option<SagaId> {
+        let mut cur = self.saga(id)?;
+        while let Some(next) = cur.merged_into {
+            cur = self.saga(next)?;
+        }
+        Some(cur.id)
+    }
+
+    /// The saga an item belongs to.
+    pub fn saga_of(&self, item_id: &str) -> Option<SagaId> {
+        self.items.get(item_id).map(|r| r.saga)
+    }
+
+    /// Whether the user split these two sagas apart.
+    pub fn kept_apart(&self, a: SagaId, b: SagaId) -> bool {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        self.apart.contains(&key)
+    }
+
+    /// The highest-weighted words and entities of a saga, for a subtitle or a
+    /// "why grouped" explanation.
+    pub fn key_terms(&self, id: SagaId, n: usize) -> Vec<String> {
+        let Some(s) = self.saga(id) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(u32, f32)> = s.centroid.iter().map(|(k, w)| (*k, *w)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let wanted: Vec<u32> = v.iter().map(|x| x.0).collect();
+        let names = self.vocab.names(&wanted);
+        names
+            .into_iter()
+            .filter(|k| !k.starts_with("b:"))
+            .map(|k| k[2..].to_string())
+            .take(n)
+            .collect()
+    }
+
+    /// Mark sagas quiet for longer than `dormant_after_days` (relative to
+    /// `now`) as dormant. Called by [`SagaEngine::assign`]; call it directly
+    /// before listing sagas if no item arrived for a while.
+    pub fn sweep(&mut self, now: DateTime<Utc>) {
+        let limit = now - days(self.config.dormant_after_days);
+        while let Some(&(ts, idx)) = self.active.first() {
+            if ts >= limit.timestamp() {
+                break;
+            }
+            self.active.pop_first();
+            let s = &mut self.sagas[idx as usize];
+            if s.status == SagaStatus::Active {
+                s.status = SagaStatus::Dormant;
+                self.events.push(SagaEvent::Dormant {
+                    saga: s.id,
+                    at: now,
+                });
+            }
+        }
+    }
+
+    fn vectorise(&mut self, item: &SagaItem) -> SparseVec {
+        let c = &self.config;
+        let feats: Vec<(String, f32)> = features(&item.title, &item.text)
+            .into_iter()
+            .filter_map(|f| match f.kind {
+                FeatureKind::Word if c.word_weight > 0.0 => {
+                    Some((format!("w:{}", f.key), c.word_weight))
+                }
+                FeatureKind::Bigram if c.bigram_weight > 0.0 => {
+                    Some((format!("b:{}", f.key), c.bigram_weight))
+                }
+                FeatureKind::Entity if c.entity_weight > 0.0 => {
+                    Some((format!("e:{}", f.key), c.entity_weight))
+                }
+                _ => None,
+            })
+            .collect();
+        self.vocab.vectorise(&feats)
+    }
+
+    /// Score of an item against a saga (before the threshold).
+    fn score(&self, s: &Saga, v: &SparseVec, emb: Option<&[f32]>, t: DateTime<Utc>) -> f32 {
+        let c = &self.config;
+        let cen = s.centroid_cos(v);
+        let rec = s
+            .recent
+            .iter()
+            .map(|r| dot(v, &r.vec))
+            .fold(0.0f32, f32::max);
+        let mut sim = (c.centroid_weight * cen + (1.0 - c.centroid_weight) * rec)
+            .max(c.recent_match_weight * rec);
+        if let Some(e) = emb {
+            let best = s
+                .recent
+                .iter()
+                .filter_map(|r| r.emb.as_deref())
+                .map(|re| dense_cos(e, re))
+                .fold(f32::NEG_INFINITY, f32::max);
+            if best.is_finite() {
+                let scaled =
+                    ((best - c.embedding_floor) / (1.0 - c.embedding_floor)).clamp(0.0, 1.0);
+                sim = if v.is_empty() {
+                    scaled
+                } else {
+                    (1.0 - c.embedding_weight) * sim + c.embedding_weight * scaled
+                };
+            }
+        }
+        let gap = (t - s.last_seen).num_seconds().abs() as f32 / 86_400.0;
+        let decay = c.time_decay_floor
+            + (1.0 - c.time_decay_floor) * (-gap / c.time_decay_days.max(1e-3)).exp();
+        sim * decay
+    }
+
+    fn candidates(&self, v: &SparseVec) -> Vec<u32> {
+        let c = &self.config;
+        let mut q: Vec<(u32, f32)> = v.clone();
+        q.sort_by(|a, b| b.1.total_cmp(&a.1));
+        q.truncate(c.max_query_terms);
+        let mut acc: HashMap<u32, f32> = HashMap::new();
+        for (t, w) in q {
+            if let Some(p) = self.postings.get(&t) {
+                for &s in p.iter().rev() {
+                    *acc.entry(s).or_insert(0.0) += w;
+                }
+            }
+        }
+        let mut ranked: Vec<(u32, f32)> = acc.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out: Vec<u32> = Vec::with_capacity(c.max_candidates + c.recent_sagas);
+        let mut seen = BTreeSet::new();
+        for (s, _) in ranked {
+            if out.len() >= c.max_candidates {
+                break;
+            }
+            let Some(r) = self.resolve(SagaId::from_index(s as usize)) else {
+                continue;
+            };
+            let ri = r.index() as u32;
+            if seen.insert(ri) {
+                out.push(ri);
+            }
+        }
+        for &s in &self.recent_sagas {
+            if let Some(r) = self.resolve(SagaId::from_index(s as usize)) {
+                let ri = r.index() as u32;
+                if seen.insert(ri) {
+                    out.push(ri);
+                }
+            }
+        }
+        out
+    }
+
+    /// Assign one item: join the best matching open saga or start a new one.
+    ///
+    /// `now` is the fetch time: it replaces a missing or implausible date (see
+    /// [`SagaEngine::effective_time`]) and drives dormancy. Items should come in
+    /// time order; late items are accepted (gaps are taken as absolute values).
+    pub fn assign(&mut self, item: &SagaItem, now: DateTime<Utc>) -> Assignment {
+        let t = self.effective_time(item.time, now);
+        if let Some(rec) = self.items.get(&item.id) {
+            let sid = self.resolve(rec.saga).unwrap_or(rec.saga);
+            let s = &self.sagas[sid.index()];
+            return Assignment {
+                saga: sid,
+                score: 0.0,
+                created: false,
+                revived: false,
+                duplicate: true,
+                muted: s.muted,
+                followed: s.followed,
+                time: t,
+            };
+        }
+        if self.clock.is_none_or(|c| t > c) {
+            self.clock = Some(t);
+        }
+        let clock = self.clock.unwrap_or(t);
+        self.sweep(clock);
+
+        let v = self.vectorise(item);
+        let emb = item.embedding.as_deref().filter(|e| !e.is_empty());
+        let mut best: Option<(u32, f32)> = None;
+        let mut second: Option<(u32, f32)> = None;
+        for idx in self.candidates(&v) {
+            let s = &self.sagas[idx as usize];
+            if !s.is_open() {
+                continue;
+            }
+            let mut sc = self.score(s, &v, emb, t);
+            if self.config.burst_boost > 0.0 {
+                if let Some(rank) = self.recent_sagas.iter().position(|&r| r == idx) {
+                    let n = self.config.recent_sagas.max(1) as f32;
+                    sc += self.config.burst_boost * (1.0 - rank as f32 / n);
+                }
+            }
+            if best.is_none_or(|(_, b)| sc > b) {
+                second = best;
+                best = Some((idx, sc));
+            } else if second.is_none_or(|(_, b)| sc > b) {
+                second = Some((idx, sc));
+            }
+        }
+        let (idx, score, created) = match best {
+            Some((idx, sc)) if sc >= self.config.join_threshold => (idx, sc, false),
+            _ => (self.new_saga(t, None), 0.0, true),
+        };
+        let revived = self.sagas[idx as usize].status == SagaStatus::Dormant;
+        self.attach(idx, item, t, score, v, emb.map(|e| e.to_vec()));
+        let mut idx = idx;
+        if let Some((other, sc)) = second {
+            if !created && sc >= self.config.join_threshold {
+                idx = self.maybe_auto_merge(idx, other);
+            }
+        }
+        let s = &mut self.sagas[idx as usize];
+        if revived {
+            s.status = SagaStatus::Active;
+            self.events.push(SagaEvent::Revived {
+                saga: s.id,
+                item: item.id.clone(),
+                at: t,
+            });
+        }
+        let s = &self.sagas[idx as usize];
+        self.events.push(if created {
+            SagaEvent::Created {
+                saga: s.id,
+                item: item.id.clone(),
+                at: t,
+            }
+        } else {
+            SagaEvent::Joined {
+                saga: s.id,
+                item: item.id.clone(),
+                score,
+                at: t,
+            }
+        });
+        Assignment {
+            saga: s.id,
+            score,
+            created,
+            revived,
+            duplicate: false,
+            muted: s.muted,
+            followed: s.followed,
+            time: t,
+        }
+    }
+
+    /// Merge two sagas that both matched one item when their centroids agree.
+    /// The bigger one survives (its id and title are what users have seen).
+    /// Returns the surviving index.
+    fn maybe_auto_merge(&mut self, a: u32, b: u32) -> u32 {
+        let (sa, sb) = (&self.sagas[a as usize], &self.sagas[b as usize]);
+        if a == b || !sa.is_open() || !sb.is_open() || self.kept_apart(sa.id, sb.id) {
+            return a;
+        }
+        let (small, big) = if sa.centroid.len() <= sb.centroid.len() {
+            (sa, sb)
+        } else {
+            (sb, sa)
+        };
+        if small.centroid_norm2 <= 0.0 || big.centroid_norm2 <= 0.0 {
+            return a;
+        }
+        // f64 so that the hash-map iteration order cannot flip a decision.
+        let d: f64 = small
+            .centroid
+            .iter()
+            .filter_map(|(k, w)| big.centroid.get(k).map(|x| (*x as f64) * (*w as f64)))
+            .sum();
+        let cos = (d / (small.centroid_norm2.sqrt() * big.centroid_norm2.sqrt())) as f32;
+        if cos < self.config.merge_threshold {
+            return a;
+        }
+        let (keep, gone) = if sa.members.len() >= sb.members.len() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let (kid, gid) = (
+            SagaId::from_index(keep as usize),
+            SagaId::from_index(gone as usize),
+        );
+        match self.merge_inner(kid, gid, true) {
+            Ok(_) => keep,
+            Err(_) => a,
+        }
+    }
+
+    fn new_saga(&mut self, t: DateTime<Utc>, split_from: Option<SagaId>) -> u32 {
+        let idx = self.sagas.len();
+        self.sagas.push(Saga {
+            id: SagaId::from_index(idx),
+            title: String::new(),
+            title_fixed: false,
+            status: SagaStatus::Active,
+            followed: false,
+            muted: false,
+            first_seen: t,
+            last_seen: t,
+            members: Vec::new(),
+            outlets: BTreeMap::new(),
+            merged_into: None,
+            split_from,
+            centroid: HashMap::new(),
+            centroid_norm2: 0.0,
+            recent: VecDeque::new(),
+        });
+        self.active.insert((t.timestamp(), idx as u32));
+        idx as u32
+    }
+
+    fn touch_recent(&mut self, idx: u32) {
+        self.recent_sagas.retain(|&s| s != idx);
+        self.recent_sagas.push_front(idx);
+        self.recent_sagas.truncate(self.config.recent_sagas);
+    }
+
+    fn index_terms(&mut self, idx: u32, terms: &[u32]) {
+        let cap = self.config.max_posting.max(4);
+        for &t in terms {
+            let p = self.postings.entry(t).or_default();
+            p.push(idx);
+            if p.len() > cap {
+                p.drain(0..cap / 4);
+            }
+        }
+    }
+
+    fn attach(
+        &mut self,
+        idx: u32,
+        item: &SagaItem,
+        t: DateTime<Utc>,
+        score: f32,
+        v: SparseVec,
+        emb: Option<Vec<f32>>,
+    ) {
+        let k = self.config.recent_items.max(1);
+        let s = &mut self.sagas[idx as usize];
+        if s.status == SagaStatus::Active {
+            self.active.remove(&(s.last_seen.timestamp(), idx));
+        }
+        if s.members.is_empty() {
+            s.first_seen = t;
+            s.last_seen = t;
+        }
+        s.first_seen = s.first_seen.min(t);
+        s.last_seen = s.last_seen.max(t);
+        s.members.push(Member {
+            item_id: item.id.clone(),
+            time: t,
+            score,
+            source: item.source.clone(),
+            title: item.title.trim().to_string(),
+        });
+        if let Some(src) = item.source.as_ref().filter(|x| !x.trim().is_empty()) {
+            *s.outlets.entry(src.trim().to_string()).or_insert(0) += 1;
+        }
+        let fresh = s.add_vec(&v, 1.0);
+        s.recent.push_back(Recent {
+            item_id: item.id.clone(),
+            time: t,
+            vec: v.clone(),
+            emb,
+        });
+        while s.recent.len() > k {
+            s.recent.pop_front();
+        }
+        if matches!(s.status, SagaStatus::Active | SagaStatus::Dormant) {
+            self.active.insert((s.last_seen.timestamp(), idx));
+        }
+        self.items.insert(
+            item.id.clone(),
+            ItemRecord {
+                saga: SagaId::from_index(idx as usize),
+                vec: v,
+            },
+        );
+        self.index_terms(idx, &fresh);
+        self.touch_recent(idx);
+        self.settle_title(idx);
+    }
+
+    /// While a saga is young, its title is its most central headline; once it
+    /// has `title_settle_items` items the title is fixed, so a title the user
+    /// has seen does not keep changing.
+    fn settle_title(&mut self, idx: u32) {
+        let settle = self.config.title_settle_items;
+        let s = &self.sagas[idx as usize];
+        if s.title_fixed {
+            return;
+        }
+        let mut best: Option<(f32, &str)> = None;
+        for m in &s.members {
+            if m.title.is_empty() {
+                continue;
+            }
+            let c = self
+                .items
+                .get(&m.item_id)
+                .map(|r| s.centroid_cos(&r.vec))
+                .unwrap_or(0.0);
+            if best.is_none_or(|(b, _)| c > b + 1e-6) {
+                best = Some((c, &m.title));
+            }
+        }
+        let title = best
+            .map(|b| b.1.to_string())
+            .unwrap_or_else(|| format!("Saga {}", s.id));
+        let fix = s.members.len() >= settle;
+        let s = &mut self.sagas[idx as usize];
+        s.title = truncate_chars(&title, 160);
+        s.title_fixed = fix;
+    }
+
+    fn live(&self, id: SagaId) -> Result<usize, SagaError> {
+        let s = self.saga(id).ok_or(SagaError::UnknownSaga(id))?;
+        if let Some(into) = s.merged_into {
+            return Err(SagaError::MergedSaga {
+                saga: id,
+                into: self.resolve(into).unwrap_or(into),
+            });
+        }
+        Ok(id.index())
+    }
+
+    /// Follow or unfollow a saga.
+    pub fn follow(&mut self, id: SagaId, on: bool) -> Result<(), SagaError> {
+        let i = self.live(id)?;
+        self.sagas[i].followed = on;
+        self.events.push(SagaEvent::Followed { saga: id, on });
+        Ok(())
+    }
+
+    /// Mute or unmute a saga. Muted sagas still collect their items (so they do
+    /// not leak into other sagas); [`Assignment::muted`] tells the digest to
+    /// rank them low.
+    pub fn mute(&mut self, id: SagaId, on: bool) -> Result<(), SagaError> {
+        let i = self.live(id)?;
+        self.sagas[i].muted = on;
+        self.events.push(SagaEvent::Muted { saga: id, on });
+        Ok(())
+    }
+
+    /// Set a saga's title; it is never changed automatically afterwards.
+    pub fn rename(&mut self, id: SagaId, title: &str) -> Result<(), SagaError> {
+        let i = self.live(id)?;
+        let title = truncate_chars(title.trim(), 160);
+        self.sagas[i].title = title.clone();
+        self.sagas[i].title_fixed = true;
+        self.events.push(SagaEvent::Renamed { saga: id, title });
+        Ok(())
+    }
+
+    /// Close a saga: it keeps its items but takes no new ones.
+    pub fn close(&mut self, id: SagaId) -> Result<(), SagaError> {
+        let i = self.live(id)?;
+        let s = &mut self.sagas[i];
+        self.active.remove(&(s.last_seen.timestamp(), i as u32));
+        s.status = SagaStatus::Closed;
+        self.events.push(SagaEvent::Closed { saga: id });
+        Ok(())
+    }
+
+    /// Reopen a closed saga (it becomes active, or dormant at the next sweep).
+    pub fn reopen(&mut self, id: SagaId) -> Result<(), SagaError> {
+        let i = self.live(id)?;
+        let s = &mut self.sagas[i];
+        if s.status == SagaStatus::Closed {
+            s.status = SagaStatus::Active;
+            self.active.insert((s.last_seen.timestamp(), i as u32));
+            self.events.push(SagaEvent::Reopened { saga: id });
+        }
+        Ok(())
+    }
+
+    /// Merge saga `from` into saga `into`: all items move, `from` becomes a
+    /// tombstone that resolves to `into`. Returns `into`.
+    pub fn merge(&mut self, into: SagaId, from: SagaId) -> Result<SagaId, SagaError> {
+        self.merge_inner(into, from, false)
+    }
+
+    fn merge_inner(&mut self, into: SagaId, from: SagaId, auto: bool) -> Result<SagaId, SagaError> {
+        let a = self.live(into)?;
+        let b = self.live(from)?;
+        if a == b {
+            return Err(SagaError::SameSaga(into));
+        }
+        let k = self.config.recent_items.max(1);
+        let tomb = {
+            let old = &self.sagas[b];
+            Saga {
+                id: from,
+                // Keep the tombstone's title for display of old references.
+                title: old.title.clone(),
+                title_fixed: true,
+                status: SagaStatus::Merged,
+                followed: false,
+                muted: false,
+                first_seen: old.first_seen,
+                last_seen: old.last_seen,
+                members: Vec::new(),
+                outlets: BTreeMap::new(),
+                merged_into: Some(into),
+                split_from: old.split_from,
+                centroid: HashMap::new(),
+                centroid_norm2: 0.0,
+                recent: VecDeque::new(),
+            }
+        };
+        let bs = std::mem::replace(&mut self.sagas[b], tomb);
+        self.active.remove(&(bs.last_seen.timestamp(), b as u32));
+        let sa = &mut self.sagas[a];
+        self.active.remove(&(sa.last_seen.timestamp(), a as u32));
+        let bvec: SparseVec = bs.centroid.iter().map(|(k, w)| (*k, *w)).collect();
+        let fresh = sa.add_vec(&bvec, 1.0);
+        sa.first_seen = sa.first_seen.min(bs.first_seen);
+        sa.last_seen = sa.last_seen.max(bs.last_seen);
+        for (o, n) in &bs.outlets {
+            *sa.outlets.entry(o.clone()).or_insert(0) += n;
+        }
+        let moved: Vec<String> = bs.members.iter().map(|m| m.item_id.clone()).collect();
+        sa.members.extend(bs.members);
+        let mut rec: Vec<Recent> = sa.recent.drain(..).chain(bs.recent).collect();
+        rec.sort_by_key(|r| r.time);
+        let skip = rec.len().saturating_sub(k);
+        sa.recent = rec.into_iter().skip(skip).collect();
+        sa.followed |= bs.followed;
+        if sa.status == SagaStatus::Dormant && bs.status == SagaStatus::Active {
+            sa.status = SagaStatus::Active;
+        }
+        if sa.is_open() {
+            self.active.insert((sa.last_seen.timestamp(), a as u32));
+        }
+        for id in moved {
+            if let Some(r) = self.items.get_mut(&id) {
+                r.saga = into;
+            }
+        }
+        self.index_terms(a as u32, &fresh);
+        let key = if into <= from {
+            (into, from)
+        } else {
+            (from, into)
+        };
+        self.apart.remove(&key);
+        self.recent_sagas.retain(|&s| s != b as u32);
+        self.events.push(SagaEvent::Merged { into, from, auto });
+        Ok(into)
+    }
+
+    /// Split `items` out of saga `id` into a new saga, and keep the two apart
+    /// afterwards (recorded in [`SagaEngine::kept_apart`]; items already
+    /// assigned stay where the user put them). Returns the new saga's id.
+    pub fn split(&mut self, id: SagaId, items: &[&str]) -> Result<SagaId, SagaError> {
+        let i = self.live(id)?;
+        let wanted: BTreeSet<&str> = items.iter().copied().collect();
+        if wanted.is_empty() {
+            return Err(SagaError::BadSplit("no items given".into()));
+        }
+        for it in &wanted {
+            if !self.sagas[i].members.iter().any(|m| m.item_id == *it) {
+                return Err(SagaError::NotMember {
+                    saga: id,
+                    item: (*it).to_string(),
+                });
+            }
+        }
+        if wanted.len() >= self.sagas[i].members.len() {
+            return Err(SagaError::BadSplit(
+                "it would leave the saga empty; rename it instead".into(),
+            ));
+        }
+        let k = self.config.recent_items.max(1);
+        let old = &mut self.sagas[i];
+        let (moved, kept): (Vec<Member>, Vec<Member>) = std::mem::take(&mut old.members)
+            .into_iter()
+            .partition(|m| wanted.contains(m.item_id.as_str()));
+        let old_recent: HashMap<String, Option<Vec<f32>>> =
+            old.recent.drain(..).map(|r| (r.item_id, r.emb)).collect();
+        let t0 = moved.iter().map(|m| m.time).min().unwrap_or(old.first_seen);
+        let new_idx = self.new_saga(t0, Some(id));
+        let new_id = SagaId::from_index(new_idx as usize);
+        self.sagas[i].members = kept;
+        self.sagas[new_idx as usize].members = moved;
+        for m in &self.sagas[new_idx as usize].members {
+            if let Some(r) = self.items.get_mut(&m.item_id) {
+                r.saga = new_id;
+            }
+        }
+        let mut fresh_new = Vec::new();
+        for idx in [i, new_idx as usize] {
+            let s = &self.sagas[idx];
+            if s.is_open() {
+                self.active.remove(&(s.last_seen.timestamp(), idx as u32));
+            }
+            let mut centroid_vecs = Vec::new();
+            let mut rec = Vec::new();
+            let mut outlets = BTreeMap::new();
+            for m in &s.members {
+                if let Some(r) = self.items.get(&m.item_id) {
+                    centroid_vecs.push(r.vec.clone());
+                    rec.push(Recent {
+                        item_id: m.item_id.clone(),
+                        time: m.time,
+                        vec: r.vec.clone(),
+                        emb: old_recent.get(&m.item_id).cloned().flatten(),
+                    });
+                }
+                if let Some(src) = &m.source {
+                    *outlets.entry(src.clone()).or_insert(0) += 1;
+                }
+            }
+            rec.sort_by_key(|r| r.time);
+            let skip = rec.len().saturating_sub(k);
+            let first = s
+                .members
+                .iter()
+                .map(|m| m.time)
+                .min()
+                .unwrap_or(s.first_seen);
+            let last = s
+                .members
+                .iter()
+                .map(|m| m.time)
+                .max()
+                .unwrap_or(s.last_seen);
+            let s = &mut self.sagas[idx];
+            s.centroid.clear();
+            s.centroid_norm2 = 0.0;
+            let mut fresh = Vec::new();
+            for v in &centroid_vecs {
+                fresh.extend(s.add_vec(v, 1.0));
+            }
+            s.recent = rec.into_iter().skip(skip).collect();
+            s.outlets = outlets;
+            s.first_seen = first;
+            s.last_seen = last;
+            if s.is_open() {
+                self.active.insert((last.timestamp(), idx as u32));
+            }
+            if idx == new_idx as usize {
+                fresh_new = fresh;
+            }
+        }
+        self.index_terms(new_idx, &fresh_new);
+        // The original keeps its (possibly user-chosen) title; the new saga
+        // gets the most central of its headlines.
+        self.settle_title(new_idx);
+        self.apart.insert(if id <= new_id {
+            (id, new_id)
+        } else {
+            (new_id, id)
+        });
+        self.events.push(SagaEvent::Split {
+            from: id,
+            into: new_id,
+            items: items.iter().map(|s| s.to_string()).collect(),
+        });
+        Ok(new_id)
+    }
+
+    /// Retention: drop the per-item vectors of items older than `before`.
+    /// Memberships, timelines and saga aggregates stay; a later split of such
+    /// items rebuilds the centroids without them (their evidence is forgotten).
+    pub fn forget_vectors_before(&mut self, before: DateTime<Utc>) {
+        for s in &self.sagas {
+            for m in &s.members {
+                if m.time < before {
+                    if let Some(r) = self.items.get_mut(&m.item_id) {
+                        r.vec = Vec::new();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn days(d: f32) -> Duration {
+    Duration::seconds((d as f64 * 86_400.0) as i64)
+}
+
+fn truncate_chars(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,140 @@
+//! Sparse vectors and the online vocabulary with document frequencies.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A sparse vector: `(term id, weight)` pairs sorted by term id, L2-normalised
+/// when built by [`Vocabulary::vectorise`].
+pub type SparseVec = Vec<(u32, f32)>;
+
+/// Dot product of two sorted sparse vectors (a merge walk).
+pub fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+    let (mut i, mut j, mut s) = (0, 0, 0.0f32);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                s += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    s
+}
+
+/// Cosine of two dense vectors (embeddings); 0 when either is zero or the
+/// lengths differ (a model change must not crash assignment).
+pub fn dense_cos(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() || a.is_empty() {
+        return 0.0;
+    }
+    let (mut d, mut na, mut nb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        d += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na <= 0.0 || nb <= 0.0 {
+        0.0
+    } else {
+        d / (na.sqrt() * nb.sqrt())
+    }
+}
+
+/// Term ids and document frequencies learned online, one document per item.
+///
+/// IDF is computed from the counts seen so far, so early items get flatter
+/// weights; that is the price of never looking ahead, and it fades quickly.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Vocabulary {
+    ids: HashMap<String, u32>,
+    df: Vec<u32>,
+    docs: u64,
+}
+
+impl Vocabulary {
+    /// Number of documents seen.
+    pub fn docs(&self) -> u64 {
+        self.docs
+    }
+
+    /// Number of distinct terms.
+    pub fn len(&self) -> usize {
+        self.df.len()
+    }
+
+    /// Whether no term has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.df.is_empty()
+    }
+
+    /// Smoothed inverse document frequency of a term id.
+    pub fn idf(&self, id: u32) -> f32 {
+        let df = self.df.get(id as usize).copied().unwrap_or(0) as f32;
+        (((self.docs as f32) + 1.0) / (df + 1.0)).ln() + 1.0
+    }
+
+    /// Names of the given term ids, in the given order (unknown ids skipped).
+    /// Linear in the vocabulary size: for display, not for the hot path.
+    pub fn names(&self, ids: &[u32]) -> Vec<String> {
+        let mut rev: HashMap<u32, &str> = HashMap::with_capacity(ids.len());
+        let wanted: std::collections::HashSet<u32> = ids.iter().copied().collect();
+        for (k, v) in &self.ids {
+            if wanted.contains(v) {
+                rev.insert(*v, k);
+            }
+        }
+        ids.iter()
+            .filter_map(|i| rev.get(i).map(|s| s.to_string()))
+            .collect()
+    }
+
+    /// Document frequency of a term id.
+    pub fn df(&self, id: u32) -> u32 {
+        self.df.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// Register one document made of weighted terms (`key`, kind weight) and
+    /// return its L2-normalised TF-IDF vector. Each distinct key counts once
+    /// towards its document frequency; repeated keys raise term frequency
+    /// sub-linearly (1 + ln tf).
+    pub fn vectorise(&mut self, terms: &[(String, f32)]) -> SparseVec {
+        let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
+        for (key, w) in terms {
+            let id = match self.ids.get(key) {
+                Some(&id) => id,
+                None => {
+                    let id = self.df.len() as u32;
+                    self.ids.insert(key.clone(), id);
+                    self.df.push(0);
+                    id
+                }
+            };
+            let e = counts.entry(id).or_insert((0, *w));
+            e.0 += 1;
+        }
+        self.docs += 1;
+        for id in counts.keys() {
+            self.df[*id as usize] += 1;
+        }
+        let mut v: SparseVec = counts
+            .into_iter()
+            .map(|(id, (tf, w))| (id, w * (1.0 + (tf as f32).ln()) * self.idf(id)))
+            .collect();
+        v.sort_unstable_by_key(|x| x.0);
+        normalise(&mut v);
+        v
+    }
+}
+
+/// Scale a sparse vector to unit length (no-op for the zero vector).
+pub fn normalise(v: &mut SparseVec) {
+    let n: f32 = v.iter().map(|x| x.1 * x.1).sum::<f32>().sqrt();
+    if n > 0.0 {
+        for x in v.iter_mut() {
+            x.1 /= n;
+        }
+    }
+}
