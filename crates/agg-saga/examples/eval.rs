@@ -24,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!(
         "{} rows, {} sagas, {:.0} items/s",
         rows.len(),
-        out.engine.saga_count(),
+        out.engine
+            .sagas()
+            .filter(|s| s.merged_into.is_none())
+            .count(),
         rows.len() as f64 / out.assign_seconds.max(1e-9)
     );
     if let Some(m) = out.metrics {

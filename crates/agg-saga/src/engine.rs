@@ -54,6 +54,10 @@ pub struct SagaConfig {
     /// `max(mix, recent_match_weight * best_recent)`. This lets a storyline
     /// follow its latest step even when the whole-story centroid has moved on.
     pub recent_match_weight: f32,
+    /// Factor applied to the score when the item shares fewer than two words
+    /// with the saga: one shared name ("Apple" the fruit, "Apple" the
+    /// company) is weak evidence of one story.
+    pub single_word_factor: f32,
     /// How many recent items per saga are compared one by one.
     pub recent_items: usize,
     /// Feature weight of a stemmed word.
@@ -117,6 +121,7 @@ impl Default for SagaConfig {
             // Recent items still carry the embedding evidence.
             centroid_weight: 1.0,
             recent_match_weight: 0.0,
+            single_word_factor: 0.75,
             recent_items: 8,
             word_weight: 1.0,
             // Bigrams raised precision but cost as much recall on the dev
@@ -592,6 +597,14 @@ impl SagaEngine {
     fn score(&self, s: &Saga, v: &SparseVec, emb: Option<&[f32]>, t: DateTime<Utc>) -> f32 {
         let c = &self.config;
         let cen = s.centroid_cos(v);
+        let shared_words = if c.single_word_factor < 1.0 {
+            v.iter()
+                .filter(|(id, _)| self.vocab.is_word(*id) && s.centroid.contains_key(id))
+                .take(2)
+                .count()
+        } else {
+            2
+        };
         let rec = s
             .recent
             .iter()
@@ -615,6 +628,9 @@ impl SagaEngine {
                     (1.0 - c.embedding_weight) * sim + c.embedding_weight * scaled
                 };
             }
+        }
+        if shared_words < 2 {
+            sim *= c.single_word_factor;
         }
         let gap = (t - s.last_seen).num_seconds().abs() as f32 / 86_400.0;
         let decay = c.time_decay_floor
@@ -699,11 +715,11 @@ impl SagaEngine {
                 continue;
             }
             let mut sc = self.score(s, &v, emb, t);
-            if self.config.burst_boost > 0.0 {
-                if let Some(rank) = self.recent_sagas.iter().position(|&r| r == idx) {
-                    let n = self.config.recent_sagas.max(1) as f32;
-                    sc += self.config.burst_boost * (1.0 - rank as f32 / n);
-                }
+            if self.config.burst_boost > 0.0
+                && let Some(rank) = self.recent_sagas.iter().position(|&r| r == idx)
+            {
+                let n = self.config.recent_sagas.max(1) as f32;
+                sc += self.config.burst_boost * (1.0 - rank as f32 / n);
             }
             if best.is_none_or(|(_, b)| sc > b) {
                 second = best;
@@ -719,10 +735,11 @@ impl SagaEngine {
         let revived = self.sagas[idx as usize].status == SagaStatus::Dormant;
         self.attach(idx, item, t, score, v, emb.map(|e| e.to_vec()));
         let mut idx = idx;
-        if let Some((other, sc)) = second {
-            if !created && sc >= self.config.join_threshold {
-                idx = self.maybe_auto_merge(idx, other);
-            }
+        if let Some((other, sc)) = second
+            && !created
+            && sc >= self.config.join_threshold
+        {
+            idx = self.maybe_auto_merge(idx, other);
         }
         let s = &mut self.sagas[idx as usize];
         if revived {
@@ -1181,10 +1198,10 @@ impl SagaEngine {
     pub fn forget_vectors_before(&mut self, before: DateTime<Utc>) {
         for s in &self.sagas {
             for m in &s.members {
-                if m.time < before {
-                    if let Some(r) = self.items.get_mut(&m.item_id) {
-                        r.vec = Vec::new();
-                    }
+                if m.time < before
+                    && let Some(r) = self.items.get_mut(&m.item_id)
+                {
+                    r.vec = Vec::new();
                 }
             }
         }

@@ -141,30 +141,28 @@ pub fn stem(word: &str) -> String {
     if n <= 3 || w.chars().any(|c| c.is_ascii_digit()) {
         return w;
     }
-    if let Some(s) = w.strip_suffix("ies") {
-        if n > 4 {
-            return format!("{s}y");
-        }
+    if let Some(s) = w.strip_suffix("ies")
+        && n > 4
+    {
+        return format!("{s}y");
     }
     if w.ends_with("sses") {
         w.truncate(w.len() - 2);
         return w;
     }
-    if let Some(s) = w.strip_suffix("ing") {
-        if s.chars().count() >= 4 {
-            return s.to_string();
-        }
+    if let Some(s) = w.strip_suffix("ing")
+        && s.chars().count() >= 4
+    {
+        return s.to_string();
     }
-    if let Some(s) = w.strip_suffix("ed") {
-        if s.chars().count() >= 4 && !s.ends_with('e') {
-            return s.to_string();
-        }
+    if let Some(s) = w.strip_suffix("ed")
+        && s.chars().count() >= 4
+        && !s.ends_with('e')
+    {
+        return s.to_string();
     }
     if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
         w.pop();
-        if w.ends_with('e') && w.chars().count() > 4 && !w.ends_with("ee") {
-            // "strikes" -> "strike" -> keep; "resignes" rare; leave as is.
-        }
         return w;
     }
     w
@@ -325,15 +323,14 @@ fn extract_part(part: &str, out: &mut Vec<Feature>) {
             });
         }
         // Numbers with a unit word right after them.
-        if lower.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            if let Some(n) = toks.get(i + 1) {
-                if UNITS.contains(&n.lower.as_str()) {
-                    out.push(Feature {
-                        kind: FeatureKind::Entity,
-                        key: format!("{lower} {}", n.lower),
-                    });
-                }
-            }
+        if lower.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && let Some(n) = toks.get(i + 1)
+            && UNITS.contains(&n.lower.as_str())
+        {
+            out.push(Feature {
+                kind: FeatureKind::Entity,
+                key: format!("{lower} {}", n.lower),
+            });
         }
         if title_case {
             continue;

@@ -51,6 +51,8 @@ pub fn dense_cos(a: &[f32], b: &[f32]) -> f32 {
 pub struct Vocabulary {
     ids: HashMap<String, u32>,
     df: Vec<u32>,
+    /// First byte of each term's key: its kind prefix (`w`, `b`, `e`).
+    kinds: Vec<u8>,
     docs: u64,
 }
 
@@ -91,6 +93,11 @@ impl Vocabulary {
             .collect()
     }
 
+    /// Whether a term id is a single word (key prefix `w:`).
+    pub fn is_word(&self, id: u32) -> bool {
+        self.kinds.get(id as usize) == Some(&b'w')
+    }
+
     /// Document frequency of a term id.
     pub fn df(&self, id: u32) -> u32 {
         self.df.get(id as usize).copied().unwrap_or(0)
@@ -109,6 +116,8 @@ impl Vocabulary {
                     let id = self.df.len() as u32;
                     self.ids.insert(key.clone(), id);
                     self.df.push(0);
+                    self.kinds
+                        .push(key.as_bytes().first().copied().unwrap_or(b'?'));
                     id
                 }
             };

@@ -1,0 +1,525 @@
+//! Hand-made streams for the saga engine: assignment, lifecycle, user
+//! controls and persistence.
+
+use agg_saga::{SagaConfig, SagaEngine, SagaError, SagaEvent, SagaId, SagaItem, SagaStatus};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).unwrap()
+}
+
+fn item(id: &str, hours: i64, title: &str) -> SagaItem {
+    SagaItem {
+        id: id.to_string(),
+        time: Some(t0() + Duration::hours(hours)),
+        title: title.to_string(),
+        text: String::new(),
+        source: Some(format!("outlet-{}", id.len() % 3)),
+        embedding: None,
+    }
+}
+
+/// Feed items, each at its own time as "now".
+fn feed(e: &mut SagaEngine, items: &[SagaItem]) -> Vec<SagaId> {
+    items
+        .iter()
+        .map(|it| e.assign(it, it.time.unwrap()).saga)
+        .collect()
+}
+
+/// Unrelated background so that document frequencies are realistic.
+fn background(start_hour: i64) -> Vec<SagaItem> {
+    [
+        "Central bank holds interest rates steady amid inflation worries",
+        "Heavy snow closes mountain roads across the Alps",
+        "Football club sacks manager after losing streak",
+        "Scientists map coral bleaching along the reef",
+        "Parliament debates new housing bill for renters",
+        "Airline strike cancels hundreds of flights in Europe",
+        "Film festival opens with a documentary on jazz legends",
+        "Wildfire smoke prompts health warnings in the valley",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, t)| item(&format!("bg{start_hour}-{i}"), start_hour + i as i64, t))
+    .collect()
+}
+
+#[test]
+fn same_story_groups_and_different_stories_stay_apart() {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    let s = feed(
+        &mut e,
+        &[
+            item(
+                "vw1",
+                10,
+                "EPA says Volkswagen used software to cheat diesel emissions tests",
+            ),
+            item(
+                "vw2",
+                11,
+                "Volkswagen admits diesel emissions cheating software in 11 million cars",
+            ),
+            item(
+                "fl1",
+                11,
+                "Floods in Bangladesh displace thousands of families",
+            ),
+            item(
+                "vw3",
+                12,
+                "Volkswagen chief executive resigns over diesel emissions scandal",
+            ),
+            item(
+                "fl2",
+                13,
+                "Bangladesh floods: death toll rises as rivers burst banks",
+            ),
+        ],
+    );
+    assert_eq!(s[0], s[1]);
+    assert_eq!(s[0], s[3]);
+    assert_eq!(s[2], s[4]);
+    assert_ne!(s[0], s[2]);
+}
+
+#[test]
+fn a_shared_name_is_not_a_shared_story() {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    let s = feed(
+        &mut e,
+        &[
+            item(
+                "ip1",
+                10,
+                "Apple unveils iPhone with a bigger screen and faster chip",
+            ),
+            item(
+                "ip2",
+                11,
+                "Apple iPhone launch: bigger screen, faster chip, higher price",
+            ),
+            item(
+                "ip3",
+                12,
+                "Analysts weigh iPhone price as Apple shows faster chip",
+            ),
+            item(
+                "fr1",
+                13,
+                "Early frost ruins apple harvest in Washington orchards",
+            ),
+        ],
+    );
+    assert_eq!(s[0], s[1]);
+    assert_eq!(s[0], s[2]);
+    assert_ne!(s[3], s[0], "the fruit harvest joined the phone saga");
+}
+
+#[test]
+fn quiet_story_goes_dormant_then_revives() {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    let a = feed(
+        &mut e,
+        &[
+            item(
+                "tr1",
+                10,
+                "Theranos founder Elizabeth Holmes goes on trial for fraud",
+            ),
+            item(
+                "tr2",
+                20,
+                "Holmes fraud trial: jury hears from former Theranos lab director",
+            ),
+        ],
+    );
+    assert_eq!(a[0], a[1]);
+    // Ten quiet days with other news.
+    let mut later = background(24 * 10);
+    for it in &mut later {
+        it.id.push('x');
+    }
+    feed(&mut e, &later);
+    assert_eq!(e.saga(a[0]).unwrap().status, SagaStatus::Dormant);
+    let events = e.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|ev| matches!(ev, SagaEvent::Dormant { saga, .. } if *saga == a[0]))
+    );
+    let it = item(
+        "tr3",
+        24 * 12,
+        "Elizabeth Holmes found guilty in Theranos fraud trial",
+    );
+    let r = e.assign(&it, it.time.unwrap());
+    assert_eq!(r.saga, a[0]);
+    assert!(r.revived);
+    assert_eq!(e.saga(a[0]).unwrap().status, SagaStatus::Active);
+    assert!(
+        e.take_events()
+            .iter()
+            .any(|ev| matches!(ev, SagaEvent::Revived { saga, .. } if *saga == a[0]))
+    );
+    let saga = e.saga(a[0]).unwrap();
+    assert_eq!(saga.item_count(), 3);
+    assert_eq!(saga.first_seen, t0() + Duration::hours(10));
+    assert_eq!(saga.last_seen, t0() + Duration::hours(24 * 12));
+    assert_eq!(saga.new_since(t0() + Duration::hours(15)).len(), 2);
+}
+
+fn vw_engine() -> (SagaEngine, SagaId) {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    let s = feed(
+        &mut e,
+        &[
+            item(
+                "vw1",
+                10,
+                "EPA says Volkswagen used software to cheat diesel emissions tests",
+            ),
+            item(
+                "vw2",
+                11,
+                "Volkswagen admits diesel emissions cheating software in 11 million cars",
+            ),
+        ],
+    );
+    assert_eq!(s[0], s[1]);
+    (e, s[0])
+}
+
+#[test]
+fn closed_saga_takes_no_new_items() {
+    let (mut e, vw) = vw_engine();
+    e.close(vw).unwrap();
+    assert_eq!(e.saga(vw).unwrap().status, SagaStatus::Closed);
+    let it = item(
+        "vw3",
+        12,
+        "Volkswagen diesel emissions scandal: chief executive resigns",
+    );
+    let r = e.assign(&it, it.time.unwrap());
+    assert_ne!(r.saga, vw);
+    assert!(r.created);
+    e.reopen(vw).unwrap();
+    assert_eq!(e.saga(vw).unwrap().status, SagaStatus::Active);
+}
+
+#[test]
+fn follow_and_mute_are_reported_on_later_items() {
+    let (mut e, vw) = vw_engine();
+    e.follow(vw, true).unwrap();
+    e.mute(vw, true).unwrap();
+    let it = item(
+        "vw3",
+        12,
+        "Volkswagen diesel emissions scandal: chief executive resigns",
+    );
+    let r = e.assign(&it, it.time.unwrap());
+    assert_eq!(r.saga, vw);
+    assert!(r.followed && r.muted);
+    e.mute(vw, false).unwrap();
+    let it = item(
+        "vw4",
+        13,
+        "Volkswagen sets aside billions for diesel emissions recall",
+    );
+    let r = e.assign(&it, it.time.unwrap());
+    assert_eq!(r.saga, vw);
+    assert!(!r.muted);
+}
+
+#[test]
+fn rename_fixes_the_title() {
+    let (mut e, vw) = vw_engine();
+    e.rename(vw, "  Dieselgate ").unwrap();
+    let it = item(
+        "vw3",
+        12,
+        "Volkswagen diesel emissions scandal: chief executive resigns",
+    );
+    e.assign(&it, it.time.unwrap());
+    let s = e.saga(vw).unwrap();
+    assert_eq!(s.title, "Dieselgate");
+    assert!(s.title_fixed);
+}
+
+#[test]
+fn title_settles_after_a_few_items() {
+    let (mut e, vw) = vw_engine();
+    assert!(!e.saga(vw).unwrap().title_fixed);
+    for (i, t) in [
+        "Volkswagen diesel emissions scandal widens to Europe",
+        "Volkswagen diesel emissions: regulators in Germany open inquiry",
+        "Volkswagen shares plunge on diesel emissions cheating",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let it = item(&format!("vwx{i}"), 12 + i as i64, t);
+        assert_eq!(e.assign(&it, it.time.unwrap()).saga, vw);
+    }
+    let s = e.saga(vw).unwrap();
+    assert!(s.title_fixed);
+    let title = s.title.clone();
+    let it = item(
+        "vwy",
+        20,
+        "Volkswagen emissions: something else entirely about diesel",
+    );
+    e.assign(&it, it.time.unwrap());
+    assert_eq!(e.saga(vw).unwrap().title, title);
+}
+
+#[test]
+fn merge_moves_items_and_later_items_follow() {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    let s = feed(
+        &mut e,
+        &[
+            item(
+                "a1",
+                10,
+                "Mars rover finds ancient lake sediments in crater",
+            ),
+            item("b1", 11, "Tokyo stock exchange halts trading after glitch"),
+        ],
+    );
+    assert_ne!(s[0], s[1]);
+    let into = e.merge(s[0], s[1]).unwrap();
+    assert_eq!(into, s[0]);
+    assert_eq!(e.saga_of("b1"), Some(s[0]));
+    assert_eq!(e.resolve(s[1]), Some(s[0]));
+    assert_eq!(e.saga(s[1]).unwrap().status, SagaStatus::Merged);
+    assert_eq!(e.saga(s[0]).unwrap().item_count(), 2);
+    // A later item about the merged-away topic lands in the survivor.
+    let it = item(
+        "b2",
+        12,
+        "Tokyo stock exchange glitch: trading resumes after halt",
+    );
+    assert_eq!(e.assign(&it, it.time.unwrap()).saga, s[0]);
+    // Acting on the tombstone is a clear error.
+    assert_eq!(
+        e.follow(s[1], true),
+        Err(SagaError::MergedSaga {
+            saga: s[1],
+            into: s[0]
+        })
+    );
+    assert_eq!(e.merge(s[0], s[0]), Err(SagaError::SameSaga(s[0])));
+}
+
+#[test]
+fn split_stays_split() {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    let s = feed(
+        &mut e,
+        &[
+            item(
+                "m1",
+                10,
+                "Mars rover finds ancient lake sediments in crater",
+            ),
+            item("t1", 11, "Tokyo stock exchange halts trading after glitch"),
+        ],
+    );
+    let m = e.merge(s[0], s[1]).unwrap();
+    let more = feed(
+        &mut e,
+        &[
+            item(
+                "m2",
+                12,
+                "Mars rover lake sediments hint at ancient microbes",
+            ),
+            item(
+                "t2",
+                13,
+                "Tokyo stock exchange glitch: trading resumes after halt",
+            ),
+        ],
+    );
+    assert_eq!(more, vec![m, m]);
+    let new = e.split(m, &["t1", "t2"]).unwrap();
+    assert_ne!(new, m);
+    assert!(e.kept_apart(m, new));
+    assert_eq!(e.saga_of("t1"), Some(new));
+    assert_eq!(e.saga_of("m2"), Some(m));
+    assert_eq!(e.saga(new).unwrap().split_from, Some(m));
+    assert_eq!(e.saga(m).unwrap().item_count(), 2);
+    // Later items go to the side they belong to, and the two sagas are never
+    // merged back automatically, even by an item that matches both.
+    let later = feed(
+        &mut e,
+        &[
+            item(
+                "t3",
+                14,
+                "Tokyo stock exchange blames glitch on software update",
+            ),
+            item("m3", 15, "Mars rover drills crater rock near ancient lake"),
+            item(
+                "x1",
+                16,
+                "Tokyo stock exchange glitch and Mars rover lake crater",
+            ),
+        ],
+    );
+    assert_eq!(later[0], new);
+    assert_eq!(later[1], m);
+    assert!(later[2] == new || later[2] == m);
+    assert_ne!(e.resolve(m), e.resolve(new));
+    // Re-offering a split item keeps it where the user put it.
+    let again = item("t1", 11, "Tokyo stock exchange halts trading after glitch");
+    let r = e.assign(&again, again.time.unwrap());
+    assert!(r.duplicate);
+    assert_eq!(r.saga, new);
+}
+
+#[test]
+fn controls_on_unknown_sagas_are_errors() {
+    let (mut e, vw) = vw_engine();
+    let ghost = SagaId(9999);
+    assert_eq!(e.merge(vw, ghost), Err(SagaError::UnknownSaga(ghost)));
+    assert_eq!(e.merge(ghost, vw), Err(SagaError::UnknownSaga(ghost)));
+    assert_eq!(e.split(ghost, &["vw1"]), Err(SagaError::UnknownSaga(ghost)));
+    assert_eq!(e.follow(ghost, true), Err(SagaError::UnknownSaga(ghost)));
+    assert_eq!(e.rename(ghost, "x"), Err(SagaError::UnknownSaga(ghost)));
+    assert_eq!(e.close(SagaId(0)), Err(SagaError::UnknownSaga(SagaId(0))));
+    assert!(matches!(
+        e.split(vw, &["nope"]),
+        Err(SagaError::NotMember { .. })
+    ));
+    assert!(matches!(e.split(vw, &[]), Err(SagaError::BadSplit(_))));
+    assert!(matches!(
+        e.split(vw, &["vw1", "vw2"]),
+        Err(SagaError::BadSplit(_))
+    ));
+    let msg = e.merge(vw, ghost).unwrap_err().to_string();
+    assert!(msg.contains("9999"), "{msg}");
+}
+
+#[test]
+fn items_without_text_or_date_are_handled() {
+    let mut e = SagaEngine::default();
+    let now = t0();
+    let empty = SagaItem {
+        id: "e1".into(),
+        ..Default::default()
+    };
+    let r = e.assign(&empty, now);
+    assert!(r.created);
+    assert_eq!(r.time, now, "missing date uses the fetch time");
+    assert_eq!(e.saga(r.saga).unwrap().title, format!("Saga {}", r.saga));
+    let r2 = e.assign(
+        &SagaItem {
+            id: "e2".into(),
+            ..Default::default()
+        },
+        now,
+    );
+    assert!(r2.created, "two empty items share no evidence");
+    // Far future and far past dates fall back to the fetch time.
+    let future = SagaItem {
+        id: "f".into(),
+        time: Some(now + Duration::days(400)),
+        title: "Comet visible tonight".into(),
+        ..Default::default()
+    };
+    assert_eq!(e.assign(&future, now).time, now);
+    let past = SagaItem {
+        id: "p".into(),
+        time: Some(Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap()),
+        title: "Comet visible tonight again".into(),
+        ..Default::default()
+    };
+    assert_eq!(e.assign(&past, now).time, now);
+    // A real old date is kept.
+    let old = now - Duration::days(300);
+    let r = e.assign(
+        &SagaItem {
+            id: "o".into(),
+            time: Some(old),
+            title: "Archive piece".into(),
+            ..Default::default()
+        },
+        now,
+    );
+    assert_eq!(r.time, old);
+}
+
+#[test]
+fn embeddings_are_used_when_given() {
+    let cfg = SagaConfig::default();
+    let mut e = SagaEngine::new(cfg);
+    let mk = |id: &str, title: &str, emb: Vec<f32>| SagaItem {
+        id: id.into(),
+        time: Some(t0()),
+        title: title.into(),
+        embedding: Some(emb),
+        ..Default::default()
+    };
+    // No shared words at all, but near-identical embeddings.
+    let a = e.assign(&mk("a", "Quake jolts capital", vec![1.0, 0.0, 0.0]), t0());
+    let b = e.assign(&mk("b", "Tremor shakes city", vec![0.99, 0.141, 0.0]), t0());
+    assert_eq!(a.saga, b.saga);
+    // Orthogonal embedding, no shared words: new saga.
+    let c = e.assign(&mk("c", "Chess final drawn", vec![0.0, 0.0, 1.0]), t0());
+    assert_ne!(c.saga, a.saga);
+}
+
+#[test]
+fn state_round_trips_and_resumes_identically() {
+    let items: Vec<SagaItem> = background(0)
+        .into_iter()
+        .chain([
+            item(
+                "vw1",
+                10,
+                "EPA says Volkswagen used software to cheat diesel emissions tests",
+            ),
+            item(
+                "vw2",
+                11,
+                "Volkswagen admits diesel emissions cheating software",
+            ),
+            item(
+                "fl1",
+                11,
+                "Floods in Bangladesh displace thousands of families",
+            ),
+            item(
+                "vw3",
+                12,
+                "Volkswagen chief executive resigns over diesel emissions scandal",
+            ),
+            item(
+                "fl2",
+                13,
+                "Bangladesh floods: death toll rises as rivers burst banks",
+            ),
+        ])
+        .collect();
+    let mut whole = SagaEngine::default();
+    let a = feed(&mut whole, &items);
+
+    let mut first = SagaEngine::default();
+    let mut b = feed(&mut first, &items[..10]);
+    first.follow(b[8], true).unwrap();
+    let json = first.to_json().unwrap();
+    let mut resumed = SagaEngine::from_json(&json).unwrap();
+    b.extend(feed(&mut resumed, &items[10..]));
+    assert_eq!(a, b);
+    assert!(resumed.saga(b[8]).unwrap().followed);
+    assert_eq!(resumed.saga_of("vw1"), Some(a[8]));
+}
