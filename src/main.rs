@@ -1,1 +1,450 @@
-fn main() {}
+//! `agg`: the command line. It parses arguments, loads pipelines and opens
+//! the store, then hands over to the library crates; no pipeline logic lives
+//! here.
+
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agg_core::dag::GraphFormat;
+use agg_core::exec::{Observer, Quiet, RunOptions};
+use agg_core::{ItemQuery, Loaded, Pipeline, RunStatus, Store};
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "agg",
+    version,
+    about = "A personal news aggregator: a YAML pipeline of agents run as a DAG"
+)]
+struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Database: a SQLite file path or sqlite:// URL. Default: the pipeline's
+    /// `store:`, else $XDG_DATA_HOME/agg/agg.db.
+    #[arg(long, env = "AGG_DB", global = true)]
+    db: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OutFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFmt {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check pipeline files; exit 0 when valid, 1 on errors, 2 on usage errors.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+        format: OutFormat,
+    },
+    /// Print a pipeline's agent graph.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFmt::Text)]
+        format: GraphFmt,
+    },
+    /// Run a pipeline once.
+    Run {
+        file: PathBuf,
+        /// Fetch and process but write nothing (store, files, mail).
+        #[arg(long)]
+        dry_run: bool,
+        /// Run only this agent and the agents it depends on.
+        #[arg(long)]
+        only: Option<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recent runs and what each agent did.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored items, newest first.
+    Items {
+        /// Only items from this agent.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only items dated on or after this (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only items dated before this (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Print only the number of matching items.
+        #[arg(long)]
+        count: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the agent kinds this build knows.
+    Kinds,
+}
+
+fn main() -> ExitCode {
+    // `agg items | head` should end quietly, like any Unix tool, instead of
+    // panicking on the closed pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread
+    // starts has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { ref files, format } => Ok(validate(files, format)),
+        Command::Graph { ref file, format } => {
+            let Some((p, _)) = load_or_report(file)? else {
+                return Ok(ExitCode::from(1));
+            };
+            let f = match format {
+                GraphFmt::Text => GraphFormat::Text,
+                GraphFmt::Dot => GraphFormat::Dot,
+                GraphFmt::Mermaid => GraphFormat::Mermaid,
+            };
+            print!("{}", agg_core::dag::render(&p, f));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            ref file,
+            dry_run,
+            ref only,
+            json,
+        } => {
+            let Some((p, _)) = load_or_report(file)? else {
+                return Ok(ExitCode::from(1));
+            };
+            let store = open_store(cli.db.as_deref(), Some(&p)).await?;
+            run(&p, store, dry_run, only.clone(), json, cli.log_format).await
+        }
+        Command::Runs { limit, json } => {
+            let store = open_store(cli.db.as_deref(), None).await?;
+            runs(store.as_ref(), limit, json).await
+        }
+        Command::Items {
+            ref source,
+            ref since,
+            ref until,
+            limit,
+            count,
+            json,
+        } => {
+            let store = open_store(cli.db.as_deref(), None).await?;
+            let q = ItemQuery {
+                source: source.clone(),
+                since: since.as_deref().map(parse_when).transpose()?,
+                until: until.as_deref().map(parse_when).transpose()?,
+                limit: Some(limit),
+            };
+            items(store.as_ref(), &q, count, json).await
+        }
+        Command::Kinds => {
+            for k in agg_agents::registry().kinds() {
+                println!("{:<10} {:<9} {}", k.name, k.role.as_str(), k.summary);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Loads a pipeline, printing its diagnostics. `None` when it has errors.
+fn load_or_report(file: &Path) -> anyhow::Result<Option<(Pipeline, Loaded)>> {
+    let mut loaded = agg_core::pipeline::load(file, &agg_agents::registry(), &env_lookup)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    for d in &loaded.diagnostics {
+        eprintln!("{}", d.render(&loaded.sources));
+    }
+    Ok(loaded.pipeline.take().map(|p| (p, loaded)))
+}
+
+fn validate(files: &[PathBuf], format: OutFormat) -> ExitCode {
+    let registry = agg_agents::registry();
+    let mut any_error = false;
+    let mut usage = false;
+    let mut report = Vec::new();
+    for f in files {
+        match agg_core::pipeline::load(f, &registry, &env_lookup) {
+            Err(e) => {
+                usage = true;
+                eprintln!("error: cannot read {}: {e}", f.display());
+                report.push(serde_json::json!({"file": f, "ok": false, "error": e.to_string()}));
+            }
+            Ok(loaded) => {
+                let errors = loaded.has_errors();
+                any_error |= errors;
+                match format {
+                    OutFormat::Text => {
+                        for d in &loaded.diagnostics {
+                            eprintln!("{}", d.render(&loaded.sources));
+                        }
+                        let (e, w) = counts(&loaded);
+                        if errors {
+                            println!("{}: {e} error(s), {w} warning(s)", f.display());
+                        } else {
+                            println!("{}: ok ({w} warning(s))", f.display());
+                        }
+                    }
+                    OutFormat::Json => report.push(serde_json::json!({
+                        "file": f,
+                        "ok": !errors,
+                        "diagnostics": loaded.diagnostics,
+                    })),
+                }
+            }
+        }
+    }
+    if format == OutFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    }
+    if usage {
+        ExitCode::from(2)
+    } else if any_error {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn counts(l: &Loaded) -> (usize, usize) {
+    let e = l.diagnostics.iter().filter(|d| d.is_error()).count();
+    (e, l.diagnostics.len() - e)
+}
+
+/// `--db` / `AGG_DB` first, then the pipeline's `store:` (relative to the
+/// pipeline file), then the default path in the XDG data dir.
+async fn open_store(db: Option<&str>, p: Option<&Pipeline>) -> anyhow::Result<Arc<dyn Store>> {
+    let target = match (db, p.and_then(|p| p.store.as_deref())) {
+        (Some(db), _) => db.to_string(),
+        (None, Some(s)) => {
+            let path = s.strip_prefix("sqlite://").unwrap_or(s);
+            let is_url = s.contains("://") && !s.starts_with("sqlite://");
+            if is_url || Path::new(path).is_absolute() {
+                s.to_string()
+            } else {
+                let dir = p.and_then(|p| p.file.parent()).unwrap_or(Path::new("."));
+                dir.join(path).display().to_string()
+            }
+        }
+        (None, None) => agg_store::default_db_path().display().to_string(),
+    };
+    tracing::info!(store = %target, "opening store");
+    agg_store::open(&target).await
+}
+
+async fn run(
+    p: &Pipeline,
+    store: Arc<dyn Store>,
+    dry_run: bool,
+    only: Option<String>,
+    json: bool,
+    log_format: LogFormat,
+) -> anyhow::Result<ExitCode> {
+    let opts = RunOptions {
+        dry_run,
+        only,
+        ..RunOptions::default()
+    };
+    let observer: Arc<dyn Observer> =
+        if std::io::stderr().is_terminal() && log_format == LogFormat::Text && !json {
+            Arc::new(progress::Bars::new(p))
+        } else {
+            Arc::new(Quiet)
+        };
+    let summary = agg_core::exec::run(p, store, &opts, observer).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "run": summary.run,
+                "status": summary.status,
+                "agents": summary.outcomes,
+            }))?
+        );
+    } else {
+        let id = summary
+            .run
+            .map_or("dry run".to_string(), |r| format!("run {r}"));
+        println!("{} {}: {}", p.name, id, summary.status.as_str());
+        print_outcomes(&summary.outcomes);
+    }
+    Ok(if summary.status == RunStatus::Ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_outcomes(outcomes: &[agg_core::AgentOutcome]) {
+    println!(
+        "  {:<16} {:<10} {:<8} {:>6} {:>6} {:>6} {:>8}",
+        "agent", "kind", "status", "in", "out", "new", "ms"
+    );
+    for o in outcomes {
+        println!(
+            "  {:<16} {:<10} {:<8} {:>6} {:>6} {:>6} {:>8}",
+            o.agent, o.kind, o.status, o.items_in, o.items_out, o.items_new, o.duration_ms
+        );
+        for e in &o.errors {
+            println!("      ! {e}");
+        }
+    }
+}
+
+async fn runs(store: &dyn Store, limit: u64, json: bool) -> anyhow::Result<ExitCode> {
+    let runs = store.list_runs(limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("no runs yet");
+    }
+    for r in &runs {
+        let took = r
+            .finished
+            .map(|f| format!("{:.1}s", (f - r.started).num_milliseconds() as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "run {} {} {} {} ({took})",
+            r.id,
+            r.pipeline,
+            r.started.format("%Y-%m-%d %H:%M:%S"),
+            r.status.as_str()
+        );
+        print_outcomes(&r.agents);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn items(
+    store: &dyn Store,
+    q: &ItemQuery,
+    count: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if count {
+        let n = store
+            .count_items(&ItemQuery {
+                limit: None,
+                ..q.clone()
+            })
+            .await?;
+        if json {
+            println!("{}", serde_json::json!({ "count": n }));
+        } else {
+            println!("{n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let items = store.list_items(q).await?;
+    if json {
+        for i in &items {
+            println!("{}", serde_json::to_string(i)?);
+        }
+    } else {
+        for i in &items {
+            println!(
+                "{:>6}  {}  {:<12}  {}",
+                i.id.unwrap_or_default(),
+                i.when().format("%Y-%m-%d %H:%M"),
+                truncate(i.feed_title.as_deref().unwrap_or(&i.source), 12),
+                i.title
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn parse_when(s: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("`{s}` is not a date (YYYY-MM-DD) or RFC 3339 time"))?;
+    Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+}

@@ -1,0 +1,30 @@
+//! agg-agents: every agent kind, one file each, and the one table that
+//! registers them.
+//!
+//! A kind is a typed options struct (`#[serde(deny_unknown_fields)]`, so typos
+//! are caught by `agg validate`) plus an [`agg_core::Agent`] impl, exposed as a
+//! `KIND` constant. Adding a kind means adding a file and a line in
+//! [`registry`]; the engine does not change.
+
+mod util;
+
+pub mod dedupe;
+pub mod file;
+pub mod filter;
+pub mod html;
+pub mod jsonl;
+pub mod rss;
+
+use agg_core::Registry;
+
+/// The table of agent kinds.
+pub fn registry() -> Registry {
+    Registry::new(vec![
+        file::KIND,
+        rss::KIND,
+        dedupe::KIND,
+        filter::KIND,
+        jsonl::KIND,
+        html::KIND,
+    ])
+}

@@ -1,0 +1,116 @@
+//! The storage interface every agent and command goes through.
+//!
+//! It lives in `agg-core` (not in `agg-store`) so that agents can be written
+//! and tested against the trait without knowing which database is behind it:
+//! the SQLite implementation is the default, and a PostgreSQL one must pass the
+//! same test suite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::item::Item;
+
+pub type RunId = i64;
+
+/// What a run ended as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Ok,
+    /// Finished, but some agent (or some feed of an agent) failed.
+    Partial,
+    Failed,
+    /// Found still "running" by a later process: the process died.
+    Aborted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(s: &str) -> RunStatus {
+        match s {
+            "running" => RunStatus::Running,
+            "ok" => RunStatus::Ok,
+            "partial" => RunStatus::Partial,
+            "failed" => RunStatus::Failed,
+            _ => RunStatus::Aborted,
+        }
+    }
+}
+
+/// What one agent did in one run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AgentOutcome {
+    pub agent: String,
+    pub kind: String,
+    pub role: String,
+    /// "ok", "partial" (some inputs failed, e.g. one feed of many) or "failed".
+    pub status: String,
+    pub items_in: u64,
+    pub items_out: u64,
+    /// Items stored for the first time (sources only).
+    pub items_new: u64,
+    pub errors: Vec<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub pipeline: String,
+    pub started: DateTime<Utc>,
+    pub finished: Option<DateTime<Utc>>,
+    pub status: RunStatus,
+    pub agents: Vec<AgentOutcome>,
+}
+
+/// Filters for listing items.
+#[derive(Clone, Debug, Default)]
+pub struct ItemQuery {
+    pub source: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<u64>,
+}
+
+/// What the store remembers about a feed between fetches.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedState {
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores items idempotently by key, in one transaction. Sets `id` on each
+    /// item and `is_new` on those stored for the first time; an item already
+    /// stored is updated in place when its content changed. Returns how many
+    /// were new.
+    async fn upsert_items(&self, items: &mut [Item]) -> anyhow::Result<u64>;
+    async fn list_items(&self, q: &ItemQuery) -> anyhow::Result<Vec<Item>>;
+    async fn count_items(&self, q: &ItemQuery) -> anyhow::Result<u64>;
+
+    /// Starts a run; a run of the same pipeline still marked running is from
+    /// a process that died, and is marked aborted.
+    async fn begin_run(&self, pipeline: &str) -> anyhow::Result<RunId>;
+    async fn record_agent(&self, run: RunId, outcome: &AgentOutcome) -> anyhow::Result<()>;
+    async fn finish_run(&self, run: RunId, status: RunStatus) -> anyhow::Result<()>;
+    async fn list_runs(&self, limit: u64) -> anyhow::Result<Vec<RunRecord>>;
+
+    async fn feed_state(&self, url: &str) -> anyhow::Result<Option<FeedState>>;
+    async fn save_feed_state(&self, state: &FeedState) -> anyhow::Result<()>;
+}

@@ -1,0 +1,320 @@
+//! SQLite implementation of the store.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use agg_core::Item;
+use agg_core::store::{AgentOutcome, FeedState, ItemQuery, RunId, RunRecord, RunStatus, Store};
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// A store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up
+    /// front: a deferred transaction that reads first and then writes cannot
+    /// upgrade its lock while another connection writes, and SQLite fails it
+    /// at once (SQLITE_BUSY) instead of waiting for the busy timeout.
+    async fn write_tx(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and migrates it. WAL mode
+    /// lets readers (`agg items`, the web UI) run while a pipeline writes; a
+    /// busy timeout makes concurrent writers wait instead of failing.
+    pub async fn open(path: &str) -> anyhow::Result<Self> {
+        if path != ":memory:"
+            && let Some(dir) = Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if path == ":memory:" { 1 } else { 4 })
+            .connect_with(opts)
+            .await
+            .with_context(|| format!("cannot open database {path}"))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .with_context(|| format!("cannot migrate database {path}"))?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn item_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Item> {
+    let tags: String = r.try_get("tags")?;
+    let also: String = r.try_get("also_in")?;
+    Ok(Item {
+        id: Some(r.try_get("id")?),
+        key: r.try_get("key")?,
+        source: r.try_get("source")?,
+        feed: r.try_get("feed")?,
+        feed_title: r.try_get("feed_title")?,
+        guid: r.try_get("guid")?,
+        url: r.try_get("url")?,
+        title: r.try_get("title")?,
+        text: r.try_get("text")?,
+        html: r.try_get("html")?,
+        author: r.try_get("author")?,
+        published: r.try_get("published")?,
+        updated: r.try_get("updated")?,
+        fetched: r.try_get("fetched")?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        also_in: serde_json::from_str(&also).unwrap_or_default(),
+        is_new: false,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert_items(&self, items: &mut [Item]) -> anyhow::Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let mut new = 0;
+        for item in items.iter_mut() {
+            let tags = serde_json::to_string(&item.tags)?;
+            let also = serde_json::to_string(&item.also_in)?;
+            let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM items WHERE key = ?")
+                .bind(&item.key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match existing {
+                Some(id) => {
+                    // Updated by its feed: change in place, keep the first
+                    // fetch time (the item is not new to the reader).
+                    sqlx::query(
+                        "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
+                             updated = ?, tags = ?, feed_title = ?
+                         WHERE id = ? AND (title IS NOT ? OR text IS NOT ? OR html IS NOT ?
+                             OR url IS NOT ? OR updated IS NOT ?)",
+                    )
+                    .bind(&item.title)
+                    .bind(&item.text)
+                    .bind(&item.html)
+                    .bind(&item.url)
+                    .bind(&item.author)
+                    .bind(item.updated)
+                    .bind(&tags)
+                    .bind(&item.feed_title)
+                    .bind(id)
+                    .bind(&item.title)
+                    .bind(&item.text)
+                    .bind(&item.html)
+                    .bind(&item.url)
+                    .bind(item.updated)
+                    .execute(&mut *tx)
+                    .await?;
+                    item.id = Some(id);
+                    item.is_new = false;
+                }
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
+                             author, published, updated, fetched, sort_time, tags, also_in)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    )
+                    .bind(&item.key)
+                    .bind(&item.source)
+                    .bind(&item.feed)
+                    .bind(&item.feed_title)
+                    .bind(&item.guid)
+                    .bind(&item.url)
+                    .bind(&item.title)
+                    .bind(&item.text)
+                    .bind(&item.html)
+                    .bind(&item.author)
+                    .bind(item.published)
+                    .bind(item.updated)
+                    .bind(item.fetched)
+                    .bind(item.when())
+                    .bind(&tags)
+                    .bind(&also)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    item.id = Some(id);
+                    item.is_new = true;
+                    new += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    async fn list_items(&self, q: &ItemQuery) -> anyhow::Result<Vec<Item>> {
+        let rows = sqlx::query(
+            "SELECT * FROM items
+             WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
+               AND (?3 IS NULL OR sort_time < ?3)
+             ORDER BY sort_time DESC, id DESC LIMIT ?4",
+        )
+        .bind(&q.source)
+        .bind(q.since)
+        .bind(q.until)
+        .bind(q.limit.map_or(-1, |l| l as i64))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    async fn count_items(&self, q: &ItemQuery) -> anyhow::Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM items
+             WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
+               AND (?3 IS NULL OR sort_time < ?3)",
+        )
+        .bind(&q.source)
+        .bind(q.since)
+        .bind(q.until)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    async fn begin_run(&self, pipeline: &str) -> anyhow::Result<RunId> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET status = 'aborted' WHERE pipeline = ? AND status = 'running'")
+            .bind(pipeline)
+            .execute(&mut *tx)
+            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (pipeline, started, status) VALUES (?, ?, 'running') RETURNING id",
+        )
+        .bind(pipeline)
+        .bind(Utc::now())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn record_agent(&self, run: RunId, o: &AgentOutcome) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO run_events (run_id, agent, kind, role, status, items_in,
+                 items_out, items_new, errors, duration_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(run)
+        .bind(&o.agent)
+        .bind(&o.kind)
+        .bind(&o.role)
+        .bind(&o.status)
+        .bind(o.items_in as i64)
+        .bind(o.items_out as i64)
+        .bind(o.items_new as i64)
+        .bind(serde_json::to_string(&o.errors)?)
+        .bind(o.duration_ms as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_run(&self, run: RunId, status: RunStatus) -> anyhow::Result<()> {
+        sqlx::query("UPDATE runs SET status = ?, finished = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(Utc::now())
+            .bind(run)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_runs(&self, limit: u64) -> anyhow::Result<Vec<RunRecord>> {
+        let runs = sqlx::query("SELECT * FROM runs ORDER BY id DESC LIMIT ?")
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in runs {
+            let id: i64 = r.try_get("id")?;
+            let events = sqlx::query("SELECT * FROM run_events WHERE run_id = ? ORDER BY rowid")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+            let agents = events
+                .iter()
+                .map(|e| -> anyhow::Result<AgentOutcome> {
+                    let errors: String = e.try_get("errors")?;
+                    Ok(AgentOutcome {
+                        agent: e.try_get("agent")?,
+                        kind: e.try_get("kind")?,
+                        role: e.try_get("role")?,
+                        status: e.try_get("status")?,
+                        items_in: e.try_get::<i64, _>("items_in")? as u64,
+                        items_out: e.try_get::<i64, _>("items_out")? as u64,
+                        items_new: e.try_get::<i64, _>("items_new")? as u64,
+                        errors: serde_json::from_str(&errors).unwrap_or_default(),
+                        duration_ms: e.try_get::<i64, _>("duration_ms")? as u64,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let status: String = r.try_get("status")?;
+            out.push(RunRecord {
+                id,
+                pipeline: r.try_get("pipeline")?,
+                started: r.try_get("started")?,
+                finished: r.try_get::<Option<DateTime<Utc>>, _>("finished")?,
+                status: RunStatus::parse(&status),
+                agents,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn feed_state(&self, url: &str) -> anyhow::Result<Option<FeedState>> {
+        let row = sqlx::query("SELECT * FROM feeds WHERE url = ?")
+            .bind(url)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> anyhow::Result<FeedState> {
+            Ok(FeedState {
+                url: r.try_get("url")?,
+                etag: r.try_get("etag")?,
+                last_modified: r.try_get("last_modified")?,
+                last_success: r.try_get("last_success")?,
+                last_error: r.try_get("last_error")?,
+                consecutive_failures: r.try_get::<i64, _>("consecutive_failures")? as u32,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_feed_state(&self, s: &FeedState) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO feeds (url, etag, last_modified, last_success, last_error, consecutive_failures)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,
+                 last_modified = excluded.last_modified, last_success = excluded.last_success,
+                 last_error = excluded.last_error,
+                 consecutive_failures = excluded.consecutive_failures",
+        )
+        .bind(&s.url)
+        .bind(&s.etag)
+        .bind(&s.last_modified)
+        .bind(s.last_success)
+        .bind(&s.last_error)
+        .bind(s.consecutive_failures as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
