@@ -1,20 +1,33 @@
 //! Evaluate the saga engine on a labelled JSONL stream.
 //!
-//! `cargo run -p agg-saga --release --example eval -- FILE.jsonl PRED.tsv [CONFIG.json]`
+//! `cargo run -p agg-saga --release --example eval -- FILE.jsonl PRED.tsv [CONFIG.json] [--embeddings EMB.jsonl]`
 //!
 //! CONFIG.json (optional) holds [`agg_saga::SagaConfig`] fields to override.
+//! EMB.jsonl (optional) holds `{"id", "embedding"}` lines to use as embeddings.
 
-use agg_saga::{SagaConfig, evaluate, read_rows, write_tsv};
+use agg_saga::{SagaConfig, attach_embeddings, evaluate, read_rows, write_tsv};
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut emb_path = None;
+    if let Some(i) = args.iter().position(|a| a == "--embeddings") {
+        if i + 1 >= args.len() {
+            return Err("--embeddings needs a file".into());
+        }
+        emb_path = Some(args.remove(i + 1));
+        args.remove(i);
+    }
     if args.len() < 2 {
-        eprintln!("usage: eval FILE.jsonl PRED.tsv [CONFIG.json]");
+        eprintln!("usage: eval FILE.jsonl PRED.tsv [CONFIG.json] [--embeddings EMB.jsonl]");
         std::process::exit(2);
     }
-    let rows = read_rows(BufReader::new(File::open(&args[0])?))?;
+    let mut rows = read_rows(BufReader::new(File::open(&args[0])?))?;
+    if let Some(p) = emb_path {
+        let n = attach_embeddings(&mut rows, BufReader::new(File::open(&p)?))?;
+        eprintln!("{n} of {} rows have an embedding", rows.len());
+    }
     let config: SagaConfig = match args.get(2) {
         Some(p) => serde_json::from_str(&std::fs::read_to_string(p)?)?,
         None => SagaConfig::default(),

@@ -42,6 +42,10 @@ pub struct EvalRow {
     pub source: Option<String>,
     /// Gold story label; never given to the engine.
     pub story: Option<String>,
+    /// Sentence embedding (L2-normalised), when the caller computed one (or
+    /// the row carries an `embedding` array). Rows without one are matched
+    /// lexically only.
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// A malformed input line.
@@ -79,6 +83,15 @@ fn as_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
+fn as_vector(v: &Value) -> Option<Vec<f32>> {
+    let a = v.as_array()?;
+    let out: Vec<f32> = a
+        .iter()
+        .filter_map(|x| x.as_f64().map(|f| f as f32))
+        .collect();
+    (out.len() == a.len() && !out.is_empty()).then_some(out)
+}
+
 /// Parse one JSON object into a row.
 pub fn parse_row(line: &str) -> Result<EvalRow, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -92,6 +105,7 @@ pub fn parse_row(line: &str) -> Result<EvalRow, String> {
         url: as_text(o.get("url")),
         source: as_text(o.get("source")),
         story: as_text(o.get("story")),
+        embedding: o.get("embedding").and_then(as_vector),
     })
 }
 
@@ -190,7 +204,7 @@ pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
             title: r.title.clone(),
             text: r.text.clone(),
             source: r.source.clone(),
-            embedding: None,
+            embedding: r.embedding.clone(),
         };
         let a = engine.assign(&item, dates[i]);
         saga_of_row[i] = a.saga;
@@ -228,6 +242,38 @@ pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
         engine,
         assign_seconds,
     }
+}
+
+/// Attach embeddings from JSONL lines `{"id": ..., "embedding": [...]}` (a
+/// cache written by the embedding stage) to the rows with those ids; returns
+/// how many rows got one.
+pub fn attach_embeddings<R: BufRead>(rows: &mut [EvalRow], r: R) -> Result<usize, EvalError> {
+    let mut map: HashMap<String, Vec<f32>> = HashMap::new();
+    for (i, line) in r.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: &str| EvalError::BadRow {
+            line: i + 1,
+            why: why.to_string(),
+        };
+        let v: Value = serde_json::from_str(&line).map_err(|e| bad(&e.to_string()))?;
+        let id = as_text(v.get("id")).ok_or_else(|| bad("missing `id`"))?;
+        let e = v
+            .get("embedding")
+            .and_then(as_vector)
+            .ok_or_else(|| bad("missing or non-numeric `embedding`"))?;
+        map.insert(id, e);
+    }
+    let mut n = 0;
+    for row in rows.iter_mut() {
+        if let Some(e) = map.get(&row.id) {
+            row.embedding = Some(e.clone());
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Write `id<TAB>saga` lines. Tabs and newlines inside ids are replaced by

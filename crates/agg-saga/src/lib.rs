@@ -26,5 +26,5 @@ pub use engine::{
     Assignment, Member, Saga, SagaConfig, SagaEngine, SagaError, SagaEvent, SagaId, SagaItem,
     SagaStatus,
 };
-pub use eval::{EvalError, EvalOutput, EvalRow, evaluate, read_rows, write_tsv};
+pub use eval::{EvalError, EvalOutput, EvalRow, attach_embeddings, evaluate, read_rows, write_tsv};
 pub use metrics::Metrics;
