@@ -62,6 +62,9 @@ pub struct SagaConfig {
     pub recent_items: usize,
     /// Feature weight of a stemmed word.
     pub word_weight: f32,
+    /// Factor on the weight of generic news words (see
+    /// [`crate::text::is_generic`]): a prior for streams too young for IDF.
+    pub generic_weight: f32,
     /// Feature weight of a word bigram.
     pub bigram_weight: f32,
     /// Feature weight of an entity-like span (capitalised span, acronym).
@@ -130,14 +133,15 @@ impl Default for SagaConfig {
             single_word_factor: 0.75,
             recent_items: 8,
             word_weight: 1.0,
+            generic_weight: 0.5,
             // Bigrams raised precision but cost as much recall on the dev
             // streams; kept as a knob, off by default.
             bigram_weight: 0.0,
             entity_weight: 0.7,
             // Embedding knobs (used only when items carry embeddings): tuned
             // with all-MiniLM-L6-v2 (int8) vectors of the dev streams.
-            embedding_weight: 0.7,
-            embedding_floor: 0.4,
+            embedding_weight: 0.5,
+            embedding_floor: 0.35,
             embedding_additive: false,
             // Half the evidence decays within hours, the other half is kept
             // for good: same-day coverage groups easily, and a storyline can
@@ -588,6 +592,9 @@ impl SagaEngine {
         let feats: Vec<(String, f32)> = features(&item.title, &item.text)
             .into_iter()
             .filter_map(|f| match f.kind {
+                FeatureKind::Word if c.word_weight > 0.0 && crate::text::is_generic(&f.key) => {
+                    Some((format!("w:{}", f.key), c.word_weight * c.generic_weight))
+                }
                 FeatureKind::Word if c.word_weight > 0.0 => {
                     Some((format!("w:{}", f.key), c.word_weight))
                 }
