@@ -1,0 +1,962 @@
+//! Sentence embeddings: the [`Embedder`] trait and its ONNX Runtime implementation.
+//!
+//! The model is all-MiniLM-L6-v2 (int8 weights) run by ONNX Runtime through `ort`
+//! with `load-dynamic`: the runtime is a shared library found at run time, so the
+//! same `agg` binary can use a CPU build or a GPU build of ONNX Runtime, and the
+//! build never downloads anything. `scripts/setup-model.sh` puts the three files
+//! (runtime, model, tokenizer) in one directory; see [`ModelFiles::locate`].
+//!
+//! Pipeline per call: tokenize everything (truncated to `max_tokens`), sort by
+//! token count so each batch pads to a similar length (dynamic padding: a batch
+//! is padded only to its own longest text), run the model per batch, mean-pool
+//! the last hidden state over the attention mask, L2-normalise. Cosine
+//! similarity between two outputs is then a plain dot product.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::value::Tensor;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokenizers::Tokenizer;
+use tracing::{debug, info, warn};
+
+use crate::error::{Result, ScoreError};
+
+/// File name of the ONNX Runtime library that `scripts/setup-model.sh` installs.
+pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.32.0";
+/// File name of the ONNX model in the model directory.
+pub const MODEL_FILE: &str = "model.onnx";
+/// File name of the Hugging Face tokenizer definition in the model directory.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// File name of the WebGPU plugin execution provider (optional; from the
+/// `onnxruntime-ep-webgpu` package) looked for in the model directory.
+pub const WEBGPU_PLUGIN_FILE: &str = "libonnxruntime_providers_webgpu.so";
+
+/// Something that turns texts into unit-length vectors.
+///
+/// A trait so that the store, the score agent, search and tests can share one
+/// embedder and so that caching wrappers ([`crate::CachingEmbedder`]) compose.
+pub trait Embedder: Send + Sync {
+    /// Embeds each text; the result has one L2-normalised vector of
+    /// [`dim`](Embedder::dim) floats per input, in input order. Empty or odd
+    /// texts (emoji only, 100 KB, any script) are valid input.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+
+    /// Length of every vector returned by [`embed`](Embedder::embed).
+    fn dim(&self) -> usize;
+
+    /// A version string that changes whenever the vectors would change (other
+    /// model file, other truncation). Store it next to cached embeddings and
+    /// re-embed when it differs.
+    fn model_id(&self) -> &str;
+}
+
+/// References and smart pointers to embedders are embedders, so one
+/// [`OrtEmbedder`] can be shared (`Arc<OrtEmbedder>`) and wrapped
+/// (`CachingEmbedder<&OrtEmbedder>`).
+impl<E: Embedder + ?Sized> Embedder for &E {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        (**self).embed(texts)
+    }
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn model_id(&self) -> &str {
+        (**self).model_id()
+    }
+}
+
+impl<E: Embedder + ?Sized> Embedder for std::sync::Arc<E> {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        (**self).embed(texts)
+    }
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn model_id(&self) -> &str {
+        (**self).model_id()
+    }
+}
+
+impl<E: Embedder + ?Sized> Embedder for Box<E> {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        (**self).embed(texts)
+    }
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn model_id(&self) -> &str {
+        (**self).model_id()
+    }
+}
+
+/// Where to run the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// CUDA, then WebGPU, then CPU: the first that works. The log says which.
+    #[default]
+    Auto,
+    /// ONNX Runtime's CPU execution provider.
+    Cpu,
+    /// ONNX Runtime's CUDA execution provider (needs the `cuda` cargo feature
+    /// and an ONNX Runtime GPU build in `ORT_DYLIB_PATH`).
+    Cuda,
+    /// The WebGPU plugin execution provider (`libonnxruntime_providers_webgpu.so`).
+    Webgpu,
+}
+
+impl FromStr for Device {
+    type Err = ScoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" | "gpu" => Ok(Device::Cuda),
+            "webgpu" => Ok(Device::Webgpu),
+            other => Err(ScoreError::Invalid(format!(
+                "unknown device `{other}` (expected auto, cpu, cuda or webgpu)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Device::Auto => "auto",
+            Device::Cpu => "cpu",
+            Device::Cuda => "cuda",
+            Device::Webgpu => "webgpu",
+        })
+    }
+}
+
+/// Options for [`OrtEmbedder::new`]. `Default` is what `agg` uses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Directory with `model.onnx`, `tokenizer.json` (and usually the runtime).
+    /// `None`: `AGG_MODEL_DIR`, else `$XDG_DATA_HOME/agg/models`.
+    pub model_dir: Option<PathBuf>,
+    /// The ONNX Runtime library. `None`: `ORT_DYLIB_PATH`, else
+    /// `<model_dir>/libonnxruntime.so.1.32.0`.
+    pub ort_dylib: Option<PathBuf>,
+    /// The WebGPU plugin library. `None`: `AGG_WEBGPU_EP_PATH`, else
+    /// `<model_dir>/libonnxruntime_providers_webgpu.so` if present.
+    pub webgpu_plugin: Option<PathBuf>,
+    /// Execution provider choice.
+    pub device: Device,
+    /// Tokens per text including `[CLS]`/`[SEP]`; longer texts are cut. 256 is
+    /// what all-MiniLM-L6-v2 was trained with; at most 512.
+    pub max_tokens: usize,
+    /// Texts per model call. Larger batches keep a GPU busy; on CPU 32–64 is best.
+    pub batch_size: usize,
+    /// Sort texts by token count before batching so batches pad less.
+    /// Results are returned in input order either way.
+    pub sort_by_length: bool,
+    /// Intra-op threads for the CPU provider; `None` lets ONNX Runtime decide
+    /// (one per physical core).
+    pub intra_threads: Option<usize>,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            model_dir: None,
+            ort_dylib: None,
+            webgpu_plugin: None,
+            device: Device::Auto,
+            max_tokens: 256,
+            batch_size: 64,
+            sort_by_length: true,
+            intra_threads: None,
+        }
+    }
+}
+
+/// The default model directory: `AGG_MODEL_DIR`, else
+/// `$XDG_DATA_HOME/agg/models`, else `$HOME/.local/share/agg/models` — the same
+/// rule as `scripts/setup-model.sh`.
+pub fn default_model_dir() -> PathBuf {
+    if let Some(d) = env_path("AGG_MODEL_DIR") {
+        return d;
+    }
+    let data = env_path("XDG_DATA_HOME").unwrap_or_else(|| {
+        env_path("HOME")
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(".local/share")
+    });
+    data.join("agg/models")
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The resolved paths of the files the embedder needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// `model.onnx`.
+    pub model: PathBuf,
+    /// `tokenizer.json`.
+    pub tokenizer: PathBuf,
+    /// The ONNX Runtime shared library.
+    pub ort_dylib: PathBuf,
+}
+
+impl ModelFiles {
+    /// Resolves and checks the files: `model_dir` (else [`default_model_dir`]),
+    /// `ort_dylib` (else `ORT_DYLIB_PATH`, else the library in the model dir).
+    /// All missing files are reported in one [`ScoreError::MissingFiles`] that
+    /// names `scripts/setup-model.sh`.
+    pub fn locate(model_dir: Option<&Path>, ort_dylib: Option<&Path>) -> Result<Self> {
+        let dir = model_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(default_model_dir);
+        let ort = ort_dylib
+            .map(Path::to_path_buf)
+            .or_else(|| env_path("ORT_DYLIB_PATH"))
+            .unwrap_or_else(|| dir.join(ORT_LIB_NAME));
+        let files = ModelFiles {
+            model: dir.join(MODEL_FILE),
+            tokenizer: dir.join(TOKENIZER_FILE),
+            ort_dylib: ort,
+            dir,
+        };
+        let mut missing = Vec::new();
+        for (p, name) in [
+            (&files.model, MODEL_FILE),
+            (&files.tokenizer, TOKENIZER_FILE),
+        ] {
+            if !p.is_file() {
+                missing.push(name.to_string());
+            }
+        }
+        if !files.ort_dylib.is_file() {
+            missing.push(files.ort_dylib.display().to_string());
+        }
+        if missing.is_empty() {
+            Ok(files)
+        } else {
+            Err(ScoreError::MissingFiles {
+                dir: files.dir,
+                missing,
+            })
+        }
+    }
+}
+
+/// ONNX Runtime allows one environment per process and one runtime library per
+/// process, so the environment is created once and shared by every embedder.
+static ORT_ENV: Mutex<Option<(PathBuf, Environment)>> = Mutex::new(None);
+/// Plugin libraries already registered with the environment (registering twice fails).
+static REGISTERED_PLUGINS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static PROFILE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn environment(dylib: &Path) -> Result<Environment> {
+    let mut guard = ORT_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let canonical = dylib.canonicalize().unwrap_or_else(|_| dylib.to_path_buf());
+    if let Some((path, env)) = guard.as_ref() {
+        if *path != canonical {
+            return Err(ScoreError::Runtime {
+                path: canonical,
+                reason: format!(
+                    "this process already loaded ONNX Runtime from {}; one runtime per process",
+                    path.display()
+                ),
+            });
+        }
+        return Ok(env.clone());
+    }
+    let runtime_err = |reason: String| ScoreError::Runtime {
+        path: canonical.clone(),
+        reason,
+    };
+    let builder = ort::init_from(&canonical).map_err(|e| runtime_err(e.to_string()))?;
+    let env = builder
+        .with_name("agg")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| runtime_err(e.to_string()))?;
+    info!(path = %canonical.display(), "loaded ONNX Runtime");
+    *guard = Some((canonical, env.clone()));
+    Ok(env)
+}
+
+/// The ONNX Runtime embedder. Cheap to share (`&self` methods; internally one
+/// session behind a mutex, because a session run needs exclusive access).
+pub struct OrtEmbedder {
+    session: Mutex<Session>,
+    tokenizer: Tokenizer,
+    input_names: InputNames,
+    dim: usize,
+    model_id: String,
+    provider: String,
+    placement: BTreeMap<String, usize>,
+    cfg: EmbedConfig,
+    files: ModelFiles,
+}
+
+#[derive(Debug, Clone)]
+struct InputNames {
+    ids: String,
+    mask: String,
+    type_ids: Option<String>,
+    output: String,
+}
+
+impl fmt::Debug for OrtEmbedder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrtEmbedder")
+            .field("model_id", &self.model_id)
+            .field("provider", &self.provider)
+            .field("placement", &self.placement)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrtEmbedder {
+    /// Loads runtime, tokenizer and model, picks the execution provider, and
+    /// runs one warm-up batch (with ONNX Runtime profiling on) to learn where
+    /// the graph nodes were placed. Everything that can be wrong with the setup
+    /// is reported here, once, as a [`ScoreError`].
+    pub fn new(cfg: EmbedConfig) -> Result<Self> {
+        if cfg.max_tokens < 2 || cfg.max_tokens > 512 {
+            return Err(ScoreError::Invalid(format!(
+                "max_tokens must be 2..=512, got {}",
+                cfg.max_tokens
+            )));
+        }
+        if cfg.batch_size == 0 {
+            return Err(ScoreError::Invalid("batch_size must be at least 1".into()));
+        }
+        let files = ModelFiles::locate(cfg.model_dir.as_deref(), cfg.ort_dylib.as_deref())?;
+        let tokenizer = load_tokenizer(&files.tokenizer, cfg.max_tokens)?;
+        let model_digest = file_digest(&files.model)?;
+        let env = environment(&files.ort_dylib)?;
+
+        let (session, requested_provider) = match cfg.device {
+            Device::Cpu => (build_session(&env, &files, &cfg, Device::Cpu)?, "cpu"),
+            Device::Cuda => (build_session(&env, &files, &cfg, Device::Cuda)?, "cuda"),
+            Device::Webgpu => (build_session(&env, &files, &cfg, Device::Webgpu)?, "webgpu"),
+            Device::Auto => {
+                let mut chosen = None;
+                for dev in [Device::Cuda, Device::Webgpu] {
+                    match build_session(&env, &files, &cfg, dev) {
+                        Ok(s) => {
+                            chosen = Some((
+                                s,
+                                if dev == Device::Cuda {
+                                    "cuda"
+                                } else {
+                                    "webgpu"
+                                },
+                            ));
+                            break;
+                        }
+                        Err(ScoreError::DeviceUnavailable { reason, .. }) => {
+                            debug!(device = %dev, %reason, "device not available, trying the next")
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                match chosen {
+                    Some(c) => c,
+                    None => (build_session(&env, &files, &cfg, Device::Cpu)?, "cpu"),
+                }
+            }
+        };
+
+        let input_names = check_signature(&session, &files.model)?;
+        let mut emb = OrtEmbedder {
+            session: Mutex::new(session),
+            tokenizer,
+            input_names,
+            dim: 0,
+            model_id: String::new(),
+            provider: requested_provider.to_string(),
+            placement: BTreeMap::new(),
+            cfg,
+            files,
+        };
+
+        // Warm-up: proves the model runs, tells us the output width, and (with
+        // profiling) which provider each node ran on.
+        let warm = emb
+            .embed_batch_raw(&["agg warm-up: is this model alive?", ""])
+            .map_err(|e| ScoreError::Model {
+                path: emb.files.model.clone(),
+                reason: e.to_string(),
+            })?;
+        emb.dim = warm.first().map(Vec::len).unwrap_or(0);
+        if emb.dim == 0 {
+            return Err(ScoreError::Model {
+                path: emb.files.model.clone(),
+                reason: "the model returned empty embeddings".into(),
+            });
+        }
+        emb.model_id = format!(
+            "minilm-l6-v2:{}:t{}:d{}",
+            &model_digest[..12],
+            emb.cfg.max_tokens,
+            emb.dim
+        );
+        emb.placement = emb.end_profiling();
+        emb.check_placement(requested_provider)?;
+        Ok(emb)
+    }
+
+    /// Convenience: [`OrtEmbedder::new`] with defaults and the given device.
+    pub fn with_device(device: Device) -> Result<Self> {
+        OrtEmbedder::new(EmbedConfig {
+            device,
+            ..EmbedConfig::default()
+        })
+    }
+
+    /// The execution provider actually used: `cpu`, `cuda` or `webgpu`.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// Graph nodes per ONNX Runtime execution provider, as observed in the
+    /// warm-up run (e.g. `{"CPUExecutionProvider": 40, "CUDAExecutionProvider": 239}`).
+    /// Empty if profiling output could not be read.
+    pub fn placement(&self) -> &BTreeMap<String, usize> {
+        &self.placement
+    }
+
+    /// The files in use.
+    pub fn files(&self) -> &ModelFiles {
+        &self.files
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EmbedConfig {
+        &self.cfg
+    }
+
+    fn end_profiling(&self) -> BTreeMap<String, usize> {
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let path = match session.end_profiling() {
+            Ok(p) => PathBuf::from(p),
+            Err(e) => {
+                debug!(error = %e, "no profile");
+                return BTreeMap::new();
+            }
+        };
+        let counts = std::fs::read_to_string(&path)
+            .ok()
+            .map(|s| count_nodes_per_provider(&s))
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        counts
+    }
+
+    /// Logs the placement and refuses a GPU session on which no node runs on
+    /// the GPU: a silent CPU fallback is not a GPU run.
+    fn check_placement(&self, requested: &str) -> Result<()> {
+        let total: usize = self.placement.values().sum();
+        let on = |needle: &str| -> usize {
+            self.placement
+                .iter()
+                .filter(|(k, _)| k.to_ascii_lowercase().contains(needle))
+                .map(|(_, v)| *v)
+                .sum()
+        };
+        let placed = match requested {
+            "cuda" => on("cuda"),
+            "webgpu" => on("webgpu"),
+            _ => on("cpu"),
+        };
+        info!(
+            provider = requested,
+            nodes_on_provider = placed,
+            nodes_total = total,
+            placement = ?self.placement,
+            model_id = %self.model_id,
+            "embedding model ready on {requested}: {placed} of {total} graph nodes there"
+        );
+        if requested != "cpu" && total > 0 && placed == 0 {
+            return Err(ScoreError::DeviceUnavailable {
+                device: requested.into(),
+                reason: format!(
+                    "the session was created but every node ran elsewhere ({:?})",
+                    self.placement
+                ),
+            });
+        }
+        if total == 0 {
+            warn!("could not read ONNX Runtime's profile; node placement unknown");
+        }
+        Ok(())
+    }
+
+    /// Tokenizes, pads to the longest text of this batch, runs the model and
+    /// pools. `texts` is one batch (callers split).
+    fn embed_batch_raw(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let encs = self.encode(texts)?;
+        let refs: Vec<&[u32]> = encs.iter().map(|e| e.as_slice()).collect();
+        self.run_batch(&refs)
+    }
+
+    fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
+        // Cut very long inputs before tokenizing: only the first `max_tokens`
+        // tokens are used, and no token is longer than ~32 bytes in practice,
+        // so tokenizing 100 KB to keep 256 tokens would be wasted work.
+        let limit = self.cfg.max_tokens * 32;
+        let cut: Vec<&str> = texts.iter().map(|t| prefix_on_char(t, limit)).collect();
+        let encs = self
+            .tokenizer
+            .encode_batch(cut, true)
+            .map_err(|e| ScoreError::Inference(format!("tokenizer: {e}")))?;
+        Ok(encs.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    fn run_batch(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let b = ids.len();
+        if b == 0 {
+            return Ok(Vec::new());
+        }
+        let l = ids.iter().map(|x| x.len()).max().unwrap_or(0).max(1);
+        let mut input_ids = vec![0i64; b * l];
+        let mut mask = vec![0i64; b * l];
+        for (row, toks) in ids.iter().enumerate() {
+            for (j, &t) in toks.iter().enumerate() {
+                input_ids[row * l + j] = i64::from(t);
+                mask[row * l + j] = 1;
+            }
+        }
+        let shape = [b, l];
+        let t_ids = Tensor::from_array((shape, input_ids)).map_err(inf)?;
+        let t_mask = Tensor::from_array((shape, mask.clone())).map_err(inf)?;
+        let names = &self.input_names;
+        let mut inputs: Vec<(String, ort::session::SessionInputValue<'_>)> = vec![
+            (names.ids.clone(), t_ids.into()),
+            (names.mask.clone(), t_mask.into()),
+        ];
+        if let Some(tt) = &names.type_ids {
+            let t_type = Tensor::from_array((shape, vec![0i64; b * l])).map_err(inf)?;
+            inputs.push((tt.clone(), t_type.into()));
+        }
+        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = session.run(inputs).map_err(inf)?;
+        let out = outputs
+            .get(&names.output)
+            .ok_or_else(|| ScoreError::Inference(format!("no output `{}`", names.output)))?;
+        let (oshape, data) = out.try_extract_tensor::<f32>().map_err(inf)?;
+        let dims: Vec<i64> = oshape.iter().copied().collect();
+        match dims.as_slice() {
+            // [batch, seq, hidden]: token embeddings, mean-pool over the mask.
+            [ob, ol, h] if *ob as usize == b && *ol as usize == l => {
+                let h = *h as usize;
+                Ok(mean_pool(data, &mask, b, l, h))
+            }
+            // [batch, hidden]: the model pools itself.
+            [ob, h] if *ob as usize == b => {
+                let h = *h as usize;
+                Ok(data
+                    .chunks(h)
+                    .map(|c| {
+                        let mut v = c.to_vec();
+                        l2_normalize(&mut v);
+                        v
+                    })
+                    .collect())
+            }
+            other => Err(ScoreError::Inference(format!(
+                "unexpected output shape {other:?} for a batch of {b}x{l}"
+            ))),
+        }
+    }
+}
+
+fn inf<E: fmt::Display>(e: E) -> ScoreError {
+    ScoreError::Inference(e.to_string())
+}
+
+impl Embedder for OrtEmbedder {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let encs = self.encode(texts)?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        if self.cfg.sort_by_length {
+            order.sort_by_key(|&i| encs[i].len());
+        }
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(self.cfg.batch_size) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|&i| encs[i].as_slice()).collect();
+            let vecs = self.run_batch(&batch)?;
+            for (&i, v) in chunk.iter().zip(vecs) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+}
+
+fn load_tokenizer(path: &Path, max_tokens: usize) -> Result<Tokenizer> {
+    let err = |reason: String| ScoreError::Tokenizer {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut tok = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
+    // The shipped tokenizer.json pads every text to 128 tokens and truncates at
+    // 128; we pad per batch ourselves and truncate at `max_tokens`.
+    tok.with_padding(None);
+    tok.with_truncation(Some(tokenizers::TruncationParams {
+        max_length: max_tokens,
+        ..Default::default()
+    }))
+    .map_err(|e| err(e.to_string()))?;
+    Ok(tok)
+}
+
+fn file_digest(path: &Path) -> Result<String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| ScoreError::io(format!("read {}", path.display()), e))?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn build_session(
+    env: &Environment,
+    files: &ModelFiles,
+    cfg: &EmbedConfig,
+    device: Device,
+) -> Result<Session> {
+    let model_err = |reason: String| ScoreError::Model {
+        path: files.model.clone(),
+        reason,
+    };
+    let mut builder = Session::builder(env)
+        .map_err(|e| model_err(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| model_err(e.to_string()))?;
+    if let Some(n) = cfg.intra_threads {
+        builder = builder
+            .with_intra_threads(n)
+            .map_err(|e| model_err(e.to_string()))?;
+    }
+    let seq = PROFILE_SEQ.fetch_add(1, Ordering::Relaxed);
+    let prefix = std::env::temp_dir().join(format!("agg-ort-profile-{}-{seq}", std::process::id()));
+    builder = builder
+        .with_profiling(&prefix)
+        .map_err(|e| model_err(e.to_string()))?;
+    builder = match device {
+        Device::Cpu | Device::Auto => builder,
+        Device::Cuda => add_cuda(builder)?,
+        Device::Webgpu => add_webgpu(env, builder, files, cfg)?,
+    };
+    builder.commit_from_file(&files.model).map_err(|e| {
+        if device == Device::Cuda || device == Device::Webgpu {
+            ScoreError::DeviceUnavailable {
+                device: device.to_string(),
+                reason: e.to_string(),
+            }
+        } else {
+            model_err(e.to_string())
+        }
+    })
+}
+
+#[cfg(feature = "cuda")]
+fn add_cuda(builder: SessionBuilder) -> Result<SessionBuilder> {
+    use ort::ep::ExecutionProvider;
+    let unavailable = |reason: String| ScoreError::DeviceUnavailable {
+        device: "cuda".into(),
+        reason,
+    };
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(unavailable(
+                "the loaded ONNX Runtime has no CUDA execution provider; point ORT_DYLIB_PATH at an \
+                 onnxruntime-gpu build (libonnxruntime.so from the onnxruntime-gpu wheel)"
+                    .into(),
+            ));
+        }
+        Err(e) => return Err(unavailable(e.to_string())),
+    }
+    builder
+        .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+        .map_err(|e| unavailable(e.to_string()))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn add_cuda(_builder: SessionBuilder) -> Result<SessionBuilder> {
+    Err(ScoreError::DeviceUnavailable {
+        device: "cuda".into(),
+        reason: "this build of agg was compiled without the `cuda` feature \
+                 (cargo build --features agg-score/cuda)"
+            .into(),
+    })
+}
+
+fn add_webgpu(
+    env: &Environment,
+    builder: SessionBuilder,
+    files: &ModelFiles,
+    cfg: &EmbedConfig,
+) -> Result<SessionBuilder> {
+    use ort::memory::DeviceType;
+    let unavailable = |reason: String| ScoreError::DeviceUnavailable {
+        device: "webgpu".into(),
+        reason,
+    };
+    let plugin = cfg
+        .webgpu_plugin
+        .clone()
+        .or_else(|| env_path("AGG_WEBGPU_EP_PATH"))
+        .unwrap_or_else(|| files.dir.join(WEBGPU_PLUGIN_FILE));
+    if !plugin.is_file() {
+        return Err(unavailable(format!(
+            "WebGPU plugin library {} not found (install `{WEBGPU_PLUGIN_FILE}` from the \
+             onnxruntime-ep-webgpu package there, or set AGG_WEBGPU_EP_PATH)",
+            plugin.display()
+        )));
+    }
+    {
+        let mut reg = REGISTERED_PLUGINS.lock().unwrap_or_else(|e| e.into_inner());
+        if !reg.contains(&plugin) {
+            env.register_ep_library("agg_webgpu", &plugin)
+                .map_err(|e| unavailable(format!("registering {}: {e}", plugin.display())))?;
+            reg.push(plugin.clone());
+        }
+    }
+    let devices: Vec<_> = env
+        .devices()
+        .filter(|d| {
+            d.ep()
+                .map(|n| n.to_ascii_lowercase().contains("webgpu"))
+                .unwrap_or(false)
+                && d.hardware_device().ty() == DeviceType::GPU
+        })
+        .collect();
+    if devices.is_empty() {
+        return Err(unavailable(
+            "the WebGPU plugin loaded but found no GPU (is a Vulkan driver installed?)".into(),
+        ));
+    }
+    for d in &devices {
+        let hw = d.hardware_device();
+        info!(
+            ep = d.ep().unwrap_or("?"),
+            vendor = hw.vendor().unwrap_or("?"),
+            id = hw.id(),
+            "WebGPU device"
+        );
+    }
+    builder
+        .with_devices(devices, None)
+        .map_err(|e| unavailable(e.to_string()))
+}
+
+fn check_signature(session: &Session, model: &Path) -> Result<InputNames> {
+    let inputs: Vec<String> = session
+        .inputs()
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect();
+    let find = |want: &str| inputs.iter().find(|n| n.as_str() == want).cloned();
+    let (Some(ids), Some(mask)) = (find("input_ids"), find("attention_mask")) else {
+        return Err(ScoreError::Model {
+            path: model.to_path_buf(),
+            reason: format!(
+                "expected inputs input_ids and attention_mask, the model has {inputs:?}"
+            ),
+        });
+    };
+    let outputs: Vec<String> = session
+        .outputs()
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect();
+    let output = outputs
+        .iter()
+        .find(|n| n.as_str() == "last_hidden_state")
+        .or_else(|| outputs.first())
+        .cloned()
+        .ok_or_else(|| ScoreError::Model {
+            path: model.to_path_buf(),
+            reason: "the model has no outputs".into(),
+        })?;
+    Ok(InputNames {
+        ids,
+        mask,
+        type_ids: find("token_type_ids"),
+        output,
+    })
+}
+
+/// Counts distinct graph nodes per execution provider in an ONNX Runtime
+/// profile (a JSON array of trace events; node events carry `args.provider`).
+pub(crate) fn count_nodes_per_provider(profile_json: &str) -> BTreeMap<String, usize> {
+    let mut seen: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let Ok(serde_json::Value::Array(events)) = serde_json::from_str(profile_json) else {
+        return BTreeMap::new();
+    };
+    for ev in events {
+        if ev.get("cat").and_then(|c| c.as_str()) != Some("Node") {
+            continue;
+        }
+        let Some(provider) = ev.pointer("/args/provider").and_then(|p| p.as_str()) else {
+            continue;
+        };
+        let name = ev.get("name").and_then(|n| n.as_str()).unwrap_or("");
+        let node = name
+            .strip_suffix("_kernel_time")
+            .or_else(|| name.strip_suffix("_fence_before"))
+            .or_else(|| name.strip_suffix("_fence_after"))
+            .unwrap_or(name);
+        seen.entry(provider.to_string())
+            .or_default()
+            .insert(node.to_string());
+    }
+    seen.into_iter().map(|(k, v)| (k, v.len())).collect()
+}
+
+/// Mean of the token vectors where the mask is 1, then L2-normalised.
+fn mean_pool(hidden: &[f32], mask: &[i64], b: usize, l: usize, h: usize) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(b);
+    for row in 0..b {
+        let mut acc = vec![0f32; h];
+        let mut n = 0f32;
+        for j in 0..l {
+            if mask[row * l + j] == 0 {
+                continue;
+            }
+            n += 1.0;
+            let tok = &hidden[(row * l + j) * h..(row * l + j + 1) * h];
+            for (a, x) in acc.iter_mut().zip(tok) {
+                *a += *x;
+            }
+        }
+        let n = n.max(1e-9);
+        for a in &mut acc {
+            *a /= n;
+        }
+        l2_normalize(&mut acc);
+        out.push(acc);
+    }
+    out
+}
+
+/// Scales `v` to unit length (leaves an all-zero vector alone).
+pub fn l2_normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 1e-12 {
+        for x in v {
+            *x /= norm;
+        }
+    }
+}
+
+/// Cosine similarity; for the unit vectors [`Embedder::embed`] returns this is
+/// the dot product. Mismatched lengths compare the common prefix.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na < 1e-12 || nb < 1e-12 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+/// The longest prefix of `s` of at most `max_bytes` bytes that ends on a char boundary.
+fn prefix_on_char(s: &str, max_bytes: usize) -> &str {
+    if s.len() <= max_bytes {
+        return s;
+    }
+    let mut end = max_bytes;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The text that represents an item for embedding: the title and the lead of
+/// its text. Used by the score agent, search and the evaluation alike, so that
+/// the same item always gets the same vector.
+pub fn item_text(title: &str, text: &str) -> String {
+    let title = title.trim();
+    let text = text.trim();
+    match (title.is_empty(), text.is_empty()) {
+        (_, true) => title.to_string(),
+        (true, false) => text.to_string(),
+        (false, false) => format!("{title}. {text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_respects_char_boundaries() {
+        let s = "aé😀b";
+        assert_eq!(prefix_on_char(s, 2), "a");
+        assert_eq!(prefix_on_char(s, 3), "aé");
+        assert_eq!(prefix_on_char(s, 6), "aé");
+        assert_eq!(prefix_on_char(s, 100), s);
+    }
+
+    #[test]
+    fn pooling_ignores_padding() {
+        // two rows, length 2, hidden 2; second row has one padded position
+        let hidden = [1.0, 0.0, 0.0, 1.0, 3.0, 4.0, 100.0, 100.0];
+        let mask = [1, 1, 1, 0];
+        let out = mean_pool(&hidden, &mask, 2, 2, 2);
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((out[0][0] - s).abs() < 1e-6 && (out[0][1] - s).abs() < 1e-6);
+        assert!((out[1][0] - 0.6).abs() < 1e-6 && (out[1][1] - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn profile_counting() {
+        let json = r#"[{"cat":"Session","name":"x"},
+          {"cat":"Node","name":"a_kernel_time","args":{"provider":"CPUExecutionProvider"}},
+          {"cat":"Node","name":"a_kernel_time","args":{"provider":"CPUExecutionProvider"}},
+          {"cat":"Node","name":"b_kernel_time","args":{"provider":"CUDAExecutionProvider"}}]"#;
+        let c = count_nodes_per_provider(json);
+        assert_eq!(c["CPUExecutionProvider"], 1);
+        assert_eq!(c["CUDAExecutionProvider"], 1);
+    }
+
+    #[test]
+    fn device_parses() {
+        assert_eq!("CUDA".parse::<Device>().unwrap(), Device::Cuda);
+        assert!("tpu".parse::<Device>().is_err());
+    }
+
+    #[test]
+    fn missing_files_name_the_script() {
+        let err = ModelFiles::locate(Some(Path::new("/nonexistent/agg-models")), None).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("scripts/setup-model.sh"), "{msg}");
+        assert!(msg.contains("model.onnx"), "{msg}");
+    }
+}
