@@ -134,9 +134,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let secs = t.elapsed().as_secs_f64();
         for (i, r) in results.iter().enumerate() {
             means[i].push(r.auc_mean);
-            let mut v = serde_json::to_value(r)?;
-            v["interest"] = serde_json::Value::String(interest.clone());
-            println!("{v}");
+            println!("{}", serde_json::to_string(r)?);
         }
         eprintln!(
             "{label}: {secs:.2}s for {} seeds x {} budgets",

@@ -291,6 +291,9 @@ fn environment(dylib: &Path) -> Result<Environment> {
         .with_telemetry(false)
         .build()
         .map_err(|e| runtime_err(e.to_string()))?;
+    // ONNX Runtime's own messages go to `tracing` (ort's `tracing` feature);
+    // its info level is chatty (arena growth etc.), so keep warnings and up.
+    env.set_log_level(ort::logging::LogLevel::Warning);
     info!(path = %canonical.display(), "loaded ONNX Runtime");
     *guard = Some((canonical, env.clone()));
     Ok(env)
@@ -745,29 +748,31 @@ fn add_webgpu(
             reg.push(plugin.clone());
         }
     }
-    let devices: Vec<_> = env
+    // The WebGPU EP takes one EP device and picks the physical GPU itself;
+    // prefer a device the runtime reports as a GPU.
+    let mut candidates: Vec<_> = env
         .devices()
         .filter(|d| {
             d.ep()
                 .map(|n| n.to_ascii_lowercase().contains("webgpu"))
                 .unwrap_or(false)
-                && d.hardware_device().ty() == DeviceType::GPU
         })
         .collect();
-    if devices.is_empty() {
+    candidates.sort_by_key(|d| d.hardware_device().ty() != DeviceType::GPU);
+    let Some(device) = candidates.into_iter().next() else {
         return Err(unavailable(
-            "the WebGPU plugin loaded but found no GPU (is a Vulkan driver installed?)".into(),
+            "the WebGPU plugin loaded but offers no device (is a Vulkan driver installed?)".into(),
         ));
-    }
-    for d in &devices {
-        let hw = d.hardware_device();
-        info!(
-            ep = d.ep().unwrap_or("?"),
-            vendor = hw.vendor().unwrap_or("?"),
-            id = hw.id(),
-            "WebGPU device"
-        );
-    }
+    };
+    let hw = device.hardware_device();
+    info!(
+        ep = device.ep().unwrap_or("?"),
+        vendor = hw.vendor().unwrap_or("?"),
+        kind = ?hw.ty(),
+        id = hw.id(),
+        "WebGPU device"
+    );
+    let devices = vec![device];
     builder
         .with_devices(devices, None)
         .map_err(|e| unavailable(e.to_string()))
@@ -838,29 +843,57 @@ pub(crate) fn count_nodes_per_provider(profile_json: &str) -> BTreeMap<String, u
 }
 
 /// Mean of the token vectors where the mask is 1, then L2-normalised.
+///
+/// Large batches (a GPU returns 1024 x 32 x 384 floats at a time) are pooled
+/// on several threads, so that pooling on the host does not leave the GPU idle.
 fn mean_pool(hidden: &[f32], mask: &[i64], b: usize, l: usize, h: usize) -> Vec<Vec<f32>> {
-    let mut out = Vec::with_capacity(b);
-    for row in 0..b {
-        let mut acc = vec![0f32; h];
-        let mut n = 0f32;
-        for j in 0..l {
-            if mask[row * l + j] == 0 {
-                continue;
-            }
-            n += 1.0;
-            let tok = &hidden[(row * l + j) * h..(row * l + j + 1) * h];
-            for (a, x) in acc.iter_mut().zip(tok) {
-                *a += *x;
-            }
-        }
-        let n = n.max(1e-9);
-        for a in &mut acc {
-            *a /= n;
-        }
-        l2_normalize(&mut acc);
-        out.push(acc);
+    let threads = if b * l * h >= 4 << 20 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(b)
+            .min(16)
+    } else {
+        1
+    };
+    if threads <= 1 {
+        return (0..b)
+            .map(|row| pool_row(hidden, mask, row, l, h))
+            .collect();
     }
+    let per = b.div_ceil(threads);
+    let mut out: Vec<Vec<f32>> = vec![Vec::new(); b];
+    std::thread::scope(|s| {
+        for (t, chunk) in out.chunks_mut(per).enumerate() {
+            s.spawn(move || {
+                for (i, slot) in chunk.iter_mut().enumerate() {
+                    *slot = pool_row(hidden, mask, t * per + i, l, h);
+                }
+            });
+        }
+    });
     out
+}
+
+fn pool_row(hidden: &[f32], mask: &[i64], row: usize, l: usize, h: usize) -> Vec<f32> {
+    let mut acc = vec![0f32; h];
+    let mut n = 0f32;
+    for j in 0..l {
+        if mask[row * l + j] == 0 {
+            continue;
+        }
+        n += 1.0;
+        let tok = &hidden[(row * l + j) * h..(row * l + j + 1) * h];
+        for (a, x) in acc.iter_mut().zip(tok) {
+            *a += *x;
+        }
+    }
+    let n = n.max(1e-9);
+    for a in &mut acc {
+        *a /= n;
+    }
+    l2_normalize(&mut acc);
+    acc
 }
 
 /// Scales `v` to unit length (leaves an all-zero vector alone).
@@ -933,6 +966,21 @@ mod tests {
         let s = std::f32::consts::FRAC_1_SQRT_2;
         assert!((out[0][0] - s).abs() < 1e-6 && (out[0][1] - s).abs() < 1e-6);
         assert!((out[1][0] - 0.6).abs() < 1e-6 && (out[1][1] - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn threaded_pooling_matches_serial() {
+        let (b, l, h) = (64, 256, 384); // above the threading threshold
+        let hidden: Vec<f32> = (0..b * l * h)
+            .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
+            .collect();
+        let mask: Vec<i64> = (0..b * l)
+            .map(|i| i64::from((i % l) < 3 + (i / l)))
+            .collect();
+        let fast = mean_pool(&hidden, &mask, b, l, h);
+        for row in [0, 17, 63] {
+            assert_eq!(fast[row], pool_row(&hidden, &mask, row, l, h));
+        }
     }
 
     #[test]

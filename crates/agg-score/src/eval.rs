@@ -92,6 +92,8 @@ pub struct EvalConfig {
 pub struct BudgetResult {
     /// The like label.
     pub like_label: String,
+    /// The interest phrase(s) the model started from (joined with " | ").
+    pub interest: String,
     /// Labels given to the model (k, or the pool size if smaller).
     pub budget: usize,
     /// Mean ROC AUC over seeds.
@@ -119,9 +121,25 @@ pub fn evaluate(
     rows: &[EvalRow],
     cfg: &EvalConfig,
 ) -> Result<Vec<BudgetResult>> {
+    evaluate_with_progress(embedder, rows, cfg, &mut |_, _| {})
+}
+
+/// [`evaluate`] with a progress callback `(rows embedded, total)`, called after
+/// each chunk of 512 rows, for a progress bar: embedding a few thousand rows
+/// takes a minute or more on a small CPU.
+pub fn evaluate_with_progress(
+    embedder: &dyn Embedder,
+    rows: &[EvalRow],
+    cfg: &EvalConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<BudgetResult>> {
     let texts: Vec<String> = rows.iter().map(|r| item_text(&r.title, &r.text)).collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let vecs = embedder.embed(&refs)?;
+    let mut vecs = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(512) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        vecs.extend(embedder.embed(&refs)?);
+        progress(vecs.len(), texts.len());
+    }
     let model = InterestModel::cold_start(embedder, &cfg.interests)?;
     evaluate_embedded(&model, rows, &vecs, cfg)
 }
@@ -206,6 +224,7 @@ pub fn evaluate_embedded(
             let var = aucs.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / n;
             BudgetResult {
                 like_label: cfg.like_label.clone(),
+                interest: cfg.interests.like.join(" | "),
                 budget: k.min(n_pool),
                 auc_mean: mean,
                 auc_std: var.sqrt(),

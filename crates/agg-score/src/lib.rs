@@ -40,7 +40,8 @@ pub use embed::{
 };
 pub use error::{Result, ScoreError};
 pub use eval::{
-    BudgetResult, EvalConfig, EvalRow, evaluate, evaluate_embedded, read_jsonl, roc_auc,
+    BudgetResult, EvalConfig, EvalRow, evaluate, evaluate_embedded, evaluate_with_progress,
+    read_jsonl, roc_auc,
 };
 pub use interest::{
     Feedback, InterestModel, Interests, ItemFeatures, LabelCounts, LabelledExample, Phrase, Reason,

@@ -1,0 +1,143 @@
+//! agg's embedding benchmark: items/s on one execution provider, optionally
+//! with the cosine agreement against the CPU provider in the same process.
+//! Used by `benches/embed-bench.sh` (beside Python onnxruntime) and by
+//! `scripts/gpu-check.sh` (CUDA / WebGPU on a lent GPU machine).
+//!
+//! ```text
+//! embed_bench --input FILE.jsonl [--field title|title_text] [--n 2000] [--batch 64]
+//!             [--device cpu|cuda|webgpu|auto] [--no-sort] [--repeat 3]
+//!             [--max-tokens 256] [--threads N] [--compare-cpu] [--dump FILE]
+//! ```
+//!
+//! Prints one JSON line. `--dump` writes the vectors as raw little-endian f32
+//! (n x dim) so another implementation's output can be compared.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use agg_score::embed::{Device, EmbedConfig, Embedder, OrtEmbedder, cosine, item_text};
+use agg_score::eval::read_jsonl;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut input: Option<PathBuf> = None;
+    let mut field = "title".to_string();
+    let mut n = 2000usize;
+    let mut cfg = EmbedConfig {
+        device: Device::Cpu,
+        ..EmbedConfig::default()
+    };
+    let mut repeat = 3usize;
+    let mut compare_cpu = false;
+    let mut dump: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--input" => input = Some(PathBuf::from(val()?)),
+            "--field" => field = val()?,
+            "--n" => n = val()?.parse()?,
+            "--batch" => cfg.batch_size = val()?.parse()?,
+            "--device" => cfg.device = val()?.parse()?,
+            "--no-sort" => cfg.sort_by_length = false,
+            "--repeat" => repeat = val()?.parse()?,
+            "--max-tokens" => cfg.max_tokens = val()?.parse()?,
+            "--threads" => cfg.intra_threads = Some(val()?.parse()?),
+            "--compare-cpu" => compare_cpu = true,
+            "--dump" => dump = Some(PathBuf::from(val()?)),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    let rows = read_jsonl(&input.ok_or("--input FILE is required")?)?;
+    if rows.is_empty() {
+        return Err("no rows".into());
+    }
+    // Repeat the file if it is shorter than n, so every run sees n texts.
+    let texts: Vec<String> = rows
+        .iter()
+        .cycle()
+        .take(n)
+        .map(|r| match field.as_str() {
+            "title" => r.title.clone(),
+            "title_text" => item_text(&r.title, &r.text),
+            _ => r.title.clone(),
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+
+    let t_load = Instant::now();
+    let emb = OrtEmbedder::new(cfg.clone())?;
+    let load_s = t_load.elapsed().as_secs_f64();
+    // Warm-up (allocations, kernel selection, GPU autotuning).
+    emb.embed(&refs[..refs.len().min(cfg.batch_size)])?;
+
+    let mut times = Vec::new();
+    let mut out = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        out = emb.embed(&refs)?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let best = times[0];
+    let median = times[times.len() / 2];
+
+    let mut agreement = serde_json::Value::Null;
+    if compare_cpu && emb.provider() != "cpu" {
+        let cpu = OrtEmbedder::new(EmbedConfig {
+            device: Device::Cpu,
+            ..cfg.clone()
+        })?;
+        let m = refs.len().min(2000);
+        let reference = cpu.embed(&refs[..m])?;
+        let cos: Vec<f32> = reference
+            .iter()
+            .zip(&out)
+            .map(|(a, b)| cosine(a, b))
+            .collect();
+        let min = cos.iter().copied().fold(f32::INFINITY, f32::min);
+        let mean = cos.iter().sum::<f32>() / cos.len() as f32;
+        agreement = serde_json::json!({"n": m, "cos_min": min, "cos_mean": mean});
+    }
+    if let Some(path) = dump {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        for v in &out {
+            for x in v {
+                f.write_all(&x.to_le_bytes())?;
+            }
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": "agg (Rust, ort)",
+            "device": cfg.device.to_string(),
+            "provider": emb.provider(),
+            "placement": emb.placement(),
+            "model_id": emb.model_id(),
+            "field": field,
+            "n": refs.len(),
+            "batch": cfg.batch_size,
+            "sorted_by_length": cfg.sort_by_length,
+            "max_tokens": cfg.max_tokens,
+            "load_s": load_s,
+            "best_s": best,
+            "median_s": median,
+            "items_per_s_best": refs.len() as f64 / best,
+            "items_per_s_median": refs.len() as f64 / median,
+            "cpu_agreement": agreement,
+        })
+    );
+    Ok(())
+}
