@@ -13,7 +13,7 @@
 //! [`SagaConfig::join_threshold`] wins; otherwise the item starts a saga.
 
 use crate::text::{FeatureKind, features};
-use crate::vector::{SparseVec, Vocabulary, dense_cos, dot};
+use crate::vector::{IdMap, SparseVec, Vocabulary, dense_cos, dot};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -267,7 +267,7 @@ pub struct Saga {
     pub merged_into: Option<SagaId>,
     /// Set when created by splitting another saga.
     pub split_from: Option<SagaId>,
-    centroid: HashMap<u32, f32>,
+    centroid: IdMap<f32>,
     centroid_norm2: f64,
     recent: VecDeque<Recent>,
 }
@@ -432,7 +432,7 @@ pub struct SagaEngine {
     config: SagaConfig,
     vocab: Vocabulary,
     sagas: Vec<Saga>,
-    postings: HashMap<u32, Vec<u32>>,
+    postings: IdMap<Vec<u32>>,
     items: HashMap<String, ItemRecord>,
     /// Active sagas keyed by (last seen seconds, index): dormancy sweeps pop
     /// from the front instead of scanning every saga.
@@ -464,7 +464,7 @@ impl SagaEngine {
             config,
             vocab: Vocabulary::default(),
             sagas: Vec::new(),
-            postings: HashMap::new(),
+            postings: IdMap::default(),
             items: HashMap::new(),
             active: BTreeSet::new(),
             recent_sagas: VecDeque::new(),
@@ -588,8 +588,55 @@ impl SagaEngine {
     }
 
     fn vectorise(&mut self, item: &SagaItem) -> SparseVec {
+        let feats = self.weighted_features(item);
+        self.vocab.vectorise(&feats)
+    }
+
+    /// Why would this item go where it goes? The best-scoring open candidate
+    /// sagas (best first, at most `n`) with their scores, computed without
+    /// changing any state. `join_threshold` in [`SagaEngine::config`] is the
+    /// bar a score must clear.
+    pub fn explain(&self, item: &SagaItem, now: DateTime<Utc>, n: usize) -> Vec<(SagaId, f32)> {
+        let t = self.effective_time(item.time, now);
+        let v = self.vocab.peek(&self.weighted_features(item));
+        let emb = item.embedding.as_deref().filter(|e| !e.is_empty());
+        let mut out: Vec<(SagaId, f32)> = self
+            .scored_candidates(&v, emb, t)
+            .into_iter()
+            .map(|(i, sc)| (SagaId::from_index(i as usize), sc))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.truncate(n);
+        out
+    }
+
+    /// Open candidate sagas with their final scores (burst bonus included).
+    fn scored_candidates(
+        &self,
+        v: &SparseVec,
+        emb: Option<&[f32]>,
+        t: DateTime<Utc>,
+    ) -> Vec<(u32, f32)> {
         let c = &self.config;
-        let feats: Vec<(String, f32)> = features(&item.title, &item.text)
+        self.candidates(v)
+            .into_iter()
+            .filter(|&i| self.sagas[i as usize].is_open())
+            .map(|idx| {
+                let mut sc = self.score(&self.sagas[idx as usize], v, emb, t);
+                if c.burst_boost > 0.0
+                    && let Some(rank) = self.recent_sagas.iter().position(|&r| r == idx)
+                {
+                    let n = c.recent_sagas.max(1) as f32;
+                    sc += c.burst_boost * (1.0 - rank as f32 / n);
+                }
+                (idx, sc)
+            })
+            .collect()
+    }
+
+    fn weighted_features(&self, item: &SagaItem) -> Vec<(String, f32)> {
+        let c = &self.config;
+        features(&item.title, &item.text)
             .into_iter()
             .filter_map(|f| match f.kind {
                 FeatureKind::Word if c.word_weight > 0.0 && crate::text::is_generic(&f.key) => {
@@ -606,8 +653,7 @@ impl SagaEngine {
                 }
                 _ => None,
             })
-            .collect();
-        self.vocab.vectorise(&feats)
+            .collect()
     }
 
     /// Score of an item against a saga (before the threshold).
@@ -662,7 +708,7 @@ impl SagaEngine {
         let mut q: Vec<(u32, f32)> = v.clone();
         q.sort_by(|a, b| b.1.total_cmp(&a.1));
         q.truncate(c.max_query_terms);
-        let mut acc: HashMap<u32, f32> = HashMap::new();
+        let mut acc: IdMap<f32> = IdMap::default();
         for (t, w) in q {
             if let Some(p) = self.postings.get(&t) {
                 for &s in p.iter().rev() {
@@ -671,7 +717,15 @@ impl SagaEngine {
             }
         }
         let mut ranked: Vec<(u32, f32)> = acc.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        // Only the best few are scored: partial selection, then sort those
+        // (merged tombstones among them are resolved below, so keep spare).
+        let keep = (c.max_candidates * 2).max(1);
+        if ranked.len() > keep {
+            ranked.select_nth_unstable_by(keep - 1, order);
+            ranked.truncate(keep);
+        }
+        ranked.sort_by(order);
         let mut out: Vec<u32> = Vec::with_capacity(c.max_candidates + c.recent_sagas);
         let mut seen = BTreeSet::new();
         for (s, _) in ranked {
@@ -728,18 +782,7 @@ impl SagaEngine {
         let emb = item.embedding.as_deref().filter(|e| !e.is_empty());
         let mut best: Option<(u32, f32)> = None;
         let mut second: Option<(u32, f32)> = None;
-        for idx in self.candidates(&v) {
-            let s = &self.sagas[idx as usize];
-            if !s.is_open() {
-                continue;
-            }
-            let mut sc = self.score(s, &v, emb, t);
-            if self.config.burst_boost > 0.0
-                && let Some(rank) = self.recent_sagas.iter().position(|&r| r == idx)
-            {
-                let n = self.config.recent_sagas.max(1) as f32;
-                sc += self.config.burst_boost * (1.0 - rank as f32 / n);
-            }
+        for (idx, sc) in self.scored_candidates(&v, emb, t) {
             if best.is_none_or(|(_, b)| sc > b) {
                 second = best;
                 best = Some((idx, sc));
@@ -837,6 +880,26 @@ impl SagaEngine {
         }
     }
 
+    /// Assign a batch (e.g. one pipeline run's new items) in time order:
+    /// items are sorted by effective time (stable, so ties keep their batch
+    /// order) before assignment. Returns the assignments in the input order.
+    pub fn assign_batch(&mut self, items: &[SagaItem], now: DateTime<Utc>) -> Vec<Assignment> {
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| self.effective_time(items[i].time, now));
+        let mut out: Vec<Option<Assignment>> = vec![None; items.len()];
+        for i in order {
+            out[i] = Some(self.assign(&items[i], now));
+        }
+        // An auto-merge later in the batch may have retired an earlier saga.
+        out.into_iter()
+            .flatten()
+            .map(|mut a| {
+                a.saga = self.resolve(a.saga).unwrap_or(a.saga);
+                a
+            })
+            .collect()
+    }
+
     fn new_saga(&mut self, t: DateTime<Utc>, split_from: Option<SagaId>) -> u32 {
         let idx = self.sagas.len();
         self.sagas.push(Saga {
@@ -852,7 +915,7 @@ impl SagaEngine {
             outlets: BTreeMap::new(),
             merged_into: None,
             split_from,
-            centroid: HashMap::new(),
+            centroid: IdMap::default(),
             centroid_norm2: 0.0,
             recent: VecDeque::new(),
         });
@@ -1054,7 +1117,7 @@ impl SagaEngine {
                 outlets: BTreeMap::new(),
                 merged_into: Some(into),
                 split_from: old.split_from,
-                centroid: HashMap::new(),
+                centroid: IdMap::default(),
                 centroid_norm2: 0.0,
                 recent: VecDeque::new(),
             }

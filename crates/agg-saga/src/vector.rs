@@ -3,6 +3,29 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// A small, fast, non-cryptographic hasher for `u32` term and saga ids (the
+/// hot path looks up centroid weights and postings by id; SipHash's DoS
+/// resistance buys nothing for ids the engine assigns itself).
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A hash map keyed by engine-assigned ids.
+pub type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// A sparse vector: `(term id, weight)` pairs sorted by term id, L2-normalised
 /// when built by [`Vocabulary::vectorise`].
 pub type SparseVec = Vec<(u32, f32)>;
@@ -134,6 +157,41 @@ impl Vocabulary {
             .collect();
         v.sort_unstable_by_key(|x| x.0);
         normalise(&mut v);
+        v
+    }
+}
+
+impl Vocabulary {
+    /// The vector a document would get, without registering it (for
+    /// explanations): unknown terms count as seen once.
+    pub fn peek(&self, terms: &[(String, f32)]) -> SparseVec {
+        let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
+        let mut unknown = 0.0f32;
+        for (key, w) in terms {
+            match self.ids.get(key) {
+                Some(&id) => counts.entry(id).or_insert((0, *w)).0 += 1,
+                None => {
+                    let idf = ((self.docs as f32 + 2.0) / 2.0).ln() + 1.0;
+                    unknown += (w * idf) * (w * idf);
+                }
+            }
+        }
+        let docs = self.docs as f32 + 1.0;
+        let mut v: SparseVec = counts
+            .into_iter()
+            .map(|(id, (tf, w))| {
+                let df = self.df(id) as f32 + 1.0;
+                let idf = ((docs + 1.0) / (df + 1.0)).ln() + 1.0;
+                (id, w * (1.0 + (tf as f32).ln()) * idf)
+            })
+            .collect();
+        v.sort_unstable_by_key(|x| x.0);
+        let n = (v.iter().map(|x| x.1 * x.1).sum::<f32>() + unknown).sqrt();
+        if n > 0.0 {
+            for x in v.iter_mut() {
+                x.1 /= n;
+            }
+        }
         v
     }
 }

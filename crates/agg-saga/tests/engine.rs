@@ -523,3 +523,55 @@ fn state_round_trips_and_resumes_identically() {
     assert!(resumed.saga(b[8]).unwrap().followed);
     assert_eq!(resumed.saga_of("vw1"), Some(a[8]));
 }
+
+#[test]
+fn batches_are_assigned_in_time_order() {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    // Given newest first; the oldest must found the saga.
+    let batch = vec![
+        item(
+            "vw3",
+            12,
+            "Volkswagen chief executive resigns over diesel emissions scandal",
+        ),
+        item(
+            "vw1",
+            10,
+            "EPA says Volkswagen used software to cheat diesel emissions tests",
+        ),
+        item(
+            "vw2",
+            11,
+            "Volkswagen admits diesel emissions cheating software in 11 million cars",
+        ),
+    ];
+    let out = e.assign_batch(&batch, t0() + Duration::hours(13));
+    assert!(out[1].created);
+    assert!(!out[0].created && !out[2].created);
+    assert_eq!(out[0].saga, out[1].saga);
+    assert_eq!(out[2].saga, out[1].saga);
+}
+
+#[test]
+fn explain_changes_nothing_and_ranks_the_match_first() {
+    let (mut e, vw) = vw_engine();
+    let before = e.to_json().unwrap();
+    let it = item(
+        "vw3",
+        12,
+        "Volkswagen diesel emissions scandal: chief executive resigns",
+    );
+    let ex = e.explain(&it, it.time.unwrap(), 3);
+    assert_eq!(ex[0].0, vw);
+    assert!(ex[0].1 >= e.config().join_threshold);
+    assert_eq!(e.to_json().unwrap(), before);
+    let a = e.assign(&it, it.time.unwrap());
+    assert_eq!(a.saga, vw);
+    assert!(
+        (a.score - ex[0].1).abs() < 0.05,
+        "{} vs {}",
+        a.score,
+        ex[0].1
+    );
+}

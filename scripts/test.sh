@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. Tests use real parts: a real HTTP server
+# on 127.0.0.1, real SQLite files, the real `agg` binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+  cargo test --workspace --doc
+else
+  cargo test --workspace --no-fail-fast
+fi
