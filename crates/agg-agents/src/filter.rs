@@ -47,7 +47,14 @@ fn regex(opt: &Option<String>, name: &str) -> Result<Option<Regex>, OptionsError
                 .case_insensitive(true)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| OptionsError::at(&[name], format!("invalid regex: {e}")))
+                .map_err(|e| {
+                    // The regex crate's message spans several lines with its
+                    // own caret; keep its last line, the reason.
+                    let msg = e.to_string();
+                    let reason = msg.lines().last().unwrap_or(&msg).trim();
+                    let reason = reason.trim_start_matches("error: ");
+                    OptionsError::at(&[name], format!("invalid regex: {reason}"))
+                })
         })
         .transpose()
 }

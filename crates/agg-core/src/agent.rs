@@ -101,6 +101,10 @@ pub fn typed_options<O: DeserializeOwned>(value: &serde_json::Value) -> Result<O
     })
 }
 
+/// Builds an agent from its options (validation calls it too, so it must
+/// not do I/O).
+pub type BuildFn = fn(&serde_json::Value, &BuildCtx) -> Result<Box<dyn Agent>, OptionsError>;
+
 /// One entry of the agent table.
 #[derive(Clone, Copy)]
 pub struct KindDef {
@@ -108,7 +112,7 @@ pub struct KindDef {
     pub role: Role,
     /// One line for `agg kinds` and for error hints.
     pub summary: &'static str,
-    pub build: fn(&serde_json::Value, &BuildCtx) -> Result<Box<dyn Agent>, OptionsError>,
+    pub build: BuildFn,
 }
 
 /// The table of agent kinds. Built by `agg-agents`; the engine only looks

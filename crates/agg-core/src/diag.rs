@@ -78,9 +78,7 @@ impl SourceMap {
     /// underline covers the offending word rather than one character.
     fn token_len(&self, id: usize, offset: usize) -> usize {
         let rest = &self.text(id)[offset.min(self.text(id).len())..];
-        let n = rest
-            .find(|c: char| c == '\n' || c == ',' || c == '}' || c == ']' || c == '#')
-            .unwrap_or(rest.len());
+        let n = rest.find(['\n', ',', '}', ']', '#']).unwrap_or(rest.len());
         let token = rest[..n].trim_end();
         let token = token
             .split(": ")

@@ -106,6 +106,8 @@ pub fn load_str(
         diags: Vec::new(),
     };
     let pipeline = l.load(path, text);
+    // Report in reading order: file, then line, then column.
+    l.diags.sort_by_key(|d| (d.source, d.line, d.column));
     let pipeline = if l.diags.iter().any(Diagnostic::is_error) {
         None
     } else {
@@ -268,8 +270,15 @@ impl Loader<'_> {
         });
 
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        // Every declared name counts as an agent for `inputs`, even one whose
+        // own definition failed: one mistake should produce one error.
+        let declared: Vec<String> = root
+            .get("agents")
+            .and_then(Node::as_map)
+            .map(|m| m.iter().map(|(k, _)| k.key_text()).collect())
+            .unwrap_or_default();
         let raw = self.raw_agents(&root, &base_dir);
-        let agents = self.build_agents(&name, raw);
+        let agents = self.build_agents(&name, raw, &declared);
         self.check_graph(&agents);
 
         Some(Pipeline {
@@ -471,8 +480,12 @@ impl Loader<'_> {
         Some(entries)
     }
 
-    fn build_agents(&mut self, pipeline: &str, raw: Vec<RawAgent>) -> Vec<AgentDecl> {
-        let names: Vec<String> = raw.iter().map(|r| r.name.clone()).collect();
+    fn build_agents(
+        &mut self,
+        pipeline: &str,
+        raw: Vec<RawAgent>,
+        names: &[String],
+    ) -> Vec<AgentDecl> {
         let roles: HashMap<String, Role> = raw
             .iter()
             .filter_map(|r| {
@@ -515,7 +528,7 @@ impl Loader<'_> {
                 continue;
             };
 
-            let inputs = self.inputs(&r, &node, def.role, &names, &roles);
+            let inputs = self.inputs(&r, &node, def.role, names, &roles);
 
             // Everything but the common keys is the kind's options.
             let options = Node::new(
@@ -656,7 +669,11 @@ impl Loader<'_> {
                 .or_else(|| msg.split("expected ").nth(1))
                 .map(|s| s.split(", ").map(|x| x.trim_matches('`')).collect())
                 .unwrap_or_default();
-            let loc = node.entry(field).map_or(node.loc, |(k, _)| k.loc);
+            // The path may end at the unknown key itself or at its parent.
+            let loc = match key {
+                Some(k) if k.key_text() == field => k.loc,
+                _ => node.entry(field).map_or(node.loc, |(k, _)| k.loc),
+            };
             let hint = did_you_mean(field, expected.iter().copied())
                 .unwrap_or_else(|| format!("options of `{kind}`: {}", expected.join(", ")));
             self.err(
@@ -820,7 +837,12 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         Some(i) => &first[..i],
         None => first,
     };
-    first.trim_start_matches("error: ").to_string()
+    let first = first.trim_start_matches("error: ");
+    // Drop advice aimed at programmers using the library.
+    match first.find(", set DuplicateKeyPolicy") {
+        Some(i) => first[..i].to_string(),
+        None => first.to_string(),
+    }
 }
 
 /// Expands `${VAR}` and `${VAR:-default}`; `$${` is a literal `${`. Returns

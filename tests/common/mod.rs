@@ -1,0 +1,224 @@
+//! Test support: a real HTTP/1.1 server on 127.0.0.1 serving feed files, and
+//! helpers to run the `agg` binary.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the server answers one path.
+#[derive(Clone)]
+pub enum Route {
+    /// 200 with an ETag; 304 when the request carries that ETag.
+    Feed(Vec<u8>),
+    /// Holds the response until [`Server::release`] is called.
+    Hang(Vec<u8>),
+    Status(u16),
+}
+
+/// A threaded HTTP server bound to 127.0.0.1 on a free port. It speaks just
+/// enough HTTP/1.1 for feed fetching (GET, ETag, If-None-Match, close).
+pub struct Server {
+    pub addr: String,
+    routes: Arc<Mutex<HashMap<String, Route>>>,
+    released: Arc<AtomicBool>,
+    pub hits: Arc<Mutex<Vec<(String, u16)>>>,
+    pub active: Arc<AtomicUsize>,
+}
+
+impl Server {
+    pub fn start(routes: HashMap<String, Route>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let routes = Arc::new(Mutex::new(routes));
+        let released = Arc::new(AtomicBool::new(false));
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let active = Arc::new(AtomicUsize::new(0));
+        let (r, rel, h, a) = (
+            routes.clone(),
+            released.clone(),
+            hits.clone(),
+            active.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (r, rel, h, a) = (r.clone(), rel.clone(), h.clone(), a.clone());
+                std::thread::spawn(move || handle(stream, &r, &rel, &h, &a));
+            }
+        });
+        Server {
+            addr,
+            routes,
+            released,
+            hits,
+            active,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.addr)
+    }
+
+    pub fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set(&self, path: &str, route: Route) {
+        self.routes.lock().unwrap().insert(path.into(), route);
+    }
+
+    pub fn statuses(&self, path: &str) -> Vec<u16> {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+}
+
+fn etag_of(body: &[u8]) -> String {
+    let mut h: u64 = 1469598103934665603;
+    for b in body {
+        h = (h ^ u64::from(*b)).wrapping_mul(1099511628211);
+    }
+    format!("\"{h:x}\"")
+}
+
+fn handle(
+    stream: TcpStream,
+    routes: &Mutex<HashMap<String, Route>>,
+    released: &AtomicBool,
+    hits: &Mutex<Vec<(String, u16)>>,
+    active: &AtomicUsize,
+) {
+    active.fetch_add(1, Ordering::SeqCst);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        active.fetch_sub(1, Ordering::SeqCst);
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let route = routes.lock().unwrap().get(&path).cloned();
+    let (status, body, etag) = match route {
+        None => (404, b"not found".to_vec(), None),
+        Some(Route::Status(s)) => (s, Vec::new(), None),
+        Some(Route::Feed(b)) => {
+            let tag = etag_of(&b);
+            if headers.get("if-none-match") == Some(&tag) {
+                (304, Vec::new(), Some(tag))
+            } else {
+                (200, b, Some(tag))
+            }
+        }
+        Some(Route::Hang(b)) => {
+            while !released.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (200, b, None)
+        }
+    };
+    hits.lock().unwrap().push((path, status));
+    let mut out = stream;
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\nContent-Type: application/xml\r\n",
+        body.len()
+    );
+    if let Some(t) = etag {
+        head.push_str(&format!("ETag: {t}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = out.write_all(head.as_bytes());
+    let _ = out.write_all(&body);
+    let _ = out.flush();
+    let mut sink = [0u8; 64];
+    let _ = out.set_read_timeout(Some(Duration::from_millis(10)));
+    let _ = out.read(&mut sink);
+    active.fetch_sub(1, Ordering::SeqCst);
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn agg(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_agg"));
+    c.current_dir(dir).env_remove("AGG_DB").env("NO_COLOR", "1");
+    c
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Number of stored items, through the CLI.
+pub fn count(dir: &Path, db: &Path) -> u64 {
+    let out = run_ok(agg(dir).arg("--db").arg(db).args(["items", "--count"]));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Copies a folder recursively (demo pipelines are run from a scratch copy
+/// so their outputs never land in the repository). Output folders (`out`)
+/// left by a manual run are not copied.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "out" {
+            continue;
+        }
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A small RSS 2.0 feed with `n` items whose guids start with `prefix`.
+pub fn rss(prefix: &str, n: usize) -> Vec<u8> {
+    let mut s = String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>");
+    s.push_str(prefix);
+    s.push_str("</title>");
+    for i in 0..n {
+        s.push_str(&format!(
+            "<item><guid>{prefix}-{i}</guid><title>{prefix} story number {i} about things</title>\
+             <link>https://example.com/{prefix}/{i}</link><description>Body of {prefix} {i}.</description>\
+             <pubDate>Mon, 02 Nov 2026 10:{:02}:00 GMT</pubDate></item>",
+            i % 60
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s.into_bytes()
+}
