@@ -110,6 +110,9 @@ pub struct SagaConfig {
     /// over the `recent_sagas` most recently joined ones: a story is bursty,
     /// and many outlets report it within the same hours.
     pub burst_boost: f32,
+    /// Only the first this-many characters of an item's text are used: the
+    /// lead carries the story, and it bounds the cost of a huge body.
+    pub max_text_chars: usize,
     /// Items dated more than this many hours after the caller's `now` are
     /// treated as dated `now` (bogus future dates).
     pub max_future_hours: i64,
@@ -154,6 +157,7 @@ impl Default for SagaConfig {
             max_candidates: 48,
             recent_sagas: 16,
             max_future_hours: 48,
+            max_text_chars: 2_000,
             title_settle_items: 5,
             merge_threshold: 0.25,
             merge_bridge_factor: 1.0,
@@ -636,7 +640,15 @@ impl SagaEngine {
 
     fn weighted_features(&self, item: &SagaItem) -> Vec<(String, f32)> {
         let c = &self.config;
-        features(&item.title, &item.text)
+        let text = match item.text.char_indices().nth(c.max_text_chars) {
+            Some((cut, _)) => &item.text[..cut],
+            None => &item.text,
+        };
+        let title = match item.title.char_indices().nth(c.max_text_chars) {
+            Some((cut, _)) => &item.title[..cut],
+            None => &item.title,
+        };
+        features(title, text)
             .into_iter()
             .filter_map(|f| match f.kind {
                 FeatureKind::Word if c.word_weight > 0.0 && crate::text::is_generic(&f.key) => {
@@ -965,7 +977,8 @@ impl SagaEngine {
             time: t,
             score,
             source: item.source.clone(),
-            title: item.title.trim().to_string(),
+            // Bounded: a member title is for timelines, not storage of bodies.
+            title: truncate_chars(item.title.trim(), 300),
         });
         if let Some(src) = item.source.as_ref().filter(|x| !x.trim().is_empty()) {
             *s.outlets.entry(src.trim().to_string()).or_insert(0) += 1;

@@ -575,3 +575,34 @@ fn explain_changes_nothing_and_ranks_the_match_first() {
         ex[0].1
     );
 }
+
+#[test]
+fn odd_text_never_panics() {
+    let mut e = SagaEngine::default();
+    let long = "Breaking: ".repeat(50_000);
+    let odd = [
+        "",
+        "   ",
+        "😀😀😀 — ‘quotes’ “and” dashes – …",
+        "ÉLECTIONS À PARIS: Hidalgo réélue",
+        "'s 's ' ' '' ''' ...",
+        "1,000,000.50 $7.2 billion 8.3 magnitude",
+        "日本の首相が辞任",
+        "a\u{0}b\u{7f}c\tnew\nline",
+        long.as_str(),
+    ];
+    for (i, t) in odd.iter().enumerate() {
+        let it = SagaItem {
+            id: format!("odd{i}"),
+            time: Some(t0()),
+            title: t.to_string(),
+            text: t.to_string(),
+            ..Default::default()
+        };
+        let a = e.assign(&it, t0());
+        assert!(e.saga(a.saga).is_some());
+        assert!(a.score.is_finite());
+    }
+    let json = e.to_json().unwrap();
+    assert!(SagaEngine::from_json(&json).is_ok());
+}
