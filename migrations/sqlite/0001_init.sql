@@ -3,11 +3,20 @@
 
 CREATE TABLE feeds (
     url                  TEXT PRIMARY KEY,
+    agent                TEXT,
+    title                TEXT,
     etag                 TEXT,
     last_modified        TEXT,
+    last_fetch           TEXT,
     last_success         TEXT,
     last_error           TEXT,
-    consecutive_failures INTEGER NOT NULL DEFAULT 0
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    next_fetch           TEXT,
+    paused               INTEGER NOT NULL DEFAULT 0,
+    pause_reason         TEXT,
+    moved_to             TEXT,
+    items_total          INTEGER NOT NULL DEFAULT 0,
+    recent_items         TEXT NOT NULL DEFAULT '[]'
 );
 
 CREATE TABLE items (

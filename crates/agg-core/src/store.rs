@@ -83,15 +83,34 @@ pub struct ItemQuery {
     pub limit: Option<u64>,
 }
 
-/// What the store remembers about a feed between fetches.
+/// What the store remembers about a feed between fetches: validators for
+/// conditional GET, health, and polling schedule.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeedState {
+    /// The URL as configured in the pipeline (the feed's identity).
     pub url: String,
+    /// Agent that fetches it (for `agg feeds`).
+    pub agent: Option<String>,
+    pub title: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    pub last_fetch: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub consecutive_failures: u32,
+    /// Earliest time the next fetch is worth doing (adaptive polling,
+    /// Retry-After, backoff). `None`: fetch whenever asked.
+    pub next_fetch: Option<DateTime<Utc>>,
+    /// Paused after too many consecutive failures; the reason is kept.
+    pub paused: bool,
+    pub pause_reason: Option<String>,
+    /// Where a permanent redirect (301/308) said the feed now lives.
+    pub moved_to: Option<String>,
+    /// Items first seen from this feed, over its whole life.
+    pub items_total: u64,
+    /// Publication dates of recent items, newest first (bounded), used to
+    /// estimate how often the feed publishes.
+    pub recent_items: Vec<DateTime<Utc>>,
 }
 
 #[async_trait]
@@ -113,4 +132,7 @@ pub trait Store: Send + Sync {
 
     async fn feed_state(&self, url: &str) -> anyhow::Result<Option<FeedState>>;
     async fn save_feed_state(&self, state: &FeedState) -> anyhow::Result<()>;
+    /// Every known feed, by URL (for `agg feeds`, OPML export, the digest's
+    /// health section).
+    async fn list_feeds(&self) -> anyhow::Result<Vec<FeedState>>;
 }

@@ -285,36 +285,69 @@ impl Store for SqliteStore {
             .bind(url)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| -> anyhow::Result<FeedState> {
-            Ok(FeedState {
-                url: r.try_get("url")?,
-                etag: r.try_get("etag")?,
-                last_modified: r.try_get("last_modified")?,
-                last_success: r.try_get("last_success")?,
-                last_error: r.try_get("last_error")?,
-                consecutive_failures: r.try_get::<i64, _>("consecutive_failures")? as u32,
-            })
-        })
-        .transpose()
+        row.as_ref().map(feed_from_row).transpose()
     }
 
     async fn save_feed_state(&self, s: &FeedState) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO feeds (url, etag, last_modified, last_success, last_error, consecutive_failures)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,
-                 last_modified = excluded.last_modified, last_success = excluded.last_success,
+            "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
+                 last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
+                 items_total, recent_items)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
+                 etag = excluded.etag, last_modified = excluded.last_modified,
+                 last_fetch = excluded.last_fetch, last_success = excluded.last_success,
                  last_error = excluded.last_error,
-                 consecutive_failures = excluded.consecutive_failures",
+                 consecutive_failures = excluded.consecutive_failures,
+                 next_fetch = excluded.next_fetch, paused = excluded.paused,
+                 pause_reason = excluded.pause_reason, moved_to = excluded.moved_to,
+                 items_total = excluded.items_total, recent_items = excluded.recent_items",
         )
         .bind(&s.url)
+        .bind(&s.agent)
+        .bind(&s.title)
         .bind(&s.etag)
         .bind(&s.last_modified)
+        .bind(s.last_fetch)
         .bind(s.last_success)
         .bind(&s.last_error)
         .bind(s.consecutive_failures as i64)
+        .bind(s.next_fetch)
+        .bind(s.paused)
+        .bind(&s.pause_reason)
+        .bind(&s.moved_to)
+        .bind(s.items_total as i64)
+        .bind(serde_json::to_string(&s.recent_items)?)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
+
+    async fn list_feeds(&self) -> anyhow::Result<Vec<FeedState>> {
+        let rows = sqlx::query("SELECT * FROM feeds ORDER BY agent, url")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(feed_from_row).collect()
+    }
+}
+
+fn feed_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<FeedState> {
+    let recent: String = r.try_get("recent_items")?;
+    Ok(FeedState {
+        url: r.try_get("url")?,
+        agent: r.try_get("agent")?,
+        title: r.try_get("title")?,
+        etag: r.try_get("etag")?,
+        last_modified: r.try_get("last_modified")?,
+        last_fetch: r.try_get("last_fetch")?,
+        last_success: r.try_get("last_success")?,
+        last_error: r.try_get("last_error")?,
+        consecutive_failures: r.try_get::<i64, _>("consecutive_failures")? as u32,
+        next_fetch: r.try_get("next_fetch")?,
+        paused: r.try_get("paused")?,
+        pause_reason: r.try_get("pause_reason")?,
+        moved_to: r.try_get("moved_to")?,
+        items_total: r.try_get::<i64, _>("items_total")? as u64,
+        recent_items: serde_json::from_str(&recent).unwrap_or_default(),
+    })
 }

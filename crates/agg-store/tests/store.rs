@@ -137,18 +137,25 @@ async fn feed_state_round_trips() {
         assert_eq!(s.feed_state("http://f").await.unwrap(), None);
         let mut st = FeedState {
             url: "http://f".into(),
+            agent: Some("web".into()),
             etag: Some("\"v1\"".into()),
             last_modified: Some("Mon, 02 Nov 2026 10:00:00 GMT".into()),
             last_success: Some(Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap()),
-            last_error: None,
-            consecutive_failures: 0,
+            items_total: 12,
+            recent_items: vec![Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()],
+            ..FeedState::default()
         };
         s.save_feed_state(&st).await.unwrap();
         assert_eq!(s.feed_state("http://f").await.unwrap().as_ref(), Some(&st));
         st.last_error = Some("timeout".into());
         st.consecutive_failures = 3;
+        st.paused = true;
+        st.pause_reason = Some("3 failures in a row".into());
+        st.next_fetch = Some(Utc.with_ymd_and_hms(2026, 11, 3, 0, 0, 0).unwrap());
+        st.moved_to = Some("http://g".into());
         s.save_feed_state(&st).await.unwrap();
-        assert_eq!(s.feed_state("http://f").await.unwrap(), Some(st));
+        assert_eq!(s.feed_state("http://f").await.unwrap().as_ref(), Some(&st));
+        assert_eq!(s.list_feeds().await.unwrap(), vec![st]);
     }
 }
 
