@@ -103,9 +103,11 @@ pub struct SagaConfig {
     /// Values above 1 disable automatic merging. Pairs split by the user are
     /// never merged automatically.
     pub merge_threshold: f32,
-    /// The runner-up saga must score at least `join_threshold` times this
-    /// for the item to count as a bridge worth a merge check.
-    pub merge_bridge_factor: f32,
+    /// Rich-get-richer prior for choosing among sagas that all clear the
+    /// threshold: they are ranked by `score * (1 + size_prior * log10(items))`,
+    /// so an item torn between a big saga and a small one keeps the big story
+    /// whole. It never lets a weak match clear the threshold.
+    pub size_prior: f32,
     /// Score bonus for the most recently joined saga, falling linearly to 0
     /// over the `recent_sagas` most recently joined ones: a story is bursty,
     /// and many outlets report it within the same hours.
@@ -160,8 +162,8 @@ impl Default for SagaConfig {
             max_text_chars: 2_000,
             title_settle_items: 5,
             merge_threshold: 0.25,
-            merge_bridge_factor: 1.0,
             burst_boost: 0.0,
+            size_prior: 0.0,
         }
     }
 }
@@ -604,36 +606,46 @@ impl SagaEngine {
         let t = self.effective_time(item.time, now);
         let v = self.vocab.peek(&self.weighted_features(item));
         let emb = item.embedding.as_deref().filter(|e| !e.is_empty());
-        let mut out: Vec<(SagaId, f32)> = self
+        let mut out: Vec<(SagaId, f32, f32)> = self
             .scored_candidates(&v, emb, t)
             .into_iter()
-            .map(|(i, sc)| (SagaId::from_index(i as usize), sc))
+            .map(|(i, sc, rank)| (SagaId::from_index(i as usize), sc, rank))
             .collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // The order assignment uses: clearing the bar first, then rank.
+        let thr = self.config.join_threshold;
+        out.sort_by(|a, b| {
+            (b.1 >= thr)
+                .cmp(&(a.1 >= thr))
+                .then(b.2.total_cmp(&a.2))
+                .then(a.0.cmp(&b.0))
+        });
         out.truncate(n);
-        out
+        out.into_iter().map(|(id, sc, _)| (id, sc)).collect()
     }
 
-    /// Open candidate sagas with their final scores (burst bonus included).
+    /// Open candidate sagas with their score (compared with the threshold)
+    /// and their ranking score (size prior and burst bonus included).
     fn scored_candidates(
         &self,
         v: &SparseVec,
         emb: Option<&[f32]>,
         t: DateTime<Utc>,
-    ) -> Vec<(u32, f32)> {
+    ) -> Vec<(u32, f32, f32)> {
         let c = &self.config;
         self.candidates(v)
             .into_iter()
             .filter(|&i| self.sagas[i as usize].is_open())
             .map(|idx| {
-                let mut sc = self.score(&self.sagas[idx as usize], v, emb, t);
+                let s = &self.sagas[idx as usize];
+                let mut sc = self.score(s, v, emb, t);
                 if c.burst_boost > 0.0
                     && let Some(rank) = self.recent_sagas.iter().position(|&r| r == idx)
                 {
                     let n = c.recent_sagas.max(1) as f32;
                     sc += c.burst_boost * (1.0 - rank as f32 / n);
                 }
-                (idx, sc)
+                let rank = sc * (1.0 + c.size_prior * (s.members.len().max(1) as f32).log10());
+                (idx, sc, rank)
             })
             .collect()
     }
@@ -792,26 +804,31 @@ impl SagaEngine {
 
         let v = self.vectorise(item);
         let emb = item.embedding.as_deref().filter(|e| !e.is_empty());
-        let mut best: Option<(u32, f32)> = None;
-        let mut second: Option<(u32, f32)> = None;
-        for (idx, sc) in self.scored_candidates(&v, emb, t) {
-            if best.is_none_or(|(_, b)| sc > b) {
+        let mut best: Option<(u32, f32, f32)> = None;
+        let mut second: Option<(u32, f32, f32)> = None;
+        // Only candidates whose own score clears the bar compete; among those
+        // the ranking score (size prior included) picks the winner.
+        let thr = self.config.join_threshold;
+        for (idx, raw, rank) in self.scored_candidates(&v, emb, t) {
+            if raw < thr {
+                continue;
+            }
+            if best.is_none_or(|(_, _, b)| rank > b) {
                 second = best;
-                best = Some((idx, sc));
-            } else if second.is_none_or(|(_, b)| sc > b) {
-                second = Some((idx, sc));
+                best = Some((idx, raw, rank));
+            } else if second.is_none_or(|(_, _, b)| rank > b) {
+                second = Some((idx, raw, rank));
             }
         }
         let (idx, score, created) = match best {
-            Some((idx, sc)) if sc >= self.config.join_threshold => (idx, sc, false),
-            _ => (self.new_saga(t, None), 0.0, true),
+            Some((idx, raw, _)) => (idx, raw, false),
+            None => (self.new_saga(t, None), 0.0, true),
         };
         let revived = self.sagas[idx as usize].status == SagaStatus::Dormant;
         self.attach(idx, item, t, score, v, emb.map(|e| e.to_vec()));
         let mut idx = idx;
-        if let Some((other, sc)) = second
+        if let Some((other, _, _)) = second
             && !created
-            && sc >= self.config.join_threshold * self.config.merge_bridge_factor
         {
             idx = self.maybe_auto_merge(idx, other);
         }

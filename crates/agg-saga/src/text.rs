@@ -342,6 +342,17 @@ pub fn stem(word: &str) -> String {
     {
         return format!("{s}y");
     }
+    // Place adjectives to their place: "latvian" -> "latvia", "syrian" ->
+    // "syria" (headlines alternate between the two forms). Wrong for a few
+    // ("canadian" -> "canadia") but consistently so, which costs nothing.
+    if w.ends_with("ian") && n > 5 {
+        w.pop();
+        return w;
+    }
+    if w.ends_with("ians") && n > 6 {
+        w.truncate(w.len() - 2);
+        return w;
+    }
     if w.ends_with("sses") {
         w.truncate(w.len() - 2);
         return w;
@@ -572,6 +583,8 @@ mod tests {
         assert_eq!(stem("mcdonald's"), "mcdonald");
         assert_eq!(stem("news"), "new");
         assert_eq!(stem("bus"), "bus");
+        assert_eq!(stem("latvian"), "latvia");
+        assert_eq!(stem("syrians"), "syria");
     }
 
     #[test]
