@@ -5,12 +5,16 @@
 //! with document frequencies learned online. Candidate sagas come from an
 //! inverted index (term → sagas that contain it) plus the few sagas touched
 //! most recently, so the cost per item depends on the item's terms, not on the
-//! number of sagas ever seen. Each candidate is scored against both its
-//! centroid (the whole story so far) and its most recent items (where the story
-//! is now: follow-ups share more words with the last steps than with the
-//! first), optionally mixed with embedding cosine, then discounted by the time
-//! gap since the saga was last seen. The best candidate above
-//! [`SagaConfig::join_threshold`] wins; otherwise the item starts a saga.
+//! number of sagas ever seen. Each candidate is scored against its centroid
+//! (the whole story so far) and, optionally, its most recent items (where the
+//! story is now); with the tuned defaults the lexical score is the centroid
+//! cosine (one short recent headline proved a noisy witness) and the recent
+//! items carry the embedding evidence: the best embedding cosine to them is
+//! mixed in when the item has an embedding. The score is then discounted by
+//! the time gap since the saga was last seen. Among candidates that clear
+//! [`SagaConfig::join_threshold`] the best wins; otherwise the item starts a
+//! saga. When the runner-up also clears it and the two centroids agree, the
+//! two sagas are merged (an online clusterer fragments a story early on).
 
 use crate::text::{FeatureKind, features};
 use crate::vector::{IdMap, SparseVec, Vocabulary, dense_cos, dot};
@@ -432,8 +436,10 @@ struct ItemRecord {
 }
 
 /// The online saga engine. Serialise it with serde (or [`SagaEngine::to_json`])
-/// to persist and resume.
+/// to persist and resume. Missing fields default on load, so a state saved by
+/// an older version still loads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SagaEngine {
     config: SagaConfig,
     vocab: Vocabulary,
@@ -480,9 +486,16 @@ impl SagaEngine {
         }
     }
 
-    /// The configuration in use.
+    /// The configuration in use (saved with the state).
     pub fn config(&self) -> &SagaConfig {
         &self.config
+    }
+
+    /// Replace the configuration; it applies to items assigned afterwards
+    /// (e.g. a restored state with a newer version's defaults). Feature
+    /// weights changed mid-stream affect only new item vectors.
+    pub fn set_config(&mut self, config: SagaConfig) {
+        self.config = config;
     }
 
     /// Serialise the whole state (JSON).
@@ -1196,9 +1209,9 @@ impl SagaEngine {
     /// Split `items` out of saga `id` into a new saga, and keep the two apart
     /// afterwards (recorded in [`SagaEngine::kept_apart`]; items already
     /// assigned stay where the user put them). Returns the new saga's id.
-    pub fn split(&mut self, id: SagaId, items: &[&str]) -> Result<SagaId, SagaError> {
+    pub fn split<S: AsRef<str>>(&mut self, id: SagaId, items: &[S]) -> Result<SagaId, SagaError> {
         let i = self.live(id)?;
-        let wanted: BTreeSet<&str> = items.iter().copied().collect();
+        let wanted: BTreeSet<&str> = items.iter().map(|s| s.as_ref()).collect();
         if wanted.is_empty() {
             return Err(SagaError::BadSplit("no items given".into()));
         }
@@ -1299,7 +1312,7 @@ impl SagaEngine {
         self.events.push(SagaEvent::Split {
             from: id,
             into: new_id,
-            items: items.iter().map(|s| s.to_string()).collect(),
+            items: wanted.iter().map(|s| s.to_string()).collect(),
         });
         Ok(new_id)
     }

@@ -249,6 +249,8 @@ fn rename_fixes_the_title() {
     let s = e.saga(vw).unwrap();
     assert_eq!(s.title, "Dieselgate");
     assert!(s.title_fixed);
+    let terms = e.key_terms(vw, 5);
+    assert!(terms.iter().any(|t| t == "volkswagen"), "{terms:?}");
 }
 
 #[test]
@@ -400,7 +402,10 @@ fn controls_on_unknown_sagas_are_errors() {
         e.split(vw, &["nope"]),
         Err(SagaError::NotMember { .. })
     ));
-    assert!(matches!(e.split(vw, &[]), Err(SagaError::BadSplit(_))));
+    assert!(matches!(
+        e.split::<&str>(vw, &[]),
+        Err(SagaError::BadSplit(_))
+    ));
     assert!(matches!(
         e.split(vw, &["vw1", "vw2"]),
         Err(SagaError::BadSplit(_))
