@@ -45,9 +45,42 @@ pub struct Item {
     /// Other sources that carried the same story (filled by `dedupe`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_in: Vec<String>,
+    /// Media attached to the item (podcast audio, images), kept as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enclosures: Vec<Enclosure>,
+    /// Interest score in 0..1 (set by `score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// Why the item got its score, in plain words, strongest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// The saga the item belongs to (set by `saga`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saga: Option<SagaRef>,
     /// True when this run stored the item for the first time.
     #[serde(default)]
     pub is_new: bool,
+}
+
+/// A media file attached to an item.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Enclosure {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+}
+
+/// An item's saga, as sinks need it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SagaRef {
+    pub id: u64,
+    pub title: String,
+    #[serde(default)]
+    pub followed: bool,
+    #[serde(default)]
+    pub muted: bool,
 }
 
 impl Item {

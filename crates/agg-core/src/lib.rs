@@ -18,6 +18,8 @@ pub use agent::{
     Agent, BuildCtx, Inbox, KindDef, OptionsError, Outbox, Registry, Role, RunCtx, typed_options,
 };
 pub use diag::{Diagnostic, Severity, SourceMap};
-pub use item::Item;
+pub use item::{Enclosure, Item, SagaRef};
 pub use pipeline::{AgentDecl, Loaded, Pipeline};
-pub use store::{AgentOutcome, FeedState, ItemQuery, RunId, RunRecord, RunStatus, Store};
+pub use store::{
+    AgentOutcome, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus, ScoreRow, Store,
+};

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::item::Item;
+use crate::item::{Item, SagaRef};
 
 pub type RunId = i64;
 
@@ -113,6 +113,27 @@ pub struct FeedState {
     pub recent_items: Vec<DateTime<Utc>>,
 }
 
+/// A score written by a `score` agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    pub item_id: i64,
+    pub score: f32,
+    /// Which model produced it: `name@revision`.
+    pub model: String,
+    pub reasons: Vec<String>,
+}
+
+/// One piece of user feedback on an item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRow {
+    pub item_id: i64,
+    /// `like`, `dislike` or `click`.
+    pub kind: String,
+    /// Where it came from: `cli`, `web`, `email`.
+    pub via: String,
+    pub at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Stores items idempotently by key, in one transaction. Sets `id` on each
@@ -135,4 +156,37 @@ pub trait Store: Send + Sync {
     /// Every known feed, by URL (for `agg feeds`, OPML export, the digest's
     /// health section).
     async fn list_feeds(&self) -> anyhow::Result<Vec<FeedState>>;
+
+    /// Stored items by id (missing ids are skipped).
+    async fn get_items(&self, ids: &[i64]) -> anyhow::Result<Vec<Item>>;
+
+    /// Cached embeddings of items for one model (so nothing is embedded twice).
+    async fn get_embeddings(
+        &self,
+        model: &str,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, Vec<f32>>>;
+    async fn put_embeddings(&self, model: &str, rows: &[(i64, Vec<f32>)]) -> anyhow::Result<()>;
+    /// Every cached embedding of a model (semantic search).
+    async fn all_embeddings(&self, model: &str) -> anyhow::Result<Vec<(i64, Vec<f32>)>>;
+
+    async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()>;
+
+    /// Keeps a new revision of a named model (an interest model, serialised).
+    async fn save_model(&self, name: &str, revision: u64, json: &str) -> anyhow::Result<()>;
+    /// The newest revision of a named model.
+    async fn latest_model(&self, name: &str) -> anyhow::Result<Option<(u64, String)>>;
+
+    async fn add_feedback(&self, item_id: i64, kind: &str, via: &str) -> anyhow::Result<()>;
+    async fn list_feedback(&self) -> anyhow::Result<Vec<FeedbackRow>>;
+
+    /// Small named documents (engine state such as the saga engine's).
+    async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>>;
+    async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()>;
+
+    /// Records which saga each item (by id) belongs to, and the score that
+    /// placed it.
+    async fn set_item_sagas(&self, rows: &[(i64, SagaRef, f32)]) -> anyhow::Result<()>;
+    /// Appends to the saga event log.
+    async fn log_saga_event(&self, saga: u64, event: &str, detail: &str) -> anyhow::Result<()>;
 }

@@ -1,11 +1,14 @@
 //! SQLite implementation of the store.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use agg_core::Item;
-use agg_core::store::{AgentOutcome, FeedState, ItemQuery, RunId, RunRecord, RunStatus, Store};
+use agg_core::store::{
+    AgentOutcome, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus, ScoreRow, Store,
+};
+use agg_core::{Item, SagaRef};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -81,8 +84,36 @@ fn item_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Item> {
         fetched: r.try_get("fetched")?,
         tags: serde_json::from_str(&tags).unwrap_or_default(),
         also_in: serde_json::from_str(&also).unwrap_or_default(),
+        enclosures: serde_json::from_str(&r.try_get::<String, _>("enclosures")?)
+            .unwrap_or_default(),
+        score: r.try_get::<Option<f64>, _>("score")?.map(|s| s as f32),
+        reasons: serde_json::from_str(&r.try_get::<String, _>("reasons")?).unwrap_or_default(),
+        saga: r
+            .try_get::<Option<i64>, _>("saga_id")?
+            .map(|id| -> anyhow::Result<SagaRef> {
+                Ok(SagaRef {
+                    id: id as u64,
+                    title: r
+                        .try_get::<Option<String>, _>("saga_title")?
+                        .unwrap_or_default(),
+                    ..SagaRef::default()
+                })
+            })
+            .transpose()?,
         is_new: false,
     })
+}
+
+/// Embeddings are stored as little-endian f32 bytes: compact, and the same
+/// on every machine.
+fn vec_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn blob_to_vec(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 #[async_trait]
@@ -93,6 +124,7 @@ impl Store for SqliteStore {
         for item in items.iter_mut() {
             let tags = serde_json::to_string(&item.tags)?;
             let also = serde_json::to_string(&item.also_in)?;
+            let enclosures = serde_json::to_string(&item.enclosures)?;
             let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM items WHERE key = ?")
                 .bind(&item.key)
                 .fetch_optional(&mut *tx)
@@ -103,7 +135,7 @@ impl Store for SqliteStore {
                     // fetch time (the item is not new to the reader).
                     sqlx::query(
                         "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
-                             updated = ?, tags = ?, feed_title = ?
+                             updated = ?, tags = ?, feed_title = ?, enclosures = ?
                          WHERE id = ? AND (title IS NOT ? OR text IS NOT ? OR html IS NOT ?
                              OR url IS NOT ? OR updated IS NOT ?)",
                     )
@@ -115,6 +147,7 @@ impl Store for SqliteStore {
                     .bind(item.updated)
                     .bind(&tags)
                     .bind(&item.feed_title)
+                    .bind(&enclosures)
                     .bind(id)
                     .bind(&item.title)
                     .bind(&item.text)
@@ -129,8 +162,8 @@ impl Store for SqliteStore {
                 None => {
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
-                             author, published, updated, fetched, sort_time, tags, also_in)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                             author, published, updated, fetched, sort_time, tags, also_in, enclosures)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     )
                     .bind(&item.key)
                     .bind(&item.source)
@@ -148,6 +181,7 @@ impl Store for SqliteStore {
                     .bind(item.when())
                     .bind(&tags)
                     .bind(&also)
+                    .bind(&enclosures)
                     .fetch_one(&mut *tx)
                     .await?;
                     item.id = Some(id);
@@ -328,6 +362,183 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(feed_from_row).collect()
+    }
+
+    async fn get_items(&self, ids: &[i64]) -> anyhow::Result<Vec<Item>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query("SELECT * FROM items WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                out.push(item_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_embeddings(
+        &self,
+        model: &str,
+        ids: &[i64],
+    ) -> anyhow::Result<HashMap<i64, Vec<f32>>> {
+        let mut out = HashMap::new();
+        for id in ids {
+            let blob: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT vector FROM embeddings WHERE item_id = ? AND model = ?")
+                    .bind(id)
+                    .bind(model)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            if let Some(b) = blob {
+                out.insert(*id, blob_to_vec(&b));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_embeddings(&self, model: &str, rows: &[(i64, Vec<f32>)]) -> anyhow::Result<()> {
+        let mut tx = self.write_tx().await?;
+        for (id, v) in rows {
+            sqlx::query(
+                "INSERT OR REPLACE INTO embeddings (item_id, model, vector) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(model)
+            .bind(vec_to_blob(v))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn all_embeddings(&self, model: &str) -> anyhow::Result<Vec<(i64, Vec<f32>)>> {
+        let rows = sqlx::query("SELECT item_id, vector FROM embeddings WHERE model = ?")
+            .bind(model)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("item_id")?,
+                    blob_to_vec(&r.try_get::<Vec<u8>, _>("vector")?),
+                ))
+            })
+            .collect()
+    }
+
+    async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()> {
+        let mut tx = self.write_tx().await?;
+        for r in rows {
+            sqlx::query("UPDATE items SET score = ?, score_model = ?, reasons = ? WHERE id = ?")
+                .bind(f64::from(r.score))
+                .bind(&r.model)
+                .bind(serde_json::to_string(&r.reasons)?)
+                .bind(r.item_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn save_model(&self, name: &str, revision: u64, json: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO models (name, revision, created, body) VALUES (?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(revision as i64)
+        .bind(Utc::now())
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_model(&self, name: &str) -> anyhow::Result<Option<(u64, String)>> {
+        let row = sqlx::query(
+            "SELECT revision, body FROM models WHERE name = ? ORDER BY revision DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get::<i64, _>("revision")? as u64, r.try_get("body")?)))
+            .transpose()
+    }
+
+    async fn add_feedback(&self, item_id: i64, kind: &str, via: &str) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO feedback (item_id, kind, via, at) VALUES (?, ?, ?, ?)")
+            .bind(item_id)
+            .bind(kind)
+            .bind(via)
+            .bind(Utc::now())
+            .execute(&self.pool)
+            .await
+            .with_context(|| format!("cannot record {kind} for item {item_id}"))?;
+        Ok(())
+    }
+
+    async fn list_feedback(&self) -> anyhow::Result<Vec<FeedbackRow>> {
+        let rows = sqlx::query("SELECT * FROM feedback ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FeedbackRow {
+                    item_id: r.try_get("item_id")?,
+                    kind: r.try_get("kind")?,
+                    via: r.try_get("via")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO state (key, value, updated) VALUES (?, ?, ?)")
+            .bind(key)
+            .bind(value)
+            .bind(Utc::now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_item_sagas(&self, rows: &[(i64, SagaRef, f32)]) -> anyhow::Result<()> {
+        let mut tx = self.write_tx().await?;
+        for (id, saga, score) in rows {
+            sqlx::query(
+                "UPDATE items SET saga_id = ?, saga_title = ?, saga_score = ? WHERE id = ?",
+            )
+            .bind(saga.id as i64)
+            .bind(&saga.title)
+            .bind(f64::from(*score))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn log_saga_event(&self, saga: u64, event: &str, detail: &str) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO saga_events (saga, event, detail, at) VALUES (?, ?, ?, ?)")
+            .bind(saga as i64)
+            .bind(event)
+            .bind(detail)
+            .bind(Utc::now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

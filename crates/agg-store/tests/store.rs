@@ -180,3 +180,87 @@ async fn concurrent_writers_do_not_fail_with_busy() {
         assert_eq!(s.count_items(&ItemQuery::default()).await.unwrap(), 400);
     }
 }
+
+#[tokio::test]
+async fn embeddings_scores_and_sagas_attach_to_items() {
+    for (_d, s) in backends().await {
+        let mut batch = vec![item("a", "x", 1), item("b", "x", 2)];
+        s.upsert_items(&mut batch).await.unwrap();
+        let (a, b) = (batch[0].id.unwrap(), batch[1].id.unwrap());
+
+        let v = vec![0.25f32, -1.5, 3.0e-7];
+        s.put_embeddings("m1", &[(a, v.clone())]).await.unwrap();
+        let got = s.get_embeddings("m1", &[a, b]).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[&a], v, "bit-exact round trip");
+        assert!(
+            s.get_embeddings("m2", &[a]).await.unwrap().is_empty(),
+            "per model"
+        );
+        assert_eq!(s.all_embeddings("m1").await.unwrap(), vec![(a, v)]);
+
+        s.set_scores(&[agg_core::ScoreRow {
+            item_id: b,
+            score: 0.75,
+            model: "interest@3".into(),
+            reasons: vec!["close to \"rust\" (0.61)".into()],
+        }])
+        .await
+        .unwrap();
+        let saga = agg_core::SagaRef {
+            id: 7,
+            title: "The trial".into(),
+            ..Default::default()
+        };
+        s.set_item_sagas(&[(b, saga.clone(), 0.4)]).await.unwrap();
+        s.log_saga_event(7, "created", "{}").await.unwrap();
+        let got = s.get_items(&[b, 999]).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].score, Some(0.75));
+        assert_eq!(got[0].reasons, vec!["close to \"rust\" (0.61)".to_string()]);
+        assert_eq!(got[0].saga, Some(saga));
+
+        // Re-storing the item (a re-run) keeps what transforms attached.
+        let mut again = vec![item("b", "x", 2)];
+        s.upsert_items(&mut again).await.unwrap();
+        assert_eq!(s.get_items(&[b]).await.unwrap()[0].score, Some(0.75));
+    }
+}
+
+#[tokio::test]
+async fn models_feedback_and_state_are_kept() {
+    for (_d, s) in backends().await {
+        assert_eq!(s.latest_model("interest").await.unwrap(), None);
+        s.save_model("interest", 1, "{\"r\":1}").await.unwrap();
+        s.save_model("interest", 2, "{\"r\":2}").await.unwrap();
+        s.save_model("other", 9, "{}").await.unwrap();
+        assert_eq!(
+            s.latest_model("interest").await.unwrap(),
+            Some((2, "{\"r\":2}".into()))
+        );
+
+        let mut batch = vec![item("a", "x", 1)];
+        s.upsert_items(&mut batch).await.unwrap();
+        let id = batch[0].id.unwrap();
+        s.add_feedback(id, "like", "cli").await.unwrap();
+        s.add_feedback(id, "dislike", "web").await.unwrap();
+        assert!(
+            s.add_feedback(id, "meh", "cli").await.is_err(),
+            "unknown kinds are refused"
+        );
+        assert!(
+            s.add_feedback(424242, "like", "cli").await.is_err(),
+            "unknown items are refused"
+        );
+        let fb = s.list_feedback().await.unwrap();
+        assert_eq!(
+            fb.iter().map(|f| f.kind.as_str()).collect::<Vec<_>>(),
+            ["like", "dislike"]
+        );
+
+        assert_eq!(s.load_state("k").await.unwrap(), None);
+        s.save_state("k", "v1").await.unwrap();
+        s.save_state("k", "v2").await.unwrap();
+        assert_eq!(s.load_state("k").await.unwrap().as_deref(), Some("v2"));
+    }
+}
