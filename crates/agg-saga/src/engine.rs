@@ -69,6 +69,9 @@ pub struct SagaConfig {
     /// Factor on the weight of generic news words (see
     /// [`crate::text::is_generic`]): a prior for streams too young for IDF.
     pub generic_weight: f32,
+    /// Treat a word as an entity when earlier items showed it as a name (see
+    /// `weighted_features`): entity evidence independent of headline style.
+    pub learned_entities: bool,
     /// Feature weight of a word bigram.
     pub bigram_weight: f32,
     /// Feature weight of an entity-like span (capitalised span, acronym).
@@ -143,10 +146,11 @@ impl Default for SagaConfig {
             recent_items: 8,
             word_weight: 1.0,
             generic_weight: 0.5,
+            learned_entities: true,
             // Bigrams raised precision but cost as much recall on the dev
             // streams; kept as a knob, off by default.
             bigram_weight: 0.0,
-            entity_weight: 0.7,
+            entity_weight: 0.5,
             // Embedding knobs (used only when items carry embeddings): tuned
             // with all-MiniLM-L6-v2 (int8) vectors of the dev streams.
             embedding_weight: 0.5,
@@ -673,24 +677,45 @@ impl SagaEngine {
             Some((cut, _)) => &item.title[..cut],
             None => &item.title,
         };
-        features(title, text)
-            .into_iter()
-            .filter_map(|f| match f.kind {
-                FeatureKind::Word if c.word_weight > 0.0 && crate::text::is_generic(&f.key) => {
-                    Some((format!("w:{}", f.key), c.word_weight * c.generic_weight))
+        let feats = features(title, text);
+        let mut out: Vec<(String, f32)> = Vec::with_capacity(feats.len() + 4);
+        if c.learned_entities && c.entity_weight > 0.0 {
+            // Outlets write the same headline in sentence case ("Bieber
+            // surprises fans") and in Title Case ("Bieber Surprises Fans"),
+            // where capitals say nothing; lower-cased feeds have none. A word
+            // seen as a name in at least two earlier items is a name here too,
+            // so the entity evidence does not depend on the outlet's style.
+            let have: BTreeSet<&str> = feats
+                .iter()
+                .filter(|f| f.kind == FeatureKind::Entity)
+                .map(|f| f.key.as_str())
+                .collect();
+            let mut added = BTreeSet::new();
+            for f in &feats {
+                if f.kind == FeatureKind::Word && !have.contains(f.key.as_str()) {
+                    let key = format!("e:{}", f.key);
+                    if self.vocab.df_of(&key) >= 2 && added.insert(key.clone()) {
+                        out.push((key, c.entity_weight));
+                    }
                 }
-                FeatureKind::Word if c.word_weight > 0.0 => {
-                    Some((format!("w:{}", f.key), c.word_weight))
-                }
-                FeatureKind::Bigram if c.bigram_weight > 0.0 => {
-                    Some((format!("b:{}", f.key), c.bigram_weight))
-                }
-                FeatureKind::Entity if c.entity_weight > 0.0 => {
-                    Some((format!("e:{}", f.key), c.entity_weight))
-                }
-                _ => None,
-            })
-            .collect()
+            }
+        }
+        out.extend(feats.into_iter().filter_map(|f| match f.kind {
+            FeatureKind::Word if c.word_weight > 0.0 && crate::text::is_generic(&f.key) => {
+                Some((format!("w:{}", f.key), c.word_weight * c.generic_weight))
+            }
+            FeatureKind::Word if c.word_weight > 0.0 => {
+                Some((format!("w:{}", f.key), c.word_weight))
+            }
+            FeatureKind::Bigram if c.bigram_weight > 0.0 => {
+                Some((format!("b:{}", f.key), c.bigram_weight))
+            }
+            FeatureKind::Entity if c.entity_weight > 0.0 => {
+                Some((format!("e:{}", f.key), c.entity_weight))
+            }
+            _ => None,
+        }));
+        out
     }
 
     /// Score of an item against a saga (before the threshold).

@@ -121,6 +121,11 @@ impl Vocabulary {
         self.kinds.get(id as usize) == Some(&b'w')
     }
 
+    /// Document frequency of a term by key (0 when unknown).
+    pub fn df_of(&self, key: &str) -> u32 {
+        self.ids.get(key).map_or(0, |&id| self.df(id))
+    }
+
     /// Document frequency of a term id.
     pub fn df(&self, id: u32) -> u32 {
         self.df.get(id as usize).copied().unwrap_or(0)
