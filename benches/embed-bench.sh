@@ -6,9 +6,10 @@
 #
 #   benches/embed-bench.sh [INPUT.jsonl]
 #
-# Env: N (texts per run, 2000), BATCH (64), MAX_TOKENS (256), REPEAT (timed
-# passes per process, best and median kept, 3), ROUNDS (interleaved process
-# rounds, 2), AGG_BENCH_PY (pip --target dir for the Python side).
+# Env: N_TITLE (headlines per run, 1024), N_TEXT (title + lead texts per run,
+# 384), BATCH (64), MAX_TOKENS (256), REPEAT (timed passes per process, best
+# and median kept, 2), ROUNDS (interleaved process rounds, 2), AGG_BENCH_PY
+# (pip --target dir for the Python side).
 #
 # Two agg rows per workload: "same order" embeds the texts in input order,
 # exactly the batches Python sees (the like-for-like comparison); "sorted" is
@@ -18,10 +19,11 @@ cd "$(dirname "$0")/.."
 
 INPUT="${1:-${AGG_BENCH_INPUT:-../shared/data/interests/agnews-dev.jsonl}}"
 [[ -f "$INPUT" ]] || INPUT=crates/agg-score/tests/data/small.jsonl
-N="${N:-2000}"
+N_TITLE="${N_TITLE:-1024}"
+N_TEXT="${N_TEXT:-384}"
 BATCH="${BATCH:-64}"
 MAX_TOKENS="${MAX_TOKENS:-256}"
-REPEAT="${REPEAT:-3}"
+REPEAT="${REPEAT:-2}"
 ROUNDS="${ROUNDS:-2}"
 PYDIR="${AGG_BENCH_PY:-${XDG_CACHE_HOME:-$HOME/.cache}/agg/bench-py}"
 OUT="target/embed-bench"
@@ -31,7 +33,8 @@ RESULTS="$OUT/results.jsonl"
 
 MODEL_DIR="$(bash scripts/setup-model.sh)"
 
-if ! PYTHONPATH="$PYDIR" python3 -c "import onnxruntime, tokenizers, numpy" 2>/dev/null; then
+# The Python side must run the same ONNX Runtime version as agg (1.32.0).
+if ! PYTHONPATH="$PYDIR" python3 -c "import sys, numpy, tokenizers, onnxruntime as o; sys.exit(o.__version__ != '1.32.0')" 2>/dev/null; then
     echo "embed-bench: installing onnxruntime==1.32.0, tokenizers, numpy into $PYDIR" >&2
     python3 -m pip install --quiet --target "$PYDIR" onnxruntime==1.32.0 tokenizers numpy >&2
 fi
@@ -39,8 +42,10 @@ fi
 cargo build --quiet --release -p agg-score --example embed_bench
 BIN=target/release/examples/embed_bench
 
-echo "embed-bench: input $INPUT, n=$N, batch=$BATCH, max_tokens=$MAX_TOKENS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "embed-bench: input $INPUT, n=$N_TITLE/$N_TEXT, batch=$BATCH, max_tokens=$MAX_TOKENS, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for field in title title_text; do
+    N="$N_TITLE"
+    [[ "$field" == title_text ]] && N="$N_TEXT"
     for round in $(seq "$ROUNDS"); do
         echo "embed-bench: $field round $round" >&2
         RUST_LOG=warn "$BIN" --input "$INPUT" --field "$field" --n "$N" --batch "$BATCH" \

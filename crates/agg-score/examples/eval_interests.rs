@@ -43,6 +43,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut tune = false;
     let mut cache = Some(PathBuf::from("/tmp/agg-embed-cache.json"));
     let mut opts = TrainOptions::default();
+    let mut time_train: Vec<usize> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -61,6 +62,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--no-cache" => cache = None,
             "--agnews" => agnews = true,
             "--tune" => tune = true,
+            "--time-train" => {
+                time_train = val()?
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
             "--l2" => opts.l2_embedding = val()?.parse()?,
             "--l2-alpha" => opts.l2_alpha = val()?.parse()?,
             "--l2-features" => opts.l2_features = val()?.parse()?,
@@ -140,6 +147,54 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "{label}: {secs:.2}s for {} seeds x {} budgets",
             seeds,
             budgets.len()
+        );
+    }
+    // Training time for n labels (like/dislike from the first task's label),
+    // plus the time to score every row with the trained model.
+    for &n in &time_train {
+        let (label, interest) = &tasks[0];
+        let cold = InterestModel::cold_start(
+            &embedder,
+            &Interests {
+                like: vec![interest.clone()],
+                dislike: vec![],
+            },
+        )?;
+        let examples: Vec<agg_score::LabelledExample> = rows
+            .iter()
+            .zip(&vecs)
+            .cycle()
+            .take(n)
+            .enumerate()
+            .map(|(i, (r, v))| agg_score::LabelledExample {
+                item_id: format!("{}-{i}", r.id),
+                title: r.title.clone(),
+                embedding: v.clone(),
+                feedback: if &r.label == label {
+                    agg_score::Feedback::Like
+                } else if i % 5 == 0 {
+                    agg_score::Feedback::Click
+                } else {
+                    agg_score::Feedback::Dislike
+                },
+                source: Some(format!("source-{}", i % 7)),
+                saga_followed: i % 11 == 0,
+                age_days: Some((i % 30) as f32),
+            })
+            .collect();
+        let t = Instant::now();
+        let trained = cold.train(&examples, &opts)?;
+        let train_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        let mut sum = 0.0f32;
+        for v in &vecs {
+            sum += trained.score(&agg_score::ItemFeatures::new(v))?.score;
+        }
+        let score_ms = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{}",
+            serde_json::json!({"train_labels": n, "train_ms": train_ms,
+                "scored_with_reasons": vecs.len(), "score_ms": score_ms, "checksum": sum})
         );
     }
     if tasks.len() > 1 {

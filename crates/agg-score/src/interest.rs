@@ -44,7 +44,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::embed::{Embedder, cosine};
+use crate::embed::{Embedder, cosine, dot};
 use crate::error::{Result, ScoreError};
 use crate::optim::lbfgs;
 
@@ -502,7 +502,7 @@ impl InterestModel {
                 if let Some(bk) = r.bucket {
                     z += th[d + bk];
                 }
-                z += r.x.iter().zip(&th[..d]).map(|(a, b)| a * b).sum::<f64>();
+                z += dot64(&r.x, &th[..d]);
                 // Stable log(1 + e^z) - y z.
                 let lse = if z > 0.0 {
                     z + (-z).exp().ln_1p()
@@ -577,6 +577,9 @@ impl InterestModel {
         next.labels = counts;
         let keep = opts.keep_examples.min(examples.len());
         next.examples = examples[examples.len() - keep..].to_vec();
+        for e in &mut next.examples {
+            crate::embed::l2_normalize(&mut e.embedding);
+        }
         Ok(next)
     }
 
@@ -602,8 +605,12 @@ impl InterestModel {
     fn neighbours(&self, x: &[f32]) -> Neighbours {
         let mut pos: Vec<(f32, usize)> = Vec::new();
         let mut neg: Vec<(f32, usize)> = Vec::new();
+        // Kept examples are unit length (normalised in `train`), so one
+        // normalisation of the query turns every cosine into a dot product.
+        let mut q = x.to_vec();
+        crate::embed::l2_normalize(&mut q);
         for (i, e) in self.examples.iter().enumerate() {
-            let sim = cosine(x, &e.embedding);
+            let sim = dot(&q, &e.embedding);
             if e.feedback == Feedback::Dislike {
                 neg.push((sim, i));
             } else {
@@ -638,12 +645,7 @@ impl InterestModel {
     fn logit_parts(&self, f: &ItemFeatures<'_>) -> (f64, Neighbours) {
         let pr = &self.params;
         let mut z = pr.alpha * self.prior(f.embedding).0 + pr.bias;
-        z += f
-            .embedding
-            .iter()
-            .zip(&pr.w_embedding)
-            .map(|(a, b)| f64::from(*a) * f64::from(*b))
-            .sum::<f64>();
+        z += f64::from(dot(f.embedding, &pr.w_embedding));
         if let Some(s) = f.source {
             z += pr.w_source[source_bucket(s)];
         }
@@ -788,6 +790,24 @@ struct Neighbours {
     term: f64,
     nearest_pos: Option<(f32, usize)>,
     nearest_neg: Option<(f32, usize)>,
+}
+
+/// f64 dot product with four partial sums (vectorisable; see [`dot`]).
+fn dot64(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 fn sigmoid(z: f64) -> f64 {
