@@ -6,14 +6,16 @@
 # ONNX Runtime 1.30 CPU in /opt/torch, at most 64 MiB carried per call).
 #
 #   scripts/gpu-check.sh prepare   # HERE: build + stage everything under .gpu*/ (git-ignored)
-#   scripts/gpu-check.sh stage N   # THERE, calls 1-4 (CUDA only): copy part N of the
+#   scripts/gpu-check.sh stage N   # THERE, calls 1-5 (CUDA only): copy part N of the
 #                                  # onnxruntime-gpu wheel to /tmp/cu (carry .gpu-cuN)
 #   scripts/gpu-check.sh run       # THERE, last call: CPU, WebGPU and (if staged) CUDA
 #                                  # (carry .gpu and .gl)
 #
 # Device-tool calls, back to back so the machine stays warm between them
 # (files under /tmp survive on a warm machine):
-#   run(command="bash scripts/gpu-check.sh stage 1", carry=[".gpu-cu1"])   ... stage 4
+#   run(command="bash scripts/gpu-check.sh stage 1", carry=[".gpu-cu1"])   ... stage 5
+# (the 255.6 MB wheel is split in GPU_CHECK_PARTS=5 parts of ~49 MiB so that a
+# part plus the working tree stays under the 64 MiB a call may carry)
 #   run(command="bash scripts/gpu-check.sh run", carry=[".gpu", ".gl"], timeout_s=420)
 # For WebGPU alone, the last call is enough.
 #
@@ -69,8 +71,9 @@ PY
         (cd "$GL_DIR" && apt-get "${o[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
     fi
 
-    # CUDA: the onnxruntime-gpu wheel (CUDA 13 build) in four parts, one per call.
-    if ! ls "$GPU_DIR"-cu4/part* >/dev/null 2>&1; then
+    # CUDA: the onnxruntime-gpu wheel (CUDA 13 build) in parts, one per call.
+    local parts="${GPU_CHECK_PARTS:-5}"
+    if [[ "$(cat "$GPU_DIR/cu-parts" 2>/dev/null)" != "$parts" ]]; then
         ls "$cache"/onnxruntime_gpu-1.31.1-*.whl >/dev/null 2>&1 ||
             python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
                 --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
@@ -78,12 +81,16 @@ PY
         local whl
         whl="$(ls "$cache"/onnxruntime_gpu-1.31.1-*.whl | head -n1)"
         rm -rf /tmp/agg-cu-split && mkdir -p /tmp/agg-cu-split
-        split -n 4 -d "$whl" /tmp/agg-cu-split/part
-        for i in 1 2 3 4; do
-            rm -rf "$GPU_DIR-cu$i" && mkdir -p "$GPU_DIR-cu$i"
-            mv "/tmp/agg-cu-split/part0$((i - 1))" "$GPU_DIR-cu$i/"
+        split -n "$parts" -d -a 2 "$whl" /tmp/agg-cu-split/part
+        rm -rf "$GPU_DIR"-cu*
+        local i=1 f
+        for f in /tmp/agg-cu-split/part*; do
+            mkdir -p "$GPU_DIR-cu$i"
+            mv "$f" "$GPU_DIR-cu$i/"
+            i=$((i + 1))
         done
         sha256sum "$whl" | cut -d' ' -f1 >"$GPU_DIR/onnxruntime_gpu.sha256"
+        echo "$parts" >"$GPU_DIR/cu-parts"
     fi
     du -sh "$GPU_DIR" "$GL_DIR" "$GPU_DIR"-cu* >&2
     echo "gpu-check: staged. Carry [.gpu, .gl] for 'run' (WebGPU + CUDA if staged)," \
@@ -148,9 +155,12 @@ run_checks() {
     fi
 
     # 3. CUDA EP with the onnxruntime-gpu runtime staged by 'stage 1..4'.
-    if ls /tmp/cu/part00 /tmp/cu/part01 /tmp/cu/part02 /tmp/cu/part03 >/dev/null 2>&1; then
+    local want have
+    want="$(cat "$GPU_DIR/cu-parts" 2>/dev/null || echo 5)"
+    have="$(ls /tmp/cu/part* 2>/dev/null | wc -l)"
+    if [[ "$have" -ge "$want" ]]; then
         if [[ ! -d /tmp/cu/x ]]; then
-            cat /tmp/cu/part00 /tmp/cu/part01 /tmp/cu/part02 /tmp/cu/part03 >/tmp/cu/ort-gpu.whl
+            cat $(ls /tmp/cu/part* | sort) >/tmp/cu/ort-gpu.whl
             if [[ -f "$GPU_DIR/onnxruntime_gpu.sha256" ]] &&
                 [[ "$(sha256sum /tmp/cu/ort-gpu.whl | cut -d' ' -f1)" != "$(cat "$GPU_DIR/onnxruntime_gpu.sha256")" ]]; then
                 echo "gpu-check: joined onnxruntime-gpu wheel has the wrong sha256; re-stage" >&2
@@ -166,7 +176,7 @@ run_checks() {
             --input "$input" --field title_text --max-tokens 128 --batch 256 --n 16384 --repeat 3 \
             --device cuda --compare-cpu
     else
-        echo "gpu-check: onnxruntime-gpu not staged in /tmp/cu (run 'stage 1'..'stage 4' first), skipping CUDA" >&2
+        echo "gpu-check: onnxruntime-gpu not staged in /tmp/cu ($have of $want parts; run 'stage 1'..'stage $want' first), skipping CUDA" >&2
     fi
     grep -E "embedding model ready|WebGPU device|error" "$out/bench.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -n 20 >&2
 }
