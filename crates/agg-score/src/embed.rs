@@ -351,59 +351,79 @@ impl OrtEmbedder {
         let tokenizer = load_tokenizer(&files.tokenizer, cfg.max_tokens)?;
         let model_digest = file_digest(&files.model)?;
         let env = environment(&files.ort_dylib)?;
-
-        let (session, requested_provider) = match cfg.device {
-            Device::Cpu => (build_session(&env, &files, &cfg, Device::Cpu)?, "cpu"),
-            Device::Cuda => (build_session(&env, &files, &cfg, Device::Cuda)?, "cuda"),
-            Device::Webgpu => (build_session(&env, &files, &cfg, Device::Webgpu)?, "webgpu"),
+        let open = |device: Device| {
+            OrtEmbedder::open(
+                &env,
+                &files,
+                tokenizer.clone(),
+                &model_digest,
+                cfg.clone(),
+                device,
+            )
+        };
+        match cfg.device {
             Device::Auto => {
-                let mut chosen = None;
-                for dev in [Device::Cuda, Device::Webgpu] {
-                    match build_session(&env, &files, &cfg, dev) {
-                        Ok(s) => {
-                            chosen = Some((
-                                s,
-                                if dev == Device::Cuda {
-                                    "cuda"
-                                } else {
-                                    "webgpu"
-                                },
-                            ));
-                            break;
-                        }
+                for device in [Device::Cuda, Device::Webgpu] {
+                    match open(device) {
+                        Ok(e) => return Ok(e),
                         Err(ScoreError::DeviceUnavailable { reason, .. }) => {
-                            debug!(device = %dev, %reason, "device not available, trying the next")
+                            info!(%device, %reason, "device: auto, {device} not available, trying the next")
                         }
                         Err(e) => return Err(e),
                     }
                 }
-                match chosen {
-                    Some(c) => c,
-                    None => (build_session(&env, &files, &cfg, Device::Cpu)?, "cpu"),
-                }
+                open(Device::Cpu)
             }
-        };
+            device => open(device),
+        }
+    }
 
+    /// Builds the session for one concrete device, warms it up and checks
+    /// where the nodes ran. On a GPU device every failure is
+    /// [`ScoreError::DeviceUnavailable`], so that `auto` can move on.
+    fn open(
+        env: &Environment,
+        files: &ModelFiles,
+        tokenizer: Tokenizer,
+        model_digest: &str,
+        cfg: EmbedConfig,
+        device: Device,
+    ) -> Result<Self> {
+        let session = build_session(env, files, &cfg, device)?;
         let input_names = check_signature(&session, &files.model)?;
+        let provider = match device {
+            Device::Cuda => "cuda",
+            Device::Webgpu => "webgpu",
+            Device::Cpu | Device::Auto => "cpu",
+        };
         let mut emb = OrtEmbedder {
             session: Mutex::new(session),
             tokenizer,
             input_names,
             dim: 0,
             model_id: String::new(),
-            provider: requested_provider.to_string(),
+            provider: provider.to_string(),
             placement: BTreeMap::new(),
             cfg,
-            files,
+            files: files.clone(),
         };
 
         // Warm-up: proves the model runs, tells us the output width, and (with
         // profiling) which provider each node ran on.
         let warm = emb
             .embed_batch_raw(&["agg warm-up: is this model alive?", ""])
-            .map_err(|e| ScoreError::Model {
-                path: emb.files.model.clone(),
-                reason: e.to_string(),
+            .map_err(|e| {
+                if provider == "cpu" {
+                    ScoreError::Model {
+                        path: emb.files.model.clone(),
+                        reason: e.to_string(),
+                    }
+                } else {
+                    ScoreError::DeviceUnavailable {
+                        device: provider.into(),
+                        reason: format!("the first batch failed: {e}"),
+                    }
+                }
             })?;
         emb.dim = warm.first().map(Vec::len).unwrap_or(0);
         if emb.dim == 0 {
@@ -419,7 +439,7 @@ impl OrtEmbedder {
             emb.dim
         );
         emb.placement = emb.end_profiling();
-        emb.check_placement(requested_provider)?;
+        emb.check_placement(provider)?;
         Ok(emb)
     }
 

@@ -431,6 +431,17 @@ impl InterestModel {
         })
     }
 
+    /// The interest phrases as text, e.g. to rebuild the model with
+    /// [`cold_start`](InterestModel::cold_start) after the embedder changed
+    /// (when `embedder_model_id` differs from [`Embedder::model_id`]; then
+    /// re-embed the labelled items too and [`train`](InterestModel::train)).
+    pub fn interests(&self) -> Interests {
+        Interests {
+            like: self.likes.iter().map(|p| p.text.clone()).collect(),
+            dislike: self.dislikes.iter().map(|p| p.text.clone()).collect(),
+        }
+    }
+
     /// Embedding width this model expects.
     pub fn dim(&self) -> usize {
         self.dim
