@@ -1,8 +1,10 @@
 //! Assignment throughput with many active sagas (embedding time excluded:
 //! items carry no embedding; feature extraction is included).
 //!
-//! `cargo run -p agg-saga --release --example bench -- [SAGAS] [ITEMS]`
-//! (defaults: 10000 sagas, 50000 measured items).
+//! `cargo run -p agg-saga --release --example bench -- [SAGAS] [ITEMS] [--embeddings]`
+//! (defaults: 10000 sagas, 50000 measured items; `--embeddings` gives every
+//! item a precomputed 384-dim vector, so the embedding comparisons are timed
+//! but computing embeddings is not).
 //!
 //! A synthetic stream: every story has six words of its own; titles mix five story words with two common
 //! words drawn from a Zipf-like head, so the inverted index sees both rare and
@@ -47,6 +49,7 @@ fn word(mut i: usize) -> String {
 }
 
 fn main() {
+    let with_emb = std::env::args().any(|a| a == "--embeddings");
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -69,13 +72,27 @@ fn main() {
             let r = rng.below(5000);
             words.push(word(r * r / 5000));
         }
+        // With --embeddings: a 384-dim unit vector near the story's own
+        // direction (precomputed here: embedding time is excluded).
+        let embedding = with_emb.then(|| {
+            let mut own = Rng(0x1234_5678 ^ (story as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut v: Vec<f32> = (0..384)
+                .map(|_| {
+                    let base = (own.next() % 2001) as f32 / 1000.0 - 1.0;
+                    base + 0.5 * ((rng.next() % 2001) as f32 / 1000.0 - 1.0)
+                })
+                .collect();
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= n);
+            v
+        });
         SagaItem {
             id,
             time: Some(t0 + Duration::seconds(secs)),
             title: words.join(" "),
             text: String::new(),
             source: Some(format!("outlet{}", rng.below(50))),
-            embedding: None,
+            embedding,
         }
     };
     let seeds: Vec<SagaItem> = (0..sagas)
@@ -110,8 +127,9 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     let active_after = e.sagas().filter(|s| s.status == SagaStatus::Active).count();
     println!(
-        "seeded {sagas} stories in {seed_secs:.2}s ({active} active sagas); \
+        "{}seeded {sagas} stories in {seed_secs:.2}s ({active} active sagas); \
          assigned {n} items in {secs:.2}s = {:.0} items/s ({active_after} active sagas after)",
+        if with_emb { "[with embeddings] " } else { "" },
         n as f64 / secs
     );
 }

@@ -17,7 +17,7 @@
 //! two sagas are merged (an online clusterer fragments a story early on).
 
 use crate::text::{FeatureKind, features};
-use crate::vector::{IdMap, SparseVec, Vocabulary, dense_cos, dot};
+use crate::vector::{IdMap, SparseVec, Vocabulary, dense_dot, dot, unit};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -100,6 +100,9 @@ pub struct SagaConfig {
     pub max_posting: usize,
     /// Candidates scored exactly per item.
     pub max_candidates: usize,
+    /// How many of the best lexical candidates also get embedding
+    /// comparisons (the recently joined sagas always do).
+    pub max_embedding_candidates: usize,
     /// Sagas most recently joined, always scored (catches items with few
     /// lexical terms, e.g. embedding-only items).
     pub recent_sagas: usize,
@@ -166,6 +169,7 @@ impl Default for SagaConfig {
             max_posting: 256,
             max_candidates: 48,
             recent_sagas: 16,
+            max_embedding_candidates: 16,
             max_future_hours: 48,
             max_text_chars: 2_000,
             title_settle_items: 5,
@@ -622,7 +626,10 @@ impl SagaEngine {
     pub fn explain(&self, item: &SagaItem, now: DateTime<Utc>, n: usize) -> Vec<(SagaId, f32)> {
         let t = self.effective_time(item.time, now);
         let v = self.vocab.peek(&self.weighted_features(item));
-        let emb = item.embedding.as_deref().filter(|e| !e.is_empty());
+        // Re-normalised here so that a caller's rounding (or a model that
+        // does not normalise) cannot skew cosines computed as dot products.
+        let emb_unit = item.embedding.as_deref().and_then(unit);
+        let emb = emb_unit.as_deref();
         let mut out: Vec<(SagaId, f32, f32)> = self
             .scored_candidates(&v, emb, t)
             .into_iter()
@@ -649,12 +656,17 @@ impl SagaEngine {
         t: DateTime<Utc>,
     ) -> Vec<(u32, f32, f32)> {
         let c = &self.config;
-        self.candidates(v)
+        let (cands, ranked) = self.candidates(v);
+        cands
             .into_iter()
-            .filter(|&i| self.sagas[i as usize].is_open())
-            .map(|idx| {
+            .enumerate()
+            .filter(|&(_, i)| self.sagas[i as usize].is_open())
+            .map(|(pos, idx)| {
                 let s = &self.sagas[idx as usize];
-                let mut sc = self.score(s, v, emb, t);
+                // Embedding comparisons are the costliest step: only the best
+                // lexical candidates and the recently joined sagas get them.
+                let use_emb = pos < c.max_embedding_candidates || pos >= ranked;
+                let mut sc = self.score(s, v, emb.filter(|_| use_emb), t);
                 if c.burst_boost > 0.0
                     && let Some(rank) = self.recent_sagas.iter().position(|&r| r == idx)
                 {
@@ -730,11 +742,16 @@ impl SagaEngine {
         } else {
             2
         };
-        let rec = s
-            .recent
-            .iter()
-            .map(|r| dot(v, &r.vec))
-            .fold(0.0f32, f32::max);
+        // The recent-item walk is the costliest part of scoring; skip it when
+        // the configuration gives it no weight (the default).
+        let rec = if c.centroid_weight < 1.0 || c.recent_match_weight > 0.0 {
+            s.recent
+                .iter()
+                .map(|r| dot(v, &r.vec))
+                .fold(0.0f32, f32::max)
+        } else {
+            0.0
+        };
         let mut sim = (c.centroid_weight * cen + (1.0 - c.centroid_weight) * rec)
             .max(c.recent_match_weight * rec);
         if let Some(e) = emb {
@@ -742,7 +759,8 @@ impl SagaEngine {
                 .recent
                 .iter()
                 .filter_map(|r| r.emb.as_deref())
-                .map(|re| dense_cos(e, re))
+                // Both sides are unit length (normalised on entry).
+                .map(|re| dense_dot(e, re))
                 .fold(f32::NEG_INFINITY, f32::max);
             if best.is_finite() {
                 let scaled =
@@ -765,7 +783,9 @@ impl SagaEngine {
         sim * decay
     }
 
-    fn candidates(&self, v: &SparseVec) -> Vec<u32> {
+    /// Candidate saga indices: first those ranked by shared index weight,
+    /// then the recently joined sagas; also returns how many are ranked.
+    fn candidates(&self, v: &SparseVec) -> (Vec<u32>, usize) {
         let c = &self.config;
         let mut q: Vec<(u32, f32)> = v.clone();
         q.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -802,6 +822,7 @@ impl SagaEngine {
                 out.push(ri);
             }
         }
+        let ranked_count = out.len();
         for &s in &self.recent_sagas {
             if let Some(r) = self.resolve(SagaId::from_index(s as usize)) {
                 let ri = r.index() as u32;
@@ -810,7 +831,7 @@ impl SagaEngine {
                 }
             }
         }
-        out
+        (out, ranked_count)
     }
 
     /// Assign one item: join the best matching open saga or start a new one.
@@ -841,7 +862,10 @@ impl SagaEngine {
         self.sweep(clock);
 
         let v = self.vectorise(item);
-        let emb = item.embedding.as_deref().filter(|e| !e.is_empty());
+        // Re-normalised here so that a caller's rounding (or a model that
+        // does not normalise) cannot skew cosines computed as dot products.
+        let emb_unit = item.embedding.as_deref().and_then(unit);
+        let emb = emb_unit.as_deref();
         let mut best: Option<(u32, f32, f32)> = None;
         let mut second: Option<(u32, f32, f32)> = None;
         // Only candidates whose own score clears the bar compete; among those
@@ -863,7 +887,7 @@ impl SagaEngine {
             None => (self.new_saga(t, None), 0.0, true),
         };
         let revived = self.sagas[idx as usize].status == SagaStatus::Dormant;
-        self.attach(idx, item, t, score, v, emb.map(|e| e.to_vec()));
+        self.attach(idx, item, t, score, v, emb_unit);
         let mut idx = idx;
         if let Some((other, _, _)) = second
             && !created

@@ -47,23 +47,30 @@ pub fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
     s
 }
 
-/// Cosine of two dense vectors (embeddings); 0 when either is zero or the
-/// lengths differ (a model change must not crash assignment).
-pub fn dense_cos(a: &[f32], b: &[f32]) -> f32 {
-    if a.len() != b.len() || a.is_empty() {
+/// Dot product of two dense vectors of equal length, with eight independent
+/// accumulators so the compiler can vectorise it (a plain iterator sum must
+/// keep the sequential float order and cannot). 0 when the lengths differ.
+pub fn dense_dot(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
         return 0.0;
     }
-    let (mut d, mut na, mut nb) = (0.0f32, 0.0f32, 0.0f32);
-    for (x, y) in a.iter().zip(b) {
-        d += x * y;
-        na += x * x;
-        nb += y * y;
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
     }
-    if na <= 0.0 || nb <= 0.0 {
-        0.0
-    } else {
-        d / (na.sqrt() * nb.sqrt())
-    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// A unit-length copy of a dense vector; `None` for the zero vector or
+/// non-finite values (such an embedding is ignored rather than trusted).
+pub fn unit(v: &[f32]) -> Option<Vec<f32>> {
+    let n = dense_dot(v, v).sqrt();
+    (n.is_finite() && n > 0.0).then(|| v.iter().map(|x| x / n).collect())
 }
 
 /// Term ids and document frequencies learned online, one document per item.
