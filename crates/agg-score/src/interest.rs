@@ -787,7 +787,14 @@ impl InterestModel {
         }
         let m: InterestModel =
             serde_json::from_str(s).map_err(|e| ScoreError::Format(e.to_string()))?;
-        if m.params.w_embedding.len() != m.dim || m.params.w_source.len() != SOURCE_BUCKETS {
+        if m.params.w_embedding.len() != m.dim
+            || m.params.w_source.len() != SOURCE_BUCKETS
+            || m.examples.iter().any(|e| e.embedding.len() != m.dim)
+            || m.likes
+                .iter()
+                .chain(&m.dislikes)
+                .any(|p| p.embedding.len() != m.dim)
+        {
             return Err(ScoreError::Format("inconsistent dimensions".into()));
         }
         Ok(m)
