@@ -2,6 +2,8 @@
 //! the store, then hands over to the library crates; no pipeline logic lives
 //! here.
 
+mod cmd_sagas;
+mod cmd_score;
 mod progress;
 
 use std::io::IsTerminal;
@@ -107,11 +109,56 @@ enum Command {
         /// Print only the number of matching items.
         #[arg(long)]
         count: bool,
+        /// Show each item's score and the reasons for it.
+        #[arg(long)]
+        explain: bool,
         #[arg(long)]
         json: bool,
     },
     /// List the agent kinds this build knows.
     Kinds,
+    /// Measure quality on labelled data.
+    #[command(subcommand)]
+    Eval(EvalCmd),
+    /// Tell agg what you think of items (ids from `agg items`); the next
+    /// scoring run learns from it.
+    Feedback {
+        #[arg(value_enum)]
+        kind: FeedbackKind,
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// Find stored items by meaning (and by exact words).
+    Search {
+        query: String,
+        /// Only items dated on or after this (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: cmd_score::ModelArgs,
+    },
+    /// Ongoing stories: list, show, follow, mute, rename, merge, split.
+    #[command(subcommand)]
+    Sagas(cmd_sagas::SagasCmd),
+}
+
+#[derive(Subcommand)]
+enum EvalCmd {
+    /// ROC AUC of the interest model with 0, 20, 100… labels (JSON lines).
+    Interests(cmd_score::EvalInterests),
+    /// Saga assignment against gold stories (BCubed, pairwise F1, ARI, NMI).
+    Sagas(cmd_sagas::EvalSagas),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FeedbackKind {
+    Like,
+    Dislike,
+    Click,
 }
 
 fn main() -> ExitCode {
@@ -195,6 +242,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref until,
             limit,
             count,
+            explain,
             json,
         } => {
             let store = open_store(cli.db.as_deref(), None).await?;
@@ -204,7 +252,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 until: until.as_deref().map(parse_when).transpose()?,
                 limit: Some(limit),
             };
-            items(store.as_ref(), &q, count, json).await
+            items(store.as_ref(), &q, count, explain, json).await
+        }
+        Command::Eval(EvalCmd::Interests(ref a)) => cmd_score::eval_interests(a),
+        Command::Eval(EvalCmd::Sagas(ref a)) => cmd_sagas::eval_sagas(a),
+        Command::Feedback { kind, ref ids } => {
+            let store = open_store(cli.db.as_deref(), None).await?;
+            let kind = match kind {
+                FeedbackKind::Like => "like",
+                FeedbackKind::Dislike => "dislike",
+                FeedbackKind::Click => "click",
+            };
+            cmd_score::feedback(store.as_ref(), kind, ids).await
+        }
+        Command::Search {
+            ref query,
+            ref since,
+            limit,
+            json,
+            ref model,
+        } => {
+            let store = open_store(cli.db.as_deref(), None).await?;
+            let since = since.as_deref().map(parse_when).transpose()?;
+            cmd_score::search(store.as_ref(), query, since, limit, model, json).await
+        }
+        Command::Sagas(cmd) => {
+            let store = open_store(cli.db.as_deref(), None).await?;
+            cmd_sagas::run(store.as_ref(), cmd).await
         }
         Command::Kinds => {
             for k in agg_agents::registry().kinds() {
@@ -395,6 +469,7 @@ async fn items(
     store: &dyn Store,
     q: &ItemQuery,
     count: bool,
+    explain: bool,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     if count {
@@ -418,13 +493,25 @@ async fn items(
         }
     } else {
         for i in &items {
+            let score = i.score.map_or("    ".to_string(), |s| format!("{s:.2}"));
             println!(
-                "{:>6}  {}  {:<12}  {}",
+                "{:>6}  {}  {score}  {:<12}  {}",
                 i.id.unwrap_or_default(),
                 i.when().format("%Y-%m-%d %H:%M"),
                 truncate(i.feed_title.as_deref().unwrap_or(&i.source), 12),
                 i.title
             );
+            if explain {
+                if let Some(s) = &i.saga {
+                    println!("          saga {}: {}", s.id, s.title);
+                }
+                if i.reasons.is_empty() {
+                    println!("          (not scored: no `score` agent has seen it)");
+                }
+                for r in &i.reasons {
+                    println!("          · {r}");
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

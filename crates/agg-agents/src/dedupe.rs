@@ -82,7 +82,12 @@ impl Agent for Dedupe {
         // place it appeared before it is passed on.
         let mut kept: Vec<Item> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for item in input.collect().await {
+        // "First" is the earliest report (then source and key): sources run
+        // concurrently, so arrival order changes from run to run, and the
+        // kept item must not.
+        let mut all = input.collect().await;
+        all.sort_by(|a, b| (a.when(), &a.source, &a.key).cmp(&(b.when(), &b.source, &b.key)));
+        for item in all {
             let keys = self.keys(&item);
             match keys.iter().find_map(|k| seen.get(k).copied()) {
                 Some(i) => {

@@ -9,11 +9,14 @@
 mod util;
 
 pub mod dedupe;
+
 pub mod file;
 pub mod filter;
 pub mod html;
 pub mod jsonl;
 pub mod rss;
+pub mod saga;
+pub mod score;
 
 use agg_core::Registry;
 
@@ -24,6 +27,8 @@ pub fn registry() -> Registry {
         rss::KIND,
         dedupe::KIND,
         filter::KIND,
+        score::KIND,
+        saga::KIND,
         jsonl::KIND,
         html::KIND,
     ])

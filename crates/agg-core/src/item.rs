@@ -60,6 +60,11 @@ pub struct Item {
     /// True when this run stored the item for the first time.
     #[serde(default)]
     pub is_new: bool,
+    /// Sentence embedding computed in this run (by `score`), passed along
+    /// so later agents (`saga`) need not recompute or reload it. Never
+    /// serialised: the store keeps embeddings in their own table.
+    #[serde(skip)]
+    pub embedding: Option<std::sync::Arc<[f32]>>,
 }
 
 /// A media file attached to an item.

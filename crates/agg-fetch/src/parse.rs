@@ -110,7 +110,7 @@ pub fn parse_feed(
                     .map(|c| c.label.unwrap_or(c.term))
                     .collect(),
                 also_in: Vec::new(),
-                is_new: false,
+                ..Item::default()
             }
         })
         .collect();

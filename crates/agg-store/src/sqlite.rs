@@ -101,6 +101,7 @@ fn item_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Item> {
             })
             .transpose()?,
         is_new: false,
+        embedding: None,
     })
 }
 

@@ -1,0 +1,182 @@
+//! `saga`: groups items into ongoing stories, across sources and runs.
+//!
+//! The saga engine's state lives in the store (one document, shared by every
+//! pipeline of that store: a story is the same story whichever pipeline saw
+//! it). Items are assigned in time order; each gets its saga, and the saga's
+//! follow/mute state adjusts the item's score: followed sagas rise, muted
+//! sagas sink, and the reason says so.
+
+use std::sync::LazyLock;
+
+use agg_core::{
+    Agent, BuildCtx, Inbox, KindDef, OptionsError, Outbox, Role, RunCtx, SagaRef, Store,
+    typed_options,
+};
+use agg_saga::{SagaConfig, SagaEngine, SagaItem};
+use async_trait::async_trait;
+use serde::Deserialize;
+
+/// Key of the engine's state document in the store.
+pub const STATE_KEY: &str = "saga-engine";
+
+/// One saga engine per store at a time in this process: two pipelines
+/// assigning concurrently would otherwise overwrite each other's state.
+pub static ENGINE_LOCK: LazyLock<tokio::sync::Mutex<()>> =
+    LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    /// Use sentence embeddings when an upstream `score` computed them.
+    #[serde(default = "yes")]
+    use_embeddings: bool,
+    /// Score multiplier for items of followed sagas (capped at 1).
+    #[serde(default = "follow_boost")]
+    follow_boost: f32,
+    /// Score multiplier for items of muted sagas.
+    #[serde(default = "mute_factor")]
+    mute_factor: f32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn follow_boost() -> f32 {
+    1.5
+}
+fn mute_factor() -> f32 {
+    0.2
+}
+
+pub const KIND: KindDef = KindDef {
+    name: "saga",
+    role: Role::Transform,
+    summary: "group items into sagas (ongoing stories) across sources and runs",
+    build,
+};
+
+fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
+    let o: Options = typed_options(v)?;
+    if !(0.0..=1.0).contains(&o.mute_factor) {
+        return Err(OptionsError::at(
+            &["mute_factor"],
+            "`mute_factor` must be between 0 and 1",
+        ));
+    }
+    if o.follow_boost < 1.0 {
+        return Err(OptionsError::at(
+            &["follow_boost"],
+            "`follow_boost` must be at least 1",
+        ));
+    }
+    Ok(Box::new(Saga { opts: o }))
+}
+
+struct Saga {
+    opts: Options,
+}
+
+/// Loads the engine from the store, or starts one with the tuned defaults.
+pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
+    Ok(match store.load_state(STATE_KEY).await? {
+        Some(json) => SagaEngine::from_json(&json)
+            .map_err(|e| anyhow::anyhow!("stored saga state is unreadable: {e}"))?,
+        None => SagaEngine::new(SagaConfig::default()),
+    })
+}
+
+/// Saves the engine and logs the events it produced since the last save.
+pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::Result<()> {
+    for ev in engine.take_events() {
+        let json = serde_json::to_value(&ev)?;
+        let name = json["event"].as_str().unwrap_or("event").to_string();
+        let saga = ["saga", "into", "from"]
+            .iter()
+            .find_map(|k| json.get(*k).and_then(|v| v.as_u64()))
+            .unwrap_or(0);
+        store.log_saga_event(saga, &name, &json.to_string()).await?;
+    }
+    store.save_state(STATE_KEY, &engine.to_json()?).await
+}
+
+#[async_trait]
+impl Agent for Saga {
+    async fn run(
+        &self,
+        ctx: &RunCtx,
+        input: &mut Inbox,
+        output: &mut Outbox,
+    ) -> anyhow::Result<()> {
+        let mut items = input.collect().await;
+        // Online assignment is in time order, as the engine was tuned.
+        items.sort_by_key(|i| i.when());
+        let _guard = ENGINE_LOCK.lock().await;
+        let mut engine = load_engine(ctx.store.as_ref()).await?;
+        let now = chrono::Utc::now();
+        let mut rows = Vec::with_capacity(items.len());
+        for item in &mut items {
+            let si = SagaItem {
+                id: item.key.clone(),
+                time: item.published.or(item.updated),
+                title: item.title.clone(),
+                text: item.text.clone(),
+                source: Some(
+                    item.feed_title
+                        .clone()
+                        .unwrap_or_else(|| item.source.clone()),
+                ),
+                embedding: if self.opts.use_embeddings {
+                    item.embedding.as_ref().map(|e| e.to_vec())
+                } else {
+                    None
+                },
+            };
+            let a = engine.assign(&si, now);
+            let saga = engine
+                .saga(a.saga)
+                .ok_or_else(|| anyhow::anyhow!("saga {} vanished", a.saga.0))?;
+            let r = SagaRef {
+                id: saga.id.0,
+                title: saga.title.clone(),
+                followed: a.followed,
+                muted: a.muted,
+            };
+            if let Some(score) = item.score {
+                if a.followed {
+                    item.score = Some((score * self.opts.follow_boost).min(1.0));
+                    item.reasons
+                        .insert(0, format!("you follow the saga \"{}\"", r.title));
+                } else if a.muted {
+                    item.score = Some(score * self.opts.mute_factor);
+                    item.reasons
+                        .insert(0, format!("you muted the saga \"{}\"", r.title));
+                }
+            }
+            if let Some(id) = item.id {
+                rows.push((id, r.clone(), a.score));
+            }
+            item.saga = Some(r);
+        }
+        if !ctx.dry_run {
+            save_engine(ctx.store.as_ref(), &mut engine).await?;
+            ctx.store.set_item_sagas(&rows).await?;
+            let scores: Vec<agg_core::ScoreRow> = items
+                .iter()
+                .filter(|i| i.saga.as_ref().is_some_and(|s| s.followed || s.muted))
+                .filter_map(|i| {
+                    Some(agg_core::ScoreRow {
+                        item_id: i.id?,
+                        score: i.score?,
+                        model: "saga".into(),
+                        reasons: i.reasons.clone(),
+                    })
+                })
+                .collect();
+            ctx.store.set_scores(&scores).await?;
+        }
+        for chunk in items.chunks(256) {
+            output.send(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+}
