@@ -19,6 +19,12 @@ fn embedder() -> Option<&'static OrtEmbedder> {
     static E: OnceLock<Option<OrtEmbedder>> = OnceLock::new();
     E.get_or_init(|| {
         if let Err(e) = ModelFiles::locate(None, None) {
+            // CI sets AGG_REQUIRE_MODEL=1 after running the setup script, so
+            // that a broken setup fails loudly instead of skipping.
+            assert!(
+                std::env::var_os("AGG_REQUIRE_MODEL").is_none(),
+                "AGG_REQUIRE_MODEL is set but the model files are missing: {e}"
+            );
             eprintln!("SKIP: real-model tests need the model files: {e}");
             return None;
         }
