@@ -368,6 +368,11 @@ impl Loader<'_> {
             self.err("wrong-type", msg, loc);
             return Vec::new();
         };
+        if entries.is_empty() {
+            self.err("no-agents", "the pipeline defines no agents", akey.loc)
+                .hint = Some("add at least a source and a sink under `agents:`".into());
+            return Vec::new();
+        }
         let mut out = Vec::new();
         for (k, v) in entries {
             let name = k.key_text();
