@@ -46,10 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!(
         "{} rows, {} sagas, {:.0} items/s",
         rows.len(),
-        out.engine
-            .sagas()
-            .filter(|s| s.merged_into.is_none())
-            .count(),
+        out.engine.live_saga_count(),
         rows.len() as f64 / out.assign_seconds.max(1e-9)
     );
     if let Some(p) = state_path {

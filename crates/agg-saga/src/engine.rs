@@ -316,6 +316,26 @@ impl Saga {
             .collect()
     }
 
+    /// The user-facing view of the saga (everything but the matching state:
+    /// centroid and recent vectors), for `show --json` and the web pages.
+    pub fn summary(&self) -> SagaSummary {
+        SagaSummary {
+            id: self.id,
+            title: self.title.clone(),
+            status: self.status,
+            followed: self.followed,
+            muted: self.muted,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            item_count: self.members.len(),
+            outlet_count: self.outlets.len(),
+            outlets: self.outlets.clone(),
+            merged_into: self.merged_into,
+            split_from: self.split_from,
+            timeline: self.timeline().into_iter().cloned().collect(),
+        }
+    }
+
     /// Whether automatic assignment may add items to this saga.
     pub fn is_open(&self) -> bool {
         matches!(self.status, SagaStatus::Active | SagaStatus::Dormant)
@@ -352,6 +372,37 @@ impl Saga {
             .sum();
         d / (self.centroid_norm2.sqrt() as f32)
     }
+}
+
+/// A saga as users see it (see [`Saga::summary`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SagaSummary {
+    /// Identifier.
+    pub id: SagaId,
+    /// Display title.
+    pub title: String,
+    /// Lifecycle state.
+    pub status: SagaStatus,
+    /// Followed by the user.
+    pub followed: bool,
+    /// Muted by the user.
+    pub muted: bool,
+    /// Earliest item time.
+    pub first_seen: DateTime<Utc>,
+    /// Latest item time.
+    pub last_seen: DateTime<Utc>,
+    /// Number of items.
+    pub item_count: usize,
+    /// Number of distinct outlets.
+    pub outlet_count: usize,
+    /// Items per outlet.
+    pub outlets: BTreeMap<String, u32>,
+    /// Set when merged into another saga.
+    pub merged_into: Option<SagaId>,
+    /// Set when created by a split.
+    pub split_from: Option<SagaId>,
+    /// Items sorted by time.
+    pub timeline: Vec<Member>,
 }
 
 /// A change to sagas, for the store's event log.
@@ -545,9 +596,18 @@ impl SagaEngine {
         self.sagas.iter()
     }
 
-    /// Number of sagas ever created (tombstones included).
+    /// Number of sagas ever created (merged tombstones included).
     pub fn saga_count(&self) -> usize {
         self.sagas.len()
+    }
+
+    /// Number of sagas that are not merged tombstones (what an evaluation
+    /// means by "predicted clusters").
+    pub fn live_saga_count(&self) -> usize {
+        self.sagas
+            .iter()
+            .filter(|s| s.merged_into.is_none())
+            .count()
     }
 
     /// A saga by id.

@@ -49,7 +49,7 @@ pub mod vector;
 
 pub use engine::{
     Assignment, Member, Saga, SagaConfig, SagaEngine, SagaError, SagaEvent, SagaId, SagaItem,
-    SagaStatus,
+    SagaStatus, SagaSummary,
 };
 pub use eval::{EvalError, EvalOutput, EvalRow, attach_embeddings, evaluate, read_rows, write_tsv};
 pub use metrics::Metrics;

@@ -301,6 +301,15 @@ fn merge_moves_items_and_later_items_follow() {
     assert_eq!(e.saga_of("b1"), Some(s[0]));
     assert_eq!(e.resolve(s[1]), Some(s[0]));
     assert_eq!(e.saga(s[1]).unwrap().status, SagaStatus::Merged);
+    assert_eq!(e.live_saga_count(), e.saga_count() - 1);
+    let sum = e.saga(s[0]).unwrap().summary();
+    assert_eq!(sum.item_count, 2);
+    assert_eq!(sum.timeline.len(), 2);
+    assert!(
+        serde_json::to_string(&sum)
+            .unwrap()
+            .contains("\"timeline\"")
+    );
     assert_eq!(e.saga(s[0]).unwrap().item_count(), 2);
     // A later item about the merged-away topic lands in the survivor.
     let it = item(
