@@ -134,6 +134,25 @@ pub struct FeedbackRow {
     pub at: DateTime<Utc>,
 }
 
+/// One digest: identified by (pipeline, local day), recorded before it is
+/// sent so that a crash or a second worker never sends the same day twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DigestRecord {
+    pub pipeline: String,
+    /// Local date in the pipeline's time zone, `YYYY-MM-DD`.
+    pub day: String,
+    pub message_id: String,
+    pub items: Vec<i64>,
+    /// `pending` (recorded, send in progress or interrupted), `sent`,
+    /// `failed` (known not sent: retried on the next run) or `interrupted`
+    /// (found pending by a later run: may or may not have gone out, so it is
+    /// never re-sent, and its items are offered again in the next digest).
+    pub status: String,
+    pub created: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Stores items idempotently by key, in one transaction. Sets `id` on each
@@ -189,4 +208,25 @@ pub trait Store: Send + Sync {
     async fn set_item_sagas(&self, rows: &[(i64, SagaRef, f32)]) -> anyhow::Result<()>;
     /// Appends to the saga event log.
     async fn log_saga_event(&self, saga: u64, event: &str, detail: &str) -> anyhow::Result<()>;
+
+    async fn digest(&self, pipeline: &str, day: &str) -> anyhow::Result<Option<DigestRecord>>;
+    /// Records a digest as `pending` before sending. Returns false (and
+    /// writes nothing) when a digest for that pipeline and day exists, unless
+    /// its status is `failed`, which a new attempt replaces. Atomic: of two
+    /// workers racing for one day, exactly one gets true.
+    async fn digest_begin(&self, rec: &DigestRecord) -> anyhow::Result<bool>;
+    /// Sets a digest's final status (`sent`, `failed`, `interrupted`).
+    async fn digest_finish(
+        &self,
+        pipeline: &str,
+        day: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> anyhow::Result<()>;
+    /// Removes a day's digest record (`agg digest --force`).
+    async fn digest_forget(&self, pipeline: &str, day: &str) -> anyhow::Result<()>;
+    /// Items already delivered by this pipeline's `sent` digests.
+    async fn sent_items(&self, pipeline: &str) -> anyhow::Result<std::collections::HashSet<i64>>;
+    /// Recent digests of a pipeline, newest first.
+    async fn list_digests(&self, pipeline: &str, limit: u64) -> anyhow::Result<Vec<DigestRecord>>;
 }

@@ -6,7 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agg_core::store::{
-    AgentOutcome, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus, ScoreRow, Store,
+    AgentOutcome, DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus,
+    ScoreRow, Store,
 };
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
@@ -541,6 +542,108 @@ impl Store for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn digest(&self, pipeline: &str, day: &str) -> anyhow::Result<Option<DigestRecord>> {
+        let row = sqlx::query("SELECT * FROM digests WHERE pipeline = ? AND day = ?")
+            .bind(pipeline)
+            .bind(day)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(digest_from_row).transpose()
+    }
+
+    async fn digest_begin(&self, rec: &DigestRecord) -> anyhow::Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM digests WHERE pipeline = ? AND day = ?")
+                .bind(&rec.pipeline)
+                .bind(&rec.day)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if status.as_deref().is_some_and(|s| s != "failed") {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT OR REPLACE INTO digests (pipeline, day, message_id, items, status, created)
+             VALUES (?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(&rec.pipeline)
+        .bind(&rec.day)
+        .bind(&rec.message_id)
+        .bind(serde_json::to_string(&rec.items)?)
+        .bind(rec.created)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn digest_finish(
+        &self,
+        pipeline: &str,
+        day: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let sent_at = (status == "sent").then(Utc::now);
+        sqlx::query(
+            "UPDATE digests SET status = ?, sent_at = ?, error = ? WHERE pipeline = ? AND day = ?",
+        )
+        .bind(status)
+        .bind(sent_at)
+        .bind(error)
+        .bind(pipeline)
+        .bind(day)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn digest_forget(&self, pipeline: &str, day: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM digests WHERE pipeline = ? AND day = ?")
+            .bind(pipeline)
+            .bind(day)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sent_items(&self, pipeline: &str) -> anyhow::Result<std::collections::HashSet<i64>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT items FROM digests WHERE pipeline = ? AND status = 'sent'")
+                .bind(pipeline)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = std::collections::HashSet::new();
+        for r in rows {
+            out.extend(serde_json::from_str::<Vec<i64>>(&r)?);
+        }
+        Ok(out)
+    }
+
+    async fn list_digests(&self, pipeline: &str, limit: u64) -> anyhow::Result<Vec<DigestRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM digests WHERE pipeline = ? ORDER BY day DESC LIMIT ?")
+                .bind(pipeline)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(digest_from_row).collect()
+    }
+}
+
+fn digest_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<DigestRecord> {
+    let items: String = r.try_get("items")?;
+    Ok(DigestRecord {
+        pipeline: r.try_get("pipeline")?,
+        day: r.try_get("day")?,
+        message_id: r.try_get("message_id")?,
+        items: serde_json::from_str(&items)?,
+        status: r.try_get("status")?,
+        created: r.try_get("created")?,
+        sent_at: r.try_get("sent_at")?,
+        error: r.try_get("error")?,
+    })
 }
 
 fn feed_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<FeedState> {

@@ -264,3 +264,66 @@ async fn models_feedback_and_state_are_kept() {
         assert_eq!(s.load_state("k").await.unwrap().as_deref(), Some("v2"));
     }
 }
+
+#[tokio::test]
+async fn a_digest_day_is_claimed_once() {
+    for (_d, s) in backends().await {
+        let rec = |mid: &str, items: Vec<i64>| agg_core::DigestRecord {
+            pipeline: "p".into(),
+            day: "2026-11-26".into(),
+            message_id: mid.into(),
+            items,
+            status: "pending".into(),
+            created: Utc::now(),
+            sent_at: None,
+            error: None,
+        };
+        assert!(s.digest_begin(&rec("<a@x>", vec![1, 2])).await.unwrap());
+        assert!(
+            !s.digest_begin(&rec("<b@x>", vec![3])).await.unwrap(),
+            "second claim loses"
+        );
+        assert_eq!(
+            s.digest("p", "2026-11-26")
+                .await
+                .unwrap()
+                .unwrap()
+                .message_id,
+            "<a@x>"
+        );
+        assert!(
+            s.sent_items("p").await.unwrap().is_empty(),
+            "pending is not sent"
+        );
+
+        // A known failure may be retried; a new attempt replaces it.
+        s.digest_finish("p", "2026-11-26", "failed", Some("SMTP 421"))
+            .await
+            .unwrap();
+        assert!(s.digest_begin(&rec("<c@x>", vec![1, 2, 5])).await.unwrap());
+        s.digest_finish("p", "2026-11-26", "sent", None)
+            .await
+            .unwrap();
+        let d = s.digest("p", "2026-11-26").await.unwrap().unwrap();
+        assert_eq!(
+            (d.status.as_str(), d.message_id.as_str()),
+            ("sent", "<c@x>")
+        );
+        assert!(d.sent_at.is_some());
+        assert_eq!(
+            s.sent_items("p").await.unwrap(),
+            [1, 2, 5].into_iter().collect()
+        );
+        assert!(s.sent_items("other").await.unwrap().is_empty());
+        assert!(
+            !s.digest_begin(&rec("<d@x>", vec![])).await.unwrap(),
+            "sent days stay sent"
+        );
+        assert_eq!(s.list_digests("p", 10).await.unwrap().len(), 1);
+        s.digest_forget("p", "2026-11-26").await.unwrap();
+        assert!(
+            s.digest_begin(&rec("<e@x>", vec![])).await.unwrap(),
+            "--force starts over"
+        );
+    }
+}
