@@ -163,7 +163,7 @@ fn rss_over_http_uses_conditional_get_and_survives_errors() {
     std::fs::write(
         tmp.path().join("p.yaml"),
         format!(
-            "name: web\nagents:\n  web:\n    kind: rss\n    feeds: [{}, {}, {}]\n  out: {{ kind: jsonl, inputs: [web], path: out.jsonl }}\n",
+            "name: web\nagents:\n  web:\n    kind: rss\n    feeds: [{}, {}, {}]\n    respect_schedule: false\n  out: {{ kind: jsonl, inputs: [web], path: out.jsonl }}\n",
             server.url("/a.xml"),
             server.url("/b.xml"),
             server.url("/gone.xml")

@@ -9,6 +9,7 @@
 mod util;
 
 pub mod dedupe;
+pub mod feedpoll;
 
 pub mod file;
 pub mod filter;

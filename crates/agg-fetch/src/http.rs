@@ -1,10 +1,17 @@
-//! HTTP fetching within limits: every request is bounded in time, bytes
-//! (after decompression) and redirects, and uses conditional GET so an
-//! unchanged feed costs a 304 and no parsing.
+//! HTTP fetching within limits, politely: every request is bounded in time,
+//! bytes (after decompression) and redirects; conditional GET makes an
+//! unchanged feed cost a 304 and no parsing; transient errors are retried with
+//! exponential backoff and jitter; a server's `Retry-After` is reported so the
+//! caller never asks again before it; and [`HostLimiter`] caps how many
+//! requests run at once, per host and in all.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Limits on one fetch. Each has a default and a name in the pipeline file
 /// (the `rss` agent's options).
@@ -38,51 +45,203 @@ impl Default for FetchLimits {
     }
 }
 
+/// Retries of transient errors (timeouts, connection failures, 5xx, 429
+/// without `Retry-After`) within one run.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Extra attempts after the first (`retries`).
+    pub retries: u32,
+    /// First backoff; each retry doubles it, with full jitter (`retry_base_ms`).
+    pub base: Duration,
+    /// No single wait is longer than this.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 2,
+            base: Duration::from_millis(500),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Wait before retry number `attempt` (0-based): a uniform random
+    /// duration in [d/2, d] with d = base·2^attempt, capped at `max_wait`
+    /// ("equal jitter": never zero, never synchronised with other clients).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let d = self
+            .base
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.max_wait);
+        let half = d / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
 /// What a fetch gave.
 #[derive(Debug)]
 pub enum FetchOutcome {
     /// 304: the feed did not change since the validators we sent.
-    NotModified,
+    NotModified {
+        /// Set when every redirect on the way was permanent (301/308).
+        moved_to: Option<String>,
+    },
     Body {
         bytes: Vec<u8>,
         /// The URL after redirects.
         final_url: String,
+        /// Set when every redirect on the way was permanent (301/308):
+        /// the feed's new address, to fetch next time.
+        moved_to: Option<String>,
         etag: Option<String>,
         last_modified: Option<String>,
+        /// The `Content-Type` header (for its charset).
+        content_type: Option<String>,
     },
 }
 
 /// Why a fetch failed, phrased for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("HTTP {status} from {url}")]
-    Status { status: u16, url: String },
+    #[error("HTTP {status} from {url}{}", retry_after_note(.retry_after))]
+    Status {
+        status: u16,
+        url: String,
+        /// When the server said to come back (`Retry-After` on 429/503).
+        retry_after: Option<DateTime<Utc>>,
+    },
     #[error("body larger than the limit of {limit} bytes (max_bytes)")]
     TooLarge { limit: u64 },
     #[error("request timed out (timeout_secs)")]
     Timeout,
-    #[error("too many redirects (max_redirects)")]
-    Redirects,
+    #[error("too many redirects, more than {0} (max_redirects)")]
+    Redirects(usize),
+    #[error("redirect loop at {0}")]
+    RedirectLoop(String),
+    #[error("cannot connect: {0}")]
+    Connect(String),
     #[error("{0}")]
     Other(String),
+}
+
+fn retry_after_note(t: &Option<DateTime<Utc>>) -> String {
+    match t {
+        Some(t) => format!(
+            " (server asks to retry after {})",
+            t.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+        None => String::new(),
+    }
+}
+
+impl FetchError {
+    /// Worth retrying soon: the same request may well succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Status {
+                status,
+                retry_after,
+                ..
+            } => retry_after.is_none() && matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            FetchError::Timeout | FetchError::Connect(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The time before which the server asked not to be asked again.
+    pub fn retry_after(&self) -> Option<DateTime<Utc>> {
+        match self {
+            FetchError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+fn error_chain(e: &reqwest::Error) -> String {
+    // reqwest's top-level message is terse; its sources say why.
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
 }
 
 impl From<reqwest::Error> for FetchError {
     fn from(e: reqwest::Error) -> Self {
         if e.is_timeout() {
             FetchError::Timeout
-        } else if e.is_redirect() {
-            FetchError::Redirects
+        } else if e.is_connect() {
+            FetchError::Connect(error_chain(&e))
         } else {
-            // reqwest's top-level message is terse; its sources say why.
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            FetchError::Other(msg)
+            FetchError::Other(error_chain(&e))
+        }
+    }
+}
+
+/// Parses a `Retry-After` value: delay in seconds or an HTTP date.
+pub fn parse_retry_after(v: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(now + chrono::Duration::seconds(secs.min(365 * 86400) as i64));
+    }
+    DateTime::parse_from_rfc2822(v)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Caps concurrent requests per host and in all. Shared by every fetch of
+/// an agent; a permit for the host is taken before the global one, so a
+/// busy host never holds global slots while it waits.
+#[derive(Clone)]
+pub struct HostLimiter {
+    global: Arc<Semaphore>,
+    per_host: usize,
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+}
+
+/// Held while a request runs; dropping it frees the slots.
+pub struct HostPermit {
+    _host: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
+impl HostLimiter {
+    pub fn new(global: usize, per_host: usize) -> Self {
+        HostLimiter {
+            global: Arc::new(Semaphore::new(global.max(1))),
+            per_host: per_host.max(1),
+            hosts: Arc::default(),
+        }
+    }
+
+    pub async fn acquire(&self, url: &str) -> HostPermit {
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| format!("{h}:{:?}", u.port())))
+            .unwrap_or_default();
+        let sem = self
+            .hosts
+            .lock()
+            .expect("host lock")
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone();
+        let h = sem.acquire_owned().await.expect("semaphore never closed");
+        let g = self
+            .global
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
+        HostPermit {
+            _host: h,
+            _global: g,
         }
     }
 }
@@ -99,10 +258,40 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(limits.connect_timeout_secs))
             .timeout(Duration::from_secs(limits.timeout_secs))
-            .redirect(reqwest::redirect::Policy::limited(limits.max_redirects))
+            // Redirects are followed by hand, to see whether they are
+            // permanent and to name a loop.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(limits.user_agent.clone())
             .build()?;
         Ok(Fetcher { client, limits })
+    }
+
+    /// [`Fetcher::get`], retrying transient errors per `retry`, each attempt
+    /// holding a slot of `limiter` (released while waiting to retry).
+    pub async fn get_polite(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        limiter: &HostLimiter,
+        retry: &RetryPolicy,
+    ) -> Result<FetchOutcome, FetchError> {
+        let mut attempt = 0;
+        loop {
+            let r = {
+                let _permit = limiter.acquire(url).await;
+                self.get(url, etag, last_modified).await
+            };
+            match r {
+                Err(e) if e.is_transient() && attempt < retry.retries => {
+                    let wait = retry.backoff(attempt);
+                    tracing::debug!(%url, error = %e, ?wait, "transient error, retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                r => return r,
+            }
+        }
     }
 
     /// GETs `url`, sending the validators from the last successful fetch.
@@ -112,27 +301,52 @@ impl Fetcher {
         etag: Option<&str>,
         last_modified: Option<&str>,
     ) -> Result<FetchOutcome, FetchError> {
-        let mut req = self.client.get(url);
-        if let Some(e) = etag {
-            req = req.header(reqwest::header::IF_NONE_MATCH, e);
-        }
-        if let Some(lm) = last_modified {
-            req = req.header(reqwest::header::IF_MODIFIED_SINCE, lm);
-        }
-        let mut resp = req.send().await?;
+        let mut current =
+            url::Url::parse(url).map_err(|e| FetchError::Other(format!("bad URL {url}: {e}")))?;
+        let mut seen = vec![current.clone()];
+        let mut permanent = true;
+        let mut redirected = false;
+        let mut resp = loop {
+            let mut req = self.client.get(current.clone());
+            if let Some(e) = etag {
+                req = req.header(reqwest::header::IF_NONE_MATCH, e);
+            }
+            if let Some(lm) = last_modified {
+                req = req.header(reqwest::header::IF_MODIFIED_SINCE, lm);
+            }
+            let resp = req.send().await?;
+            let status = resp.status();
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+                break resp;
+            }
+            let Some(loc) = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Err(FetchError::Other(format!(
+                    "HTTP {} from {current} without a Location",
+                    status.as_u16()
+                )));
+            };
+            let next = current.join(loc).map_err(|e| {
+                FetchError::Other(format!("bad redirect Location `{loc}` from {current}: {e}"))
+            })?;
+            if seen.contains(&next) {
+                return Err(FetchError::RedirectLoop(next.to_string()));
+            }
+            if seen.len() > self.limits.max_redirects {
+                return Err(FetchError::Redirects(self.limits.max_redirects));
+            }
+            permanent &= matches!(status.as_u16(), 301 | 308);
+            redirected = true;
+            seen.push(next.clone());
+            current = next;
+        };
+        let moved_to = (redirected && permanent).then(|| current.to_string());
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified);
-        }
-        if !status.is_success() {
-            return Err(FetchError::Status {
-                status: status.as_u16(),
-                url: resp.url().to_string(),
-            });
-        }
-        let limit = self.limits.max_bytes;
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(FetchError::TooLarge { limit });
+            return Ok(FetchOutcome::NotModified { moved_to });
         }
         let header = |name| {
             resp.headers()
@@ -140,9 +354,25 @@ impl Fetcher {
                 .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
                 .map(String::from)
         };
+        if !status.is_success() {
+            let retry_after = if matches!(status.as_u16(), 429 | 503) {
+                header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, Utc::now()))
+            } else {
+                None
+            };
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+                url: current.to_string(),
+                retry_after,
+            });
+        }
+        let limit = self.limits.max_bytes;
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(FetchError::TooLarge { limit });
+        }
         let etag = header(reqwest::header::ETAG);
         let last_modified = header(reqwest::header::LAST_MODIFIED);
-        let final_url = resp.url().to_string();
+        let content_type = header(reqwest::header::CONTENT_TYPE);
         // Count bytes as they arrive (decompressed), whatever the headers
         // claimed: a lying Content-Length or a gzip bomb stops at the limit.
         let mut bytes = Vec::new();
@@ -154,9 +384,84 @@ impl Fetcher {
         }
         Ok(FetchOutcome::Body {
             bytes,
-            final_url,
+            final_url: current.to_string(),
+            moved_to,
             etag,
             last_modified,
+            content_type,
         })
+    }
+
+    /// A plain GET of a page (feed discovery, APIs): limits apply, no
+    /// validators. Returns the body, the final URL and the content type.
+    pub async fn get_page(
+        &self,
+        url: &str,
+    ) -> Result<(Vec<u8>, String, Option<String>), FetchError> {
+        match self.get(url, None, None).await? {
+            FetchOutcome::Body {
+                bytes,
+                final_url,
+                content_type,
+                ..
+            } => Ok((bytes, final_url, content_type)),
+            FetchOutcome::NotModified { .. } => Err(FetchError::Other(format!(
+                "HTTP 304 from {url} without validators"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            parse_retry_after("120", now).unwrap(),
+            now + chrono::Duration::seconds(120)
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 26 Nov 2026 11:00:00 GMT", now)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-26T11:00:00+00:00"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let p = RetryPolicy {
+            retries: 5,
+            base: Duration::from_millis(100),
+            max_wait: Duration::from_millis(1000),
+        };
+        for _ in 0..50 {
+            let b0 = p.backoff(0);
+            assert!(b0 >= Duration::from_millis(50) && b0 <= Duration::from_millis(100));
+            let b2 = p.backoff(2);
+            assert!(b2 >= Duration::from_millis(200) && b2 <= Duration::from_millis(400));
+            assert!(p.backoff(10) <= Duration::from_millis(1000));
+        }
+    }
+
+    #[test]
+    fn transient_errors_are_named() {
+        let s = |status, retry_after| FetchError::Status {
+            status,
+            url: "u".into(),
+            retry_after,
+        };
+        assert!(s(503, None).is_transient());
+        assert!(!s(503, Some(Utc::now())).is_transient());
+        assert!(!s(404, None).is_transient());
+        assert!(FetchError::Timeout.is_transient());
+        assert!(!FetchError::TooLarge { limit: 1 }.is_transient());
+        assert!(s(500, None).to_string().contains("HTTP 500"));
     }
 }

@@ -5,9 +5,12 @@
 //! [`agg_core::Item`]s, [`normalize`] makes text and URLs comparable and gives
 //! each item its stable key. Nothing here touches the store: agents do that.
 
+pub mod charset;
 pub mod http;
 pub mod normalize;
+pub mod opml;
 pub mod parse;
+pub mod schedule;
 
-pub use http::{FetchLimits, FetchOutcome, Fetcher};
-pub use parse::{ParsedFeed, parse_feed};
+pub use http::{FetchError, FetchLimits, FetchOutcome, Fetcher, HostLimiter, RetryPolicy};
+pub use parse::{FeedSource, ParseError, ParsedFeed, parse_feed, parse_feed_from};

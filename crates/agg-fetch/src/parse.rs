@@ -1,7 +1,7 @@
 //! Feed bytes → items, for every format feed-rs reads (RSS 0.9x/1.0/2.0,
 //! Atom, JSON Feed).
 
-use agg_core::Item;
+use agg_core::{Enclosure, Item};
 use chrono::{DateTime, Utc};
 
 use crate::normalize::{collapse_ws, html_to_text, item_key};
@@ -10,6 +10,12 @@ use crate::normalize::{collapse_ws, html_to_text, item_key};
 #[derive(Debug)]
 pub struct ParsedFeed {
     pub title: Option<String>,
+    /// The site the feed belongs to (its `alternate` link), for OPML export.
+    pub site: Option<String>,
+    /// RSS `ttl`: minutes the feed may be cached.
+    pub ttl: Option<u32>,
+    /// The charset the bytes were decoded from.
+    pub encoding: &'static str,
     pub items: Vec<Item>,
 }
 
@@ -18,11 +24,34 @@ pub struct ParsedFeed {
 pub enum ParseError {
     #[error("empty document")]
     Empty,
-    #[error("this looks like an HTML page, not a feed (is the URL the site instead of its feed?)")]
+    #[error(
+        "this is an HTML page, not a feed (is the URL the site instead of its feed? \
+         `agg feeds discover URL` lists the feeds a page links to)"
+    )]
     Html,
+    #[error("gzip-compressed body is larger than {0} bytes once decompressed")]
+    TooLarge(u64),
     #[error("not a feed: {0}")]
     Invalid(String),
 }
+
+/// Where the bytes came from, for keys, links and decoding.
+#[derive(Clone, Debug, Default)]
+pub struct FeedSource<'a> {
+    /// The feed's identity (configured URL or file path): scopes guids in
+    /// item keys. Items stay keyed by it when the feed moves.
+    pub feed: &'a str,
+    /// Where the bytes were actually fetched from (after redirects): relative
+    /// links resolve against it (and against `xml:base`). Defaults to `feed`.
+    pub base: Option<&'a str>,
+    /// The HTTP `Content-Type`, for its charset.
+    pub content_type: Option<&'a str>,
+    /// Agent name.
+    pub source: &'a str,
+}
+
+/// Bodies over this, once decompressed from a sniffed gzip, are refused.
+const MAX_SNIFFED_GZIP: u64 = 32 * 1024 * 1024;
 
 /// Parses a feed document. `feed` names it (URL or path): it scopes guids
 /// in item keys and resolves relative links. `source` is the agent name.
@@ -32,49 +61,241 @@ pub fn parse_feed(
     source: &str,
     fetched: DateTime<Utc>,
 ) -> Result<ParsedFeed, ParseError> {
-    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
-    let trimmed = head.trim_start_matches('\u{feff}').trim_start();
-    if trimmed.is_empty() {
+    parse_feed_from(
+        bytes,
+        &FeedSource {
+            feed,
+            source,
+            ..FeedSource::default()
+        },
+        fetched,
+    )
+}
+
+/// The first markup name after the prolog, comments and doctype, lower-cased
+/// (`rss`, `feed`, `rdf:rdf`, `html`, `!doctype html`…).
+fn root_name(s: &str) -> String {
+    let mut rest = s.trim_start_matches('\u{feff}').trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("<?") {
+            rest = r.split_once("?>").map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = r.split_once("-->").map_or("", |(_, r)| r).trim_start();
+        } else if rest
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("<!doctype"))
+        {
+            let name: String = rest[9..].trim_start().chars().take(4).collect();
+            if name.eq_ignore_ascii_case("html") {
+                return "html".into();
+            }
+            rest = rest.split_once('>').map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    let Some(r) = rest.strip_prefix('<') else {
+        return rest.chars().take(1).collect();
+    };
+    r.chars()
+        .take_while(|c| !c.is_whitespace() && *c != '>' && *c != '/')
+        .take(32)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Fixes the common, harmless deviations that make feed-rs refuse a feed
+/// every other reader accepts: `<rss>` without a version or with 0.93/0.94
+/// (read as 2.0, which they are subsets of); JSON Feed with the `http://`
+/// version URL or none, or with `tags` as one comma-separated string.
+fn repair(bytes: &[u8], root: &str) -> Option<Vec<u8>> {
+    if root == "rss" {
+        let head = &bytes[..bytes.len().min(8192)];
+        let at = head
+            .windows(5)
+            .position(|w| w.starts_with(b"<rss") && (w[4].is_ascii_whitespace() || w[4] == b'>'))?;
+        let end = at + head[at..].iter().position(|&b| b == b'>')?;
+        let tag = String::from_utf8_lossy(&head[at..end]);
+        let re = regex::Regex::new(r#"\sversion\s*=\s*["']([^"']*)["']"#).ok()?;
+        let mut out = bytes.to_vec();
+        match re.captures(&tag) {
+            None => {
+                out.splice(at + 4..at + 4, *b" version=\"2.0\"");
+            }
+            Some(c) if !matches!(&c[1], "2.0" | "0.91" | "0.92" | "") => {
+                let m = c.get(1)?;
+                out.splice(at + m.start()..at + m.end(), *b"2.0");
+            }
+            Some(_) => return None,
+        }
+        return Some(out);
+    }
+    if root.starts_with('{') {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let obj = v.as_object_mut()?;
+        let mut changed = false;
+        match obj.get("version").and_then(|v| v.as_str()) {
+            Some(ver) if ver.starts_with("http://jsonfeed.org/") => {
+                let fixed = ver.replacen("http://", "https://", 1);
+                obj.insert("version".into(), fixed.into());
+                changed = true;
+            }
+            None if obj.get("items").is_some_and(|i| i.is_array()) => {
+                obj.insert("version".into(), "https://jsonfeed.org/version/1.1".into());
+                changed = true;
+            }
+            _ => {}
+        }
+        if let Some(items) = obj.get_mut("items").and_then(|i| i.as_array_mut()) {
+            for it in items {
+                if let Some(t) = it.get("tags").and_then(|t| t.as_str()) {
+                    let tags: Vec<serde_json::Value> = t
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(|t| t.into())
+                        .collect();
+                    it["tags"] = tags.into();
+                    changed = true;
+                }
+            }
+        }
+        return changed.then(|| serde_json::to_vec(&v).ok()).flatten();
+    }
+    None
+}
+
+/// Parses feed bytes from `src` (see [`FeedSource`]).
+pub fn parse_feed_from(
+    bytes: &[u8],
+    src: &FeedSource<'_>,
+    fetched: DateTime<Utc>,
+) -> Result<ParsedFeed, ParseError> {
+    let gunzipped;
+    let bytes = match crate::charset::gunzip_sniffed(bytes, MAX_SNIFFED_GZIP) {
+        Some(Ok(b)) => {
+            gunzipped = b;
+            &gunzipped[..]
+        }
+        Some(Err(limit)) => return Err(ParseError::TooLarge(limit)),
+        None => bytes,
+    };
+    let decoded = crate::charset::to_utf8(bytes, src.content_type);
+    let bytes: &[u8] = &decoded.utf8;
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]);
+    if head.trim_start_matches('\u{feff}').trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    if trimmed.starts_with("<!doctype html") || trimmed.starts_with("<html") {
+    let root = root_name(&head);
+    if root == "html" || root.ends_with(":html") {
         return Err(ParseError::Html);
     }
+    let repaired = repair(bytes, &root);
+    let bytes: &[u8] = repaired.as_deref().unwrap_or(bytes);
+    let feed = src.feed;
+    let base_str = src.base.unwrap_or(feed);
+    let base_url = url::Url::parse(base_str)
+        .ok()
+        .filter(|u| u.scheme() == "http" || u.scheme() == "https");
     // An empty id tells us the entry had no guid of its own; we then key it
     // by URL or content instead of feed-rs's generated id, which changes
     // when a title is edited.
-    let base = feed.starts_with("http").then_some(feed);
     let parser = feed_rs::parser::Builder::new()
-        .base_uri(base)
+        .base_uri(base_url.as_ref().map(|u| u.as_str()))
         .id_generator(|_, _, _| String::new())
         .build();
-    let parsed = parser
-        .parse(bytes)
-        .map_err(|e| ParseError::Invalid(e.to_string()))?;
+    // feed-rs (through quick-xml) has panicked on odd inputs; a panic is
+    // one bad feed, never a crashed run.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes)))
+        .map_err(|_| ParseError::Invalid("the feed parser failed on this document".into()))?;
+    let parsed = parsed.map_err(|e| {
+        let msg = e.to_string();
+        if root.is_empty() || root.starts_with('{') || root.starts_with('[') {
+            ParseError::Invalid(msg)
+        } else {
+            ParseError::Invalid(format!("{msg} (document starts with <{root}>)"))
+        }
+    })?;
     let feed_title = parsed
         .title
-        .map(|t| collapse_ws(&t.content))
+        .map(|t| collapse_ws(&html_to_text(&t.content)))
         .filter(|t| !t.is_empty());
+    let site = parsed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .map(|l| l.href.clone());
+    let sanitizer = Sanitizer::new(base_url.as_ref());
     let items = parsed
         .entries
         .into_iter()
         .map(|e| {
+            let entry_base = e
+                .base
+                .as_deref()
+                .and_then(|b| match &base_url {
+                    Some(u) => u.join(b).ok(),
+                    None => url::Url::parse(b).ok(),
+                })
+                .or_else(|| base_url.clone());
+            let resolve = |href: &str| -> String {
+                match &entry_base {
+                    Some(b) if url::Url::parse(href).is_err() => b
+                        .join(href)
+                        .map_or_else(|_| href.to_string(), |u| u.to_string()),
+                    _ => href.to_string(),
+                }
+            };
             let url = e
                 .links
                 .iter()
                 .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
                 .or(e.links.first())
-                .map(|l| l.href.clone());
+                .map(|l| resolve(l.href.trim()));
             let title = e
                 .title
                 .map(|t| html_to_text(&t.content))
                 .unwrap_or_default();
+            let enclosures: Vec<Enclosure> = e
+                .media
+                .iter()
+                .flat_map(|m| m.content.iter())
+                .filter_map(|c| {
+                    Some(Enclosure {
+                        url: resolve(c.url.as_ref()?.as_str()),
+                        mime: c.content_type.as_ref().map(|t| t.to_string()),
+                        length: c.size,
+                    })
+                })
+                .chain(e.content.as_ref().and_then(|c| {
+                    // Atom `<content src=…>`: out-of-line content.
+                    let s = c.src.as_ref()?;
+                    if c.content_type.to_string().starts_with("text/") {
+                        return None;
+                    }
+                    Some(Enclosure {
+                        url: resolve(&s.href),
+                        mime: Some(c.content_type.to_string()),
+                        length: c.length,
+                    })
+                }))
+                .fold(Vec::new(), |mut v: Vec<Enclosure>, x| {
+                    // The same file is often both an <enclosure> and a
+                    // <media:content>: keep it once.
+                    if v.iter().all(|y| y.url != x.url) {
+                        v.push(x);
+                    }
+                    v
+                });
             let body = e
                 .content
                 .and_then(|c| c.body)
                 .or(e.summary.map(|s| s.content))
                 .unwrap_or_default();
             let text = html_to_text(&body);
+            let html = (!body.trim().is_empty())
+                .then(|| sanitizer.clean(&body, entry_base.as_ref()))
+                .filter(|h| !h.trim().is_empty());
             // An item needs something to show; fall back to the start of
             // its text, then to its link.
             let title = if title.is_empty() {
@@ -92,15 +313,20 @@ pub fn parse_feed(
             Item {
                 id: None,
                 key,
-                source: source.to_string(),
+                source: src.source.to_string(),
                 feed: Some(feed.to_string()),
                 feed_title: feed_title.clone(),
                 guid,
                 url,
                 title,
                 text,
-                html: None,
-                author: e.authors.first().and_then(|a| a.name.clone()),
+                html,
+                author: e
+                    .authors
+                    .first()
+                    .and_then(|a| a.name.as_deref())
+                    .map(collapse_ws)
+                    .filter(|a| !a.is_empty()),
                 published: e.published,
                 updated: e.updated,
                 fetched,
@@ -109,15 +335,52 @@ pub fn parse_feed(
                     .into_iter()
                     .map(|c| c.label.unwrap_or(c.term))
                     .collect(),
-                also_in: Vec::new(),
+                enclosures,
                 ..Item::default()
             }
         })
         .collect();
     Ok(ParsedFeed {
         title: feed_title,
+        site,
+        ttl: parsed.ttl,
+        encoding: decoded.encoding,
         items,
     })
+}
+
+/// HTML cleaning with ammonia: scripts, styles, event handlers and
+/// dangerous URL schemes removed; relative links and images made absolute
+/// against the entry's base; links get `rel="noopener noreferrer"`.
+struct Sanitizer {
+    builder: ammonia::Builder<'static>,
+    base: Option<url::Url>,
+}
+
+fn sanitizer_for(base: Option<&url::Url>) -> ammonia::Builder<'static> {
+    let mut b = ammonia::Builder::default();
+    b.url_relative(match base {
+        Some(u) => ammonia::UrlRelative::RewriteWithBase(u.clone()),
+        None => ammonia::UrlRelative::PassThrough,
+    });
+    b
+}
+
+impl Sanitizer {
+    fn new(base: Option<&url::Url>) -> Self {
+        Sanitizer {
+            builder: sanitizer_for(base),
+            base: base.cloned(),
+        }
+    }
+
+    fn clean(&self, html: &str, base: Option<&url::Url>) -> String {
+        if base == self.base.as_ref() {
+            self.builder.clean(html).to_string()
+        } else {
+            sanitizer_for(base).clean(html).to_string()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,390 @@
+//! Fetching a list of feeds politely, shared by the `rss` and `opml` kinds:
+//! per-host and global concurrency limits, retries with backoff, Retry-After,
+//! permanent redirects, feed health and adaptive polling (see
+//! `agg_fetch::schedule` for the rules).
+
+use std::sync::Arc;
+
+use agg_core::{FeedState, OptionsError, Outbox, RunCtx};
+use agg_fetch::schedule::{self, Policy, Skip};
+use agg_fetch::{FeedSource, FetchLimits, FetchOutcome, Fetcher, HostLimiter, RetryPolicy};
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::util::parse_duration;
+
+/// The etiquette options every feed-fetching kind takes. Each has a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollOptions {
+    /// Requests in flight at once, all hosts together.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Requests in flight at once to one host.
+    #[serde(default = "default_per_host")]
+    pub per_host: usize,
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub connect_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_redirects: Option<usize>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Retries of a transient error (timeout, 5xx, connection) within a run.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// First retry waits about this long; each retry doubles it (jittered).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Consecutive failures before a feed is paused (0: never).
+    #[serde(default = "default_pause_after")]
+    pub pause_after: u32,
+    /// Shortest polling interval, whatever the feed's rate (e.g. `15m`).
+    #[serde(default)]
+    pub min_interval: Option<String>,
+    /// Longest polling interval (e.g. `12h`).
+    #[serde(default)]
+    pub max_interval: Option<String>,
+    /// Skip feeds not due on their adaptive schedule. Holds after errors
+    /// (backoff, Retry-After) and pauses are honoured either way.
+    #[serde(default = "yes")]
+    pub respect_schedule: bool,
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+fn default_per_host() -> usize {
+    2
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_retry_base_ms() -> u64 {
+    500
+}
+fn default_pause_after() -> u32 {
+    5
+}
+fn yes() -> bool {
+    true
+}
+
+/// A feed to fetch, with its own User-Agent when it needs one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FeedSpec {
+    Url(String),
+    Full {
+        url: String,
+        #[serde(default)]
+        user_agent: Option<String>,
+    },
+}
+
+impl FeedSpec {
+    pub fn url(&self) -> &str {
+        match self {
+            FeedSpec::Url(u) | FeedSpec::Full { url: u, .. } => u,
+        }
+    }
+    pub fn user_agent(&self) -> Option<&str> {
+        match self {
+            FeedSpec::Url(_) => None,
+            FeedSpec::Full { user_agent, .. } => user_agent.as_deref(),
+        }
+    }
+}
+
+/// Validated options, ready to fetch with.
+#[derive(Clone, Debug)]
+pub struct PollConfig {
+    pub limits: FetchLimits,
+    pub retry: RetryPolicy,
+    pub policy: Policy,
+    pub concurrency: usize,
+    pub per_host: usize,
+    pub respect_schedule: bool,
+}
+
+/// Reads the etiquette options from an agent's options object, leaving out
+/// the kind's own keys (`own`), which it checks itself.
+pub fn options(v: &serde_json::Value, own: &[&str]) -> Result<PollConfig, OptionsError> {
+    let mut rest = v.clone();
+    if let Some(m) = rest.as_object_mut() {
+        for k in own {
+            m.remove(*k);
+        }
+    }
+    let o: PollOptions = agg_core::typed_options(&rest).map_err(|mut e| {
+        // The kind's own keys are valid too: list them for "did you mean".
+        if e.message.contains("expected one of") {
+            for k in own {
+                e.message.push_str(&format!(", `{k}`"));
+            }
+        }
+        e
+    })?;
+    if o.concurrency == 0 {
+        return Err(OptionsError::at(
+            &["concurrency"],
+            "`concurrency` must be at least 1",
+        ));
+    }
+    if o.per_host == 0 {
+        return Err(OptionsError::at(
+            &["per_host"],
+            "`per_host` must be at least 1",
+        ));
+    }
+    let dur = |name: &str, v: &Option<String>, d: chrono::Duration| match v {
+        None => Ok(d),
+        Some(s) => parse_duration(s)
+            .filter(|d| *d > chrono::Duration::zero())
+            .ok_or_else(|| {
+                OptionsError::at(&[name], format!("`{s}` is not a duration"))
+                    .with_hint("use a number and a unit: 90s, 15m, 6h, 1d, 1w")
+            }),
+    };
+    let dp = Policy::default();
+    let policy = Policy {
+        min_interval: dur("min_interval", &o.min_interval, dp.min_interval)?,
+        max_interval: dur("max_interval", &o.max_interval, dp.max_interval)?,
+        pause_after: o.pause_after,
+    };
+    if policy.max_interval < policy.min_interval {
+        return Err(OptionsError::at(
+            &["max_interval"],
+            "`max_interval` is shorter than `min_interval`",
+        ));
+    }
+    let d = FetchLimits::default();
+    Ok(PollConfig {
+        limits: FetchLimits {
+            timeout_secs: o.timeout_secs.unwrap_or(d.timeout_secs),
+            connect_timeout_secs: o.connect_timeout_secs.unwrap_or(d.connect_timeout_secs),
+            max_bytes: o.max_bytes.unwrap_or(d.max_bytes),
+            max_redirects: o.max_redirects.unwrap_or(d.max_redirects),
+            user_agent: o.user_agent.unwrap_or(d.user_agent),
+        },
+        retry: RetryPolicy {
+            retries: o.retries,
+            base: std::time::Duration::from_millis(o.retry_base_ms),
+            ..RetryPolicy::default()
+        },
+        policy,
+        concurrency: o.concurrency,
+        per_host: o.per_host,
+        respect_schedule: o.respect_schedule,
+    })
+}
+
+/// Checks that a feed URL is http(s).
+pub fn check_url(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" || u.scheme() == "https")
+}
+
+enum Got {
+    Skipped(Skip),
+    NotModified(Option<String>),
+    Parsed {
+        feed: agg_fetch::ParsedFeed,
+        etag: Option<String>,
+        last_modified: Option<String>,
+        moved_to: Option<String>,
+    },
+    Failed {
+        msg: String,
+        retry_after: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+/// Fetches `feeds`, sends their items, and keeps each feed's state. Fails
+/// only when every feed fetched failed.
+pub async fn poll(
+    ctx: &RunCtx,
+    output: &mut Outbox,
+    feeds: &[FeedSpec],
+    cfg: &PollConfig,
+) -> anyhow::Result<()> {
+    let fetcher = Fetcher::new(cfg.limits.clone())?;
+    let limiter = HostLimiter::new(cfg.concurrency, cfg.per_host);
+    let agent = Arc::new(ctx.agent.clone());
+    let fetches = futures::stream::iter(feeds.iter().cloned())
+        .map(|spec| {
+            let fetcher = fetcher.clone();
+            let limiter = limiter.clone();
+            let agent = agent.clone();
+            async move {
+                let url = spec.url().to_string();
+                let mut state = ctx
+                    .store
+                    .feed_state(&url)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                state.url = url.clone();
+                state.agent = Some((*agent).clone());
+                let now = chrono::Utc::now();
+                if let Some(skip) = schedule::should_skip(&state, now, cfg.respect_schedule) {
+                    return (state, Got::Skipped(skip));
+                }
+                let fetcher = match spec.user_agent() {
+                    Some(ua) => match Fetcher::new(FetchLimits {
+                        user_agent: ua.to_string(),
+                        ..cfg.limits.clone()
+                    }) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            let msg = e.to_string();
+                            return (
+                                state,
+                                Got::Failed {
+                                    msg,
+                                    retry_after: None,
+                                },
+                            );
+                        }
+                    },
+                    None => fetcher,
+                };
+                // A feed that moved for good is fetched at its new address;
+                // its items stay keyed by the configured URL.
+                let target = state.moved_to.clone().unwrap_or_else(|| url.clone());
+                let r = fetcher
+                    .get_polite(
+                        &target,
+                        state.etag.as_deref(),
+                        state.last_modified.as_deref(),
+                        &limiter,
+                        &cfg.retry,
+                    )
+                    .await;
+                let got = match r {
+                    Ok(FetchOutcome::NotModified { moved_to }) => Got::NotModified(moved_to),
+                    Ok(FetchOutcome::Body {
+                        bytes,
+                        final_url,
+                        moved_to,
+                        etag,
+                        last_modified,
+                        content_type,
+                    }) => {
+                        let agent = agent.clone();
+                        let key = url.clone();
+                        // Parsing is CPU work: off the async threads, in
+                        // parallel with other feeds.
+                        let parsed = tokio::task::spawn_blocking(move || {
+                            agg_fetch::parse_feed_from(
+                                &bytes,
+                                &FeedSource {
+                                    feed: &key,
+                                    base: Some(&final_url),
+                                    content_type: content_type.as_deref(),
+                                    source: &agent,
+                                },
+                                chrono::Utc::now(),
+                            )
+                        })
+                        .await;
+                        match parsed {
+                            Ok(Ok(feed)) => Got::Parsed {
+                                feed,
+                                etag,
+                                last_modified,
+                                moved_to,
+                            },
+                            Ok(Err(e)) => Got::Failed {
+                                msg: e.to_string(),
+                                retry_after: None,
+                            },
+                            Err(e) => Got::Failed {
+                                msg: format!("parser crashed: {e}"),
+                                retry_after: None,
+                            },
+                        }
+                    }
+                    Err(e) => Got::Failed {
+                        retry_after: e.retry_after(),
+                        msg: e.to_string(),
+                    },
+                };
+                (state, got)
+            }
+        })
+        .buffer_unordered(feeds.len().max(1));
+    futures::pin_mut!(fetches);
+    let (mut failed, mut fetched, mut skipped) = (0usize, 0usize, 0usize);
+    while let Some((mut state, got)) = fetches.next().await {
+        let url = state.url.clone();
+        let now = chrono::Utc::now();
+        let note_move = |state: &mut FeedState, moved: Option<String>| {
+            if let Some(m) = moved
+                && state.moved_to.as_deref() != Some(&m)
+                && m != url
+            {
+                tracing::info!(feed = %url, to = %m, "feed moved permanently; fetching the new address from now on");
+                state.moved_to = Some(m);
+            }
+        };
+        match got {
+            Got::Skipped(why) => {
+                skipped += 1;
+                tracing::info!(agent = %ctx.agent, feed = %url, "skipped: {why}");
+                continue;
+            }
+            Got::NotModified(moved) => {
+                fetched += 1;
+                note_move(&mut state, moved);
+                schedule::record_success(&mut state, now, None, Vec::new(), None, &cfg.policy);
+            }
+            Got::Parsed {
+                feed,
+                etag,
+                last_modified,
+                moved_to,
+            } => {
+                fetched += 1;
+                note_move(&mut state, moved_to);
+                let dates: Vec<_> = feed
+                    .items
+                    .iter()
+                    .filter_map(|i| i.published.or(i.updated))
+                    .collect();
+                let (title, ttl) = (feed.title.clone(), feed.ttl);
+                // Store the items before the validators: a crash in between
+                // re-fetches rather than losing items.
+                output.send(feed.items).await?;
+                state.etag = etag;
+                state.last_modified = last_modified;
+                schedule::record_success(&mut state, now, title, dates, ttl, &cfg.policy);
+            }
+            Got::Failed { msg, retry_after } => {
+                fetched += 1;
+                failed += 1;
+                ctx.error(format!("{url}: {msg}"));
+                schedule::record_failure(&mut state, now, msg, retry_after, &cfg.policy);
+                if state.paused && state.consecutive_failures == cfg.policy.pause_after {
+                    ctx.error(format!(
+                        "{url}: paused after {} consecutive failures",
+                        state.consecutive_failures
+                    ));
+                }
+            }
+        }
+        if !ctx.dry_run {
+            ctx.store.save_feed_state(&state).await?;
+        }
+    }
+    if skipped > 0 {
+        tracing::info!(agent = %ctx.agent, skipped, fetched, "feeds skipped (paused or not due)");
+    }
+    if failed > 0 && failed == fetched {
+        anyhow::bail!("all {failed} feed(s) fetched failed");
+    }
+    Ok(())
+}
