@@ -1,14 +1,20 @@
 //! `dedupe`: one item per story across its inputs. Items with the same key,
 //! the same canonical URL or the same normalised title are folded into the
 //! first one seen, which records where else the story appeared (`also_in`)
-//! instead of the duplicates vanishing silently.
+//! instead of the duplicates vanishing silently. With `near` (on by
+//! default) the same story syndicated with small edits is folded too: items
+//! whose SimHash signatures of title and text are within `near_distance`
+//! bits (see `agg_fetch::normalize::near_dup_signature`).
 
 use std::collections::HashMap;
 
 use agg_core::{
     Agent, BuildCtx, Inbox, Item, KindDef, OptionsError, Outbox, Role, RunCtx, typed_options,
 };
-use agg_fetch::normalize::canonical_url;
+use agg_fetch::normalize::{
+    NEAR_DUP_MAX_DISTANCE, canonical_url, near_dup_distance, near_dup_has_evidence,
+    near_dup_signature,
+};
 use async_trait::async_trait;
 use serde::Deserialize;
 
@@ -19,6 +25,16 @@ struct Options {
     /// punctuation (syndicated copies often differ only in their URL).
     #[serde(default = "yes")]
     by_title: bool,
+    /// Also fold near-duplicates: same story text with small edits.
+    #[serde(default = "yes")]
+    near: bool,
+    /// Largest SimHash distance (bits of 64) still counted as the same story.
+    #[serde(default = "default_near_distance")]
+    near_distance: u32,
+}
+
+fn default_near_distance() -> u32 {
+    NEAR_DUP_MAX_DISTANCE
 }
 
 fn yes() -> bool {
@@ -34,13 +50,22 @@ pub const KIND: KindDef = KindDef {
 
 fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
     let o: Options = typed_options(v)?;
+    if o.near_distance > 32 {
+        return Err(OptionsError::at(
+            &["near_distance"],
+            "`near_distance` above 32 bits would fold unrelated stories",
+        ));
+    }
     Ok(Box::new(Dedupe {
         by_title: o.by_title,
+        near: o.near.then_some(o.near_distance),
     }))
 }
 
 struct Dedupe {
     by_title: bool,
+    /// Near-duplicate folding, with its distance.
+    near: Option<u32>,
 }
 
 fn title_key(t: &str) -> String {
@@ -87,9 +112,24 @@ impl Agent for Dedupe {
         // kept item must not.
         let mut all = input.collect().await;
         all.sort_by(|a, b| (a.when(), &a.source, &a.key).cmp(&(b.when(), &b.source, &b.key)));
+        // (signature, index in `kept`) of kept items with enough words.
+        let mut sigs: Vec<(u64, usize)> = Vec::new();
         for item in all {
             let keys = self.keys(&item);
-            match keys.iter().find_map(|k| seen.get(k).copied()) {
+            let sig = self
+                .near
+                .filter(|_| near_dup_has_evidence(&item.title, &item.text))
+                .map(|_| near_dup_signature(&item.title, &item.text));
+            let exact = keys.iter().find_map(|k| seen.get(k).copied());
+            let near = match (exact, sig, self.near) {
+                (None, Some(s), Some(max)) => sigs
+                    .iter()
+                    .filter(|(t, _)| near_dup_distance(s, *t) <= max)
+                    .min_by_key(|(t, _)| near_dup_distance(s, *t))
+                    .map(|(_, i)| *i),
+                _ => None,
+            };
+            match exact.or(near) {
                 Some(i) => {
                     let where_ = item
                         .feed_title
@@ -110,6 +150,9 @@ impl Agent for Dedupe {
                 None => {
                     for k in keys {
                         seen.insert(k, kept.len());
+                    }
+                    if let Some(s) = sig {
+                        sigs.push((s, kept.len()));
                     }
                     kept.push(item);
                 }
