@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-model.sh >/dev/null
+# The model is in place: tests that need it must not skip.
+export AGG_REQUIRE_MODEL=1
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
   cargo test --workspace --doc

@@ -80,6 +80,8 @@ fn status(s: SagaStatus) -> &'static str {
 pub async fn run(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
     let _guard = ENGINE_LOCK.lock().await;
     let mut engine = load_engine(store).await?;
+    // Quiet sagas turn dormant with time, not only when items arrive.
+    engine.sweep(chrono::Utc::now());
     match cmd {
         SagasCmd::List { all, limit, json } => {
             let mut sagas: Vec<_> = engine
@@ -121,7 +123,7 @@ pub async fn run(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
                 .saga(SagaId(id))
                 .with_context(|| format!("no saga {id} (see `agg sagas list --all`)"))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(s)?);
+                println!("{}", serde_json::to_string_pretty(&s.summary())?);
             } else {
                 println!(
                     "saga {} · {} · {} items from {} outlets",
@@ -210,7 +212,7 @@ pub fn eval_sagas(a: &EvalSagas) -> anyhow::Result<ExitCode> {
     eprintln!(
         "{} rows → {} sagas; assignment {:.0} items/s",
         rows.len(),
-        out.engine.saga_count(),
+        out.engine.live_saga_count(),
         rate
     );
     if let Some(m) = out.metrics {

@@ -85,9 +85,32 @@ pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
     })
 }
 
+fn saga_ref(s: &agg_saga::Saga) -> SagaRef {
+    SagaRef {
+        id: s.id.0,
+        title: s.title.clone(),
+        followed: s.followed,
+        muted: s.muted,
+    }
+}
+
 /// Saves the engine and logs the events it produced since the last save.
+/// Merges and splits (by the user, or automatic merges of two fragments of
+/// one story) move items between sagas: their stored membership follows.
 pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::Result<()> {
+    let mut moved = Vec::new();
     for ev in engine.take_events() {
+        if let agg_saga::SagaEvent::Merged { into, .. } | agg_saga::SagaEvent::Split { into, .. } =
+            &ev
+            && let Some(s) = engine.saga(*into)
+        {
+            let r = saga_ref(s);
+            moved.extend(
+                s.members
+                    .iter()
+                    .map(|m| (m.item_id.clone(), r.clone(), m.score)),
+            );
+        }
         let json = serde_json::to_value(&ev)?;
         let name = json["event"].as_str().unwrap_or("event").to_string();
         let saga = ["saga", "into", "from"]
@@ -96,7 +119,8 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
             .unwrap_or(0);
         store.log_saga_event(saga, &name, &json.to_string()).await?;
     }
-    store.save_state(STATE_KEY, &engine.to_json()?).await
+    store.save_state(STATE_KEY, &engine.to_json()?).await?;
+    store.set_item_sagas(&moved).await
 }
 
 #[async_trait]
@@ -135,12 +159,7 @@ impl Agent for Saga {
             let saga = engine
                 .saga(a.saga)
                 .ok_or_else(|| anyhow::anyhow!("saga {} vanished", a.saga.0))?;
-            let r = SagaRef {
-                id: saga.id.0,
-                title: saga.title.clone(),
-                followed: a.followed,
-                muted: a.muted,
-            };
+            let r = saga_ref(saga);
             if let Some(score) = item.score {
                 if a.followed {
                     item.score = Some((score * self.opts.follow_boost).min(1.0));
@@ -152,14 +171,24 @@ impl Agent for Saga {
                         .insert(0, format!("you muted the saga \"{}\"", r.title));
                 }
             }
-            if let Some(id) = item.id {
-                rows.push((id, r.clone(), a.score));
-            }
+            rows.push((item.key.clone(), a.score));
             item.saga = Some(r);
         }
+        // A later item may have merged an earlier item's saga into another:
+        // every item points at the saga it ends up in.
+        let mut membership = Vec::with_capacity(rows.len());
+        for (item, (key, score)) in items.iter_mut().zip(rows) {
+            let id = agg_saga::SagaId(item.saga.as_ref().map_or(0, |s| s.id));
+            if let Some(s) = engine.resolve(id).and_then(|r| engine.saga(r)) {
+                item.saga = Some(saga_ref(s));
+            }
+            if let Some(r) = &item.saga {
+                membership.push((key, r.clone(), score));
+            }
+        }
         if !ctx.dry_run {
+            ctx.store.set_item_sagas(&membership).await?;
             save_engine(ctx.store.as_ref(), &mut engine).await?;
-            ctx.store.set_item_sagas(&rows).await?;
             let scores: Vec<agg_core::ScoreRow> = items
                 .iter()
                 .filter(|i| i.saga.as_ref().is_some_and(|s| s.followed || s.muted))

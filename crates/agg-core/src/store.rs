@@ -203,9 +203,10 @@ pub trait Store: Send + Sync {
     async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>>;
     async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()>;
 
-    /// Records which saga each item (by id) belongs to, and the score that
-    /// placed it.
-    async fn set_item_sagas(&self, rows: &[(i64, SagaRef, f32)]) -> anyhow::Result<()>;
+    /// Records which saga each item (by its stable key) belongs to, and the
+    /// score that placed it. Keys, not ids, because the saga engine knows
+    /// items by key (a merge or split moves items it names by key).
+    async fn set_item_sagas(&self, rows: &[(String, SagaRef, f32)]) -> anyhow::Result<()>;
     /// Appends to the saga event log.
     async fn log_saga_event(&self, saga: u64, event: &str, detail: &str) -> anyhow::Result<()>;
 

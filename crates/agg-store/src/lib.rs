@@ -4,12 +4,15 @@
 //! URL so that a PostgreSQL implementation can slot in beside it and pass the
 //! same test suite (`tests/store.rs` is written against the trait).
 
+mod postgres;
+mod rows;
 mod sqlite;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use agg_core::Store;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Where the store lives when neither `--db` nor `AGG_DB` nor the pipeline
@@ -21,13 +24,12 @@ pub fn default_db_path() -> PathBuf {
         .join("agg.db")
 }
 
-/// Opens the store named by `target`: a `sqlite://` URL or a plain file path.
+/// Opens the store named by `target`: a `postgres://` URL, a `sqlite://` URL
+/// or a plain file path.
 /// Creates the file and applies migrations as needed.
 pub async fn open(target: &str) -> anyhow::Result<Arc<dyn Store>> {
     if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-        anyhow::bail!(
-            "PostgreSQL stores are not supported by this build yet; use a SQLite path or sqlite:// URL"
-        );
+        return Ok(Arc::new(PgStore::open(target).await?));
     }
     let path = target.strip_prefix("sqlite://").unwrap_or(target);
     Ok(Arc::new(SqliteStore::open(path).await?))

@@ -16,6 +16,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+crate::rows::row_mappers!(sqlx::sqlite::SqliteRow);
+use crate::rows::{blob_to_vec, vec_to_blob};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 /// A store in one SQLite file.
@@ -63,59 +66,6 @@ impl SqliteStore {
             .with_context(|| format!("cannot migrate database {path}"))?;
         Ok(SqliteStore { pool })
     }
-}
-
-fn item_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Item> {
-    let tags: String = r.try_get("tags")?;
-    let also: String = r.try_get("also_in")?;
-    Ok(Item {
-        id: Some(r.try_get("id")?),
-        key: r.try_get("key")?,
-        source: r.try_get("source")?,
-        feed: r.try_get("feed")?,
-        feed_title: r.try_get("feed_title")?,
-        guid: r.try_get("guid")?,
-        url: r.try_get("url")?,
-        title: r.try_get("title")?,
-        text: r.try_get("text")?,
-        html: r.try_get("html")?,
-        author: r.try_get("author")?,
-        published: r.try_get("published")?,
-        updated: r.try_get("updated")?,
-        fetched: r.try_get("fetched")?,
-        tags: serde_json::from_str(&tags).unwrap_or_default(),
-        also_in: serde_json::from_str(&also).unwrap_or_default(),
-        enclosures: serde_json::from_str(&r.try_get::<String, _>("enclosures")?)
-            .unwrap_or_default(),
-        score: r.try_get::<Option<f64>, _>("score")?.map(|s| s as f32),
-        reasons: serde_json::from_str(&r.try_get::<String, _>("reasons")?).unwrap_or_default(),
-        saga: r
-            .try_get::<Option<i64>, _>("saga_id")?
-            .map(|id| -> anyhow::Result<SagaRef> {
-                Ok(SagaRef {
-                    id: id as u64,
-                    title: r
-                        .try_get::<Option<String>, _>("saga_title")?
-                        .unwrap_or_default(),
-                    ..SagaRef::default()
-                })
-            })
-            .transpose()?,
-        is_new: false,
-        embedding: None,
-    })
-}
-
-/// Embeddings are stored as little-endian f32 bytes: compact, and the same
-/// on every machine.
-fn vec_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn blob_to_vec(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 #[async_trait]
@@ -515,16 +465,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn set_item_sagas(&self, rows: &[(i64, SagaRef, f32)]) -> anyhow::Result<()> {
+    async fn set_item_sagas(&self, rows: &[(String, SagaRef, f32)]) -> anyhow::Result<()> {
         let mut tx = self.write_tx().await?;
-        for (id, saga, score) in rows {
+        for (key, saga, score) in rows {
             sqlx::query(
-                "UPDATE items SET saga_id = ?, saga_title = ?, saga_score = ? WHERE id = ?",
+                "UPDATE items SET saga_id = ?, saga_title = ?, saga_score = ? WHERE key = ?",
             )
             .bind(saga.id as i64)
             .bind(&saga.title)
             .bind(f64::from(*score))
-            .bind(id)
+            .bind(key)
             .execute(&mut *tx)
             .await?;
         }
@@ -630,39 +580,4 @@ impl Store for SqliteStore {
                 .await?;
         rows.iter().map(digest_from_row).collect()
     }
-}
-
-fn digest_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<DigestRecord> {
-    let items: String = r.try_get("items")?;
-    Ok(DigestRecord {
-        pipeline: r.try_get("pipeline")?,
-        day: r.try_get("day")?,
-        message_id: r.try_get("message_id")?,
-        items: serde_json::from_str(&items)?,
-        status: r.try_get("status")?,
-        created: r.try_get("created")?,
-        sent_at: r.try_get("sent_at")?,
-        error: r.try_get("error")?,
-    })
-}
-
-fn feed_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<FeedState> {
-    let recent: String = r.try_get("recent_items")?;
-    Ok(FeedState {
-        url: r.try_get("url")?,
-        agent: r.try_get("agent")?,
-        title: r.try_get("title")?,
-        etag: r.try_get("etag")?,
-        last_modified: r.try_get("last_modified")?,
-        last_fetch: r.try_get("last_fetch")?,
-        last_success: r.try_get("last_success")?,
-        last_error: r.try_get("last_error")?,
-        consecutive_failures: r.try_get::<i64, _>("consecutive_failures")? as u32,
-        next_fetch: r.try_get("next_fetch")?,
-        paused: r.try_get("paused")?,
-        pause_reason: r.try_get("pause_reason")?,
-        moved_to: r.try_get("moved_to")?,
-        items_total: r.try_get::<i64, _>("items_total")? as u64,
-        recent_items: serde_json::from_str(&recent).unwrap_or_default(),
-    })
 }

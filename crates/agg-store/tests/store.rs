@@ -8,11 +8,68 @@ use agg_core::Item;
 use agg_core::store::{AgentOutcome, FeedState, ItemQuery, RunStatus, Store};
 use chrono::{TimeZone, Utc};
 
-async fn backends() -> Vec<(tempfile::TempDir, Arc<dyn Store>)> {
+/// A throwaway PostgreSQL database, dropped when the test ends.
+struct PgDb {
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs outside any async context: use a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The PostgreSQL server for tests: `AGG_TEST_POSTGRES_URL`, else the
+/// local one that `.ci/run` starts.
+fn pg_admin_url() -> String {
+    std::env::var("AGG_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn pg_store() -> (PgDb, Arc<dyn Store>) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let admin = pg_admin_url();
+    let name = format!(
+        "agg_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL at {admin} is needed (start it as .ci/run does): {e}")
+    });
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    let store = agg_store::open(url.as_str()).await.unwrap();
+    (PgDb { admin, name }, store)
+}
+
+/// Every backend, each fresh: SQLite in a temporary folder, PostgreSQL in a
+/// temporary database.
+async fn backends() -> Vec<(Box<dyn std::any::Any + Send>, Arc<dyn Store>)> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/agg.db");
-    let store = agg_store::open(path.to_str().unwrap()).await.unwrap();
-    vec![(dir, store)]
+    let sqlite = agg_store::open(path.to_str().unwrap()).await.unwrap();
+    let (pg_guard, pg) = pg_store().await;
+    vec![(Box::new(dir), sqlite), (Box::new(pg_guard), pg)]
 }
 
 fn item(key: &str, source: &str, day: u32) -> Item {
@@ -212,7 +269,9 @@ async fn embeddings_scores_and_sagas_attach_to_items() {
             title: "The trial".into(),
             ..Default::default()
         };
-        s.set_item_sagas(&[(b, saga.clone(), 0.4)]).await.unwrap();
+        s.set_item_sagas(&[("b".to_string(), saga.clone(), 0.4)])
+            .await
+            .unwrap();
         s.log_saga_event(7, "created", "{}").await.unwrap();
         let got = s.get_items(&[b, 999]).await.unwrap();
         assert_eq!(got.len(), 1);

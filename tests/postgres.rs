@@ -1,0 +1,124 @@
+//! The same end-to-end checks as tests/run.rs, on PostgreSQL: a pipeline
+//! runs twice without duplicates, and a run killed mid-way is completed by
+//! the next.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A fresh database on the test server, dropped at the end.
+struct Db {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Db {
+    fn new(tag: &str) -> Db {
+        let admin = std::env::var("AGG_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("agg_e2e_{tag}_{}", std::process::id());
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        );
+        psql(&admin, &format!("CREATE DATABASE \"{name}\""));
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        Db {
+            admin,
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .arg(url)
+        .args(["-qAtc", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn count_pg(dir: &std::path::Path, db: &Db) -> u64 {
+    let out = run_ok(agg(dir).args(["--db", &db.url, "items", "--count"]));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn demo_on_postgres_twice_same_count() {
+    let db = Db::new("demo");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("pipelines"), &tmp.path().join("pipelines"));
+    copy_dir(&repo().join("agents"), &tmp.path().join("agents"));
+    run_ok(agg(tmp.path()).args(["--db", &db.url, "run", "pipelines/demo.yaml"]));
+    assert_eq!(count_pg(tmp.path(), &db), 23);
+    run_ok(agg(tmp.path()).args(["--db", &db.url, "run", "pipelines/demo.yaml"]));
+    assert_eq!(count_pg(tmp.path(), &db), 23);
+    let out = run_ok(agg(tmp.path()).args(["--db", &db.url, "runs", "--json"]));
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    assert!(runs.as_array().unwrap().iter().all(|r| r["status"] == "ok"));
+}
+
+#[test]
+fn killed_run_on_postgres_is_completed_without_duplicates() {
+    let db = Db::new("kill");
+    let server = Server::start(HashMap::from([
+        ("/fast.xml".to_string(), Route::Feed(rss("fast", 20))),
+        ("/slow.xml".to_string(), Route::Hang(rss("slow", 10))),
+    ]));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        format!(
+            "name: kill\nagents:\n  fast: {{ kind: file, path: fast.xml }}\n  slow: {{ kind: rss, feeds: [{}] }}\n  \
+             out: {{ kind: jsonl, inputs: [fast, slow], path: out.jsonl }}\n",
+            server.url("/slow.xml")
+        ),
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("fast.xml"), rss("fast", 20)).unwrap();
+    let mut child = agg(tmp.path())
+        .args(["--db", &db.url, "run", "p.yaml"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_pg(tmp.path(), &db) < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "the fast source was never stored"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.release();
+    run_ok(agg(tmp.path()).args(["--db", &db.url, "run", "p.yaml"]));
+    assert_eq!(count_pg(tmp.path(), &db), 30);
+    let out = run_ok(agg(tmp.path()).args(["--db", &db.url, "runs", "--json"]));
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[1]["status"], "aborted");
+}
