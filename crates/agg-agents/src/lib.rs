@@ -15,6 +15,7 @@ pub mod file;
 pub mod filter;
 pub mod html;
 pub mod jsonl;
+pub mod opml;
 pub mod rss;
 pub mod saga;
 pub mod score;
@@ -26,6 +27,7 @@ pub fn registry() -> Registry {
     Registry::new(vec![
         file::KIND,
         rss::KIND,
+        opml::KIND,
         dedupe::KIND,
         filter::KIND,
         score::KIND,

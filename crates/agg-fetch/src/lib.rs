@@ -14,3 +14,5 @@ pub mod schedule;
 
 pub use http::{FetchError, FetchLimits, FetchOutcome, Fetcher, HostLimiter, RetryPolicy};
 pub use parse::{FeedSource, ParseError, ParsedFeed, parse_feed, parse_feed_from};
+/// Re-exported for callers (the CLI) that handle feed URLs.
+pub use url;
