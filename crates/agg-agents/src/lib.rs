@@ -9,13 +9,16 @@
 mod util;
 
 pub mod dedupe;
+pub mod email_digest;
 pub mod feedpoll;
 
 pub mod file;
 pub mod filter;
+pub mod hacker_news;
 pub mod html;
 pub mod jsonl;
 pub mod opml;
+pub mod reddit;
 pub mod rss;
 pub mod saga;
 pub mod score;
@@ -28,11 +31,14 @@ pub fn registry() -> Registry {
         file::KIND,
         rss::KIND,
         opml::KIND,
+        hacker_news::KIND,
+        reddit::KIND,
         dedupe::KIND,
         filter::KIND,
         score::KIND,
         saga::KIND,
         jsonl::KIND,
         html::KIND,
+        email_digest::KIND,
     ])
 }

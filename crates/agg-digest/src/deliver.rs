@@ -1,0 +1,314 @@
+//! One digest, exactly once: claim (pipeline, day) in the store, send, mark.
+//!
+//! The record is written `pending` (with the Message-ID and item ids) before
+//! the SMTP conversation and marked `sent` after it. A run that finds its day
+//! `pending` knows a previous process died mid-send: the mail may or may not
+//! have gone out, so the day is marked `interrupted` and never sent again,
+//! and its items (not counted as sent) go in the next digest. An SMTP failure
+//! marks the day `failed`, which the next run retries.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use agg_core::{DigestRecord, Item, Store};
+use chrono::{DateTime, Utc};
+
+use crate::mail::{self, SendOptions, SmtpUrl};
+use crate::render::{self, RenderConfig, Rendered};
+use crate::select::{self, SagaInfo, SelectOptions, Selection};
+
+/// Everything a digest sink is configured with.
+#[derive(Clone, Debug)]
+pub struct DigestConfig {
+    pub pipeline: String,
+    pub select: SelectOptions,
+    pub render: RenderConfig,
+    pub from: String,
+    pub to: Vec<String>,
+    /// SMTP URL; `None`: `AGG_SMTP_URL`.
+    pub smtp: Option<String>,
+    pub send: SendOptions,
+    /// Send a digest even when nothing is new.
+    pub send_empty: bool,
+}
+
+/// What to do with the digest.
+#[derive(Clone, Debug, Default)]
+pub enum Mode {
+    /// Record and send (the normal run).
+    #[default]
+    Send,
+    /// Say what would be sent; write and send nothing.
+    DryRun,
+    /// Write the HTML and/or the whole message (.eml); record and send nothing.
+    Preview {
+        html: Option<PathBuf>,
+        eml: Option<PathBuf>,
+    },
+}
+
+/// How a digest run ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Sent,
+    /// The day already has a digest (`sent` or `interrupted`): nothing sent.
+    AlreadyDone,
+    /// The day was found `pending`: a previous process died mid-send.
+    Interrupted,
+    /// Another worker claimed the day first.
+    ClaimedElsewhere,
+    /// Nothing new to send.
+    Empty,
+    DryRun,
+    Previewed,
+}
+
+/// The result of [`run`], for the CLI and logs.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Outcome {
+    pub pipeline: String,
+    pub day: String,
+    pub status: Status,
+    pub subject: Option<String>,
+    pub to: Vec<String>,
+    pub message_id: Option<String>,
+    pub items: Vec<i64>,
+    /// One line per section, for `--dry-run`.
+    pub summary: Vec<String>,
+    /// Plain-text body, for `--dry-run`.
+    #[serde(skip)]
+    pub text: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Test hook: `AGG_DIGEST_TEST_CRASH=after-begin|after-send` aborts the
+/// process at that point, as a kill -9 would.
+fn crash_point(at: &str) {
+    if std::env::var("AGG_DIGEST_TEST_CRASH").is_ok_and(|v| v == at) {
+        eprintln!("AGG_DIGEST_TEST_CRASH: aborting {at}");
+        std::process::abort();
+    }
+}
+
+/// Per-section lines for a dry run.
+pub fn summarize(sel: &Selection) -> Vec<String> {
+    let mut out = Vec::new();
+    let titles = |v: &[Item]| -> Vec<String> {
+        v.iter()
+            .map(|i| format!("    - {} ({})", i.title, select::source_name(i)))
+            .collect()
+    };
+    if !sel.top.is_empty() {
+        out.push(format!("top stories: {}", sel.top.len()));
+        out.extend(titles(&sel.top));
+    }
+    for (name, groups) in [
+        ("followed", &sel.followed),
+        ("story", &sel.sagas),
+        ("muted", &sel.muted),
+    ] {
+        for g in groups {
+            out.push(format!("{name}: {}", g.saga.line()));
+            out.extend(titles(&g.items));
+        }
+    }
+    for g in &sel.sources {
+        out.push(format!("source {}: {}", g.source, g.items.len()));
+        out.extend(titles(&g.items));
+    }
+    for h in &sel.health {
+        out.push(format!(
+            "feed health: [{}] {}: {}",
+            h.kind, h.feed, h.reason
+        ));
+    }
+    if sel.held_back > 0 {
+        out.push(format!("held back by the caps: {}", sel.held_back));
+    }
+    out
+}
+
+/// The SMTP URL to use: the option, else `AGG_SMTP_URL`.
+pub fn smtp_url(opt: Option<&str>) -> anyhow::Result<SmtpUrl> {
+    let s = match opt {
+        Some(s) if !s.trim().is_empty() => s.to_string(),
+        _ => std::env::var("AGG_SMTP_URL").map_err(|_| {
+            anyhow::anyhow!(
+                "no SMTP server: set the digest's `smtp:` option or AGG_SMTP_URL \
+                 (e.g. smtp://127.0.0.1:2525, smtp+starttls://user:pass@host:587)"
+            )
+        })?,
+    };
+    SmtpUrl::parse(&s)
+}
+
+/// Builds, records and sends (or previews) the digest of `day` for the
+/// items of this run.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    store: &dyn Store,
+    cfg: &DigestConfig,
+    items: Vec<Item>,
+    sagas: &HashMap<u64, SagaInfo>,
+    mode: &Mode,
+    force: bool,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Outcome> {
+    let tz = cfg.render.tz;
+    let today = now.with_timezone(&tz).date_naive();
+    let day = today.format("%Y-%m-%d").to_string();
+    let mut out = Outcome {
+        pipeline: cfg.pipeline.clone(),
+        day: day.clone(),
+        status: Status::Empty,
+        subject: None,
+        to: cfg.to.clone(),
+        message_id: None,
+        items: Vec::new(),
+        summary: Vec::new(),
+        text: None,
+        note: None,
+    };
+    let sending = matches!(mode, Mode::Send);
+
+    // What the store says about today.
+    if (sending || matches!(mode, Mode::DryRun))
+        && let Some(rec) = store.digest(&cfg.pipeline, &day).await?
+    {
+        match rec.status.as_str() {
+            "failed" => {
+                out.note = Some(format!(
+                    "retrying the digest of {day}, which failed: {}",
+                    rec.error.as_deref().unwrap_or("unknown error")
+                ));
+            }
+            _ if force => {
+                if sending {
+                    store.digest_forget(&cfg.pipeline, &day).await?;
+                }
+                out.note = Some(format!(
+                    "--force: sending the digest of {day} again (it was {})",
+                    rec.status
+                ));
+            }
+            "pending" => {
+                let note = format!(
+                    "the digest of {day} was being sent by a process that stopped \
+                         (Message-ID {}); it may have arrived, so it is not sent again; \
+                         its {} items will be in the next digest (--force to send now)",
+                    rec.message_id,
+                    rec.items.len()
+                );
+                if sending {
+                    store
+                        .digest_finish(&cfg.pipeline, &day, "interrupted", Some(&note))
+                        .await?;
+                }
+                out.status = Status::Interrupted;
+                out.message_id = Some(rec.message_id);
+                out.note = Some(note);
+                return Ok(out);
+            }
+            other => {
+                out.status = Status::AlreadyDone;
+                out.message_id = Some(rec.message_id);
+                out.note = Some(format!(
+                    "the digest of {day} is already {other}; nothing sent (--force to send again)"
+                ));
+                return Ok(out);
+            }
+        }
+    }
+
+    let sent: HashSet<i64> = store.sent_items(&cfg.pipeline).await?;
+    let feeds = if cfg.select.sections.contains(&select::Section::Health) {
+        store.list_feeds().await?
+    } else {
+        Vec::new()
+    };
+    let sel = select::select(items, &sent, sagas, &feeds, &cfg.select, now, today, tz);
+    out.items = sel.item_ids();
+    out.summary = summarize(&sel);
+    if sel.is_empty() && !cfg.send_empty && sending {
+        out.note = Some(format!(
+            "nothing new since the last digest; no mail for {day}"
+        ));
+        return Ok(out);
+    }
+    let rendered: Rendered = render::render(&sel, &cfg.render, now, today)?;
+    let message_id = mail::message_id(&cfg.pipeline, &day, &cfg.from);
+    out.subject = Some(rendered.subject.clone());
+    out.text = Some(rendered.text.clone());
+    out.message_id = Some(message_id.clone());
+    let msg = mail::build_message(&rendered, &cfg.from, &cfg.to, &message_id, now.into())?;
+
+    match mode {
+        Mode::DryRun => {
+            out.status = Status::DryRun;
+            return Ok(out);
+        }
+        Mode::Preview { html, eml } => {
+            if let Some(p) = html {
+                write_atomic(p, rendered.html.as_bytes())?;
+            }
+            if let Some(p) = eml {
+                write_atomic(p, &msg.formatted())?;
+            }
+            out.status = Status::Previewed;
+            return Ok(out);
+        }
+        Mode::Send => {}
+    }
+
+    let url = smtp_url(cfg.smtp.as_deref())?;
+    let rec = DigestRecord {
+        pipeline: cfg.pipeline.clone(),
+        day: day.clone(),
+        message_id: message_id.clone(),
+        items: out.items.clone(),
+        status: "pending".into(),
+        created: Utc::now(),
+        sent_at: None,
+        error: None,
+    };
+    if !store.digest_begin(&rec).await? {
+        out.status = Status::ClaimedElsewhere;
+        out.note = Some(format!(
+            "another worker claimed the digest of {day}; nothing sent"
+        ));
+        return Ok(out);
+    }
+    crash_point("after-begin");
+    match mail::send(&msg, &url, &cfg.send).await {
+        Ok(()) => {
+            crash_point("after-send");
+            store
+                .digest_finish(&cfg.pipeline, &day, "sent", None)
+                .await?;
+            out.status = Status::Sent;
+            Ok(out)
+        }
+        Err(e) => {
+            let why = format!("{e:#}");
+            store
+                .digest_finish(&cfg.pipeline, &day, "failed", Some(&why))
+                .await?;
+            Err(anyhow::anyhow!(
+                "the digest of {day} was not sent: {why}; it will be retried on the next run"
+            ))
+        }
+    }
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}

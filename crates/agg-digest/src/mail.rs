@@ -1,0 +1,331 @@
+//! Building the MIME message and sending it over SMTP with lettre.
+
+use std::time::Duration;
+
+use lettre::message::MultiPart;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+pub use lettre::message::{Mailbox, Mailboxes};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::render::Rendered;
+
+/// How to reach the SMTP server, from a URL:
+/// `smtp://host:2525` (plain, for local relays), `smtp+starttls://user:pass@host:587`,
+/// `smtps://user:pass@host:465` (implicit TLS).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl {
+    pub security: Security,
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.redacted())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    StartTls,
+    Tls,
+}
+
+impl SmtpUrl {
+    pub fn parse(s: &str) -> anyhow::Result<SmtpUrl> {
+        let u = url::Url::parse(s.trim())
+            .map_err(|e| anyhow::anyhow!("`{}` is not an SMTP URL: {e}", redact_str(s)))?;
+        let (security, default_port) = match u.scheme() {
+            "smtp" => (Security::Plain, 25),
+            "smtp+starttls" | "submission" => (Security::StartTls, 587),
+            "smtps" => (Security::Tls, 465),
+            other => anyhow::bail!(
+                "unknown SMTP URL scheme `{other}`: use smtp:// (plain), smtp+starttls:// or smtps://"
+            ),
+        };
+        let host = u
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("the SMTP URL `{}` has no host", redact_str(s)))?
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
+        let dec = |x: &str| {
+            url::form_urlencoded::parse(format!("x={x}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let user = (!u.username().is_empty()).then(|| dec(u.username()));
+        let password = u.password().map(dec);
+        Ok(SmtpUrl {
+            security,
+            host,
+            port: u.port().unwrap_or(default_port),
+            user,
+            password,
+        })
+    }
+
+    /// The URL without its password, for messages.
+    pub fn redacted(&self) -> String {
+        let scheme = match self.security {
+            Security::Plain => "smtp",
+            Security::StartTls => "smtp+starttls",
+            Security::Tls => "smtps",
+        };
+        let user = self
+            .user
+            .as_deref()
+            .map(|u| format!("{u}:***@"))
+            .unwrap_or_default();
+        format!("{scheme}://{user}{}:{}", self.host, self.port)
+    }
+}
+
+fn redact_str(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_string(),
+    }
+}
+
+/// `List-Unsubscribe: <url>` (RFC 2369).
+#[derive(Clone, Debug)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(
+            s.trim().trim_matches(|c| c == '<' || c == '>').to_string(),
+        ))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), format!("<{}>", self.0))
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Clone, Debug)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_string())
+    }
+}
+
+/// A Message-ID for a digest: unique, and tied to the pipeline and day.
+pub fn message_id(pipeline: &str, day: &str, from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>').trim())
+        .filter(|d| !d.is_empty())
+        .unwrap_or("agg.localhost");
+    let slug: String = pipeline
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let mut raw = [0u8; 8];
+    let _ = getrandom::fill(&mut raw);
+    let rand: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<agg.{slug}.{day}.{rand}@{domain}>")
+}
+
+/// The full message: multipart/alternative (text, then HTML), with
+/// Message-ID, Date and List-Unsubscribe. lettre encodes non-ASCII subjects
+/// (RFC 2047) and picks a safe transfer encoding for each part.
+pub fn build_message(
+    r: &Rendered,
+    from: &str,
+    to: &[String],
+    message_id: &str,
+    date: std::time::SystemTime,
+) -> anyhow::Result<Message> {
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| anyhow::anyhow!("`from: {from}` is not an email address: {e}"))?;
+    let mut b = Message::builder()
+        .from(from)
+        .subject(r.subject.clone())
+        .message_id(Some(message_id.to_string()))
+        .date(date)
+        .header(ListUnsubscribe(r.unsubscribe.clone()))
+        .header(ListUnsubscribePost);
+    if to.is_empty() {
+        anyhow::bail!("the digest has no recipient: set `to:`");
+    }
+    for t in to {
+        let mbs: Mailboxes = t
+            .parse()
+            .map_err(|e| anyhow::anyhow!("`to: {t}` is not an email address: {e}"))?;
+        for m in mbs {
+            b = b.to(m);
+        }
+    }
+    b.multipart(MultiPart::alternative_plain_html(
+        r.text.clone(),
+        r.html.clone(),
+    ))
+    .map_err(|e| anyhow::anyhow!("cannot build the message: {e}"))
+}
+
+/// Sending knobs.
+#[derive(Clone, Debug)]
+pub struct SendOptions {
+    /// Attempts on transient errors (connection refused, timeouts, 4xx).
+    pub attempts: u32,
+    /// First wait between attempts; doubles each time.
+    pub backoff: Duration,
+    /// Per-command SMTP timeout.
+    pub timeout: Duration,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            attempts: 3,
+            backoff: Duration::from_secs(2),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn transport(
+    url: &SmtpUrl,
+    timeout: Duration,
+) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let mut b = match url.security {
+        Security::Plain => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host).tls(Tls::None)
+        }
+        Security::StartTls => {
+            let p = TlsParameters::new(url.host.clone())
+                .map_err(|e| anyhow::anyhow!("TLS setup for {}: {e}", url.host))?;
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host).tls(Tls::Required(p))
+        }
+        Security::Tls => {
+            let p = TlsParameters::new(url.host.clone())
+                .map_err(|e| anyhow::anyhow!("TLS setup for {}: {e}", url.host))?;
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host).tls(Tls::Wrapper(p))
+        }
+    }
+    .port(url.port)
+    .timeout(Some(timeout));
+    if let Some(user) = &url.user {
+        b = b.credentials(Credentials::new(
+            user.clone(),
+            url.password.clone().unwrap_or_default(),
+        ));
+    }
+    Ok(b.build())
+}
+
+/// Why sending failed, in words a user can act on.
+fn explain(e: &lettre::transport::smtp::Error, url: &SmtpUrl) -> String {
+    let code = e.status().map(|c| c.to_string());
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    if code
+        .as_deref()
+        .is_some_and(|c| c == "535" || c == "534" || c == "530")
+        || lower.contains("authentication")
+    {
+        format!(
+            "the SMTP server {} refused authentication: {text}",
+            url.redacted()
+        )
+    } else if code.as_deref().is_some_and(|c| c.starts_with("55")) {
+        format!(
+            "the SMTP server {} rejected the message or a recipient: {text}",
+            url.redacted()
+        )
+    } else if e.is_response() {
+        format!(
+            "the SMTP server {} answered with an error: {text}",
+            url.redacted()
+        )
+    } else if e.is_timeout() {
+        format!("the SMTP server {} timed out: {text}", url.redacted())
+    } else {
+        format!("cannot reach the SMTP server {}: {text}", url.redacted())
+    }
+}
+
+/// Sends, retrying transient failures with exponential backoff. Permanent
+/// refusals (5xx: bad credentials, rejected recipient) are not retried.
+pub async fn send(msg: &Message, url: &SmtpUrl, opts: &SendOptions) -> anyhow::Result<()> {
+    let t = transport(url, opts.timeout)?;
+    let mut wait = opts.backoff;
+    let attempts = opts.attempts.max(1);
+    for attempt in 1..=attempts {
+        match t.send(msg.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let why = explain(&e, url);
+                if e.is_permanent() || attempt == attempts {
+                    let tries = if attempt > 1 {
+                        format!(" (after {attempt} attempts)")
+                    } else {
+                        String::new()
+                    };
+                    anyhow::bail!("{why}{tries}");
+                }
+                tracing::warn!(attempt, "{why}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2).min(Duration::from_secs(300));
+            }
+        }
+    }
+    unreachable!("the loop returns on its last attempt")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls() {
+        let u = SmtpUrl::parse("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!(
+            (u.security, u.port, u.user.is_none()),
+            (Security::Plain, 2525, true)
+        );
+        let u = SmtpUrl::parse("smtp+starttls://me%40x.org:p%40ss@mail.x.org:587").unwrap();
+        assert_eq!(u.security, Security::StartTls);
+        assert_eq!(u.user.as_deref(), Some("me@x.org"));
+        assert_eq!(u.password.as_deref(), Some("p@ss"));
+        assert_eq!(u.redacted(), "smtp+starttls://me@x.org:***@mail.x.org:587");
+        let u = SmtpUrl::parse("smtps://a:b@h").unwrap();
+        assert_eq!((u.security, u.port), (Security::Tls, 465));
+        let e = SmtpUrl::parse("http://a:secret@h").unwrap_err().to_string();
+        assert!(e.contains("unknown SMTP URL scheme"), "{e}");
+    }
+
+    #[test]
+    fn message_ids_are_unique_and_well_formed() {
+        let a = message_id("my pipe", "2026-11-26", "Digest <agg@example.org>");
+        let b = message_id("my pipe", "2026-11-26", "agg@example.org");
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("<agg.my-pipe.2026-11-26.") && a.ends_with("@example.org>"),
+            "{a}"
+        );
+    }
+}
