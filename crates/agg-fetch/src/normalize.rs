@@ -76,6 +76,12 @@ pub fn item_key(
     format!("h:{}", short_hash(&[feed, title.trim(), text.trim()]))
 }
 
+const INLINE_TAGS: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
+    "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt", "u",
+    "var",
+];
+
 /// Plain text from an HTML fragment: tags removed (with the contents of
 /// script/style), entities decoded, whitespace collapsed. Block-level tags
 /// become spaces so words do not run together.
@@ -113,7 +119,11 @@ pub fn html_to_text(html: &str) -> String {
                 None => "",
             };
         }
-        out.push(' ');
+        // Inline tags join the words around them (`<b>polite</b>.`);
+        // everything else (blocks, breaks, unknown tags) separates them.
+        if !INLINE_TAGS.contains(&name.as_str()) {
+            out.push(' ');
+        }
     }
     out.push_str(rest);
     let decoded = html_escape::decode_html_entities(&out);
@@ -240,6 +250,12 @@ mod tests {
 
     #[test]
     fn html_becomes_text() {
+        assert_eq!(
+            html_to_text(
+                "<p>It fetches <strong>politely</strong>. <a href=x>Code</a></p><p>Next</p>"
+            ),
+            "It fetches politely. Code Next"
+        );
         assert_eq!(
             html_to_text("<p>Hello&nbsp;<b>world</b></p><script>x()</script><p>a &amp; b</p>"),
             "Hello world a & b"

@@ -349,6 +349,13 @@ pub fn parse_feed_from(
     })
 }
 
+/// Sanitises an HTML fragment from outside (a post body, a comment): the
+/// same cleaning feed items get, relative links made absolute against
+/// `base`.
+pub fn sanitize_html(html: &str, base: Option<&url::Url>) -> String {
+    sanitizer_for(base).clean(html).to_string()
+}
+
 /// HTML cleaning with ammonia: scripts, styles, event handlers and
 /// dangerous URL schemes removed; relative links and images made absolute
 /// against the entry's base; links get `rel="noopener noreferrer"`.
