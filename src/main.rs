@@ -104,6 +104,9 @@ enum Command {
         /// Only items dated before this (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         until: Option<String>,
+        /// Only items of this saga.
+        #[arg(long)]
+        saga: Option<u64>,
         #[arg(long, default_value_t = 50)]
         limit: u64,
         /// Print only the number of matching items.
@@ -144,6 +147,34 @@ enum Command {
     /// Ongoing stories: list, show, follow, mute, rename, merge, split.
     #[command(subcommand)]
     Sagas(cmd_sagas::SagasCmd),
+    /// Print a pipeline's schedule in words and its next runs.
+    Schedule {
+        file: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
+    /// Run pipelines on their schedules and serve saga feeds, the reader's
+    /// own feed, /healthz and /metrics. Stops cleanly on SIGTERM.
+    Serve {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Address to listen on (loopback by default: nothing is exposed
+        /// unless you ask).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// URL readers use to reach this server (self links in feeds).
+        #[arg(long)]
+        public_url: Option<String>,
+        /// Runs missed while agg was down: last (one run), all, or none.
+        #[arg(long, default_value = "last")]
+        catch_up: String,
+        /// Run every pipeline once right away, then follow the schedules.
+        #[arg(long)]
+        now: bool,
+        /// Lowest score for /feed.xml.
+        #[arg(long, default_value_t = 0.5)]
+        feed_min_score: f32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +271,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref source,
             ref since,
             ref until,
+            saga,
             limit,
             count,
             explain,
@@ -251,6 +283,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 since: since.as_deref().map(parse_when).transpose()?,
                 until: until.as_deref().map(parse_when).transpose()?,
                 limit: Some(limit),
+                saga,
+                ..ItemQuery::default()
             };
             items(store.as_ref(), &q, count, explain, json).await
         }
@@ -279,6 +313,65 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sagas(cmd) => {
             let store = open_store(cli.db.as_deref(), None).await?;
             cmd_sagas::run(store.as_ref(), cmd).await
+        }
+        Command::Schedule { ref file, count } => {
+            let Some((p, _)) = load_or_report(file)? else {
+                return Ok(ExitCode::from(1));
+            };
+            let Some(s) = &p.schedule else {
+                println!(
+                    "{} has no schedule: it runs only when asked (agg run)",
+                    p.name
+                );
+                return Ok(ExitCode::SUCCESS);
+            };
+            println!(
+                "{}: `{}` in {} — {}",
+                p.name,
+                s.expr,
+                p.timezone,
+                s.cron.describe()
+            );
+            for t in agg_server::schedule::next_runs(&s.cron, p.timezone, Utc::now(), count) {
+                println!(
+                    "  {}  ({})",
+                    t.with_timezone(&p.timezone).format("%a %Y-%m-%d %H:%M %Z"),
+                    t.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            ref files,
+            bind,
+            ref public_url,
+            ref catch_up,
+            now,
+            feed_min_score,
+        } => {
+            let catch_up: agg_server::schedule::CatchUp =
+                catch_up.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let mut pipelines = Vec::new();
+            for f in files {
+                let Some((p, _)) = load_or_report(f)? else {
+                    return Ok(ExitCode::from(1));
+                };
+                pipelines.push(p);
+            }
+            let store = open_store(cli.db.as_deref(), pipelines.first()).await?;
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let cfg = agg_server::serve::ServeConfig {
+                bind,
+                public_url: public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{bind}")),
+                catch_up,
+                run_now: now,
+                holder: format!("{}:{}", host.trim(), std::process::id()),
+                feed_min_score,
+            };
+            agg_server::serve::serve(pipelines, store, cfg).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Kinds => {
             for k in agg_agents::registry().kinds() {

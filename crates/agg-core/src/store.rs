@@ -81,6 +81,12 @@ pub struct ItemQuery {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<u64>,
+    /// Only items of this saga.
+    pub saga: Option<u64>,
+    /// Only items that belong to some saga.
+    pub in_saga: bool,
+    /// Only items scored at least this.
+    pub min_score: Option<f32>,
 }
 
 /// What the store remembers about a feed between fetches: validators for
@@ -230,4 +236,17 @@ pub trait Store: Send + Sync {
     async fn sent_items(&self, pipeline: &str) -> anyhow::Result<std::collections::HashSet<i64>>;
     /// Recent digests of a pipeline, newest first.
     async fn list_digests(&self, pipeline: &str, limit: u64) -> anyhow::Result<Vec<DigestRecord>>;
+
+    /// Takes (or renews) the lease `name` for `holder` until `ttl` from now.
+    /// True when the holder has it: nobody held it, the holder already did,
+    /// or the previous holder's lease expired (it died). Two processes on
+    /// one database use this so that a pipeline runs once at a time.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool>;
+    /// Gives a lease back (only if `holder` holds it).
+    async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()>;
 }

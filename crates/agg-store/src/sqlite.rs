@@ -150,13 +150,17 @@ impl Store for SqliteStore {
         let rows = sqlx::query(
             "SELECT * FROM items
              WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
-               AND (?3 IS NULL OR sort_time < ?3)
+               AND (?3 IS NULL OR sort_time < ?3) AND (?5 IS NULL OR saga_id = ?5)
+               AND (?6 = 0 OR saga_id IS NOT NULL) AND (?7 IS NULL OR score >= ?7)
              ORDER BY sort_time DESC, id DESC LIMIT ?4",
         )
         .bind(&q.source)
         .bind(q.since)
         .bind(q.until)
         .bind(q.limit.map_or(-1, |l| l as i64))
+        .bind(q.saga.map(|s| s as i64))
+        .bind(q.in_saga)
+        .bind(q.min_score.map(f64::from))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(item_from_row).collect()
@@ -166,11 +170,16 @@ impl Store for SqliteStore {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM items
              WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
-               AND (?3 IS NULL OR sort_time < ?3)",
+               AND (?3 IS NULL OR sort_time < ?3) AND (?5 IS NULL OR saga_id = ?5)
+               AND (?6 = 0 OR saga_id IS NOT NULL) AND (?7 IS NULL OR score >= ?7)",
         )
         .bind(&q.source)
         .bind(q.since)
         .bind(q.until)
+        .bind(0i64)
+        .bind(q.saga.map(|s| s as i64))
+        .bind(q.in_saga)
+        .bind(q.min_score.map(f64::from))
         .fetch_one(&self.pool)
         .await?;
         Ok(n as u64)
@@ -579,5 +588,38 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(digest_from_row).collect()
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<bool> {
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(ttl)?;
+        // One statement: insert, or take over an expired lease, or renew our
+        // own; a live lease of someone else is left alone.
+        let res = sqlx::query(
+            "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+             WHERE leases.holder = ?2 OR leases.expires < ?4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(expires)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

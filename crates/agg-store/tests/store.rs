@@ -386,3 +386,86 @@ async fn a_digest_day_is_claimed_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires() {
+    use std::time::Duration;
+    for (_d, s) in backends().await {
+        let long = Duration::from_secs(60);
+        assert!(s.try_lease("run:p", "a", long).await.unwrap());
+        assert!(!s.try_lease("run:p", "b", long).await.unwrap(), "held by a");
+        assert!(s.try_lease("run:p", "a", long).await.unwrap(), "a renews");
+        assert!(
+            s.try_lease("run:q", "b", long).await.unwrap(),
+            "other names are free"
+        );
+        s.release_lease("run:p", "b").await.unwrap();
+        assert!(
+            !s.try_lease("run:p", "b", long).await.unwrap(),
+            "only the holder releases"
+        );
+        s.release_lease("run:p", "a").await.unwrap();
+        assert!(s.try_lease("run:p", "b", Duration::ZERO).await.unwrap());
+        // b's lease has expired (zero ttl): a dead holder does not block.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(s.try_lease("run:p", "a", long).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn items_filter_by_saga_and_score() {
+    for (_d, s) in backends().await {
+        let mut batch = vec![item("a", "x", 1), item("b", "x", 2), item("c", "x", 3)];
+        s.upsert_items(&mut batch).await.unwrap();
+        let saga = agg_core::SagaRef {
+            id: 4,
+            title: "t".into(),
+            ..Default::default()
+        };
+        s.set_item_sagas(&[("a".into(), saga.clone(), 0.5), ("b".into(), saga, 0.5)])
+            .await
+            .unwrap();
+        let score = |id, score| agg_core::ScoreRow {
+            item_id: id,
+            score,
+            model: "m".into(),
+            reasons: vec![],
+        };
+        s.set_scores(&[
+            score(batch[0].id.unwrap(), 0.9),
+            score(batch[2].id.unwrap(), 0.2),
+        ])
+        .await
+        .unwrap();
+        let keys = |q: ItemQuery| {
+            let s = s.clone();
+            async move {
+                let mut k: Vec<String> = s
+                    .list_items(&q)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| i.key)
+                    .collect();
+                k.sort();
+                (k, s.count_items(&q).await.unwrap())
+            }
+        };
+        let q = ItemQuery {
+            saga: Some(4),
+            ..ItemQuery::default()
+        };
+        assert_eq!(keys(q).await, (vec!["a".into(), "b".into()], 2));
+        let q = ItemQuery {
+            in_saga: true,
+            min_score: Some(0.5),
+            ..ItemQuery::default()
+        };
+        assert_eq!(keys(q).await, (vec!["a".into()], 1));
+        let q = ItemQuery {
+            min_score: Some(0.1),
+            ..ItemQuery::default()
+        };
+        assert_eq!(keys(q).await, (vec!["a".into(), "c".into()], 2));
+    }
+}

@@ -1,0 +1,312 @@
+//! The HTTP side of `agg serve`: saga feeds, the reader's own feed, health
+//! and metrics. Everything here is read-only; it binds 127.0.0.1 unless told
+//! otherwise.
+
+use std::sync::Arc;
+
+use agg_core::{ItemQuery, Store};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::feeds::{FeedMeta, atom, last_modified, rss};
+
+/// Items per feed document.
+const FEED_ITEMS: u64 = 100;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// Base URL readers use to reach this server (for self links).
+    pub public_url: String,
+    /// Lowest score an item needs to be in `/feed.xml`.
+    pub feed_min_score: f32,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/sagas.xml", get(all_sagas_rss))
+        .route("/sagas.atom", get(all_sagas_atom))
+        .route("/sagas/{file}", get(one_saga))
+        .route("/feed.xml", get(own_rss))
+        .route("/feed.atom", get(own_atom))
+        .with_state(state)
+}
+
+#[derive(Deserialize, Default)]
+struct FormatQuery {
+    format: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fmt {
+    Rss,
+    Atom,
+}
+
+fn fmt_of(ext_atom: bool, q: &FormatQuery) -> Fmt {
+    if ext_atom || q.format.as_deref() == Some("atom") {
+        Fmt::Atom
+    } else {
+        Fmt::Rss
+    }
+}
+
+fn server_error(e: anyhow::Error) -> Response {
+    tracing::error!("{e:#}");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+}
+
+/// A feed response with validators: ETag (a hash of the body) and
+/// Last-Modified (the newest item); a matching If-None-Match or an
+/// If-Modified-Since not older than the newest item gets 304.
+fn conditional(
+    headers: &HeaderMap,
+    body: String,
+    modified: Option<DateTime<Utc>>,
+    fmt: Fmt,
+) -> Response {
+    let etag = format!(
+        "\"{}\"",
+        hex::encode(&Sha256::digest(body.as_bytes())[..12])
+    );
+    let not_modified = match headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(inm) => inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"),
+        None => match (
+            headers
+                .get(header::IF_MODIFIED_SINCE)
+                .and_then(|v| v.to_str().ok()),
+            modified,
+        ) {
+            (Some(ims), Some(m)) => DateTime::parse_from_rfc2822(ims)
+                .map(|t| m.timestamp() <= t.timestamp())
+                .unwrap_or(false),
+            _ => false,
+        },
+    };
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        body.into_response()
+    };
+    let h = resp.headers_mut();
+    let ctype = match fmt {
+        Fmt::Rss => "application/rss+xml; charset=utf-8",
+        Fmt::Atom => "application/atom+xml; charset=utf-8",
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(m) = modified
+        && let Ok(v) = HeaderValue::from_str(&m.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+    {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=300"),
+    );
+    resp
+}
+
+async fn feed(
+    st: &AppState,
+    headers: &HeaderMap,
+    q: ItemQuery,
+    meta: FeedMeta,
+    fmt: Fmt,
+) -> Response {
+    let items = match st.store.list_items(&q).await {
+        Ok(i) => i,
+        Err(e) => return server_error(e),
+    };
+    let body = match fmt {
+        Fmt::Rss => rss(&meta, &items),
+        Fmt::Atom => atom(&meta, &items),
+    };
+    conditional(headers, body, last_modified(&items), fmt)
+}
+
+fn meta(
+    st: &AppState,
+    path: &str,
+    title: String,
+    description: &str,
+    id: &str,
+    saga_prefix: bool,
+) -> FeedMeta {
+    let base = st.public_url.trim_end_matches('/');
+    FeedMeta {
+        title,
+        description: description.into(),
+        self_url: format!("{base}{path}"),
+        home_url: format!("{base}/"),
+        id: format!("tag:agg,2026:{id}"),
+        saga_prefix,
+    }
+}
+
+async fn all_sagas(st: AppState, headers: HeaderMap, fmt: Fmt) -> Response {
+    let q = ItemQuery {
+        in_saga: true,
+        limit: Some(FEED_ITEMS),
+        ..ItemQuery::default()
+    };
+    let path = if fmt == Fmt::Atom {
+        "/sagas.atom"
+    } else {
+        "/sagas.xml"
+    };
+    let m = meta(
+        &st,
+        path,
+        "agg: saga updates".into(),
+        "New items in the stories agg follows",
+        "sagas",
+        true,
+    );
+    feed(&st, &headers, q, m, fmt).await
+}
+
+async fn all_sagas_rss(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FormatQuery>,
+) -> Response {
+    all_sagas(st, headers, fmt_of(false, &q)).await
+}
+
+async fn all_sagas_atom(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    all_sagas(st, headers, Fmt::Atom).await
+}
+
+async fn one_saga(
+    State(st): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<FormatQuery>,
+) -> Response {
+    let (id, ext_atom) = match (file.strip_suffix(".xml"), file.strip_suffix(".atom")) {
+        (Some(id), _) => (id, false),
+        (_, Some(id)) => (id, true),
+        _ => (file.as_str(), false),
+    };
+    let Ok(id) = id.parse::<u64>() else {
+        return (StatusCode::NOT_FOUND, "no such saga\n").into_response();
+    };
+    // Merged sagas resolve to the saga they went into; titles come from the
+    // engine, which owns them.
+    let engine = match agg_agents::saga::load_engine(st.store.as_ref()).await {
+        Ok(e) => e,
+        Err(e) => return server_error(e),
+    };
+    let Some(saga) = engine
+        .resolve(agg_saga::SagaId(id))
+        .and_then(|r| engine.saga(r))
+    else {
+        return (StatusCode::NOT_FOUND, "no such saga\n").into_response();
+    };
+    let fmt = fmt_of(ext_atom, &q);
+    let q = ItemQuery {
+        saga: Some(saga.id.0),
+        limit: Some(FEED_ITEMS),
+        ..ItemQuery::default()
+    };
+    let ext = if fmt == Fmt::Atom { "atom" } else { "xml" };
+    let m = meta(
+        &st,
+        &format!("/sagas/{}.{ext}", saga.id.0),
+        format!("agg saga: {}", saga.title),
+        &format!(
+            "{} items from {} outlets",
+            saga.item_count(),
+            saga.outlet_count()
+        ),
+        &format!("saga/{}", saga.id.0),
+        false,
+    );
+    feed(&st, &headers, q, m, fmt).await
+}
+
+async fn own(st: AppState, headers: HeaderMap, fmt: Fmt) -> Response {
+    let q = ItemQuery {
+        min_score: Some(st.feed_min_score),
+        limit: Some(FEED_ITEMS),
+        ..ItemQuery::default()
+    };
+    let path = if fmt == Fmt::Atom {
+        "/feed.atom"
+    } else {
+        "/feed.xml"
+    };
+    let m = meta(
+        &st,
+        path,
+        "agg: what matters to you".into(),
+        "Top-scored items, with the reason for each",
+        "feed",
+        false,
+    );
+    feed(&st, &headers, q, m, fmt).await
+}
+
+async fn own_rss(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FormatQuery>,
+) -> Response {
+    own(st, headers, fmt_of(false, &q)).await
+}
+
+async fn own_atom(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    own(st, headers, Fmt::Atom).await
+}
+
+/// Prometheus text format.
+async fn metrics(State(st): State<AppState>) -> Response {
+    let result: anyhow::Result<String> = async {
+        let items = st.store.count_items(&ItemQuery::default()).await?;
+        let runs = st.store.list_runs(1000).await?;
+        let feeds = st.store.list_feeds().await?;
+        let mut s = String::new();
+        s.push_str("# HELP agg_items_stored Items in the store.\n# TYPE agg_items_stored gauge\n");
+        s.push_str(&format!("agg_items_stored {items}\n"));
+        s.push_str("# HELP agg_runs Recent runs (last 1000) by status.\n# TYPE agg_runs gauge\n");
+        for status in ["ok", "partial", "failed", "aborted", "running"] {
+            let n = runs.iter().filter(|r| r.status.as_str() == status).count();
+            s.push_str(&format!("agg_runs{{status=\"{status}\"}} {n}\n"));
+        }
+        let errors: usize = runs.iter().flat_map(|r| &r.agents).map(|a| a.errors.len()).sum();
+        s.push_str("# HELP agg_agent_errors Errors recorded by agents in recent runs.\n# TYPE agg_agent_errors gauge\n");
+        s.push_str(&format!("agg_agent_errors {errors}\n"));
+        let failing = feeds.iter().filter(|f| f.consecutive_failures > 0).count();
+        let paused = feeds.iter().filter(|f| f.paused).count();
+        s.push_str("# HELP agg_feeds Known feeds by health.\n# TYPE agg_feeds gauge\n");
+        s.push_str(&format!(
+            "agg_feeds{{health=\"ok\"}} {}\nagg_feeds{{health=\"failing\"}} {failing}\nagg_feeds{{health=\"paused\"}} {paused}\n",
+            feeds.len() - failing
+        ));
+        let scored: u64 = runs.iter().flat_map(|r| &r.agents).filter(|a| a.kind == "score").map(|a| a.items_out).sum();
+        let score_ms: u64 = runs.iter().flat_map(|r| &r.agents).filter(|a| a.kind == "score").map(|a| a.duration_ms).sum();
+        s.push_str("# HELP agg_scored_items_per_second Scoring throughput over recent runs.\n# TYPE agg_scored_items_per_second gauge\n");
+        let rate = if score_ms > 0 { scored as f64 * 1000.0 / score_ms as f64 } else { 0.0 };
+        s.push_str(&format!("agg_scored_items_per_second {rate:.1}\n"));
+        Ok(s)
+    }
+    .await;
+    match result {
+        Ok(s) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response(),
+        Err(e) => server_error(e),
+    }
+}

@@ -1,0 +1,12 @@
+//! agg-server: running pipelines unattended and serving what they make.
+//!
+//! [`schedule`] decides when a pipeline runs (its crontab in its time zone,
+//! across DST changes, with a catch-up policy after downtime); [`feeds`]
+//! renders saga feeds (RSS 2.0 and Atom); [`http`] serves them with ETag and
+//! Last-Modified; [`serve`] ties the scheduler, the per-pipeline lease in the
+//! store and the HTTP server together for `agg serve`.
+
+pub mod feeds;
+pub mod http;
+pub mod schedule;
+pub mod serve;

@@ -1,0 +1,174 @@
+//! `agg serve`: each pipeline on its schedule, one run at a time across
+//! processes (a lease in the store), plus the HTTP server; SIGTERM lets the
+//! current runs finish, then exits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agg_core::exec::{Observer, RunOptions};
+use agg_core::{Pipeline, Store};
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::schedule::{CatchUp, missed, next_runs};
+
+pub struct ServeConfig {
+    pub bind: SocketAddr,
+    pub public_url: String,
+    pub catch_up: CatchUp,
+    /// Run every pipeline once at start, whatever its schedule.
+    pub run_now: bool,
+    /// Identifies this process in leases (host and pid).
+    pub holder: String,
+    pub feed_min_score: f32,
+}
+
+/// How long a run may hold its pipeline's lease before others may assume
+/// the holder died.
+const LEASE: Duration = Duration::from_secs(2 * 3600);
+
+fn state_key(p: &Pipeline) -> String {
+    format!("schedule:{}", p.name)
+}
+
+async fn last_run(store: &dyn Store, p: &Pipeline) -> anyhow::Result<Option<DateTime<Utc>>> {
+    Ok(store
+        .load_state(&state_key(p))
+        .await?
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|d| d.with_timezone(&Utc)))
+}
+
+/// Runs `p` for the schedule slot `slot` if this process gets the lease.
+/// Returns whether it ran.
+pub async fn run_slot(
+    p: &Pipeline,
+    store: &Arc<dyn Store>,
+    holder: &str,
+    slot: DateTime<Utc>,
+    observer: Arc<dyn Observer>,
+) -> anyhow::Result<bool> {
+    let lease = format!("run:{}", p.name);
+    if !store.try_lease(&lease, holder, LEASE).await? {
+        tracing::info!(pipeline = %p.name, "another process is running it; skipping this slot");
+        return Ok(false);
+    }
+    // Another process may have run this slot while we waited.
+    if last_run(store.as_ref(), p)
+        .await?
+        .is_some_and(|l| l >= slot)
+    {
+        store.release_lease(&lease, holder).await?;
+        return Ok(false);
+    }
+    tracing::info!(pipeline = %p.name, slot = %slot, "running");
+    let result = agg_core::exec::run(p, store.clone(), &RunOptions::default(), observer).await;
+    store.save_state(&state_key(p), &slot.to_rfc3339()).await?;
+    store.release_lease(&lease, holder).await?;
+    let summary = result?;
+    tracing::info!(pipeline = %p.name, status = summary.status.as_str(), "run finished");
+    Ok(true)
+}
+
+async fn pipeline_loop(
+    p: Arc<Pipeline>,
+    store: Arc<dyn Store>,
+    cfg: Arc<ServeConfig>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let quiet: Arc<dyn Observer> = Arc::new(agg_core::exec::Quiet);
+    if cfg.run_now {
+        run_slot(&p, &store, &cfg.holder, Utc::now(), quiet.clone()).await?;
+    }
+    let Some(schedule) = &p.schedule else {
+        tracing::warn!(pipeline = %p.name, "no schedule: it runs only with --now");
+        return Ok(());
+    };
+    // First start: nothing was missed; remember now as the starting point.
+    if last_run(store.as_ref(), &p).await?.is_none() {
+        store
+            .save_state(&state_key(&p), &Utc::now().to_rfc3339())
+            .await?;
+    }
+    loop {
+        let now = Utc::now();
+        let last = last_run(store.as_ref(), &p).await?;
+        for slot in missed(&schedule.cron, p.timezone, last, now, cfg.catch_up) {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            run_slot(&p, &store, &cfg.holder, slot, quiet.clone()).await?;
+        }
+        if cfg.catch_up == CatchUp::None
+            && last.is_some_and(|l| {
+                next_runs(&schedule.cron, p.timezone, l, 1)
+                    .first()
+                    .is_some_and(|n| *n <= now)
+            })
+        {
+            // Skipped slots still move the clock forward.
+            store.save_state(&state_key(&p), &now.to_rfc3339()).await?;
+        }
+        let Some(next) = next_runs(&schedule.cron, p.timezone, Utc::now(), 1).pop() else {
+            return Ok(());
+        };
+        tracing::info!(pipeline = %p.name, next = %next, "waiting");
+        let wait = (next - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(200);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn serve(
+    pipelines: Vec<Pipeline>,
+    store: Arc<dyn Store>,
+    cfg: ServeConfig,
+) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving");
+    eprintln!("agg serve: listening on http://{}", listener.local_addr()?);
+    let app = crate::http::router(crate::http::AppState {
+        store: store.clone(),
+        public_url: cfg.public_url.clone(),
+        feed_min_score: cfg.feed_min_score,
+    });
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            })
+            .await
+    });
+    let mut loops = Vec::new();
+    for p in pipelines {
+        loops.push(tokio::spawn(pipeline_loop(
+            Arc::new(p),
+            store.clone(),
+            cfg.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("agg serve: stopping (finishing current runs)");
+    let _ = stop_tx.send(true);
+    for l in loops {
+        match l.await {
+            Ok(Err(e)) => tracing::error!("{e:#}"),
+            Err(e) => tracing::error!("{e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    http.await??;
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! `agg serve` end to end: two servers on one database run a pipeline once;
+//! saga feeds are valid for a real feed parser (Python feedparser) and honour
+//! ETag / 304; SIGTERM stops cleanly.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn serve(dir: &Path, db: &Path, port: u16, pipeline: &str, now: bool) -> Child {
+    let mut c = agg(dir);
+    c.arg("--db")
+        .arg(db)
+        .args(["serve", pipeline, "--bind", &format!("127.0.0.1:{port}")]);
+    if now {
+        c.arg("--now");
+    }
+    c.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// A minimal HTTP GET: status, headers (lower-cased names), body.
+fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, HashMap<String, String>, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stream = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("server never came up: {e}"),
+        }
+    };
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn terminate(mut child: Child) -> Option<i32> {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agg serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_servers_one_run() {
+    let server = Server::start(HashMap::from([(
+        "/slow.xml".to_string(),
+        Route::Hang(rss("slow", 5)),
+    )]));
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        format!(
+            "name: once\nschedule: \"0 7 * * *\"\nagents:\n  web: {{ kind: rss, feeds: [{}] }}\n  \
+             out: {{ kind: jsonl, inputs: [web], path: out.jsonl }}\n",
+            server.url("/slow.xml")
+        ),
+    )
+    .unwrap();
+    let db = tmp.path().join("agg.db");
+    // Create the database first so both servers open a migrated store.
+    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["runs"]));
+    let a = serve(tmp.path(), &db, free_port(), "p.yaml", true);
+    let b = serve(tmp.path(), &db, free_port(), "p.yaml", true);
+    // Both start a run "now"; the first holds the lease while its fetch hangs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.active.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no fetch started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    server.release();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !tmp.path().join("out.jsonl").exists() {
+        assert!(Instant::now() < deadline, "the run never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGTERM: both stop cleanly.
+    assert_eq!(terminate(a), Some(0));
+    assert_eq!(terminate(b), Some(0));
+    assert_eq!(server.statuses("/slow.xml").len(), 1, "one fetch: one run");
+    let out = run_ok(
+        agg(tmp.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["runs", "--json"]),
+    );
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["status"], "ok");
+}
+
+fn feedparser(body: &str) -> serde_json::Value {
+    let script = "import sys, json, feedparser\nd = feedparser.parse(sys.stdin.read())\n\
+                  print(json.dumps({'bozo': d.bozo, 'version': d.version, 'n': len(d.entries), \
+                  'ids': [e.get('id') for e in d.entries], 'titles': [e.get('title') for e in d.entries]}))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "feedparser (pip install feedparser): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn saga_feeds_are_valid_and_cacheable() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("pipelines/demo-feeds"),
+        &tmp.path().join("demo-feeds"),
+    );
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "name: sagas\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
+         world: { kind: file, path: demo-feeds/world.atom }\n  all: { kind: dedupe, inputs: [sport, world] }\n  \
+         sagas: { kind: saga, inputs: [all] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
+    )
+    .unwrap();
+    let db = tmp.path().join("agg.db");
+    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    let out = run_ok(
+        agg(tmp.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["sagas", "list", "--json"]),
+    );
+    let sagas: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let f1 = sagas
+        .iter()
+        .find(|s| s["items"] == 3 && s["title"].as_str().unwrap().contains("Grand Prix"))
+        .unwrap();
+    let id = f1["id"].as_u64().unwrap();
+
+    let port = free_port();
+    let srv = serve(tmp.path(), &db, port, "p.yaml", false);
+    assert_eq!(get(port, "/healthz", &[]).0, 200);
+
+    let (status, headers, body) = get(port, "/sagas.xml", &[]);
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].starts_with("application/rss+xml"));
+    let parsed = feedparser(&body);
+    assert_eq!(parsed["bozo"], false, "{parsed}");
+    assert_eq!(parsed["version"], "rss20");
+    assert_eq!(
+        parsed["n"], 11,
+        "every item of the two feeds is in some saga"
+    );
+    let etag = headers["etag"].clone();
+    let (status, _, body304) = get(port, "/sagas.xml", &[("If-None-Match", &etag)]);
+    assert_eq!((status, body304.as_str()), (304, ""));
+    let (status, _, _) = get(
+        port,
+        "/sagas.xml",
+        &[("If-Modified-Since", &headers["last-modified"])],
+    );
+    assert_eq!(status, 304);
+
+    for path in [
+        format!("/sagas/{id}.xml"),
+        format!("/sagas/{id}.atom"),
+        format!("/sagas/{id}.xml?format=atom"),
+    ] {
+        let (status, _, body) = get(port, &path, &[]);
+        assert_eq!(status, 200, "{path}");
+        let parsed = feedparser(&body);
+        assert_eq!(parsed["bozo"], false, "{path}: {parsed}");
+        assert_eq!(parsed["n"], 3, "{path}");
+        let ids = parsed["ids"].as_array().unwrap();
+        assert_eq!(
+            ids.iter().collect::<std::collections::HashSet<_>>().len(),
+            3,
+            "unique ids"
+        );
+        if path.contains("atom") {
+            assert_eq!(parsed["version"], "atom10", "{path}");
+        }
+    }
+    // Stable ids: the same entry has the same id in both feeds.
+    let a = feedparser(&get(port, &format!("/sagas/{id}.xml"), &[]).2);
+    let b = feedparser(&get(port, "/sagas.xml", &[]).2);
+    assert!(
+        a["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| b["ids"].as_array().unwrap().contains(i))
+    );
+    assert_eq!(get(port, "/sagas/99999.xml", &[]).0, 404);
+    assert_eq!(get(port, "/sagas/nope.xml", &[]).0, 404);
+    let (status, _, metrics) = get(port, "/metrics", &[]);
+    assert_eq!(status, 200);
+    assert!(metrics.contains("agg_items_stored 11"), "{metrics}");
+    assert!(metrics.contains("agg_runs{status=\"ok\"} 1"), "{metrics}");
+    assert_eq!(terminate(srv), Some(0));
+}
+
+#[test]
+fn schedule_prints_next_runs_in_local_time() {
+    let out = run_ok(agg(&repo()).args(["schedule", "pipelines/morning.yaml", "--count", "3"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("morning: `0 7 * * *` in Europe/London"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("07:00 GMT") || l.contains("07:00 BST"))
+            .count(),
+        3,
+        "{text}"
+    );
+}
