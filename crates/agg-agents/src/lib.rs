@@ -15,11 +15,9 @@ pub mod feedpoll;
 pub mod file;
 pub mod filter;
 pub mod hacker_news;
-pub mod hacker_news;
 pub mod html;
 pub mod jsonl;
 pub mod opml;
-pub mod reddit;
 pub mod reddit;
 pub mod rss;
 pub mod saga;
@@ -33,8 +31,6 @@ pub fn registry() -> Registry {
         file::KIND,
         rss::KIND,
         opml::KIND,
-        hacker_news::KIND,
-        reddit::KIND,
         hacker_news::KIND,
         reddit::KIND,
         dedupe::KIND,
