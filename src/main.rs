@@ -2,8 +2,10 @@
 //! the store, then hands over to the library crates; no pipeline logic lives
 //! here.
 
+mod cmd_digest;
 mod cmd_sagas;
 mod cmd_score;
+mod feeds_cmd;
 mod progress;
 
 use std::io::IsTerminal;
@@ -31,7 +33,7 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
-    /// Database: a SQLite file path or sqlite:// URL. Default: the pipeline's
+    /// Database: a SQLite file path, sqlite:// or postgres:// URL. Default: the pipeline's
     /// `store:`, else $XDG_DATA_HOME/agg/agg.db.
     #[arg(long, env = "AGG_DB", global = true)]
     db: Option<String>,
@@ -147,6 +149,10 @@ enum Command {
     /// Ongoing stories: list, show, follow, mute, rename, merge, split.
     #[command(subcommand)]
     Sagas(cmd_sagas::SagasCmd),
+    /// Feeds: health (default), OPML import and export, discovery, resume.
+    Feeds(feeds_cmd::FeedsArgs),
+    /// Build and send a pipeline's digest for today (or preview it).
+    Digest(cmd_digest::DigestArgs),
     /// Print a pipeline's schedule in words and its next runs.
     Schedule {
         file: PathBuf,
@@ -314,6 +320,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(cli.db.as_deref(), None).await?;
             cmd_sagas::run(store.as_ref(), cmd).await
         }
+        Command::Feeds(args) => {
+            let store = open_store(cli.db.as_deref(), None).await?;
+            feeds_cmd::run(store.as_ref(), args).await
+        }
+        Command::Digest(args) => cmd_digest::run(args, cli.db.as_deref()).await,
         Command::Schedule { ref file, count } => {
             let Some((p, _)) = load_or_report(file)? else {
                 return Ok(ExitCode::from(1));
