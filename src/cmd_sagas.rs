@@ -184,9 +184,10 @@ pub struct EvalSagas {
     /// Where to write `id<TAB>saga` for every row.
     #[arg(long)]
     pub output: PathBuf,
-    /// Also use sentence embeddings of the titles (needs the model).
+    /// Match on words only, without sentence embeddings of the titles
+    /// (embeddings are used by default when the model is installed).
     #[arg(long)]
-    pub embeddings: bool,
+    pub no_embeddings: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -195,13 +196,18 @@ pub fn eval_sagas(a: &EvalSagas) -> anyhow::Result<ExitCode> {
     let f = std::fs::File::open(&a.input)
         .with_context(|| format!("cannot open {}", a.input.display()))?;
     let mut rows = agg_saga::read_rows(std::io::BufReader::new(f))?;
-    if a.embeddings {
+    if !a.no_embeddings {
         use agg_score::Embedder;
-        let e = a.model.embedder()?;
-        let titles: Vec<&str> = rows.iter().map(|r| r.title.as_str()).collect();
-        let vectors = e.embed(&titles)?;
-        for (r, v) in rows.iter_mut().zip(vectors) {
-            r.embedding = Some(v);
+        match a.model.embedder() {
+            Ok(e) => {
+                // Titles only: the engine's weights were tuned on title vectors.
+                let titles: Vec<&str> = rows.iter().map(|r| r.title.as_str()).collect();
+                let vectors = e.embed(&titles)?;
+                for (r, v) in rows.iter_mut().zip(vectors) {
+                    r.embedding = Some(v);
+                }
+            }
+            Err(e) => eprintln!("warning: no sentence model ({e}); matching on words only"),
         }
     }
     let out = agg_saga::evaluate(&rows, agg_saga::SagaConfig::default());

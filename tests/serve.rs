@@ -21,7 +21,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn serve(dir: &Path, db: &Path, port: u16, pipeline: &str, now: bool) -> Child {
+/// A running `agg serve`, killed if the test ends (or fails) before
+/// [`terminate`] stops it.
+struct Served(Option<Child>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn serve(dir: &Path, db: &Path, port: u16, pipeline: &str, now: bool) -> Served {
     let mut c = agg(dir);
     c.arg("--db")
         .arg(db)
@@ -29,10 +42,12 @@ fn serve(dir: &Path, db: &Path, port: u16, pipeline: &str, now: bool) -> Child {
     if now {
         c.arg("--now");
     }
-    c.stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    Served(Some(
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ))
 }
 
 /// A minimal HTTP GET: status, headers (lower-cased names), body.
@@ -70,7 +85,8 @@ fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, HashMap<String,
     (status, headers, body.to_string())
 }
 
-fn terminate(mut child: Child) -> Option<i32> {
+fn terminate(mut served: Served) -> Option<i32> {
+    let mut child = served.0.take().unwrap();
     // SAFETY: sending a signal to our own child process.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
