@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+const SECRET: &str = "test-secret-for-feedback-links";
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -36,6 +38,7 @@ impl Drop for Served {
 
 fn serve(dir: &Path, db: &Path, port: u16, pipeline: &str, now: bool) -> Served {
     let mut c = agg(dir);
+    c.env("AGG_SECRET", SECRET);
     c.arg("--db")
         .arg(db)
         .args(["serve", pipeline, "--bind", &format!("127.0.0.1:{port}")]);
@@ -52,6 +55,15 @@ fn serve(dir: &Path, db: &Path, port: u16, pipeline: &str, now: bool) -> Served 
 
 /// A minimal HTTP GET: status, headers (lower-cased names), body.
 fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, HashMap<String, String>, String) {
+    request(port, "GET", path, headers)
+}
+
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, HashMap<String, String>, String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut stream = loop {
         match TcpStream::connect(("127.0.0.1", port)) {
@@ -60,7 +72,10 @@ fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, HashMap<String,
             Err(e) => panic!("server never came up: {e}"),
         }
     };
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if method == "POST" {
+        req.push_str("Content-Length: 0\r\n");
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -290,4 +305,116 @@ fn schedule_prints_next_runs_in_local_time() {
         3,
         "{text}"
     );
+}
+
+fn feedback_rows(db: &Path) -> Vec<agg_core::FeedbackRow> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = agg_store::open(db.to_str().unwrap()).await.unwrap();
+        store.list_feedback().await.unwrap()
+    })
+}
+
+#[test]
+fn feedback_links_need_a_post_and_a_valid_token() {
+    use agg_digest::token::{Action, Signer, Token};
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("pipelines/demo-feeds"),
+        &tmp.path().join("demo-feeds"),
+    );
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "name: fb\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
+         sagas: { kind: saga, inputs: [sport] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
+    )
+    .unwrap();
+    let db = tmp.path().join("agg.db");
+    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    let out = run_ok(
+        agg(tmp.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["items", "--json"]),
+    );
+    let item: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let (item_id, saga_id) = (
+        item["id"].as_i64().unwrap(),
+        item["saga"]["id"].as_i64().unwrap(),
+    );
+
+    let signer = Signer::new(SECRET.as_bytes().to_vec());
+    let later = chrono::Utc::now().timestamp() + 3600;
+    let like = signer.sign(&Token {
+        action: Action::Like,
+        target: item_id,
+        expires: later,
+    });
+    let port = free_port();
+    let srv = serve(tmp.path(), &db, port, "p.yaml", false);
+
+    // A GET (a mail scanner's prefetch) shows a confirmation and records nothing.
+    let (status, _, body) = get(port, &format!("/f/{like}"), &[]);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("method=\"post\"") && body.contains("👍"),
+        "{body}"
+    );
+    assert!(feedback_rows(&db).is_empty());
+    // The POST records it; a replay changes nothing more.
+    let (status, _, body) = request(port, "POST", &format!("/f/{like}"), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Recorded"));
+    let (_, _, body) = request(port, "POST", &format!("/f/{like}"), &[]);
+    assert!(body.contains("Already recorded"), "{body}");
+    let rows = feedback_rows(&db);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].item_id, rows[0].kind.as_str(), rows[0].via.as_str()),
+        (item_id, "like", "email")
+    );
+
+    // Forged, altered, expired and foreign-key tokens are refused.
+    let other = Signer::new(b"someone else".to_vec()).sign(&Token {
+        action: Action::Like,
+        target: item_id,
+        expires: later,
+    });
+    let expired = signer.sign(&Token {
+        action: Action::Like,
+        target: item_id,
+        expires: 1,
+    });
+    let mut altered = like.clone();
+    let flip = if altered.ends_with('A') { "B" } else { "A" };
+    altered.replace_range(altered.len() - 1.., flip);
+    for bad in [other, expired, altered, "garbage".to_string()] {
+        let (status, _, _) = request(port, "POST", &format!("/f/{bad}"), &[]);
+        assert_eq!(status, 403, "{bad}");
+    }
+    assert_eq!(feedback_rows(&db).len(), 1);
+
+    // Follow: the saga is followed afterwards.
+    let follow = signer.sign(&Token {
+        action: Action::Follow,
+        target: saga_id,
+        expires: later,
+    });
+    assert_eq!(request(port, "POST", &format!("/f/{follow}"), &[]).0, 200);
+    assert_eq!(terminate(srv), Some(0));
+    let out =
+        run_ok(
+            agg(tmp.path())
+                .arg("--db")
+                .arg(&db)
+                .args(["sagas", "show", &saga_id.to_string()]),
+        );
+    assert!(String::from_utf8(out.stdout).unwrap().contains("followed"));
 }

@@ -22,6 +22,8 @@ const FEED_ITEMS: u64 = 100;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Verifies the signed links of digests (`/f/{token}`).
+    pub signer: agg_digest::token::Signer,
     /// Base URL readers use to reach this server (for self links).
     pub public_url: String,
     /// Lowest score an item needs to be in `/feed.xml`.
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sagas/{file}", get(one_saga))
         .route("/feed.xml", get(own_rss))
         .route("/feed.atom", get(own_atom))
+        .route("/f/{token}", get(feedback_page).post(feedback_apply))
         .with_state(state)
 }
 
@@ -307,6 +310,169 @@ async fn metrics(State(st): State<AppState>) -> Response {
     .await;
     match result {
         Ok(s) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response(),
+        Err(e) => server_error(e),
+    }
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;\
+         margin:3rem auto;padding:0 1rem}} button{{font-size:1.1rem;padding:.5rem 1.5rem}}</style>\
+         </head><body><h1>{t}</h1>{body}</body></html>",
+        t = crate::feeds::esc(title)
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}
+
+/// What a verified token is about, in words, or why it cannot be used.
+async fn describe(
+    st: &AppState,
+    token: &str,
+) -> Result<(agg_digest::token::Token, String), Response> {
+    let now = Utc::now().timestamp();
+    let t = st.signer.verify(token, now).map_err(|e| {
+        page(
+            StatusCode::FORBIDDEN,
+            "This link cannot be used",
+            &format!("<p>{}.</p>", crate::feeds::esc(&e.to_string())),
+        )
+    })?;
+    use agg_digest::token::Action;
+    let what = match t.action {
+        Action::Like | Action::Dislike => {
+            let items = st
+                .store
+                .get_items(&[t.target])
+                .await
+                .map_err(server_error)?;
+            let item = items.first().ok_or_else(|| {
+                page(
+                    StatusCode::NOT_FOUND,
+                    "Gone",
+                    "<p>That item is no longer stored.</p>",
+                )
+            })?;
+            format!(
+                "{} “{}”",
+                if t.action == Action::Like {
+                    "👍"
+                } else {
+                    "👎"
+                },
+                item.title
+            )
+        }
+        Action::Follow | Action::Mute => {
+            let engine = agg_agents::saga::load_engine(st.store.as_ref())
+                .await
+                .map_err(server_error)?;
+            let saga = engine
+                .resolve(agg_saga::SagaId(t.target as u64))
+                .and_then(|id| engine.saga(id))
+                .ok_or_else(|| {
+                    page(
+                        StatusCode::NOT_FOUND,
+                        "Gone",
+                        "<p>That saga does not exist.</p>",
+                    )
+                })?;
+            format!(
+                "{} the saga “{}”",
+                if t.action == Action::Follow {
+                    "Follow"
+                } else {
+                    "Mute"
+                },
+                saga.title
+            )
+        }
+        Action::Unsubscribe => {
+            return Err(page(
+                StatusCode::NOT_IMPLEMENTED,
+                "Unsubscribe",
+                "<p>To stop the digest, remove the <code>email_digest</code> agent from the pipeline or its <code>to</code> address.</p>",
+            ));
+        }
+    };
+    Ok((t, what))
+}
+
+/// GET only shows what the link would do: mail scanners fetch links, and a
+/// fetch must not count as the reader's click.
+async fn feedback_page(State(st): State<AppState>, Path(token): Path<String>) -> Response {
+    match describe(&st, &token).await {
+        Err(r) => r,
+        Ok((_, what)) => page(
+            StatusCode::OK,
+            "Confirm",
+            &format!(
+                "<p>{}</p><form method=\"post\"><button type=\"submit\">Confirm</button></form>",
+                crate::feeds::esc(&what)
+            ),
+        ),
+    }
+}
+
+/// POST applies the action, once per token: a replayed token changes nothing
+/// more.
+async fn feedback_apply(State(st): State<AppState>, Path(token): Path<String>) -> Response {
+    let (t, what) = match describe(&st, &token).await {
+        Err(r) => return r,
+        Ok(x) => x,
+    };
+    let used_key = format!(
+        "token-used:{}",
+        hex::encode(&Sha256::digest(token.as_bytes())[..16])
+    );
+    let result: anyhow::Result<bool> = async {
+        let _guard = agg_agents::saga::ENGINE_LOCK.lock().await;
+        if st.store.load_state(&used_key).await?.is_some() {
+            return Ok(false);
+        }
+        use agg_digest::token::Action;
+        match t.action {
+            Action::Like => st.store.add_feedback(t.target, "like", "email").await?,
+            Action::Dislike => st.store.add_feedback(t.target, "dislike", "email").await?,
+            Action::Follow | Action::Mute => {
+                let mut engine = agg_agents::saga::load_engine(st.store.as_ref()).await?;
+                let id = agg_saga::SagaId(t.target as u64);
+                let id = engine.resolve(id).unwrap_or(id);
+                if t.action == Action::Follow {
+                    engine.follow(id, true)?;
+                } else {
+                    engine.mute(id, true)?;
+                }
+                agg_agents::saga::save_engine(st.store.as_ref(), &mut engine).await?;
+            }
+            Action::Unsubscribe => {}
+        }
+        st.store
+            .save_state(&used_key, &Utc::now().to_rfc3339())
+            .await?;
+        Ok(true)
+    }
+    .await;
+    match result {
+        Ok(true) => page(
+            StatusCode::OK,
+            "Thanks",
+            &format!("<p>Recorded: {}.</p>", crate::feeds::esc(&what)),
+        ),
+        Ok(false) => page(
+            StatusCode::OK,
+            "Already recorded",
+            &format!(
+                "<p>{} was recorded before; nothing changed.</p>",
+                crate::feeds::esc(&what)
+            ),
+        ),
         Err(e) => server_error(e),
     }
 }

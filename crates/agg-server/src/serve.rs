@@ -133,8 +133,10 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving");
     eprintln!("agg serve: listening on http://{}", listener.local_addr()?);
+    let key = agg_digest::token::load_key(&agg_digest::token::default_key_dir())?;
     let app = crate::http::router(crate::http::AppState {
         store: store.clone(),
+        signer: agg_digest::token::Signer::new(key),
         public_url: cfg.public_url.clone(),
         feed_min_score: cfg.feed_min_score,
     });
