@@ -66,6 +66,14 @@ pub enum SagasCmd {
         #[arg(required = true)]
         items: Vec<i64>,
     },
+    /// Write the saga feeds (RSS and Atom) and an index page as static files.
+    Export {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where the folder will be served from (for the feeds' self links).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+    },
 }
 
 fn status(s: SagaStatus) -> &'static str {
@@ -78,6 +86,11 @@ fn status(s: SagaStatus) -> &'static str {
 }
 
 pub async fn run(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
+    if let SagasCmd::Export { dir, base_url } = &cmd {
+        let files = agg_server::feeds::export(store, dir, base_url).await?;
+        println!("wrote {} files to {}", files.len(), dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let _guard = ENGINE_LOCK.lock().await;
     let mut engine = load_engine(store).await?;
     // Quiet sagas turn dormant with time, not only when items arrive.
@@ -159,6 +172,7 @@ pub async fn run(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
         SagasCmd::Merge { into, from } => {
             engine.merge(SagaId(into), SagaId(from))?;
         }
+        SagasCmd::Export { .. } => unreachable!("handled above"),
         SagasCmd::Split { id, ref items } => {
             // The engine knows items by their stable key; the user by id.
             let found = store.get_items(items).await?;

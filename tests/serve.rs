@@ -418,3 +418,48 @@ fn feedback_links_need_a_post_and_a_valid_token() {
         );
     assert!(String::from_utf8(out.stdout).unwrap().contains("followed"));
 }
+
+#[test]
+fn sagas_export_writes_the_same_feeds_as_static_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("pipelines/demo-feeds"),
+        &tmp.path().join("demo-feeds"),
+    );
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "name: ex\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
+         sagas: { kind: saga, inputs: [sport] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
+    )
+    .unwrap();
+    let db = tmp.path().join("agg.db");
+    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    let site = tmp.path().join("site");
+    run_ok(
+        agg(tmp.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["sagas", "export", "--dir"])
+            .arg(&site),
+    );
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(index.contains("Grand Prix"), "{index}");
+    let all = feedparser(&std::fs::read_to_string(site.join("sagas.xml")).unwrap());
+    assert_eq!(
+        (all["bozo"].clone(), all["n"].clone()),
+        (serde_json::json!(false), serde_json::json!(5))
+    );
+    let sagas: Vec<_> = std::fs::read_dir(site.join("sagas"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        sagas
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "atom"))
+    );
+    for p in sagas {
+        let parsed = feedparser(&std::fs::read_to_string(&p).unwrap());
+        assert_eq!(parsed["bozo"], false, "{}", p.display());
+    }
+}

@@ -159,6 +159,112 @@ pub fn atom(meta: &FeedMeta, items: &[Item]) -> String {
     s
 }
 
+/// Writes every saga's feed (RSS and Atom), the all-sagas feeds and an
+/// index page into `dir`, for any static web host. `base_url` is where the
+/// folder will be served from (for self links). Returns the files written.
+pub async fn export(
+    store: &dyn agg_core::Store,
+    dir: &std::path::Path,
+    base_url: &str,
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    use agg_core::ItemQuery;
+    let base = base_url.trim_end_matches('/');
+    let engine = agg_agents::saga::load_engine(store).await?;
+    std::fs::create_dir_all(dir.join("sagas"))?;
+    let mut written = Vec::new();
+    let mut write = |rel: String, body: String| -> anyhow::Result<()> {
+        let path = dir.join(&rel);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body)?;
+        std::fs::rename(&tmp, &path)?;
+        written.push(path);
+        Ok(())
+    };
+    let meta =
+        |path: &str, title: String, description: String, id: String, saga_prefix: bool| FeedMeta {
+            title,
+            description,
+            self_url: format!("{base}/{path}"),
+            home_url: format!("{base}/"),
+            id: format!("tag:agg,2026:{id}"),
+            saga_prefix,
+        };
+    let all = store
+        .list_items(&ItemQuery {
+            in_saga: true,
+            limit: Some(100),
+            ..ItemQuery::default()
+        })
+        .await?;
+    let m = |p: &str| {
+        meta(
+            p,
+            "agg: saga updates".into(),
+            "New items in the stories agg follows".into(),
+            "sagas".into(),
+            true,
+        )
+    };
+    write("sagas.xml".into(), rss(&m("sagas.xml"), &all))?;
+    write("sagas.atom".into(), atom(&m("sagas.atom"), &all))?;
+    let mut sagas: Vec<_> = engine.sagas().filter(|s| s.merged_into.is_none()).collect();
+    sagas.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
+    let mut index = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>agg sagas</title>\
+         <style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}\
+         li{margin:.4rem 0} .meta{color:#666;font-size:.85rem}</style></head><body><h1>Sagas</h1>\
+         <p><a href=\"sagas.xml\">All saga updates (RSS)</a> · <a href=\"sagas.atom\">Atom</a></p><ul>\n",
+    );
+    for s in sagas {
+        let items = store
+            .list_items(&ItemQuery {
+                saga: Some(s.id.0),
+                limit: Some(100),
+                ..ItemQuery::default()
+            })
+            .await?;
+        let desc = format!("{} items from {} outlets", s.item_count(), s.outlet_count());
+        let id = s.id.0;
+        let title = format!("agg saga: {}", s.title);
+        write(
+            format!("sagas/{id}.xml"),
+            rss(
+                &meta(
+                    &format!("sagas/{id}.xml"),
+                    title.clone(),
+                    desc.clone(),
+                    format!("saga/{id}"),
+                    false,
+                ),
+                &items,
+            ),
+        )?;
+        write(
+            format!("sagas/{id}.atom"),
+            atom(
+                &meta(
+                    &format!("sagas/{id}.atom"),
+                    title,
+                    desc.clone(),
+                    format!("saga/{id}"),
+                    false,
+                ),
+                &items,
+            ),
+        )?;
+        index.push_str(&format!(
+            "<li><a href=\"sagas/{id}.xml\">{}</a> <span class=\"meta\">{} · {} – {}</span></li>\n",
+            esc(&s.title),
+            esc(&desc),
+            s.first_seen.format("%Y-%m-%d"),
+            s.last_seen.format("%Y-%m-%d")
+        ));
+    }
+    index.push_str("</ul></body></html>\n");
+    write("index.html".into(), index)?;
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
