@@ -183,6 +183,9 @@ enum Command {
         /// Lowest score for /feed.xml.
         #[arg(long, default_value_t = 0.5)]
         feed_min_score: f32,
+        /// Access token for the web UI (open it once as /?token=…).
+        #[arg(long, env = "AGG_UI_TOKEN")]
+        access_token: Option<String>,
     },
 }
 
@@ -367,6 +370,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref catch_up,
             now,
             feed_min_score,
+            ref access_token,
         } => {
             let catch_up: agg_server::schedule::CatchUp =
                 catch_up.parse().map_err(|e: String| anyhow::anyhow!(e))?;
@@ -388,6 +392,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 run_now: now,
                 holder: format!("{}:{}", host.trim(), std::process::id()),
                 feed_min_score,
+                access_token: access_token.clone(),
             };
             agg_server::serve::serve(pipelines, store, cfg).await?;
             Ok(ExitCode::SUCCESS)

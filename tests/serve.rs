@@ -463,3 +463,97 @@ fn sagas_export_writes_the_same_feeds_as_static_files() {
         assert_eq!(parsed["bozo"], false, "{}", p.display());
     }
 }
+
+#[test]
+fn web_ui_needs_its_token_and_a_browser_click_records_feedback() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("pipelines/demo-feeds"),
+        &tmp.path().join("demo-feeds"),
+    );
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "name: ui\nschedule: \"0 7 * * *\"\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
+         sagas: { kind: saga, inputs: [sport] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
+    )
+    .unwrap();
+    let db = tmp.path().join("agg.db");
+    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    let port = free_port();
+    let mut c = agg(tmp.path());
+    c.env("AGG_SECRET", SECRET)
+        .env("AGG_UI_TOKEN", "letmein")
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "p.yaml", "--bind", &format!("127.0.0.1:{port}")]);
+    let srv = Served(Some(
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    ));
+
+    assert_eq!(get(port, "/", &[]).0, 401, "the UI needs its token");
+    assert_eq!(request(port, "POST", "/ui/items/1/like", &[]).0, 401);
+    assert_eq!(get(port, "/sagas.xml", &[]).0, 200, "feeds stay public");
+    let (status, headers, body) = get(port, "/?token=letmein", &[]);
+    assert_eq!(status, 200);
+    assert!(headers["set-cookie"].contains("HttpOnly"));
+    assert!(
+        body.contains("Abu Dhabi preview") && body.contains("👍"),
+        "{body}"
+    );
+    for page in [
+        "/ui/sagas",
+        "/ui/runs",
+        "/ui/feeds",
+        "/ui/pipelines",
+        "/?q=marathon",
+    ] {
+        let (status, _, body) = get(port, page, &[("Cookie", "agg_token=letmein")]);
+        assert_eq!(status, 200, "{page}");
+        assert!(body.contains("<nav>"), "{page}");
+    }
+    let (_, _, found) = get(port, "/?q=marathon", &[("Cookie", "agg_token=letmein")]);
+    assert!(
+        found.contains("City marathon") && !found.contains("Abu Dhabi"),
+        "{found}"
+    );
+    let (_, _, pipes) = get(port, "/ui/pipelines", &[("Cookie", "agg_token=letmein")]);
+    assert!(
+        pipes.contains("sagas (transform saga) &lt;- sport")
+            || pipes.contains("sagas (transform saga) <- sport"),
+        "{pipes}"
+    );
+
+    // A real browser: open the page, click 👍 on the first item.
+    assert!(feedback_rows(&db).is_empty());
+    let shot = repo().join("target/test-artifacts/ui-items.png");
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/fixtures/ui/click.py"))
+        .arg(format!("http://127.0.0.1:{port}/?token=letmein"))
+        .arg("button[name=like]")
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = feedback_rows(&db);
+    assert_eq!(rows.len(), 1, "the click recorded one like");
+    assert_eq!(
+        (rows[0].kind.as_str(), rows[0].via.as_str()),
+        ("like", "web")
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.len() > 10_000,
+        "a real page, not a blank screenshot ({} bytes)",
+        png.len()
+    );
+    let (_, _, after) = get(port, "/", &[("Cookie", "agg_token=letmein")]);
+    assert!(after.contains("you said: like"));
+    drop(srv);
+}

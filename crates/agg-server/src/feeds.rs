@@ -40,7 +40,7 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn http_link(item: &Item) -> Option<&str> {
+pub(crate) fn http_link(item: &Item) -> Option<&str> {
     item.url.as_deref().filter(|u| {
         let l = u.to_ascii_lowercase();
         l.starts_with("http://") || l.starts_with("https://")

@@ -62,7 +62,7 @@ fn fmt_of(ext_atom: bool, q: &FormatQuery) -> Fmt {
     }
 }
 
-fn server_error(e: anyhow::Error) -> Response {
+pub(crate) fn server_error(e: anyhow::Error) -> Response {
     tracing::error!("{e:#}");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
 }
@@ -475,4 +475,18 @@ async fn feedback_apply(State(st): State<AppState>, Path(token): Path<String>) -
         ),
         Err(e) => server_error(e),
     }
+}
+
+/// Fraction of the query's words found in an item (the UI's search box).
+pub(crate) fn keyword_score(query: &str, item: &agg_core::Item) -> f32 {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2)
+        .map(str::to_lowercase)
+        .collect();
+    if words.is_empty() {
+        return 0.0;
+    }
+    let hay = format!("{} {}", item.title, item.text).to_lowercase();
+    words.iter().filter(|w| hay.contains(w.as_str())).count() as f32 / words.len() as f32
 }

@@ -10,3 +10,4 @@ pub mod feeds;
 pub mod http;
 pub mod schedule;
 pub mod serve;
+pub mod ui;

@@ -22,6 +22,8 @@ pub struct ServeConfig {
     /// Identifies this process in leases (host and pid).
     pub holder: String,
     pub feed_min_score: f32,
+    /// Access token for the web UI (feeds and signed links stay public).
+    pub access_token: Option<String>,
 }
 
 /// How long a run may hold its pipeline's lease before others may assume
@@ -72,33 +74,35 @@ pub async fn run_slot(
 }
 
 async fn pipeline_loop(
-    p: Arc<Pipeline>,
+    pipelines: Arc<Vec<Pipeline>>,
+    index: usize,
     store: Arc<dyn Store>,
     cfg: Arc<ServeConfig>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let p = &pipelines[index];
     let quiet: Arc<dyn Observer> = Arc::new(agg_core::exec::Quiet);
     if cfg.run_now {
-        run_slot(&p, &store, &cfg.holder, Utc::now(), quiet.clone()).await?;
+        run_slot(p, &store, &cfg.holder, Utc::now(), quiet.clone()).await?;
     }
     let Some(schedule) = &p.schedule else {
         tracing::warn!(pipeline = %p.name, "no schedule: it runs only with --now");
         return Ok(());
     };
     // First start: nothing was missed; remember now as the starting point.
-    if last_run(store.as_ref(), &p).await?.is_none() {
+    if last_run(store.as_ref(), p).await?.is_none() {
         store
-            .save_state(&state_key(&p), &Utc::now().to_rfc3339())
+            .save_state(&state_key(p), &Utc::now().to_rfc3339())
             .await?;
     }
     loop {
         let now = Utc::now();
-        let last = last_run(store.as_ref(), &p).await?;
+        let last = last_run(store.as_ref(), p).await?;
         for slot in missed(&schedule.cron, p.timezone, last, now, cfg.catch_up) {
             if *stop.borrow() {
                 return Ok(());
             }
-            run_slot(&p, &store, &cfg.holder, slot, quiet.clone()).await?;
+            run_slot(p, &store, &cfg.holder, slot, quiet.clone()).await?;
         }
         if cfg.catch_up == CatchUp::None
             && last.is_some_and(|l| {
@@ -108,7 +112,7 @@ async fn pipeline_loop(
             })
         {
             // Skipped slots still move the clock forward.
-            store.save_state(&state_key(&p), &now.to_rfc3339()).await?;
+            store.save_state(&state_key(p), &now.to_rfc3339()).await?;
         }
         let Some(next) = next_runs(&schedule.cron, p.timezone, Utc::now(), 1).pop() else {
             return Ok(());
@@ -134,12 +138,19 @@ pub async fn serve(
     tracing::info!(addr = %listener.local_addr()?, "serving");
     eprintln!("agg serve: listening on http://{}", listener.local_addr()?);
     let key = agg_digest::token::load_key(&agg_digest::token::default_key_dir())?;
-    let app = crate::http::router(crate::http::AppState {
+    let app_state = crate::http::AppState {
         store: store.clone(),
         signer: agg_digest::token::Signer::new(key),
         public_url: cfg.public_url.clone(),
         feed_min_score: cfg.feed_min_score,
-    });
+    };
+    let pipelines = Arc::new(pipelines);
+    let ui = crate::ui::router(crate::ui::UiState::new(
+        app_state.clone(),
+        pipelines.clone(),
+        cfg.access_token.clone(),
+    ));
+    let app = crate::http::router(app_state).merge(ui);
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -149,9 +160,10 @@ pub async fn serve(
             .await
     });
     let mut loops = Vec::new();
-    for p in pipelines {
+    for index in 0..pipelines.len() {
         loops.push(tokio::spawn(pipeline_loop(
-            Arc::new(p),
+            pipelines.clone(),
+            index,
             store.clone(),
             cfg.clone(),
             stop_rx.clone(),
