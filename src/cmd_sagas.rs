@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use agg_agents::saga::{ENGINE_LOCK, load_engine, save_engine};
+use agg_agents::saga::{load_engine, lock_engine, save_engine};
 use agg_core::Store;
 use agg_saga::{SagaId, SagaStatus};
 use anyhow::Context;
@@ -91,7 +91,13 @@ pub async fn run(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
         println!("wrote {} files to {}", files.len(), dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let _guard = ENGINE_LOCK.lock().await;
+    let lease = lock_engine(store).await?;
+    let result = controls(store, cmd).await;
+    lease.release().await?;
+    result
+}
+
+async fn controls(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
     let mut engine = load_engine(store).await?;
     // Quiet sagas turn dormant with time, not only when items arrive.
     engine.sweep(chrono::Utc::now());

@@ -15,14 +15,6 @@ use common::*;
 
 const SECRET: &str = "test-secret-for-feedback-links";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running `agg serve`, killed if the test ends (or fails) before
 /// [`terminate`] stops it.
 struct Served(Option<Child>);
@@ -36,21 +28,39 @@ impl Drop for Served {
     }
 }
 
-fn serve(dir: &Path, db: &Path, port: u16, pipeline: &str, now: bool) -> Served {
+/// Starts `agg serve` on a port the OS picks (no race with other programs
+/// grabbing a port we chose) and returns it with the port it reports.
+fn serve(dir: &Path, db: &Path, pipeline: &str, now: bool, env: &[(&str, &str)]) -> (Served, u16) {
+    use std::io::BufRead;
     let mut c = agg(dir);
     c.env("AGG_SECRET", SECRET);
+    for (k, v) in env {
+        c.env(k, v);
+    }
     c.arg("--db")
         .arg(db)
-        .args(["serve", pipeline, "--bind", &format!("127.0.0.1:{port}")]);
+        .args(["serve", pipeline, "--bind", "127.0.0.1:0"]);
     if now {
         c.arg("--now");
     }
-    Served(Some(
-        c.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ))
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on http://127.0.0.1:")
+                .nth(1)
+                .map(|p| p.trim().parse::<u16>().unwrap())
+        })
+        .expect("agg serve reports its address");
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Served(Some(child)), port)
 }
 
 /// A minimal HTTP GET: status, headers (lower-cased names), body.
@@ -138,8 +148,8 @@ fn two_servers_one_run() {
     let db = tmp.path().join("agg.db");
     // Create the database first so both servers open a migrated store.
     run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["runs"]));
-    let a = serve(tmp.path(), &db, free_port(), "p.yaml", true);
-    let b = serve(tmp.path(), &db, free_port(), "p.yaml", true);
+    let (a, _) = serve(tmp.path(), &db, "p.yaml", true, &[]);
+    let (b, _) = serve(tmp.path(), &db, "p.yaml", true, &[]);
     // Both start a run "now"; the first holds the lease while its fetch hangs.
     let deadline = Instant::now() + Duration::from_secs(30);
     while server.active.load(std::sync::atomic::Ordering::SeqCst) == 0 {
@@ -227,8 +237,7 @@ fn saga_feeds_are_valid_and_cacheable() {
         .unwrap();
     let id = f1["id"].as_u64().unwrap();
 
-    let port = free_port();
-    let srv = serve(tmp.path(), &db, port, "p.yaml", false);
+    let (srv, port) = serve(tmp.path(), &db, "p.yaml", false, &[]);
     assert_eq!(get(port, "/healthz", &[]).0, 200);
 
     let (status, headers, body) = get(port, "/sagas.xml", &[]);
@@ -357,8 +366,7 @@ fn feedback_links_need_a_post_and_a_valid_token() {
         target: item_id,
         expires: later,
     });
-    let port = free_port();
-    let srv = serve(tmp.path(), &db, port, "p.yaml", false);
+    let (srv, port) = serve(tmp.path(), &db, "p.yaml", false, &[]);
 
     // A GET (a mail scanner's prefetch) shows a confirmation and records nothing.
     let (status, _, body) = get(port, &format!("/f/{like}"), &[]);
@@ -479,19 +487,13 @@ fn web_ui_needs_its_token_and_a_browser_click_records_feedback() {
     .unwrap();
     let db = tmp.path().join("agg.db");
     run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
-    let port = free_port();
-    let mut c = agg(tmp.path());
-    c.env("AGG_SECRET", SECRET)
-        .env("AGG_UI_TOKEN", "letmein")
-        .arg("--db")
-        .arg(&db)
-        .args(["serve", "p.yaml", "--bind", &format!("127.0.0.1:{port}")]);
-    let srv = Served(Some(
-        c.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    ));
+    let (srv, port) = serve(
+        tmp.path(),
+        &db,
+        "p.yaml",
+        false,
+        &[("AGG_UI_TOKEN", "letmein")],
+    );
 
     assert_eq!(get(port, "/", &[]).0, 401, "the UI needs its token");
     assert_eq!(request(port, "POST", "/ui/items/1/like", &[]).0, 401);

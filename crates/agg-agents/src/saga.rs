@@ -19,10 +19,59 @@ use serde::Deserialize;
 /// Key of the engine's state document in the store.
 pub const STATE_KEY: &str = "saga-engine";
 
-/// One saga engine per store at a time in this process: two pipelines
+/// One saga engine change at a time in this process: two pipelines
 /// assigning concurrently would otherwise overwrite each other's state.
-pub static ENGINE_LOCK: LazyLock<tokio::sync::Mutex<()>> =
+static ENGINE_LOCK: LazyLock<tokio::sync::Mutex<()>> =
     LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+/// How long one holder may keep the engine before others assume it died.
+const ENGINE_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The right to change the saga engine: this process's lock plus a lease in
+/// the store, so that workers in other processes (or on other machines
+/// sharing a PostgreSQL store) take turns. Call [`EngineLease::release`]
+/// when done; a holder that dies is replaced when its lease expires.
+pub struct EngineLease<'a> {
+    store: &'a dyn Store,
+    holder: String,
+    _local: tokio::sync::MutexGuard<'static, ()>,
+}
+
+pub async fn lock_engine(store: &dyn Store) -> anyhow::Result<EngineLease<'_>> {
+    let local = ENGINE_LOCK.lock().await;
+    let holder = format!("{}:{}", std::process::id(), uuidish());
+    let deadline = std::time::Instant::now() + ENGINE_LEASE + std::time::Duration::from_secs(60);
+    let mut wait = std::time::Duration::from_millis(50);
+    while !store.try_lease(STATE_KEY, &holder, ENGINE_LEASE).await? {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the saga engine stayed busy (another worker holds it)"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(2));
+    }
+    Ok(EngineLease {
+        store,
+        holder,
+        _local: local,
+    })
+}
+
+impl EngineLease<'_> {
+    pub async fn release(self) -> anyhow::Result<()> {
+        self.store.release_lease(STATE_KEY, &self.holder).await
+    }
+}
+
+/// A value unique enough to tell two holders in one process apart.
+fn uuidish() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ N.fetch_add(1, Ordering::Relaxed).rotate_left(32)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,7 +183,7 @@ impl Agent for Saga {
         let mut items = input.collect().await;
         // Online assignment is in time order, as the engine was tuned.
         items.sort_by_key(|i| i.when());
-        let _guard = ENGINE_LOCK.lock().await;
+        let lease = lock_engine(ctx.store.as_ref()).await?;
         let mut engine = load_engine(ctx.store.as_ref()).await?;
         let now = chrono::Utc::now();
         let mut rows = Vec::with_capacity(items.len());
@@ -203,6 +252,7 @@ impl Agent for Saga {
                 .collect();
             ctx.store.set_scores(&scores).await?;
         }
+        lease.release().await?;
         for chunk in items.chunks(256) {
             output.send(chunk.to_vec()).await?;
         }

@@ -432,31 +432,37 @@ async fn feedback_apply(State(st): State<AppState>, Path(token): Path<String>) -
         hex::encode(&Sha256::digest(token.as_bytes())[..16])
     );
     let result: anyhow::Result<bool> = async {
-        let _guard = agg_agents::saga::ENGINE_LOCK.lock().await;
-        if st.store.load_state(&used_key).await?.is_some() {
-            return Ok(false);
-        }
-        use agg_digest::token::Action;
-        match t.action {
-            Action::Like => st.store.add_feedback(t.target, "like", "email").await?,
-            Action::Dislike => st.store.add_feedback(t.target, "dislike", "email").await?,
-            Action::Follow | Action::Mute => {
-                let mut engine = agg_agents::saga::load_engine(st.store.as_ref()).await?;
-                let id = agg_saga::SagaId(t.target as u64);
-                let id = engine.resolve(id).unwrap_or(id);
-                if t.action == Action::Follow {
-                    engine.follow(id, true)?;
-                } else {
-                    engine.mute(id, true)?;
-                }
-                agg_agents::saga::save_engine(st.store.as_ref(), &mut engine).await?;
+        // The engine lease also serialises the "used already?" check.
+        let lease = agg_agents::saga::lock_engine(st.store.as_ref()).await?;
+        let applied: anyhow::Result<bool> = async {
+            if st.store.load_state(&used_key).await?.is_some() {
+                return Ok(false);
             }
-            Action::Unsubscribe => {}
+            use agg_digest::token::Action;
+            match t.action {
+                Action::Like => st.store.add_feedback(t.target, "like", "email").await?,
+                Action::Dislike => st.store.add_feedback(t.target, "dislike", "email").await?,
+                Action::Follow | Action::Mute => {
+                    let mut engine = agg_agents::saga::load_engine(st.store.as_ref()).await?;
+                    let id = agg_saga::SagaId(t.target as u64);
+                    let id = engine.resolve(id).unwrap_or(id);
+                    if t.action == Action::Follow {
+                        engine.follow(id, true)?;
+                    } else {
+                        engine.mute(id, true)?;
+                    }
+                    agg_agents::saga::save_engine(st.store.as_ref(), &mut engine).await?;
+                }
+                Action::Unsubscribe => {}
+            }
+            st.store
+                .save_state(&used_key, &Utc::now().to_rfc3339())
+                .await?;
+            Ok(true)
         }
-        st.store
-            .save_state(&used_key, &Utc::now().to_rfc3339())
-            .await?;
-        Ok(true)
+        .await;
+        lease.release().await?;
+        applied
     }
     .await;
     match result {

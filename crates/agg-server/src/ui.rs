@@ -267,17 +267,22 @@ async fn saga_control(
     Path((id, action)): Path<(u64, String)>,
 ) -> Response {
     let result: anyhow::Result<()> = async {
-        let _guard = agg_agents::saga::ENGINE_LOCK.lock().await;
-        let mut engine = agg_agents::saga::load_engine(st.app.store.as_ref()).await?;
-        let id = agg_saga::SagaId(id);
-        match action.as_str() {
-            "follow" => engine.follow(id, true)?,
-            "unfollow" => engine.follow(id, false)?,
-            "mute" => engine.mute(id, true)?,
-            "unmute" => engine.mute(id, false)?,
-            _ => anyhow::bail!("unknown action"),
+        let lease = agg_agents::saga::lock_engine(st.app.store.as_ref()).await?;
+        let changed: anyhow::Result<()> = async {
+            let mut engine = agg_agents::saga::load_engine(st.app.store.as_ref()).await?;
+            let id = agg_saga::SagaId(id);
+            match action.as_str() {
+                "follow" => engine.follow(id, true)?,
+                "unfollow" => engine.follow(id, false)?,
+                "mute" => engine.mute(id, true)?,
+                "unmute" => engine.mute(id, false)?,
+                _ => anyhow::bail!("unknown action"),
+            }
+            agg_agents::saga::save_engine(st.app.store.as_ref(), &mut engine).await
         }
-        agg_agents::saga::save_engine(st.app.store.as_ref(), &mut engine).await
+        .await;
+        lease.release().await?;
+        changed
     }
     .await;
     match result {
