@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use agg_agents::email_digest::{Mode, Outcome, Status};
 use agg_core::exec::{Quiet, RunOptions};
 use agg_core::{BuildCtx, Pipeline, RunStatus, Store};
-use agg_digest::{Mode, Status};
 use anyhow::Context;
 
 #[derive(clap::Args, Debug)]
@@ -142,7 +142,7 @@ pub async fn run(args: DigestArgs, db: Option<&str>) -> anyhow::Result<ExitCode>
     })
 }
 
-fn print_outcome(name: &str, o: &agg_digest::Outcome, args: &DigestArgs) {
+fn print_outcome(name: &str, o: &Outcome, args: &DigestArgs) {
     let subject = o.subject.as_deref().unwrap_or("-");
     match o.status {
         Status::Sent => println!(

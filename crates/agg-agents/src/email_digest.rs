@@ -12,14 +12,17 @@ use agg_core::{
     Agent, BuildCtx, Inbox, KindDef, OptionsError, Outbox, Role, RunCtx, typed_options,
 };
 use agg_digest::{
-    DigestConfig, Mode, MutedPolicy, Outcome, RenderConfig, SagaInfo, Section, SelectOptions,
-    SendOptions, Signer,
+    DigestConfig, MutedPolicy, RenderConfig, SagaInfo, Section, SelectOptions, SendOptions, Signer,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::util::{OneOrMany, parse_duration};
+
+/// What `agg digest` needs to drive the agent (the binary does not depend
+/// on agg-digest directly).
+pub use agg_digest::{Mode, Outcome, Status};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,7 +82,7 @@ struct Options {
     /// First wait between attempts, in milliseconds (doubles each time).
     #[serde(default = "default_backoff_ms")]
     retry_backoff_ms: u64,
-    /// Per-command SMTP timeout.
+    /// Bound on one SMTP attempt (connect and every command), in seconds.
     #[serde(default = "default_timeout_secs")]
     timeout_secs: u64,
 }

@@ -193,7 +193,8 @@ pub struct SendOptions {
     pub attempts: u32,
     /// First wait between attempts; doubles each time.
     pub backoff: Duration,
-    /// Per-command SMTP timeout.
+    /// Bound on one attempt (connect, greeting, every command): a server
+    /// that accepts the connection and then says nothing cannot hang a run.
     pub timeout: Duration,
 }
 
@@ -275,11 +276,21 @@ pub async fn send(msg: &Message, url: &SmtpUrl, opts: &SendOptions) -> anyhow::R
     let mut wait = opts.backoff;
     let attempts = opts.attempts.max(1);
     for attempt in 1..=attempts {
-        match t.send(msg.clone()).await {
+        let result = match tokio::time::timeout(opts.timeout, t.send(msg.clone())).await {
+            Ok(r) => r.map_err(|e| (explain(&e, url), e.is_permanent())),
+            Err(_) => Err((
+                format!(
+                    "the SMTP server {} did not answer within {}s",
+                    url.redacted(),
+                    opts.timeout.as_secs_f64()
+                ),
+                false,
+            )),
+        };
+        match result {
             Ok(_) => return Ok(()),
-            Err(e) => {
-                let why = explain(&e, url);
-                if e.is_permanent() || attempt == attempts {
+            Err((why, permanent)) => {
+                if permanent || attempt == attempts {
                     let tries = if attempt > 1 {
                         format!(" (after {attempt} attempts)")
                     } else {
