@@ -299,3 +299,22 @@ fn bad_etiquette_options_are_located() {
         "{text}"
     );
 }
+
+#[test]
+fn bodies_over_the_cap_and_slow_servers_fail_alone_with_named_limits() {
+    let s = TestServer::start(|req| match req.path.as_str() {
+        "/big.xml" => Resp::feed(req, &rss("big", 400)),
+        "/slow.xml" => Resp::feed(req, &rss("slow", 1)).delay(Duration::from_millis(2500)),
+        _ => Resp::feed(req, &rss("ok", 2)),
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, text) = run_rss(
+        tmp.path(),
+        &[s.url("/big.xml"), s.url("/slow.xml"), s.url("/ok.xml")],
+        ", max_bytes: 20000, timeout_secs: 1, retries: 0",
+    );
+    assert_eq!(code, Some(1));
+    assert!(text.contains("limit of 20000 bytes (max_bytes)"), "{text}");
+    assert!(text.contains("timed out (timeout_secs)"), "{text}");
+    assert_eq!(items(tmp.path()).len(), 2, "the healthy feed is stored");
+}

@@ -3,6 +3,7 @@
 //! permanent redirects, feed health and adaptive polling (see
 //! `agg_fetch::schedule` for the rules).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use agg_core::{FeedState, OptionsError, Outbox, RunCtx};
@@ -213,20 +214,52 @@ pub async fn poll(
     let fetcher = Fetcher::new(cfg.limits.clone())?;
     let limiter = HostLimiter::new(cfg.concurrency, cfg.per_host);
     let agent = Arc::new(ctx.agent.clone());
-    let fetches = futures::stream::iter(feeds.iter().cloned())
+    // Every feed's state up front, in one query: the fetch futures below
+    // must not touch the store, or a future holding a pooled connection
+    // while it is not polled starves the loop that stores items.
+    let mut known: HashMap<String, FeedState> = ctx
+        .store
+        .list_feeds()
+        .await?
+        .into_iter()
+        .map(|f| (f.url.clone(), f))
+        .collect();
+    // Hosts interleaved (a, b, c, a, b, c…) so that a bounded window of
+    // fetches in flight is not filled by one host waiting on `per_host`.
+    let mut by_host: Vec<(String, std::collections::VecDeque<FeedSpec>)> = Vec::new();
+    for spec in feeds {
+        let host = url::Url::parse(spec.url())
+            .ok()
+            .and_then(|u| u.host_str().map(|h| format!("{h}:{:?}", u.port())))
+            .unwrap_or_default();
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, q)) => q.push_back(spec.clone()),
+            None => by_host.push((host, [spec.clone()].into())),
+        }
+    }
+    let mut order = Vec::with_capacity(feeds.len());
+    while order.len() < feeds.len() {
+        for (_, q) in by_host.iter_mut() {
+            order.extend(q.pop_front());
+        }
+    }
+    // At most this many feeds fetched or parsed but not yet stored: memory
+    // stays bounded however long the list, and a slow store slows fetching.
+    let window = cfg.concurrency * 2;
+    // Parsing is CPU work: as many at once as there are cores (more only
+    // adds threads, and memory arenas with them).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let parsing = Arc::new(tokio::sync::Semaphore::new(cores));
+    let fetches = futures::stream::iter(order)
         .map(|spec| {
             let fetcher = fetcher.clone();
             let limiter = limiter.clone();
             let agent = agent.clone();
+            let parsing = parsing.clone();
+            let url = spec.url().to_string();
+            let state = known.remove(&url);
             async move {
-                let url = spec.url().to_string();
-                let mut state = ctx
-                    .store
-                    .feed_state(&url)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
+                let mut state = state.unwrap_or_default();
                 state.url = url.clone();
                 state.agent = Some((*agent).clone());
                 let now = chrono::Utc::now();
@@ -278,7 +311,9 @@ pub async fn poll(
                         let key = url.clone();
                         // Parsing is CPU work: off the async threads, in
                         // parallel with other feeds.
+                        let permit = parsing.acquire_owned().await;
                         let parsed = tokio::task::spawn_blocking(move || {
+                            let _permit = permit;
                             agg_fetch::parse_feed_from(
                                 &bytes,
                                 &FeedSource {
@@ -316,7 +351,7 @@ pub async fn poll(
                 (state, got)
             }
         })
-        .buffer_unordered(feeds.len().max(1));
+        .buffer_unordered(window.max(1));
     futures::pin_mut!(fetches);
     let (mut failed, mut fetched, mut skipped) = (0usize, 0usize, 0usize);
     while let Some((mut state, got)) = fetches.next().await {

@@ -382,6 +382,10 @@ impl Sanitizer {
     }
 
     fn clean(&self, html: &str, base: Option<&url::Url>) -> String {
+        // Without a `<` there is no tag: entities and text only, already safe.
+        if !html.contains('<') {
+            return html.to_string();
+        }
         if base == self.base.as_ref() {
             self.builder.clean(html).to_string()
         } else {
