@@ -153,6 +153,19 @@ enum Command {
     Feeds(feeds_cmd::FeedsArgs),
     /// Build and send a pipeline's digest for today (or preview it).
     Digest(cmd_digest::DigestArgs),
+    /// Work as one of several workers sharing a store (PostgreSQL for
+    /// several machines): run the pipelines in cycles, each due feed fetched
+    /// by one worker, the saga engine and each day's digest claimed once.
+    Worker {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Seconds between cycles.
+        #[arg(long, default_value_t = 60)]
+        interval: u64,
+        /// Stop after this many cycles (0: run until SIGTERM).
+        #[arg(long, default_value_t = 0)]
+        cycles: u64,
+    },
     /// Create or upgrade the store's tables (done on every open; this only
     /// opens the store and reports).
     Migrate,
@@ -331,6 +344,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             feeds_cmd::run(store.as_ref(), args).await
         }
         Command::Digest(args) => cmd_digest::run(args, cli.db.as_deref()).await,
+        Command::Worker {
+            ref files,
+            interval,
+            cycles,
+        } => {
+            let mut pipelines = Vec::new();
+            for f in files {
+                let Some((p, _)) = load_or_report(f)? else {
+                    return Ok(ExitCode::from(1));
+                };
+                pipelines.push(p);
+            }
+            let store = open_store(cli.db.as_deref(), pipelines.first()).await?;
+            agg_server::serve::work(
+                pipelines,
+                store,
+                holder_id(),
+                std::time::Duration::from_secs(interval),
+                cycles,
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Migrate => {
             open_store(cli.db.as_deref(), None).await?;
             println!("store is up to date");
@@ -382,7 +418,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 pipelines.push(p);
             }
             let store = open_store(cli.db.as_deref(), pipelines.first()).await?;
-            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
             let cfg = agg_server::serve::ServeConfig {
                 bind,
                 public_url: public_url
@@ -390,7 +425,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .unwrap_or_else(|| format!("http://{bind}")),
                 catch_up,
                 run_now: now,
-                holder: format!("{}:{}", host.trim(), std::process::id()),
+                holder: holder_id(),
                 feed_min_score,
                 access_token: access_token.clone(),
             };
@@ -404,6 +439,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// This process among several sharing a store: host and pid.
+fn holder_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
 }
 
 fn env_lookup(name: &str) -> Option<String> {

@@ -145,6 +145,10 @@ pub struct RunCtx {
     pub store: Arc<dyn Store>,
     /// Fetch and compute, but write nothing anywhere (store, files, mail).
     pub dry_run: bool,
+    /// Set when this run is one of several workers sharing the store: work
+    /// that must be done once (fetching a due feed) is claimed in the store
+    /// under this id first.
+    pub worker: Option<String>,
     pub(crate) errors: Mutex<Vec<String>>,
 }
 
@@ -164,6 +168,7 @@ impl RunCtx {
             run,
             store,
             dry_run,
+            worker: None,
             errors: Mutex::new(Vec::new()),
         }
     }

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub only: Option<String>,
     /// Batches buffered per edge before the producer waits.
     pub channel_capacity: usize,
+    /// This process's worker id when several workers share the store.
+    pub worker: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -34,6 +36,7 @@ impl Default for RunOptions {
             dry_run: false,
             only: None,
             channel_capacity: 4,
+            worker: None,
         }
     }
 }
@@ -109,7 +112,7 @@ pub async fn run(
         let persist = (decl.role == Role::Source && !opts.dry_run).then(|| store.clone());
         let mut outbox = Outbox::new(txs, persist);
         let mut inbox = Inbox::new(receivers[i].take());
-        let ctx = RunCtx::new(
+        let mut ctx = RunCtx::new(
             &p.name,
             &decl.name,
             &decl.kind,
@@ -117,6 +120,7 @@ pub async fn run(
             store.clone(),
             opts.dry_run,
         );
+        ctx.worker = opts.worker.clone();
         let role = decl.role;
         let observer = observer.clone();
         // Agents are borrowed from the pipeline, so their futures are joined

@@ -21,5 +21,6 @@ pub use diag::{Diagnostic, Severity, SourceMap};
 pub use item::{Enclosure, Item, SagaRef};
 pub use pipeline::{AgentDecl, Loaded, Pipeline};
 pub use store::{
-    AgentOutcome, DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus, ScoreRow, Store,
+    AgentOutcome, DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus,
+    ScoreRow, Store,
 };

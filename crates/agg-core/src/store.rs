@@ -247,6 +247,15 @@ pub trait Store: Send + Sync {
         holder: &str,
         ttl: std::time::Duration,
     ) -> anyhow::Result<bool>;
+    /// Claims, among `urls`, the feeds no other live worker has claimed, for
+    /// `ttl`; returns the claimed ones. Several workers sharing a store call
+    /// this before fetching, so each due feed is fetched by one of them.
+    async fn claim_feeds(
+        &self,
+        urls: &[String],
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<Vec<String>>;
     /// Gives a lease back (only if `holder` holds it).
     async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()>;
 }

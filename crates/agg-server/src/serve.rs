@@ -186,3 +186,55 @@ pub async fn serve(
     http.await??;
     Ok(())
 }
+
+/// `agg worker`: runs the pipelines in cycles as one of several workers
+/// sharing a store. Work that must happen once is claimed in the store
+/// under `holder` (due feeds; the saga engine; the digest of a day), so N
+/// workers split the fetching and never duplicate items or digests.
+/// Stops after `cycles` cycles (0 = until SIGTERM).
+pub async fn work(
+    pipelines: Vec<Pipeline>,
+    store: Arc<dyn Store>,
+    holder: String,
+    interval: Duration,
+    cycles: u64,
+) -> anyhow::Result<()> {
+    let (stop_tx, mut stop) = watch::channel(false);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        let _ = stop_tx.send(true);
+    });
+    let opts = RunOptions {
+        worker: Some(holder.clone()),
+        ..RunOptions::default()
+    };
+    let mut done = 0;
+    loop {
+        for p in &pipelines {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            let quiet: Arc<dyn Observer> = Arc::new(agg_core::exec::Quiet);
+            match agg_core::exec::run(p, store.clone(), &opts, quiet).await {
+                Ok(s) => {
+                    tracing::info!(pipeline = %p.name, worker = %holder, status = s.status.as_str(), "cycle run")
+                }
+                // A lost database connection fails this run; the pool
+                // reconnects and the next cycle goes on.
+                Err(e) => tracing::error!(pipeline = %p.name, "run failed: {e:#}"),
+            }
+        }
+        done += 1;
+        if cycles > 0 && done >= cycles {
+            return Ok(());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}

@@ -636,6 +636,38 @@ impl Store for PgStore {
         Ok(res.rows_affected() == 1)
     }
 
+    async fn claim_feeds(
+        &self,
+        urls: &[String],
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let until = Utc::now() + chrono::Duration::from_std(ttl)?;
+        sqlx::query(
+            "INSERT INTO feeds (url) SELECT unnest($1::text[]) ON CONFLICT (url) DO NOTHING",
+        )
+        .bind(urls)
+        .execute(&self.pool)
+        .await?;
+        // SKIP LOCKED: rows another worker is claiming right now are left to
+        // it instead of waited for; claims of dead workers expire.
+        let claimed: Vec<String> = sqlx::query_scalar(
+            "UPDATE feeds SET claim_holder = $2, claim_until = $3
+             WHERE url IN (
+                 SELECT url FROM feeds
+                 WHERE url = ANY($1)
+                   AND (claim_until IS NULL OR claim_until < now() OR claim_holder = $2)
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING url",
+        )
+        .bind(urls)
+        .bind(holder)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(claimed)
+    }
+
     async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name)

@@ -614,6 +614,41 @@ impl Store for SqliteStore {
         Ok(res.rows_affected() == 1)
     }
 
+    async fn claim_feeds(
+        &self,
+        urls: &[String],
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(ttl)?;
+        // One write transaction (BEGIN IMMEDIATE): SQLite has one writer at a
+        // time, so claims cannot interleave.
+        let mut tx = self.write_tx().await?;
+        let mut claimed = Vec::new();
+        for url in urls {
+            sqlx::query("INSERT INTO feeds (url) VALUES (?) ON CONFLICT (url) DO NOTHING")
+                .bind(url)
+                .execute(&mut *tx)
+                .await?;
+            let res = sqlx::query(
+                "UPDATE feeds SET claim_holder = ?1, claim_until = ?2
+                 WHERE url = ?3 AND (claim_until IS NULL OR claim_until < ?4 OR claim_holder = ?1)",
+            )
+            .bind(holder)
+            .bind(until)
+            .bind(url)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 1 {
+                claimed.push(url.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
     async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
         sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
             .bind(name)

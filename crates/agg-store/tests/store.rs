@@ -469,3 +469,61 @@ async fn items_filter_by_saga_and_score() {
         assert_eq!(keys(q).await, (vec!["a".into(), "c".into()], 2));
     }
 }
+
+#[tokio::test]
+async fn each_feed_is_claimed_by_one_worker() {
+    use std::time::Duration;
+    for (_d, s) in backends().await {
+        let urls: Vec<String> = (0..6).map(|i| format!("http://f/{i}")).collect();
+        let a = s
+            .claim_feeds(&urls[..4], "a", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let b = s
+            .claim_feeds(&urls, "b", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(a.len(), 4);
+        let mut b = b;
+        b.sort();
+        assert_eq!(b, urls[4..].to_vec(), "b gets only what a did not claim");
+        assert_eq!(
+            s.claim_feeds(&urls[..1], "a", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "a renews"
+        );
+        // Claims expire: a dead worker's feeds go to the next one.
+        let orphan = vec!["http://h/orphan".to_string()];
+        assert_eq!(
+            s.claim_feeds(&orphan, "dead", Duration::ZERO)
+                .await
+                .unwrap(),
+            orphan
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            s.claim_feeds(&orphan, "live", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            orphan
+        );
+        assert!(
+            s.claim_feeds(&orphan, "dead", Duration::from_secs(60))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Racing claimers split the set without overlap.
+        let many: Vec<String> = (0..60).map(|i| format!("http://g/{i}")).collect();
+        let (x, y) = tokio::join!(
+            s.claim_feeds(&many, "x", Duration::from_secs(60)),
+            s.claim_feeds(&many, "y", Duration::from_secs(60))
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!(x.len() + y.len(), 60);
+        assert!(x.iter().all(|u| !y.contains(u)));
+    }
+}
