@@ -534,7 +534,7 @@ async fn open_store(db: Option<&str>, p: Option<&Pipeline>) -> anyhow::Result<Ar
         }
         (None, None) => agg_store::default_db_path().display().to_string(),
     };
-    tracing::info!(store = %target, "opening store");
+    tracing::info!(store = %agg_store::redact(&target), "opening store");
     agg_store::open(&target).await
 }
 

@@ -122,3 +122,61 @@ fn killed_run_on_postgres_is_completed_without_duplicates() {
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs[1]["status"], "aborted");
 }
+
+#[test]
+fn a_database_password_never_reaches_output_or_the_store() {
+    // Local connections use trust authentication, so a planted password is
+    // accepted and ignored: it can be followed everywhere agg writes.
+    let db = Db::new("secret");
+    let planted = "PlantedSecret-7f3a";
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_password(Some(planted)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f.xml"), rss("s", 3)).unwrap();
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "name: s\nagents:\n  f: { kind: file, path: f.xml }\n  bad: { kind: file, path: missing.xml }\n  \
+         out: { kind: jsonl, inputs: [f, bad], path: out.jsonl }\n",
+    )
+    .unwrap();
+    let mut seen = String::new();
+    for args in [
+        vec!["-vv", "run", "p.yaml"],
+        vec!["-vv", "runs", "--json"],
+        vec!["-vv", "items", "--json"],
+        vec!["feeds", "--json"],
+    ] {
+        let out = agg(tmp.path())
+            .args(["--db", url.as_str()])
+            .args(&args)
+            .output()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&out.stdout));
+        seen.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    // A wrong host makes agg report the URL: still without the password.
+    let mut bad = url.clone();
+    bad.set_port(Some(1)).unwrap();
+    let out = agg(tmp.path())
+        .args(["--db", bad.as_str(), "runs"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    seen.push_str(&err);
+    seen.push_str(&std::fs::read_to_string(tmp.path().join("out.jsonl")).unwrap());
+    assert!(seen.contains("opening store"), "the log was captured");
+    assert!(!seen.contains(planted), "the password leaked:\n{seen}");
+    // Nor is it in any table.
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", &db.url])
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&dump.stdout).contains(planted));
+}

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agg_core::Store;
-pub use postgres::PgStore;
+pub use postgres::{PgStore, redact};
 pub use sqlite::SqliteStore;
 
 /// Where the store lives when neither `--db` nor `AGG_DB` nor the pipeline

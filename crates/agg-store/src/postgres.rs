@@ -32,7 +32,9 @@ impl PgStore {
     pub async fn open(url: &str) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
+            // A CLI should fail fast on a wrong address; a worker whose
+            // database restarts fails one run and retries on its next cycle.
+            .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to {}", redact(url)))?;
@@ -49,7 +51,7 @@ impl PgStore {
 }
 
 /// The URL without its password, for messages and logs.
-pub(crate) fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
