@@ -8,6 +8,9 @@ mod support;
 
 use support::*;
 
+/// Half an hour after DAY1, the same local day.
+const LATER1: &str = "2026-11-26T07:30:00Z";
+
 #[test]
 fn sends_one_multipart_digest_with_headers_links_and_valid_tokens() {
     let s = Scratch::new("");
@@ -175,10 +178,15 @@ fn a_crash_after_sending_never_sends_that_day_again_and_loses_no_item() {
     );
     assert_eq!(s.digest("2026-11-26")["status"], "pending");
 
-    // The next run that day finds it pending: it may have gone out, so it
-    // is not sent again.
+    // Right after, it could be another worker still talking to the server:
+    // left alone.
     ok(s.run(DAY1, &smtp.url()));
-    ok(s.run(DAY1, &smtp.url()));
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(s.digest("2026-11-26")["status"], "pending");
+    // Half an hour later it is abandoned: it may have gone out, so it is
+    // never sent again that day.
+    ok(s.run(LATER1, &smtp.url()));
+    ok(s.run(LATER1, &smtp.url()));
     assert_eq!(smtp.messages().len(), 1);
     let rec = s.digest("2026-11-26");
     assert_eq!(rec["status"], "interrupted");
@@ -205,7 +213,7 @@ fn a_crash_before_sending_sends_nothing_that_day_and_loses_no_item() {
     assert_eq!(smtp.messages().len(), 0);
     let pending = s.digest("2026-11-26");
     assert_eq!(pending["status"], "pending");
-    ok(s.run(DAY1, &smtp.url()));
+    ok(s.run(LATER1, &smtp.url()));
     assert_eq!(smtp.messages().len(), 0);
     assert_eq!(s.digest("2026-11-26")["status"], "interrupted");
     ok(s.run(DAY2, &smtp.url()));
@@ -365,4 +373,32 @@ fn bad_digest_options_are_located_errors() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn two_workers_racing_for_the_same_day_send_one_mail() {
+    let s = Scratch::new("");
+    let smtp = Smtp::start(s.dir(), &[]);
+    // The store exists first (two processes creating one SQLite file at
+    // the same moment is the store's concern, not the digest's).
+    ok(s.agg(DAY1, &smtp.url())
+        .args(["items", "--count"])
+        .output()
+        .unwrap());
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            s.agg(DAY1, &smtp.url())
+                .args(["run", "digest.yaml"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(s.digest("2026-11-26")["status"], "sent");
 }

@@ -91,6 +91,22 @@ fn crash_point(at: &str) {
     }
 }
 
+/// How long a `pending` record may belong to a live sender: every attempt
+/// at its time bound, plus the waits between them. Older, it was abandoned.
+pub fn in_flight(send: &SendOptions) -> chrono::Duration {
+    let attempts = send.attempts.max(1);
+    let mut total = send.timeout * attempts;
+    let mut wait = send.backoff;
+    for _ in 1..attempts {
+        total += wait;
+        wait = wait
+            .saturating_mul(2)
+            .min(std::time::Duration::from_secs(300));
+    }
+    chrono::Duration::from_std(total).unwrap_or(chrono::Duration::hours(1))
+        + chrono::Duration::seconds(30)
+}
+
 /// Per-section lines for a dry run.
 pub fn summarize(sel: &Selection) -> Vec<String> {
     let mut out = Vec::new();
@@ -192,6 +208,17 @@ pub async fn run(
                     rec.status
                 ));
             }
+            // Recorded moments ago: another worker may be in its SMTP
+            // conversation right now. Leave it alone.
+            "pending" if now - rec.created < in_flight(&cfg.send) => {
+                out.status = Status::ClaimedElsewhere;
+                out.message_id = Some(rec.message_id);
+                out.note = Some(format!(
+                    "the digest of {day} is being sent by another process (since {}); nothing sent",
+                    rec.created.format("%H:%M:%S UTC")
+                ));
+                return Ok(out);
+            }
             "pending" => {
                 let note = format!(
                     "the digest of {day} was being sent by a process that stopped \
@@ -268,7 +295,8 @@ pub async fn run(
         message_id: message_id.clone(),
         items: out.items.clone(),
         status: "pending".into(),
-        created: Utc::now(),
+        // The digest's clock (pinned in tests), so "in flight" is judged on it.
+        created: now,
         sent_at: None,
         error: None,
     };
