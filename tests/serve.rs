@@ -204,22 +204,39 @@ fn feedparser(body: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn saga_feeds_are_valid_and_cacheable() {
+/// A store with the demo sport feed (and the world feed, with `world`)
+/// grouped into sagas, and the pipeline `p.yaml` that made it (with a daily
+/// schedule, for `agg serve`).
+fn saga_fixture(name: &str, world: bool) -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(
         &repo().join("pipelines/demo-feeds"),
         &tmp.path().join("demo-feeds"),
     );
+    let (extra, input) = if world {
+        (
+            "  world: { kind: file, path: demo-feeds/world.atom }\n  all: { kind: dedupe, inputs: [sport, world] }\n",
+            "all",
+        )
+    } else {
+        ("", "sport")
+    };
     std::fs::write(
         tmp.path().join("p.yaml"),
-        "name: sagas\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
-         world: { kind: file, path: demo-feeds/world.atom }\n  all: { kind: dedupe, inputs: [sport, world] }\n  \
-         sagas: { kind: saga, inputs: [all] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
+        format!(
+            "name: {name}\nschedule: \"0 7 * * *\"\nagents:\n  sport: {{ kind: file, path: demo-feeds/sport.json }}\n{extra}  \
+             sagas: {{ kind: saga, inputs: [{input}] }}\n  out: {{ kind: jsonl, inputs: [sagas], path: out.jsonl }}\n"
+        ),
     )
     .unwrap();
     let db = tmp.path().join("agg.db");
     run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    (tmp, db)
+}
+
+#[test]
+fn saga_feeds_are_valid_and_cacheable() {
+    let (tmp, db) = saga_fixture("sagas", true);
     let out = run_ok(
         agg(tmp.path())
             .arg("--db")
@@ -327,19 +344,7 @@ fn feedback_rows(db: &Path) -> Vec<agg_core::FeedbackRow> {
 #[test]
 fn feedback_links_need_a_post_and_a_valid_token() {
     use agg_digest::token::{Action, Signer, Token};
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(
-        &repo().join("pipelines/demo-feeds"),
-        &tmp.path().join("demo-feeds"),
-    );
-    std::fs::write(
-        tmp.path().join("p.yaml"),
-        "name: fb\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
-         sagas: { kind: saga, inputs: [sport] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
-    )
-    .unwrap();
-    let db = tmp.path().join("agg.db");
-    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    let (tmp, db) = saga_fixture("fb", false);
     let out = run_ok(
         agg(tmp.path())
             .arg("--db")
@@ -429,19 +434,7 @@ fn feedback_links_need_a_post_and_a_valid_token() {
 
 #[test]
 fn sagas_export_writes_the_same_feeds_as_static_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(
-        &repo().join("pipelines/demo-feeds"),
-        &tmp.path().join("demo-feeds"),
-    );
-    std::fs::write(
-        tmp.path().join("p.yaml"),
-        "name: ex\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
-         sagas: { kind: saga, inputs: [sport] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
-    )
-    .unwrap();
-    let db = tmp.path().join("agg.db");
-    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    let (tmp, db) = saga_fixture("ex", false);
     let site = tmp.path().join("site");
     run_ok(
         agg(tmp.path())
@@ -474,19 +467,7 @@ fn sagas_export_writes_the_same_feeds_as_static_files() {
 
 #[test]
 fn web_ui_needs_its_token_and_a_browser_click_records_feedback() {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(
-        &repo().join("pipelines/demo-feeds"),
-        &tmp.path().join("demo-feeds"),
-    );
-    std::fs::write(
-        tmp.path().join("p.yaml"),
-        "name: ui\nschedule: \"0 7 * * *\"\nagents:\n  sport: { kind: file, path: demo-feeds/sport.json }\n  \
-         sagas: { kind: saga, inputs: [sport] }\n  out: { kind: jsonl, inputs: [sagas], path: out.jsonl }\n",
-    )
-    .unwrap();
-    let db = tmp.path().join("agg.db");
-    run_ok(agg(tmp.path()).arg("--db").arg(&db).args(["run", "p.yaml"]));
+    let (tmp, db) = saga_fixture("ui", false);
     let (srv, port) = serve(
         tmp.path(),
         &db,
