@@ -402,3 +402,27 @@ fn two_workers_racing_for_the_same_day_send_one_mail() {
     assert_eq!(smtp.messages().len(), 1);
     assert_eq!(s.digest("2026-11-26")["status"], "sent");
 }
+
+#[test]
+fn items_stored_by_earlier_runs_come_back_when_the_feed_says_nothing_new() {
+    let s = Scratch::new("    max_items: 3\n    backfill: 30d\n");
+    let smtp = Smtp::start(s.dir(), &[]);
+    ok(s.run(DAY1, &smtp.url()));
+    let first = liked_ids(&smtp.messages()[0]);
+    // The next day the source delivers nothing (as a feed answering 304
+    // would): the two items held back yesterday still come.
+    std::fs::write(
+        s.dir().join("feeds/news.xml"),
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Example Wire</title></channel></rss>",
+    )
+    .unwrap();
+    ok(s.run(DAY2, &smtp.url()));
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 2);
+    let second = liked_ids(&msgs[1]);
+    assert_eq!(second.len(), 2, "{first:?} then {second:?}");
+    assert!(second.iter().all(|id| !first.contains(id)));
+    // And nothing is left after that.
+    ok(s.run("2026-11-28T07:00:00Z", &smtp.url()));
+    assert_eq!(smtp.messages().len(), 2);
+}

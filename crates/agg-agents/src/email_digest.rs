@@ -76,6 +76,14 @@ struct Options {
     /// Send a digest even when nothing is new.
     #[serde(default)]
     send_empty: bool,
+    /// Also offer unsent items stored by earlier runs from this pipeline's
+    /// sources, up to this old (a feed that answered 304 re-emits nothing;
+    /// items held back by the caps come back). `0d` turns it off.
+    #[serde(default = "default_backfill")]
+    backfill: String,
+    /// Source agents to backfill from, besides those seen in the input.
+    #[serde(default)]
+    sources: Vec<String>,
     /// SMTP attempts on transient errors.
     #[serde(default = "default_attempts")]
     attempts: u32,
@@ -101,6 +109,9 @@ fn default_top() -> usize {
 }
 fn default_silent_days() -> u32 {
     3
+}
+fn default_backfill() -> String {
+    "3d".into()
 }
 fn default_link_days() -> u32 {
     30
@@ -184,6 +195,10 @@ pub fn build_with(
                 .with_hint("a number and a unit: 36h, 7d, 2w")
         })?),
     };
+    let backfill = parse_duration(&o.backfill).ok_or_else(|| {
+        OptionsError::at(&["backfill"], format!("`{}` is not a duration", o.backfill))
+            .with_hint("a number and a unit: 36h, 3d, 1w; 0d turns it off")
+    })?;
     let public_url = o
         .public_url
         .clone()
@@ -238,6 +253,8 @@ pub fn build_with(
         Box::new(EmailDigest {
             cfg,
             secret_file: o.secret_file.as_deref().map(|p| ctx.resolve(p)),
+            backfill,
+            sources: o.sources.clone(),
             mode,
             force,
             report: report.clone(),
@@ -254,6 +271,8 @@ mod lettre_addr {
 struct EmailDigest {
     cfg: DigestConfig,
     secret_file: Option<PathBuf>,
+    backfill: chrono::Duration,
+    sources: Vec<String>,
     mode: Mode,
     force: bool,
     report: Report,
@@ -321,7 +340,52 @@ impl Agent for EmailDigest {
 }
 
 impl EmailDigest {
+    /// Unsent items stored by earlier runs from the pipeline's sources
+    /// (remembered in the store, since a run may see none of them), after
+    /// the run's own items.
+    async fn with_backfill(
+        &self,
+        ctx: &RunCtx,
+        mut items: Vec<agg_core::Item>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<agg_core::Item>> {
+        if self.backfill <= chrono::Duration::zero() {
+            return Ok(items);
+        }
+        let key = format!("email_digest.sources.{}.{}", ctx.pipeline, ctx.agent);
+        let mut known: std::collections::BTreeSet<String> = match ctx.store.load_state(&key).await?
+        {
+            Some(j) => serde_json::from_str(&j).unwrap_or_default(),
+            None => Default::default(),
+        };
+        let before = known.len();
+        known.extend(items.iter().map(|i| i.source.clone()));
+        known.extend(self.sources.iter().cloned());
+        if known.len() != before && !ctx.dry_run {
+            ctx.store
+                .save_state(&key, &serde_json::to_string(&known)?)
+                .await?;
+        }
+        let have: std::collections::HashSet<i64> = items.iter().filter_map(|i| i.id).collect();
+        for source in &known {
+            let q = agg_core::ItemQuery {
+                source: Some(source.clone()),
+                since: Some(now - self.backfill),
+                limit: Some(1000),
+                ..agg_core::ItemQuery::default()
+            };
+            for i in ctx.store.list_items(&q).await? {
+                if i.id.is_some_and(|id| !have.contains(&id)) {
+                    items.push(i);
+                }
+            }
+        }
+        Ok(items)
+    }
+
     async fn deliver(&self, ctx: &RunCtx, items: Vec<agg_core::Item>) -> anyhow::Result<Outcome> {
+        let now = now()?;
+        let items = self.with_backfill(ctx, items, now).await?;
         let mut cfg = self.cfg.clone();
         cfg.pipeline = ctx.pipeline.clone();
         let key = match &self.secret_file {
@@ -352,7 +416,7 @@ impl EmailDigest {
             &sagas,
             &mode,
             self.force,
-            now()?,
+            now,
         )
         .await
     }

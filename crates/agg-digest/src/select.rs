@@ -233,14 +233,33 @@ pub fn select(
     today: chrono::NaiveDate,
     tz: chrono_tz::Tz,
 ) -> Selection {
-    // Candidates: not sent, not too old, one per id/key.
+    // Candidates: not sent, not too old, one per id/key, and one per link
+    // or title (a copy stored from another source is the same story).
     let mut seen = HashSet::new();
-    let mut cands: Vec<Item> = items
-        .into_iter()
-        .filter(|i| i.id.is_none_or(|id| !sent.contains(&id)))
-        .filter(|i| opts.max_age.is_none_or(|age| i.when() >= now - age))
-        .filter(|i| seen.insert(i.id.map_or_else(|| i.key.clone(), |id| id.to_string())))
-        .collect();
+    let mut cands: Vec<Item> = Vec::new();
+    for i in items {
+        if i.id.is_some_and(|id| sent.contains(&id))
+            || opts.max_age.is_some_and(|age| i.when() < now - age)
+        {
+            continue;
+        }
+        let title = i
+            .title
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        let id = i.id.map_or_else(|| i.key.clone(), |id| id.to_string());
+        let new_id = seen.insert(format!("id:{id}"));
+        let new_title = title.is_empty() || seen.insert(format!("title:{title}"));
+        let new_url = i
+            .url
+            .as_ref()
+            .is_none_or(|u| seen.insert(format!("url:{u}")));
+        if new_id && new_title && new_url {
+            cands.push(i);
+        }
+    }
     if opts.muted == MutedPolicy::Drop {
         cands.retain(|i| !is_muted(i, sagas));
     }
