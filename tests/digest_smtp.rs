@@ -426,3 +426,42 @@ fn items_stored_by_earlier_runs_come_back_when_the_feed_says_nothing_new() {
     ok(s.run("2026-11-28T07:00:00Z", &smtp.url()));
     assert_eq!(smtp.messages().len(), 2);
 }
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[test]
+fn feed_health_lists_a_failing_feed_with_its_reason() {
+    use std::collections::HashMap;
+    let feeds = common::Server::start(HashMap::from([
+        (
+            "/ok.xml".to_string(),
+            common::Route::Feed(common::rss("ok", 2)),
+        ),
+        ("/broken.xml".to_string(), common::Route::Status(500)),
+    ]));
+    let s = Scratch::new("");
+    let yaml = std::fs::read_to_string(s.dir().join("digest.yaml"))
+        .unwrap()
+        .replace(
+            "news:  { kind: file, path: feeds/news.xml }",
+            &format!(
+                "news:  {{ kind: rss, feeds: [\"{}\", \"{}\"] }}",
+                feeds.url("/ok.xml"),
+                feeds.url("/broken.xml")
+            ),
+        );
+    std::fs::write(s.dir().join("digest.yaml"), yaml).unwrap();
+    let smtp = Smtp::start(s.dir(), &[]);
+    // The broken feed makes the run partial; the digest still goes out.
+    let out = s.run(DAY1, &smtp.url());
+    assert_eq!(smtp.messages().len(), 1, "{}", text(&out));
+    let m = &smtp.messages()[0];
+    let body = m["text"].as_str().unwrap();
+    assert!(body.contains("FEED HEALTH"), "{body}");
+    assert!(body.contains("[failing]"), "{body}");
+    assert!(body.contains("/broken.xml"), "{body}");
+    assert!(body.contains("500"), "{body}");
+    assert!(m["html"].as_str().unwrap().contains("Feed health"));
+    assert_eq!(liked_ids(m).len(), 2);
+}
