@@ -352,74 +352,129 @@ pub async fn poll(
             }
         })
         .buffer_unordered(window.max(1));
-    futures::pin_mut!(fetches);
-    let (mut failed, mut fetched, mut skipped) = (0usize, 0usize, 0usize);
-    while let Some((mut state, got)) = fetches.next().await {
-        let url = state.url.clone();
-        let now = chrono::Utc::now();
-        let note_move = |state: &mut FeedState, moved: Option<String>| {
-            if let Some(m) = moved
-                && state.moved_to.as_deref() != Some(&m)
-                && m != url
-            {
-                tracing::info!(feed = %url, to = %m, "feed moved permanently; fetching the new address from now on");
-                state.moved_to = Some(m);
+    // Fetching goes on while results are stored: the fetch stream is driven
+    // by its own future, joined with the one that stores, and hands results
+    // over through a bounded channel.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(window.max(1));
+    let producer = async move {
+        futures::pin_mut!(fetches);
+        while let Some(r) = fetches.next().await {
+            if tx.send(r).await.is_err() {
+                break;
             }
-        };
-        match got {
-            Got::Skipped(why) => {
-                skipped += 1;
-                tracing::info!(agent = %ctx.agent, feed = %url, "skipped: {why}");
-                continue;
-            }
-            Got::NotModified(moved) => {
-                fetched += 1;
-                note_move(&mut state, moved);
-                schedule::record_success(&mut state, now, None, Vec::new(), None, &cfg.policy);
-            }
-            Got::Parsed {
-                feed,
-                etag,
-                last_modified,
-                moved_to,
-            } => {
-                fetched += 1;
-                note_move(&mut state, moved_to);
-                let dates: Vec<_> = feed
-                    .items
-                    .iter()
-                    .filter_map(|i| i.published.or(i.updated))
-                    .collect();
-                let (title, ttl) = (feed.title.clone(), feed.ttl);
-                // Store the items before the validators: a crash in between
-                // re-fetches rather than losing items.
-                output.send(feed.items).await?;
-                state.etag = etag;
-                state.last_modified = last_modified;
-                schedule::record_success(&mut state, now, title, dates, ttl, &cfg.policy);
-            }
-            Got::Failed { msg, retry_after } => {
-                fetched += 1;
-                failed += 1;
-                ctx.error(format!("{url}: {msg}"));
-                schedule::record_failure(&mut state, now, msg, retry_after, &cfg.policy);
-                if state.paused && state.consecutive_failures == cfg.policy.pause_after {
-                    ctx.error(format!(
-                        "{url}: paused after {} consecutive failures",
-                        state.consecutive_failures
-                    ));
+        }
+    };
+    let consumer = async {
+        let (mut failed, mut fetched, mut skipped) = (0usize, 0usize, 0usize);
+        // Items of several feeds are stored in one batch (one transaction), and
+        // those feeds' states (validators) saved right after it: never before
+        // their items. A batch is flushed when large, and whenever no fetch has
+        // finished for a moment, so a slow feed never holds others' items back.
+        let mut pending_items: Vec<agg_core::Item> = Vec::new();
+        let mut pending_states: Vec<FeedState> = Vec::new();
+        loop {
+            let next = match tokio::time::timeout(FLUSH_IDLE, rx.recv()).await {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(_) => {
+                    flush(ctx, output, &mut pending_items, &mut pending_states).await?;
+                    continue;
+                }
+            };
+            let (mut state, got) = next;
+            let url = state.url.clone();
+            let now = chrono::Utc::now();
+            let note_move = |state: &mut FeedState, moved: Option<String>| {
+                if let Some(m) = moved
+                    && state.moved_to.as_deref() != Some(&m)
+                    && m != url
+                {
+                    tracing::info!(feed = %url, to = %m, "feed moved permanently; fetching the new address from now on");
+                    state.moved_to = Some(m);
+                }
+            };
+            match got {
+                Got::Skipped(why) => {
+                    skipped += 1;
+                    tracing::info!(agent = %ctx.agent, feed = %url, "skipped: {why}");
+                    continue;
+                }
+                Got::NotModified(moved) => {
+                    fetched += 1;
+                    note_move(&mut state, moved);
+                    schedule::record_success(&mut state, now, None, Vec::new(), None, &cfg.policy);
+                }
+                Got::Parsed {
+                    feed,
+                    etag,
+                    last_modified,
+                    moved_to,
+                } => {
+                    fetched += 1;
+                    note_move(&mut state, moved_to);
+                    let dates: Vec<_> = feed
+                        .items
+                        .iter()
+                        .filter_map(|i| i.published.or(i.updated))
+                        .collect();
+                    let (title, ttl) = (feed.title.clone(), feed.ttl);
+                    pending_items.extend(feed.items);
+                    state.etag = etag;
+                    state.last_modified = last_modified;
+                    schedule::record_success(&mut state, now, title, dates, ttl, &cfg.policy);
+                }
+                Got::Failed { msg, retry_after } => {
+                    fetched += 1;
+                    failed += 1;
+                    ctx.error(format!("{url}: {msg}"));
+                    schedule::record_failure(&mut state, now, msg, retry_after, &cfg.policy);
+                    if state.paused && state.consecutive_failures == cfg.policy.pause_after {
+                        ctx.error(format!(
+                            "{url}: paused after {} consecutive failures",
+                            state.consecutive_failures
+                        ));
+                    }
                 }
             }
+            pending_states.push(state);
+            if pending_items.len() >= FLUSH_ITEMS || pending_states.len() >= FLUSH_FEEDS {
+                flush(ctx, output, &mut pending_items, &mut pending_states).await?;
+            }
         }
+        flush(ctx, output, &mut pending_items, &mut pending_states).await?;
+        if skipped > 0 {
+            tracing::info!(agent = %ctx.agent, skipped, fetched, "feeds skipped (paused or not due)");
+        }
+        if failed > 0 && failed == fetched {
+            anyhow::bail!("all {failed} feed(s) fetched failed");
+        }
+        Ok(())
+    };
+    let ((), result) = futures::future::join(producer, consumer).await;
+    result
+}
+
+/// A batch is stored once it has this many items or feeds…
+const FLUSH_ITEMS: usize = 1000;
+const FLUSH_FEEDS: usize = 64;
+/// …or when no fetch finished for this long.
+const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Stores the pending items, then saves the states of the feeds they came
+/// from: a crash in between re-fetches rather than losing items.
+async fn flush(
+    ctx: &RunCtx,
+    output: &mut Outbox,
+    items: &mut Vec<agg_core::Item>,
+    states: &mut Vec<FeedState>,
+) -> anyhow::Result<()> {
+    if !items.is_empty() {
+        output.send(std::mem::take(items)).await?;
+    }
+    for st in states.drain(..) {
         if !ctx.dry_run {
-            ctx.store.save_feed_state(&state).await?;
+            ctx.store.save_feed_state(&st).await?;
         }
-    }
-    if skipped > 0 {
-        tracing::info!(agent = %ctx.agent, skipped, fetched, "feeds skipped (paused or not due)");
-    }
-    if failed > 0 && failed == fetched {
-        anyhow::bail!("all {failed} feed(s) fetched failed");
     }
     Ok(())
 }
