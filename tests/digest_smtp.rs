@@ -465,3 +465,34 @@ fn feed_health_lists_a_failing_feed_with_its_reason() {
     assert!(m["html"].as_str().unwrap().contains("Feed health"));
     assert_eq!(liked_ids(m).len(), 2);
 }
+
+#[test]
+fn templates_are_overridden_from_a_folder_and_a_broken_one_sends_nothing() {
+    let s = Scratch::new("    templates: my-templates\n");
+    std::fs::create_dir_all(s.dir().join("my-templates")).unwrap();
+    std::fs::write(
+        s.dir().join("my-templates/subject.txt"),
+        "Custom {{ count }} for {{ pipeline }} — ünïcode",
+    )
+    .unwrap();
+    let smtp = Smtp::start(s.dir(), &[]);
+    ok(s.run(DAY1, &smtp.url()));
+    let m = &smtp.messages()[0];
+    assert_eq!(
+        m["headers"]["Subject"],
+        "Custom 5 for digest-test — ünïcode"
+    );
+    assert!(
+        m["html"].as_str().unwrap().contains("Port strike"),
+        "the rest stays shipped"
+    );
+
+    // A template that does not compile: a clear error, nothing recorded or sent.
+    std::fs::write(s.dir().join("my-templates/digest.txt"), "{% for %}").unwrap();
+    s.feed("day2.xml");
+    let out = s.run(DAY2, &smtp.url());
+    assert!(!out.status.success());
+    assert!(text(&out).contains("template digest.txt"), "{}", text(&out));
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(s.digests().iter().all(|d| d["day"] != "2026-11-27"));
+}
