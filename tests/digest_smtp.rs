@@ -496,3 +496,43 @@ fn templates_are_overridden_from_a_folder_and_a_broken_one_sends_nothing() {
     assert_eq!(smtp.messages().len(), 1);
     assert!(s.digests().iter().all(|d| d["day"] != "2026-11-27"));
 }
+
+#[test]
+fn starttls_and_implicit_tls_with_authentication() {
+    let certs = tempfile::tempdir().unwrap();
+    let Some(ca) = test_ca(certs.path()) else {
+        eprintln!("note: no openssl command; the TLS test is skipped");
+        return;
+    };
+    let cert = ca.cert.to_str().unwrap();
+    let key = ca.key.to_str().unwrap();
+    let s = Scratch::new(&format!("    tls_ca_file: {}\n", ca.ca.display()));
+
+    // STARTTLS required by the server, AUTH only after it.
+    let smtp = Smtp::start(s.dir(), &["--starttls", cert, key, "--auth", "me:secret"]);
+    let url = format!("smtp+starttls://me:secret@127.0.0.1:{}", smtp.port);
+    ok(s.run(DAY1, &url));
+    assert_eq!(smtp.messages().len(), 1);
+
+    // Implicit TLS (smtps).
+    s.feed("day2.xml");
+    let smtps = Smtp::start(s.dir(), &["--tls", cert, key, "--auth", "me:secret"]);
+    let url = format!("smtps://me:secret@127.0.0.1:{}", smtps.port);
+    ok(s.run(DAY2, &url));
+    assert_eq!(smtps.messages().len(), 1);
+
+    // Without trusting the private CA, the certificate is refused: a clear
+    // error, nothing sent.
+    let other = Scratch::new("");
+    let out = other.run(DAY1, &format!("smtps://me:secret@127.0.0.1:{}", smtps.port));
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.to_lowercase().contains("certificate"), "{t}");
+    assert!(
+        t.contains("TLS with the SMTP server smtps://me:***@127.0.0.1"),
+        "{t}"
+    );
+    assert!(!t.contains("after 2 attempts"), "not retried: {t}");
+    assert!(!t.contains("secret"), "{t}");
+    assert_eq!(smtps.messages().len(), 1);
+}

@@ -90,6 +90,10 @@ struct Options {
     /// First wait between attempts, in milliseconds (doubles each time).
     #[serde(default = "default_backoff_ms")]
     retry_backoff_ms: u64,
+    /// Extra trusted root certificates (PEM) for the SMTP server's TLS, on
+    /// top of the system's: a relay with a private CA.
+    #[serde(default)]
+    tls_ca_file: Option<String>,
     /// Bound on one SMTP attempt (connect and every command), in seconds.
     #[serde(default = "default_timeout_secs")]
     timeout_secs: u64,
@@ -245,6 +249,7 @@ pub fn build_with(
             attempts: o.attempts.max(1),
             backoff: std::time::Duration::from_millis(o.retry_backoff_ms),
             timeout: std::time::Duration::from_secs(o.timeout_secs.max(1)),
+            tls_ca_file: o.tls_ca_file.as_deref().map(|p| ctx.resolve(p)),
         },
         send_empty: o.send_empty,
     };

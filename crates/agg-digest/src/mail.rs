@@ -6,7 +6,7 @@ use lettre::message::MultiPart;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 pub use lettre::message::{Mailbox, Mailboxes};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::render::Rendered;
@@ -196,6 +196,9 @@ pub struct SendOptions {
     /// Bound on one attempt (connect, greeting, every command): a server
     /// that accepts the connection and then says nothing cannot hang a run.
     pub timeout: Duration,
+    /// A PEM file of extra trusted roots (a relay with a private CA), on
+    /// top of the system's.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SendOptions {
@@ -204,28 +207,42 @@ impl Default for SendOptions {
             attempts: 3,
             backoff: Duration::from_secs(2),
             timeout: Duration::from_secs(30),
+            tls_ca_file: None,
         }
     }
 }
 
+fn tls_parameters(url: &SmtpUrl, ca: Option<&std::path::Path>) -> anyhow::Result<TlsParameters> {
+    let mut b = TlsParameters::builder(url.host.clone());
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read tls_ca_file {}: {e}", path.display()))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            anyhow::anyhow!(
+                "tls_ca_file {} is not a PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build_rustls()
+        .map_err(|e| anyhow::anyhow!("TLS setup for {}: {e}", url.host))
+}
+
 fn transport(
     url: &SmtpUrl,
-    timeout: Duration,
+    opts: &SendOptions,
 ) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let ca = opts.tls_ca_file.as_deref();
+    let timeout = opts.timeout;
     let mut b = match url.security {
         Security::Plain => {
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host).tls(Tls::None)
         }
-        Security::StartTls => {
-            let p = TlsParameters::new(url.host.clone())
-                .map_err(|e| anyhow::anyhow!("TLS setup for {}: {e}", url.host))?;
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host).tls(Tls::Required(p))
-        }
-        Security::Tls => {
-            let p = TlsParameters::new(url.host.clone())
-                .map_err(|e| anyhow::anyhow!("TLS setup for {}: {e}", url.host))?;
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host).tls(Tls::Wrapper(p))
-        }
+        Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host)
+            .tls(Tls::Required(tls_parameters(url, ca)?)),
+        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&url.host)
+            .tls(Tls::Wrapper(tls_parameters(url, ca)?)),
     }
     .port(url.port)
     .timeout(Some(timeout));
@@ -236,6 +253,11 @@ fn transport(
         ));
     }
     Ok(b.build())
+}
+
+/// A TLS failure (lettre reports a refused certificate as a connection error).
+fn tls_problem(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_tls() || e.to_string().to_lowercase().contains("certificate")
 }
 
 /// Why sending failed, in words a user can act on.
@@ -262,6 +284,11 @@ fn explain(e: &lettre::transport::smtp::Error, url: &SmtpUrl) -> String {
             "the SMTP server {} answered with an error: {text}",
             url.redacted()
         )
+    } else if tls_problem(e) {
+        format!(
+            "TLS with the SMTP server {} failed (a private CA needs `tls_ca_file`): {text}",
+            url.redacted()
+        )
     } else if e.is_timeout() {
         format!("the SMTP server {} timed out: {text}", url.redacted())
     } else {
@@ -272,12 +299,13 @@ fn explain(e: &lettre::transport::smtp::Error, url: &SmtpUrl) -> String {
 /// Sends, retrying transient failures with exponential backoff. Permanent
 /// refusals (5xx: bad credentials, rejected recipient) are not retried.
 pub async fn send(msg: &Message, url: &SmtpUrl, opts: &SendOptions) -> anyhow::Result<()> {
-    let t = transport(url, opts.timeout)?;
+    let t = transport(url, opts)?;
     let mut wait = opts.backoff;
     let attempts = opts.attempts.max(1);
     for attempt in 1..=attempts {
         let result = match tokio::time::timeout(opts.timeout, t.send(msg.clone())).await {
-            Ok(r) => r.map_err(|e| (explain(&e, url), e.is_permanent())),
+            // A certificate problem does not mend itself in seconds.
+            Ok(r) => r.map_err(|e| (explain(&e, url), e.is_permanent() || tls_problem(&e))),
             Err(_) => Err((
                 format!(
                     "the SMTP server {} did not answer within {}s",
