@@ -434,7 +434,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Kinds => {
             for k in agg_agents::registry().kinds() {
-                println!("{:<10} {:<9} {}", k.name, k.role.as_str(), k.summary);
+                println!("{:<13} {:<9} {}", k.name, k.role.as_str(), k.summary);
             }
             Ok(ExitCode::SUCCESS)
         }

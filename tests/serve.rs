@@ -538,5 +538,73 @@ fn web_ui_needs_its_token_and_a_browser_click_records_feedback() {
     );
     let (_, _, after) = get(port, "/", &[("Cookie", "agg_token=letmein")]);
     assert!(after.contains("you said: like"));
+    // Screenshots of the main pages, kept as test artifacts.
+    for (page, name) in [
+        ("/ui/sagas", "sagas"),
+        ("/ui/sagas/1", "saga"),
+        ("/ui/runs", "runs"),
+        ("/ui/feeds", "feeds"),
+        ("/ui/pipelines", "pipelines"),
+    ] {
+        let shot = repo().join(format!("target/test-artifacts/ui-{name}.png"));
+        let out = std::process::Command::new("python3")
+            .arg(repo().join("tests/fixtures/ui/click.py"))
+            .arg(format!("http://127.0.0.1:{port}{page}?token=letmein"))
+            .arg("-")
+            .arg(&shot)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{page}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            std::fs::metadata(&shot).unwrap().len() > 5_000,
+            "{page} rendered"
+        );
+    }
     drop(srv);
+}
+
+#[test]
+fn newsboat_reads_the_served_saga_feeds() {
+    let (tmp, db) = saga_fixture("nb", true);
+    let (srv, port) = serve(tmp.path(), &db, "p.yaml", false, &[]);
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("urls"),
+        format!("http://127.0.0.1:{port}/sagas.xml\nhttp://127.0.0.1:{port}/sagas.atom\n"),
+    )
+    .unwrap();
+    std::fs::write(home.join("config"), "").unwrap();
+    let newsboat = |args: &[&str]| {
+        std::process::Command::new("newsboat")
+            .env("HOME", &home)
+            .arg("-u")
+            .arg(home.join("urls"))
+            .arg("-c")
+            .arg(home.join("cache.db"))
+            .arg("-C")
+            .arg(home.join("config"))
+            .args(args)
+            .output()
+            .expect("newsboat (apt-get install -y newsboat)")
+    };
+    let reload = newsboat(&["-x", "reload"]);
+    assert!(
+        reload.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+    let unread = newsboat(&["-x", "print-unread"]);
+    let text = String::from_utf8_lossy(&unread.stdout).to_string();
+    // 11 items in each of the two feeds (RSS and Atom) of all saga updates.
+    assert!(text.starts_with("22 unread"), "{text}");
+    // A second reload finds nothing new (stable ids).
+    newsboat(&["-x", "reload"]);
+    let again = String::from_utf8_lossy(&newsboat(&["-x", "print-unread"]).stdout).to_string();
+    assert!(again.starts_with("22 unread"), "{again}");
+    assert_eq!(terminate(srv), Some(0));
 }

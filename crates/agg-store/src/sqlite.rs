@@ -60,10 +60,22 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .with_context(|| format!("cannot open database {path}"))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .with_context(|| format!("cannot migrate database {path}"))?;
+        // sqlx does not lock SQLite migrations: two processes opening a new
+        // file at once would both create the tables. A lock file beside the
+        // database serialises them (the second finds them applied).
+        let lock = if path == ":memory:" {
+            None
+        } else {
+            let f = std::fs::File::create(format!("{path}.migrate-lock"))
+                .with_context(|| format!("cannot create the lock file beside {path}"))?;
+            let f = tokio::task::spawn_blocking(move || f.lock().map(|()| f)).await??;
+            Some(f)
+        };
+        let migrated = MIGRATOR.run(&pool).await;
+        if let Some(f) = lock {
+            let _ = f.unlock();
+        }
+        migrated.with_context(|| format!("cannot migrate database {path}"))?;
         Ok(SqliteStore { pool })
     }
 }

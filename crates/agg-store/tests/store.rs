@@ -527,3 +527,21 @@ async fn each_feed_is_claimed_by_one_worker() {
         assert!(x.iter().all(|u| !y.contains(u)));
     }
 }
+
+#[tokio::test]
+async fn two_processes_may_open_a_new_database_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.db");
+    let p = path.to_str().unwrap().to_string();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { agg_store::SqliteStore::open(&p).await.map(|_| ()) })
+        })
+        .collect();
+    for o in opens {
+        o.await
+            .unwrap()
+            .expect("every opener sees a migrated store");
+    }
+}
