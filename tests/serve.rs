@@ -600,11 +600,12 @@ fn newsboat_reads_the_served_saga_feeds() {
     );
     let unread = newsboat(&["-x", "print-unread"]);
     let text = String::from_utf8_lossy(&unread.stdout).to_string();
-    // 11 items in each of the two feeds (RSS and Atom) of all saga updates.
-    assert!(text.starts_with("22 unread"), "{text}");
+    // 11 items, in both the RSS and the Atom feed: each entry has the same id
+    // in both formats, so newsboat counts it once.
+    assert!(text.starts_with("11 unread"), "{text}");
     // A second reload finds nothing new (stable ids).
     newsboat(&["-x", "reload"]);
     let again = String::from_utf8_lossy(&newsboat(&["-x", "print-unread"]).stdout).to_string();
-    assert!(again.starts_with("22 unread"), "{again}");
+    assert!(again.starts_with("11 unread"), "{again}");
     assert_eq!(terminate(srv), Some(0));
 }
