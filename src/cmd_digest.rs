@@ -89,6 +89,7 @@ pub async fn run(args: DigestArgs, db: Option<&str>) -> anyhow::Result<ExitCode>
             pipeline: pipeline_name.clone(),
             agent: decl.name.clone(),
             base_dir: base_dir.clone(),
+            timezone: p.timezone,
         };
         let (agent, report) =
             agg_agents::email_digest::build_with(&decl.options, &ctx, mode.clone(), args.force)

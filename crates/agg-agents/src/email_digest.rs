@@ -153,8 +153,10 @@ pub fn build_with(
     force: bool,
 ) -> Result<(Box<dyn Agent>, Report), OptionsError> {
     let o: Options = typed_options(v)?;
+    // The digest's day is the reader's: the pipeline's time zone unless the
+    // agent names its own.
     let tz: agg_digest::chrono_tz::Tz = match &o.timezone {
-        None => agg_digest::chrono_tz::UTC,
+        None => ctx.timezone,
         Some(t) => t.parse().map_err(|_| {
             OptionsError::at(&["timezone"], format!("unknown time zone `{t}`"))
                 .with_hint("an IANA name such as Europe/London or America/New_York")

@@ -53,6 +53,8 @@ pub struct BuildCtx {
     /// Directory of the file that declared the agent: relative paths in
     /// options are resolved against it, not against the current directory.
     pub base_dir: PathBuf,
+    /// The pipeline's time zone: what "today" means for its agents.
+    pub timezone: chrono_tz::Tz,
 }
 
 impl BuildCtx {

@@ -278,7 +278,7 @@ impl Loader<'_> {
             .map(|m| m.iter().map(|(k, _)| k.key_text()).collect())
             .unwrap_or_default();
         let raw = self.raw_agents(&root, &base_dir);
-        let agents = self.build_agents(&name, raw, &declared);
+        let agents = self.build_agents(&name, timezone.unwrap_or(Tz::UTC), raw, &declared);
         self.check_graph(&agents);
 
         Some(Pipeline {
@@ -488,6 +488,7 @@ impl Loader<'_> {
     fn build_agents(
         &mut self,
         pipeline: &str,
+        timezone: Tz,
         raw: Vec<RawAgent>,
         names: &[String],
     ) -> Vec<AgentDecl> {
@@ -551,6 +552,7 @@ impl Loader<'_> {
                 pipeline: pipeline.to_string(),
                 agent: r.name.clone(),
                 base_dir: r.base_dir.clone(),
+                timezone,
             };
             match (def.build)(&json, &ctx) {
                 Ok(agent) => out.push(AgentDecl {
