@@ -29,12 +29,12 @@ struct Own {
 }
 
 fn build(v: &serde_json::Value, ctx: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
+    let cfg = feedpoll::options(v, &["path", "folder"])?;
     let Some(path) = v.get("path") else {
         return Err(OptionsError::at(&[], "missing field `path`"));
     };
     let own = serde_json::json!({ "path": path, "folder": v.get("folder") });
     let o: Own = agg_core::typed_options(&own)?;
-    let cfg = feedpoll::options(v, &["path", "folder"])?;
     Ok(Box::new(OpmlSource {
         path: ctx.resolve(&o.path),
         folder: o.folder,

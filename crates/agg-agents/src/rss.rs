@@ -33,14 +33,13 @@ struct Feeds {
 }
 
 fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
-    let feeds_only =
-        serde_json::json!({ "feeds": v.get("feeds").cloned().unwrap_or(serde_json::Value::Null) });
-    let f: Feeds = if v.get("feeds").is_some() {
-        agg_core::typed_options(&feeds_only)?
-    } else {
+    // The etiquette options first: a typo (`feds`) is reported as unknown,
+    // with a "did you mean", rather than as `feeds` missing.
+    let cfg = feedpoll::options(v, &["feeds"])?;
+    let Some(feeds) = v.get("feeds") else {
         return Err(OptionsError::at(&[], "missing field `feeds`"));
     };
-    let cfg = feedpoll::options(v, &["feeds"])?;
+    let f: Feeds = agg_core::typed_options(&serde_json::json!({ "feeds": feeds }))?;
     if f.feeds.is_empty() {
         return Err(OptionsError::at(&["feeds"], "`feeds` lists no URLs"));
     }
