@@ -180,3 +180,46 @@ fn a_database_password_never_reaches_output_or_the_store() {
     );
     assert!(!String::from_utf8_lossy(&dump.stdout).contains(planted));
 }
+
+#[test]
+fn two_workers_fetch_each_due_feed_once() {
+    let db = Db::new("workers");
+    let feeds: HashMap<String, Route> = (0..20)
+        .map(|i| (format!("/f{i}.xml"), Route::Feed(rss(&format!("w{i}"), 3))))
+        .collect();
+    let server = Server::start(feeds);
+    let tmp = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..20).map(|i| server.url(&format!("/f{i}.xml"))).collect();
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        format!(
+            "name: workers\nagents:\n  web: {{ kind: rss, feeds: [{}] }}\n  out: {{ kind: jsonl, inputs: [web], path: out.jsonl }}\n",
+            urls.join(", ")
+        ),
+    )
+    .unwrap();
+    // Migrate once, then two workers race through one cycle each, twice.
+    run_ok(agg(tmp.path()).args(["--db", &db.url, "migrate"]));
+    for _ in 0..2 {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                agg(tmp.path())
+                    .args(["--db", &db.url, "worker", "p.yaml", "--cycles", "1"])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut w in workers {
+            assert!(w.wait().unwrap().success());
+        }
+    }
+    for i in 0..20 {
+        let hits = server.statuses(&format!("/f{i}.xml"));
+        assert_eq!(
+            hits.len(),
+            1,
+            "feed {i} fetched {hits:?}: once, by one worker, and not again before it is due"
+        );
+    }
+    assert_eq!(count_pg(tmp.path(), &db), 60);
+}

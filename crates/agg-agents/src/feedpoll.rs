@@ -203,6 +203,10 @@ enum Got {
     },
 }
 
+/// How long a worker's claim on a feed lasts: longer than any fetch with its
+/// retries, short enough that a dead worker's feeds are taken over soon.
+const CLAIM_SECS: u64 = 600;
+
 /// Fetches `feeds`, sends their items, and keeps each feed's state. Fails
 /// only when every feed fetched failed.
 pub async fn poll(
@@ -242,6 +246,30 @@ pub async fn poll(
         for (_, q) in by_host.iter_mut() {
             order.extend(q.pop_front());
         }
+    }
+    // One of several workers sharing the store: fetch only the due feeds this
+    // worker claims, so each due feed is fetched once per cycle, whatever
+    // the number of workers. The claim outlives the fetch; the feed's next
+    // fetch time then keeps it from being due again this cycle.
+    if let Some(worker) = &ctx.worker {
+        let now = chrono::Utc::now();
+        let due: Vec<String> = order
+            .iter()
+            .map(|spec| spec.url().to_string())
+            .filter(|u| {
+                known
+                    .get(u)
+                    .is_none_or(|st| schedule::should_skip(st, now, cfg.respect_schedule).is_none())
+            })
+            .collect();
+        let claimed: std::collections::HashSet<String> = ctx
+            .store
+            .claim_feeds(&due, worker, std::time::Duration::from_secs(CLAIM_SECS))
+            .await?
+            .into_iter()
+            .collect();
+        tracing::info!(worker = %worker, due = due.len(), claimed = claimed.len(), "feeds claimed");
+        order.retain(|spec| claimed.contains(spec.url()));
     }
     // At most this many feeds fetched or parsed but not yet stored: memory
     // stays bounded however long the list, and a slow store slows fetching.
