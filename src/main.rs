@@ -226,14 +226,6 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    // glibc gives every thread its own malloc arena; with a parser thread per
-    // core and many fetch tasks that multiplies peak memory for no speed
-    // (ingest benchmark: 80 MiB → 55 MiB). Two arenas are plenty.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: called before any thread starts; M_ARENA_MAX takes a count.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
     // `agg items | head` should end quietly, like any Unix tool, instead of
     // panicking on the closed pipe.
     #[cfg(unix)]
