@@ -72,7 +72,11 @@ fn retry_after_is_honoured_across_runs() {
     let s = TestServer::start(|_| Resp::status(429).header("Retry-After", "3600"));
     let tmp = tempfile::tempdir().unwrap();
     let url = s.url("/busy.xml");
-    let (code, text) = run_rss(tmp.path(), &[url.clone()], ", respect_schedule: false");
+    let (code, text) = run_rss(
+        tmp.path(),
+        std::slice::from_ref(&url),
+        ", respect_schedule: false",
+    );
     assert_eq!(code, Some(1));
     assert!(
         text.contains("HTTP 429") && text.contains("retry after"),
