@@ -8,12 +8,19 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-#[test]
-fn demo_runs_twice_with_the_same_item_count() {
+/// A scratch copy of the shipped pipelines and agents (so outputs never land
+/// in the repository) and a store path inside it.
+fn demo_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("pipelines"), &tmp.path().join("pipelines"));
     copy_dir(&repo().join("agents"), &tmp.path().join("agents"));
     let db = tmp.path().join("agg.db");
+    (tmp, db)
+}
+
+#[test]
+fn demo_runs_twice_with_the_same_item_count() {
+    let (tmp, db) = demo_copy();
     run_ok(
         agg(tmp.path())
             .arg("--db")
@@ -81,10 +88,7 @@ fn demo_runs_twice_with_the_same_item_count() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("pipelines"), &tmp.path().join("pipelines"));
-    copy_dir(&repo().join("agents"), &tmp.path().join("agents"));
-    let db = tmp.path().join("agg.db");
+    let (tmp, db) = demo_copy();
     run_ok(
         agg(tmp.path())
             .arg("--db")
@@ -252,10 +256,7 @@ fn a_run_killed_mid_way_is_completed_by_the_next_without_duplicates() {
 
 #[test]
 fn items_can_be_filtered_and_listed_as_json() {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("pipelines"), &tmp.path().join("pipelines"));
-    copy_dir(&repo().join("agents"), &tmp.path().join("agents"));
-    let db = tmp.path().join("agg.db");
+    let (tmp, db) = demo_copy();
     run_ok(
         agg(tmp.path())
             .arg("--db")

@@ -49,6 +49,18 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
         }
+        // Opening is serialised by a lock file beside the database: sqlx does
+        // not lock SQLite migrations (two processes opening a new file would
+        // both create the tables), and switching a new file to WAL fails at
+        // once, not after the busy timeout, while another opener holds it.
+        let lock = if path == ":memory:" {
+            None
+        } else {
+            let f = std::fs::File::create(format!("{path}.migrate-lock"))
+                .with_context(|| format!("cannot create the lock file beside {path}"))?;
+            let f = tokio::task::spawn_blocking(move || f.lock().map(|()| f)).await??;
+            Some(f)
+        };
         let opts = SqliteConnectOptions::from_str(&format!("sqlite:{path}"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -60,17 +72,6 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .with_context(|| format!("cannot open database {path}"))?;
-        // sqlx does not lock SQLite migrations: two processes opening a new
-        // file at once would both create the tables. A lock file beside the
-        // database serialises them (the second finds them applied).
-        let lock = if path == ":memory:" {
-            None
-        } else {
-            let f = std::fs::File::create(format!("{path}.migrate-lock"))
-                .with_context(|| format!("cannot create the lock file beside {path}"))?;
-            let f = tokio::task::spawn_blocking(move || f.lock().map(|()| f)).await??;
-            Some(f)
-        };
         let migrated = MIGRATOR.run(&pool).await;
         if let Some(f) = lock {
             let _ = f.unlock();
