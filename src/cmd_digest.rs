@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use agg_agents::email_digest::{Mode, Outcome, Status};
 use agg_core::exec::{Quiet, RunOptions};
-use agg_core::{BuildCtx, Pipeline, RunStatus, Store};
+use agg_core::{BuildCtx, RunStatus};
 use anyhow::Context;
 
 #[derive(clap::Args, Debug)]
@@ -30,26 +30,6 @@ pub struct DigestArgs {
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Same rule as `agg run`: `--db`/`AGG_DB`, else the pipeline's `store:`
-/// (relative to the pipeline file), else the default path.
-async fn open_store(db: Option<&str>, p: &Pipeline) -> anyhow::Result<Arc<dyn Store>> {
-    let target = match (db, p.store.as_deref()) {
-        (Some(db), _) => db.to_string(),
-        (None, Some(s)) => {
-            let path = s.strip_prefix("sqlite://").unwrap_or(s);
-            let is_url = s.contains("://") && !s.starts_with("sqlite://");
-            if is_url || Path::new(path).is_absolute() {
-                s.to_string()
-            } else {
-                let dir = p.file.parent().unwrap_or(Path::new("."));
-                dir.join(path).display().to_string()
-            }
-        }
-        (None, None) => agg_store::default_db_path().display().to_string(),
-    };
-    agg_store::open(&target).await
 }
 
 pub async fn run(args: DigestArgs, db: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -103,7 +83,7 @@ pub async fn run(args: DigestArgs, db: Option<&str>) -> anyhow::Result<ExitCode>
             args.pipeline.display()
         );
     }
-    let store = open_store(db, &p).await?;
+    let store = crate::open_store(db, Some(&p)).await?;
     // Only the digests and what feeds them.
     let only = (reports.len() == 1).then(|| reports[0].0.clone());
     let opts = RunOptions {

@@ -527,7 +527,10 @@ fn counts(l: &Loaded) -> (usize, usize) {
 
 /// `--db` / `AGG_DB` first, then the pipeline's `store:` (relative to the
 /// pipeline file), then the default path in the XDG data dir.
-async fn open_store(db: Option<&str>, p: Option<&Pipeline>) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(
+    db: Option<&str>,
+    p: Option<&Pipeline>,
+) -> anyhow::Result<Arc<dyn Store>> {
     let target = match (db, p.and_then(|p| p.store.as_deref())) {
         (Some(db), _) => db.to_string(),
         (None, Some(s)) => {
