@@ -307,15 +307,36 @@ pub enum Reason {
     },
 }
 
+/// Below this cosine an interest phrase is described as loosely related,
+/// not close (sentence embeddings of unrelated headlines sit around 0–0.2).
+const LOOSE_SIMILARITY: f32 = 0.2;
+
 impl Reason {
     /// The reason in plain words, e.g. `close to your interest "formula 1" (similarity 0.61)`.
     pub fn describe(&self) -> String {
         match self {
+            // MiniLM puts unrelated headlines below about 0.2 cosine: calling
+            // that "close" would explain a score with a connection that is
+            // not there.
+            Reason::InterestPhrase {
+                phrase,
+                similarity,
+                liked: true,
+            } if *similarity < LOOSE_SIMILARITY => format!(
+                "only loosely related to your interest \"{phrase}\" (similarity {similarity:.2})"
+            ),
             Reason::InterestPhrase {
                 phrase,
                 similarity,
                 liked: true,
             } => format!("close to your interest \"{phrase}\" (similarity {similarity:.2})"),
+            Reason::InterestPhrase {
+                phrase,
+                similarity,
+                liked: false,
+            } if *similarity < LOOSE_SIMILARITY => format!(
+                "only loosely related to \"{phrase}\", which you don't want (similarity {similarity:.2})"
+            ),
             Reason::InterestPhrase {
                 phrase,
                 similarity,
@@ -887,6 +908,31 @@ mod b64_f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_phrase_matches_are_not_called_close() {
+        let r = |similarity, liked| {
+            Reason::InterestPhrase {
+                phrase: "formula 1".into(),
+                similarity,
+                liked,
+            }
+            .describe()
+        };
+        assert_eq!(
+            r(0.53, true),
+            "close to your interest \"formula 1\" (similarity 0.53)"
+        );
+        assert_eq!(
+            r(0.09, true),
+            "only loosely related to your interest \"formula 1\" (similarity 0.09)"
+        );
+        assert!(
+            r(0.05, false)
+                .starts_with("only loosely related to \"formula 1\", which you don't want")
+        );
+        assert!(r(0.40, false).starts_with("close to \"formula 1\", which you don't want"));
+    }
 
     fn unit(v: &[f32]) -> Vec<f32> {
         let mut v = v.to_vec();
