@@ -132,41 +132,34 @@ pub async fn search(
         Ok((e, v))
     })
     .await??;
-    let vectors = store.all_embeddings(embedder.model_id()).await?;
-    let ids: Vec<i64> = vectors.iter().map(|(id, _)| *id).collect();
-    let items = store.get_items(&ids).await?;
-    let by_id: std::collections::HashMap<i64, &agg_core::Item> =
-        items.iter().filter_map(|i| Some((i.id?, i))).collect();
-    let mut candidates = Vec::new();
-    for (id, v) in &vectors {
-        let Some(item) = by_id.get(id) else { continue };
-        if since.is_some_and(|s| item.when() < s) {
-            continue;
-        }
-        candidates.push(agg_score::search::Candidate {
-            key: *id,
-            embedding: v.as_slice(),
-            title: &item.title,
-            text: &item.text,
-        });
-    }
-    // Items never embedded (stored by pipelines without `score`) are still
-    // found by their words.
-    let unembedded = store
+    // One read of the items in range serves both rankings and the output.
+    let items = store
         .list_items(&agg_core::ItemQuery {
             since,
             ..Default::default()
         })
         .await?;
+    let by_id: std::collections::HashMap<i64, &agg_core::Item> =
+        items.iter().filter_map(|i| Some((i.id?, i))).collect();
+    let vectors = store.all_embeddings(embedder.model_id()).await?;
+    let embedded: std::collections::HashSet<i64> = vectors.iter().map(|(id, _)| *id).collect();
+    let candidates = vectors.iter().filter_map(|(id, v)| {
+        let item = by_id.get(id)?;
+        Some(agg_score::search::Candidate {
+            key: *id,
+            embedding: v.as_slice(),
+            title: &item.title,
+            text: &item.text,
+        })
+    });
     let mut hits = agg_score::search::rank(query, &qv, candidates, limit);
-    for item in unembedded
-        .iter()
-        .filter(|i| i.id.is_some_and(|id| !by_id.contains_key(&id)))
-    {
+    // Items never embedded (stored by pipelines without `score`) are still
+    // found by their words.
+    for (id, item) in by_id.iter().filter(|(id, _)| !embedded.contains(id)) {
         let k = agg_score::search::keyword_match(query, &item.title, &item.text);
         if k > 0.0 {
             hits.push(agg_score::search::Hit {
-                key: item.id.unwrap_or_default(),
+                key: *id,
                 score: agg_score::search::KEYWORD_BOOST * k,
                 similarity: 0.0,
                 keyword_match: k,
@@ -175,11 +168,8 @@ pub async fn search(
     }
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     hits.truncate(limit);
-    let shown = store
-        .get_items(&hits.iter().map(|h| h.key).collect::<Vec<_>>())
-        .await?;
     for h in &hits {
-        let Some(item) = shown.iter().find(|i| i.id == Some(h.key)) else {
+        let Some(item) = by_id.get(&h.key) else {
             continue;
         };
         if json {
