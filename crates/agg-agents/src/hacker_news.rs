@@ -75,26 +75,14 @@ fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, Optio
             "`concurrency` must be at least 1",
         ));
     }
-    let base = o.base_url.unwrap_or_else(|| DEFAULT_BASE.into());
-    if !crate::feedpoll::check_url(&base) {
-        return Err(OptionsError::at(
-            &["base_url"],
-            format!("`{base}` is not an http(s) URL"),
-        ));
-    }
-    let d = FetchLimits::default();
+    let base = crate::util::api_base(o.base_url, DEFAULT_BASE)?;
     Ok(Box::new(HackerNews {
         list: o.list,
         limit: o.limit,
         min_points: o.min_points,
-        base: base.trim_end_matches('/').to_string(),
+        base,
         concurrency: o.concurrency,
-        limits: FetchLimits {
-            timeout_secs: o.timeout_secs.unwrap_or(d.timeout_secs),
-            max_bytes: o.max_bytes.unwrap_or(d.max_bytes),
-            user_agent: o.user_agent.unwrap_or(d.user_agent),
-            ..d
-        },
+        limits: crate::util::api_limits(o.timeout_secs, o.max_bytes, o.user_agent),
     }))
 }
 

@@ -93,14 +93,7 @@ fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, Optio
             "`limit` must be 1 to 100 (Reddit's page size)",
         ));
     }
-    let base = o.base_url.unwrap_or_else(|| DEFAULT_BASE.into());
-    if !crate::feedpoll::check_url(&base) {
-        return Err(OptionsError::at(
-            &["base_url"],
-            format!("`{base}` is not an http(s) URL"),
-        ));
-    }
-    let d = FetchLimits::default();
+    let base = crate::util::api_base(o.base_url, DEFAULT_BASE)?;
     Ok(Box::new(Reddit {
         subs,
         sort: o.sort,
@@ -108,13 +101,8 @@ fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, Optio
         min_score: o.min_score,
         include_stickied: o.include_stickied,
         nsfw: o.nsfw,
-        base: base.trim_end_matches('/').to_string(),
-        limits: FetchLimits {
-            timeout_secs: o.timeout_secs.unwrap_or(d.timeout_secs),
-            max_bytes: o.max_bytes.unwrap_or(d.max_bytes),
-            user_agent: o.user_agent.unwrap_or(d.user_agent),
-            ..d
-        },
+        base,
+        limits: crate::util::api_limits(o.timeout_secs, o.max_bytes, o.user_agent),
     }))
 }
 

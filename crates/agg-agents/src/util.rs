@@ -38,6 +38,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// The base URL of a JSON API source (`base_url`, so tests can point it at
+/// 127.0.0.1): an http(s) URL, without a trailing slash.
+pub fn api_base(given: Option<String>, default: &str) -> Result<String, agg_core::OptionsError> {
+    let base = given.unwrap_or_else(|| default.into());
+    if !crate::feedpoll::check_url(&base) {
+        return Err(agg_core::OptionsError::at(
+            &["base_url"],
+            format!("`{base}` is not an http(s) URL"),
+        ));
+    }
+    Ok(base.trim_end_matches('/').to_string())
+}
+
+/// Fetch limits of a JSON API source: the defaults, with the options a
+/// source exposes (`timeout_secs`, `max_bytes`, `user_agent`) applied.
+pub fn api_limits(
+    timeout_secs: Option<u64>,
+    max_bytes: Option<u64>,
+    user_agent: Option<String>,
+) -> agg_fetch::FetchLimits {
+    let d = agg_fetch::FetchLimits::default();
+    agg_fetch::FetchLimits {
+        timeout_secs: timeout_secs.unwrap_or(d.timeout_secs),
+        max_bytes: max_bytes.unwrap_or(d.max_bytes),
+        user_agent: user_agent.unwrap_or(d.user_agent),
+        ..d
+    }
+}
+
 /// Parses durations such as `90m`, `36h`, `7d`, `2w`.
 pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let s = s.trim();
