@@ -204,11 +204,6 @@ impl Inbox {
         }
     }
 
-    /// An inbox that is already closed (for sources, and for tests).
-    pub fn empty() -> Self {
-        Inbox::new(None)
-    }
-
     pub async fn next(&mut self) -> Option<Vec<Item>> {
         let batch = self.rx.as_mut()?.recv().await?;
         self.count.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -243,11 +238,6 @@ impl Outbox {
             count: Arc::default(),
             new_count: Arc::default(),
         }
-    }
-
-    /// An outbox that goes nowhere (for tests and `--only` of a leaf).
-    pub fn discard() -> Self {
-        Outbox::new(Vec::new(), None)
     }
 
     /// Closes every output, so consumers see the end of their input now.
