@@ -6,12 +6,15 @@
 //! each item its stable key. Nothing here touches the store: agents do that.
 
 pub mod charset;
+pub mod extract;
 pub mod http;
 pub mod normalize;
 pub mod opml;
 pub mod parse;
+pub mod robots;
 pub mod schedule;
 
+pub use extract::{Article, ExtractError, ExtractOptions, extract_article};
 pub use http::{FetchError, FetchLimits, FetchOutcome, Fetcher, HostLimiter, RetryPolicy};
 pub use parse::{FeedSource, ParseError, ParsedFeed, parse_feed, parse_feed_from};
 /// Re-exported for callers (the CLI) that handle feed URLs.
