@@ -10,6 +10,7 @@ mod util;
 
 pub mod dedupe;
 pub mod email_digest;
+pub mod extract;
 pub mod feedpoll;
 
 pub mod file;
@@ -22,6 +23,7 @@ pub mod reddit;
 pub mod rss;
 pub mod saga;
 pub mod score;
+pub mod website;
 
 use agg_core::Registry;
 
@@ -33,8 +35,10 @@ pub fn registry() -> Registry {
         opml::KIND,
         hacker_news::KIND,
         reddit::KIND,
+        website::KIND,
         dedupe::KIND,
         filter::KIND,
+        extract::KIND,
         score::KIND,
         saga::KIND,
         jsonl::KIND,
