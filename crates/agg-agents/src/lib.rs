@@ -17,6 +17,7 @@ pub mod file;
 pub mod filter;
 pub mod hacker_news;
 pub mod html;
+pub mod imap;
 pub mod jsonl;
 pub mod opml;
 pub mod reddit;
@@ -36,6 +37,7 @@ pub fn registry() -> Registry {
         hacker_news::KIND,
         reddit::KIND,
         website::KIND,
+        imap::KIND,
         dedupe::KIND,
         filter::KIND,
         extract::KIND,

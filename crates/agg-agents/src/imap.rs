@@ -1,0 +1,1098 @@
+//! `imap`: a newsletter inbox as a source. Each new mail in one IMAP mailbox
+//! becomes an item, the way a private "newsletter address" works: subscribe
+//! to newsletters with that address and they arrive with the feeds.
+//!
+//! Options: `host`, `port` (default 993 with `tls: implicit`, else 143),
+//! `tls` (`implicit`, `starttls` or `none`; `none` only for a loopback host,
+//! since the password would otherwise cross the network in clear),
+//! `username`, `password_env` (the *name* of the environment variable that
+//! holds the password: the pipeline file never contains it), `mailbox`
+//! (default `INBOX`), `max_messages` (per run, default 100; the rest wait for
+//! the next run), `max_message_bytes` (default 5 MB; a longer mail is kept
+//! truncated), `connect_timeout_secs`, `timeout_secs` (per IMAP command) and
+//! `ca_file` (extra PEM root certificates, for a server with a private CA).
+//!
+//! What is "new" is decided by UID, not by the `\Seen` flag: the user may read
+//! the mails in their own client, and agg must never change what they see.
+//! The mailbox is opened with EXAMINE (read-only) and bodies are fetched with
+//! `BODY.PEEK`, so no flag ever changes. The store keeps, per (pipeline,
+//! agent, account, mailbox), the mailbox's UIDVALIDITY and the highest UID
+//! handled; it is saved after the items it covers are stored, so a crash
+//! re-reads a few mails (stored again under the same key: no duplicate)
+//! rather than losing any. When UIDVALIDITY changes the server has
+//! renumbered the mailbox: everything is read again and deduplicated by
+//! Message-ID, which is the item's stable key.
+//!
+//! The password is never logged: async-imap traces every command it writes
+//! (through `log`, which the CLI forwards to its log output), so it is given
+//! a placeholder, and the connection swaps the real password in only as the
+//! bytes go onto the socket ([`SecretSwap`]).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use agg_core::{Agent, BuildCtx, Inbox, Item, KindDef, OptionsError, Outbox, Role, RunCtx};
+use agg_fetch::normalize::{collapse_ws, html_to_text, item_key};
+use anyhow::{Context as _, anyhow, bail};
+use async_trait::async_trait;
+use futures::StreamExt;
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Tls {
+    /// TLS from the first byte (port 993).
+    #[default]
+    Implicit,
+    /// Plain connection upgraded with STARTTLS before login (port 143).
+    Starttls,
+    /// No TLS at all: only accepted for a loopback host.
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    tls: Tls,
+    username: String,
+    password_env: String,
+    #[serde(default = "default_mailbox")]
+    mailbox: String,
+    #[serde(default = "default_max_messages")]
+    max_messages: usize,
+    #[serde(default = "default_max_message_bytes")]
+    max_message_bytes: u64,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_secs: u64,
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    #[serde(default)]
+    ca_file: Option<String>,
+}
+
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_max_messages() -> usize {
+    100
+}
+/// Newsletters with inline images run to a few hundred KB; 5 MB leaves
+/// room while bounding memory (a run holds at most one batch of mails).
+fn default_max_message_bytes() -> u64 {
+    5_000_000
+}
+fn default_connect_timeout() -> u64 {
+    15
+}
+fn default_timeout() -> u64 {
+    60
+}
+
+/// Mails fetched per IMAP FETCH and stored per batch: progress (the highest
+/// UID handled) is saved after each batch, so a long first run that is
+/// interrupted resumes close to where it stopped.
+const BATCH: usize = 25;
+
+pub const KIND: KindDef = KindDef {
+    name: "imap",
+    role: Role::Source,
+    summary: "Newsletters from an IMAP mailbox: each new mail becomes an item (read-only, never marks mail read)",
+    build,
+};
+
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+fn valid_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn build(v: &serde_json::Value, ctx: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
+    let o: Options = agg_core::typed_options(v)?;
+    let host = o.host.trim().to_string();
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(OptionsError::at(
+            &["host"],
+            format!("`{}` is not a host name or address", o.host),
+        ));
+    }
+    if o.tls == Tls::None && !is_loopback(&host) {
+        return Err(OptionsError::at(
+            &["tls"],
+            format!("`tls: none` would send the password to `{host}` unencrypted"),
+        )
+        .with_hint("use `tls: implicit` (port 993) or `tls: starttls` (port 143); `none` is only accepted for localhost / 127.0.0.1 / ::1"));
+    }
+    if o.username.is_empty() {
+        return Err(OptionsError::at(&["username"], "`username` is empty"));
+    }
+    if !valid_env_name(&o.password_env) {
+        return Err(OptionsError::at(
+            &["password_env"],
+            format!(
+                "`{}` is not an environment variable name",
+                o.password_env
+            ),
+        )
+        .with_hint("give the variable's name, e.g. `password_env: NEWSLETTER_IMAP_PASSWORD`, never the password itself"));
+    }
+    if o.mailbox.is_empty() || o.mailbox.contains(['\r', '\n']) {
+        return Err(OptionsError::at(
+            &["mailbox"],
+            "`mailbox` must be a mailbox name",
+        ));
+    }
+    if o.max_messages == 0 || o.max_messages > 10_000 {
+        return Err(OptionsError::at(
+            &["max_messages"],
+            "`max_messages` must be 1 to 10000",
+        ));
+    }
+    if !(1_000..=100_000_000).contains(&o.max_message_bytes) {
+        return Err(OptionsError::at(
+            &["max_message_bytes"],
+            "`max_message_bytes` must be 1000 to 100000000",
+        ));
+    }
+    for (name, v) in [
+        ("connect_timeout_secs", o.connect_timeout_secs),
+        ("timeout_secs", o.timeout_secs),
+    ] {
+        if v == 0 || v > 3600 {
+            return Err(OptionsError::at(
+                &[name],
+                format!("`{name}` must be 1 to 3600"),
+            ));
+        }
+    }
+    let port = o.port.unwrap_or(match o.tls {
+        Tls::Implicit => 993,
+        Tls::Starttls | Tls::None => 143,
+    });
+    if port == 0 {
+        return Err(OptionsError::at(&["port"], "`port` must be 1 to 65535"));
+    }
+    Ok(Box::new(Imap {
+        host,
+        port,
+        tls: o.tls,
+        username: o.username,
+        password_env: o.password_env,
+        mailbox: o.mailbox,
+        max_messages: o.max_messages,
+        max_message_bytes: o.max_message_bytes,
+        connect_timeout: Duration::from_secs(o.connect_timeout_secs),
+        timeout: Duration::from_secs(o.timeout_secs),
+        ca_file: o.ca_file.map(|f| ctx.resolve(&f)),
+    }))
+}
+
+struct Imap {
+    host: String,
+    port: u16,
+    tls: Tls,
+    username: String,
+    password_env: String,
+    mailbox: String,
+    max_messages: usize,
+    max_message_bytes: u64,
+    connect_timeout: Duration,
+    timeout: Duration,
+    ca_file: Option<PathBuf>,
+}
+
+/// What the store keeps between runs (a small JSON document under
+/// [`Imap::state_key`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct MailboxState {
+    uidvalidity: u32,
+    last_uid: u32,
+}
+
+type Session = async_imap::Session<SecretSwap<Conn>>;
+type Client = async_imap::Client<SecretSwap<Conn>>;
+
+/// Stands in for the password in the LOGIN command async-imap builds (and
+/// traces); [`SecretSwap`] replaces it on the way to the socket. It has no
+/// character IMAP quoting would escape.
+const PLACEHOLDER: &str = "agg-password-placeholder-8d1f0c";
+
+impl Imap {
+    fn state_key(&self, ctx: &RunCtx) -> String {
+        format!(
+            "imap:{}/{}/{}@{}:{}/{}",
+            ctx.pipeline, ctx.agent, self.username, self.host, self.port, self.mailbox
+        )
+    }
+
+    fn account(&self) -> String {
+        format!("{}@{}:{}", self.username, self.host, self.port)
+    }
+
+    /// Runs one IMAP step under the per-command timeout.
+    async fn step<T, E: fmt::Display>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> anyhow::Result<T> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(anyhow!("IMAP {what} on {}: {e}", self.account())),
+            Err(_) => Err(anyhow!(
+                "IMAP {what} on {}: no answer within {}s (timeout_secs)",
+                self.account(),
+                self.timeout.as_secs()
+            )),
+        }
+    }
+
+    fn tls_connector(&self) -> anyhow::Result<tokio_rustls::TlsConnector> {
+        use rustls_platform_verifier::{BuilderVerifierExt, Verifier};
+        // The provider is named explicitly: the process may link both
+        // rustls providers, and relying on a process default would panic.
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?;
+        let config = match &self.ca_file {
+            None => builder.with_platform_verifier()?.with_no_client_auth(),
+            Some(path) => {
+                use rustls_pki_types::CertificateDer;
+                use rustls_pki_types::pem::PemObject;
+                let roots = CertificateDer::pem_file_iter(path)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| anyhow!("ca_file {}: {e}", path.display()))?;
+                if roots.is_empty() {
+                    bail!("ca_file {}: no PEM certificate in it", path.display());
+                }
+                let verifier = Verifier::new_with_extra_roots(roots, provider)?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+                    .with_no_client_auth()
+            }
+        };
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
+    async fn tls_wrap(&self, tcp: TcpStream) -> anyhow::Result<Conn> {
+        let connector = self.tls_connector()?;
+        let name = rustls_pki_types::ServerName::try_from(
+            self.host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+        .map_err(|e| {
+            anyhow!(
+                "`{}` cannot be checked against a certificate: {e}",
+                self.host
+            )
+        })?;
+        let tls = tokio::time::timeout(self.connect_timeout, connector.connect(name, tcp))
+            .await
+            .map_err(|_| anyhow!("TLS handshake with {} timed out", self.account()))?
+            .with_context(|| format!("TLS handshake with {}:{}", self.host, self.port))?;
+        Ok(Conn::Tls(Box::new(tls)))
+    }
+
+    /// Connects, secures the connection as configured, reads the greeting.
+    async fn connect(&self) -> anyhow::Result<Client> {
+        let addr = (
+            self.host.trim_start_matches('[').trim_end_matches(']'),
+            self.port,
+        );
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "connecting to {}:{} timed out after {}s (connect_timeout_secs)",
+                    self.host,
+                    self.port,
+                    self.connect_timeout.as_secs()
+                )
+            })?
+            .with_context(|| {
+                format!("cannot connect to IMAP server {}:{}", self.host, self.port)
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let conn = match self.tls {
+            Tls::Implicit => self.tls_wrap(tcp).await?,
+            Tls::Starttls | Tls::None => Conn::Plain(tcp),
+        };
+        let mut client = async_imap::Client::new(SecretSwap::new(conn));
+        let greeting = self.step("greeting", client.read_response()).await?;
+        if greeting.is_none() {
+            bail!(
+                "{} closed the connection before greeting (is it an IMAP port?)",
+                self.account()
+            );
+        }
+        if self.tls != Tls::Starttls {
+            return Ok(client);
+        }
+        self.step(
+            "STARTTLS",
+            client.run_command_and_check_ok("STARTTLS", None),
+        )
+        .await
+        .context("the server refused STARTTLS; try `tls: implicit` with port 993")?;
+        let Conn::Plain(tcp) = client.into_inner().into_inner() else {
+            unreachable!("STARTTLS starts from a plain connection")
+        };
+        Ok(async_imap::Client::new(SecretSwap::new(
+            self.tls_wrap(tcp).await?,
+        )))
+    }
+
+    async fn login(&self, password: &str) -> anyhow::Result<Session> {
+        if password.contains(['\r', '\n', '\0']) {
+            bail!(
+                "the password in ${} contains a line break or NUL, which IMAP LOGIN cannot carry",
+                self.password_env
+            );
+        }
+        let mut client = self.connect().await?;
+        client.get_mut().arm(password);
+        let refused = |why: String| {
+            anyhow!(
+                "IMAP login as `{}` on {}:{} failed: {why}. Check `username` and the password in the environment variable ${}",
+                self.username,
+                self.host,
+                self.port,
+                self.password_env
+            )
+        };
+        match tokio::time::timeout(self.timeout, client.login(&self.username, PLACEHOLDER)).await {
+            Err(_) => Err(refused(format!(
+                "no answer within {}s (timeout_secs)",
+                self.timeout.as_secs()
+            ))),
+            Ok(Err((e, _))) => Err(refused(match e {
+                async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => {
+                    format!("the server said: {}", m.trim())
+                }
+                async_imap::error::Error::Validate(_) => {
+                    "the user name has a character IMAP cannot carry".into()
+                }
+                other => other.to_string(),
+            })),
+            Ok(Ok(session)) => Ok(session),
+        }
+    }
+
+    /// Fetches one batch of UIDs; returns the items and, per UID that could
+    /// not be turned into an item, why.
+    async fn fetch_batch(
+        &self,
+        session: &mut Session,
+        uids: &[u32],
+        source: &str,
+    ) -> anyhow::Result<(Vec<Item>, Vec<String>)> {
+        let set = uid_set(uids);
+        let query = format!(
+            "(UID RFC822.SIZE BODY.PEEK[]<0.{}>)",
+            self.max_message_bytes
+        );
+        let mut stream = self
+            .step("UID FETCH", session.uid_fetch(&set, &query))
+            .await?;
+        let fetched = chrono::Utc::now();
+        let mut items = Vec::new();
+        let mut errors = Vec::new();
+        loop {
+            let next = tokio::time::timeout(self.timeout, stream.next())
+                .await
+                .map_err(|_| {
+                    anyhow!(
+                        "IMAP UID FETCH on {}: no data within {}s (timeout_secs)",
+                        self.account(),
+                        self.timeout.as_secs()
+                    )
+                })?;
+            let Some(f) = next else { break };
+            let f = f.map_err(|e| anyhow!("IMAP UID FETCH on {}: {e}", self.account()))?;
+            // Unsolicited FETCH responses (flag changes) carry no UID/body.
+            let Some(uid) = f.uid else { continue };
+            let Some(raw) = f.body() else {
+                if f.size.is_some() {
+                    errors.push(format!("mail UID {uid}: the server sent no body"));
+                }
+                continue;
+            };
+            let truncated = f
+                .size
+                .is_some_and(|s| u64::from(s) > self.max_message_bytes);
+            match mail_to_item(raw, source, fetched) {
+                Ok(mut item) => {
+                    if truncated {
+                        tracing::warn!(
+                            uid,
+                            size = f.size,
+                            "mail over max_message_bytes: kept truncated"
+                        );
+                        item.tags.push("truncated".into());
+                    }
+                    items.push(item);
+                }
+                Err(e) => errors.push(format!("mail UID {uid} in {}: {e}", self.mailbox)),
+            }
+        }
+        Ok((items, errors))
+    }
+}
+
+#[async_trait]
+impl Agent for Imap {
+    async fn run(
+        &self,
+        ctx: &RunCtx,
+        _input: &mut Inbox,
+        output: &mut Outbox,
+    ) -> anyhow::Result<()> {
+        let password = std::env::var(&self.password_env).map_err(|_| {
+            anyhow!(
+                "the IMAP password is read from the environment variable ${}, which is not set",
+                self.password_env
+            )
+        })?;
+        let key = self.state_key(ctx);
+        let saved: Option<MailboxState> = match ctx.store.load_state(&key).await? {
+            Some(s) => Some(serde_json::from_str(&s).with_context(|| format!("state {key}"))?),
+            None => None,
+        };
+        let mut session = self.login(&password).await?;
+        drop(password);
+        let mailbox = self
+            .step("EXAMINE", session.examine(&self.mailbox))
+            .await
+            .with_context(|| format!("cannot open mailbox `{}`", self.mailbox))?;
+        let uidvalidity = mailbox
+            .uid_validity
+            .ok_or_else(|| anyhow!("{} did not report UIDVALIDITY", self.account()))?;
+        let mut last = match &saved {
+            Some(s) if s.uidvalidity == uidvalidity => s.last_uid,
+            Some(s) => {
+                tracing::info!(
+                    agent = %ctx.agent,
+                    old = s.uidvalidity,
+                    new = uidvalidity,
+                    "UIDVALIDITY changed: reading the whole mailbox again (deduplicated by Message-ID)"
+                );
+                0
+            }
+            None => 0,
+        };
+        // `n:*` always matches the highest UID, even one below n: filter.
+        let mut uids: Vec<u32> = if mailbox.exists == 0 {
+            Vec::new()
+        } else {
+            self.step(
+                "UID SEARCH",
+                session.uid_search(format!("UID {}:*", last.saturating_add(1))),
+            )
+            .await?
+            .into_iter()
+            .filter(|u| *u > last)
+            .collect()
+        };
+        uids.sort_unstable();
+        if uids.len() > self.max_messages {
+            tracing::info!(
+                agent = %ctx.agent,
+                left = uids.len() - self.max_messages,
+                "more new mails than max_messages: the rest wait for the next run"
+            );
+            uids.truncate(self.max_messages);
+        }
+        let mut failed = 0usize;
+        let mut stored = 0usize;
+        for chunk in uids.chunks(BATCH) {
+            let (items, errors) = self.fetch_batch(&mut session, chunk, &ctx.agent).await?;
+            failed += errors.len();
+            for e in errors {
+                ctx.error(e);
+            }
+            stored += items.len();
+            output.send(items).await?;
+            // Saved only now that the batch is stored: a crash before this
+            // line re-reads the batch, which dedups by key.
+            last = chunk[chunk.len() - 1];
+            if !ctx.dry_run {
+                let st = MailboxState {
+                    uidvalidity,
+                    last_uid: last,
+                };
+                ctx.store
+                    .save_state(&key, &serde_json::to_string(&st)?)
+                    .await?;
+            }
+        }
+        if saved.is_none() && uids.is_empty() && !ctx.dry_run {
+            // Remember UIDVALIDITY even for an empty mailbox, so a later
+            // renumbering is noticed.
+            let st = MailboxState {
+                uidvalidity,
+                last_uid: 0,
+            };
+            ctx.store
+                .save_state(&key, &serde_json::to_string(&st)?)
+                .await?;
+        }
+        let _ = tokio::time::timeout(self.timeout, session.logout()).await;
+        if failed > 0 && stored == 0 {
+            bail!("none of the {failed} new mail(s) could be read");
+        }
+        Ok(())
+    }
+}
+
+/// A UID set for FETCH, runs of consecutive UIDs as ranges: `1:4,7,9:10`.
+fn uid_set(sorted: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Words of a link's text that mean "this mail on the web".
+const VIEW_ONLINE: &[&str] = &[
+    "view in browser",
+    "view in your browser",
+    "view it in your browser",
+    "view this email in",
+    "view email in",
+    "view online",
+    "view this online",
+    "read online",
+    "read in browser",
+    "read in your browser",
+    "open in browser",
+    "open in your browser",
+    "web version",
+    "view as a web page",
+    "view as webpage",
+    "view as web page",
+];
+
+fn says_view_online(text: &str) -> bool {
+    let t = collapse_ws(&text.to_lowercase());
+    VIEW_ONLINE.iter().any(|p| t.contains(p))
+}
+
+fn http_url(s: &str) -> Option<String> {
+    let s = s
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    let u = url::Url::parse(s).ok()?;
+    matches!(u.scheme(), "http" | "https").then(|| u.to_string())
+}
+
+/// The mail's web version: `Archived-At` (RFC 5064), an http(s)
+/// `List-Post`, else the first HTML link whose text says "view online / in
+/// browser", else such a line in the plain text.
+fn view_link(
+    msg: &mail_parser::Message,
+    html: Option<&str>,
+    plain: Option<&str>,
+) -> Option<String> {
+    for h in ["Archived-At", "List-Post"] {
+        if let Some(raw) = msg.header_raw(h) {
+            for part in raw.split(',') {
+                if let Some(u) = http_url(part) {
+                    return Some(u);
+                }
+            }
+        }
+    }
+    if let Some(html) = html {
+        static LINK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(
+                r#"(?is)<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>(.*?)</a\s*>"#,
+            )
+            .expect("link regex")
+        });
+        for c in LINK.captures_iter(html) {
+            let href = c
+                .get(1)
+                .or(c.get(2))
+                .or(c.get(3))
+                .map_or("", |m| m.as_str());
+            let text = html_to_text(c.get(4).map_or("", |m| m.as_str()));
+            if says_view_online(&text) {
+                let href = html_escape::decode_html_entities(href);
+                if let Some(u) = http_url(&href) {
+                    return Some(u);
+                }
+            }
+        }
+    }
+    if let Some(plain) = plain {
+        // "View in browser: https://…" or the phrase on one line and the
+        // URL on the next.
+        let lines: Vec<&str> = plain.lines().take(400).collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !says_view_online(line) {
+                continue;
+            }
+            for l in lines.iter().skip(i).take(2) {
+                if let Some(u) = l
+                    .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+                    .find_map(|w| w.starts_with("http").then(|| http_url(w)).flatten())
+                {
+                    return Some(u);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Plain text made into simple HTML (paragraphs on blank lines), for mails
+/// that have no HTML part.
+fn text_to_html(text: &str) -> String {
+    let mut out = String::new();
+    for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        out.push_str("<p>");
+        let lines: Vec<String> = para
+            .lines()
+            .map(|l| html_escape::encode_text(l.trim_end()).into_owned())
+            .collect();
+        out.push_str(&lines.join("<br>"));
+        out.push_str("</p>");
+    }
+    out
+}
+
+/// Turns one raw mail into an item. An error means the bytes are not a
+/// mail (no header agg can use); anything a mail has, however odd, is kept.
+fn mail_to_item(
+    raw: &[u8],
+    source: &str,
+    fetched: chrono::DateTime<chrono::Utc>,
+) -> Result<Item, String> {
+    let msg = MessageParser::default()
+        .parse(raw)
+        .ok_or("not a MIME message (no header could be parsed)")?;
+    let subject = msg.subject().map(collapse_ws).filter(|s| !s.is_empty());
+    let from = msg.from().and_then(|a| a.first());
+    let from_name = from
+        .and_then(|a| a.name())
+        .map(collapse_ws)
+        .filter(|s| !s.is_empty());
+    let from_addr = from
+        .and_then(|a| a.address())
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.contains('@'));
+    let message_id = msg
+        .message_id()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let date = msg
+        .date()
+        .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0));
+    if subject.is_none() && from_addr.is_none() && message_id.is_none() && date.is_none() {
+        return Err("not a mail: no Subject, From, Date or Message-ID header".into());
+    }
+
+    // Plain text: the text/plain parts when the mail has them (the sender's
+    // own rendering), else text derived from the HTML.
+    let mut plain_parts = Vec::new();
+    let mut html_parts = Vec::new();
+    for part in msg.text_bodies() {
+        if let PartType::Text(t) = &part.body
+            && !part.is_content_type("text", "calendar")
+        {
+            plain_parts.push(t.as_ref().to_string());
+        }
+    }
+    for part in msg.html_bodies() {
+        if let PartType::Html(h) = &part.body {
+            html_parts.push(h.as_ref().to_string());
+        }
+    }
+    let plain = (!plain_parts.is_empty()).then(|| plain_parts.join("\n\n"));
+    let html_raw = (!html_parts.is_empty()).then(|| html_parts.join("\n"));
+    let link = view_link(&msg, html_raw.as_deref(), plain.as_deref());
+    let base = link.as_deref().and_then(|l| url::Url::parse(l).ok());
+    let html = match (&html_raw, &plain) {
+        (Some(h), _) => Some(agg_fetch::parse::sanitize_html(h, base.as_ref())),
+        (None, Some(p)) => Some(text_to_html(p)),
+        (None, None) => None,
+    };
+    let text = match (&plain, &html_raw) {
+        (Some(p), _) => collapse_ws(p),
+        (None, Some(h)) => html_to_text(h),
+        (None, None) => String::new(),
+    };
+    let title = subject.unwrap_or_else(|| "(no subject)".into());
+    let sender = from_name.clone().or_else(|| from_addr.clone());
+    // Message-ID is the identity (it survives a mailbox renumbering); a mail
+    // without one is known by what it says and who sent it when.
+    let guid = message_id.unwrap_or_else(|| {
+        format!(
+            "no-message-id:{}|{}|{}",
+            from_addr.as_deref().unwrap_or(""),
+            date.map(|d| d.timestamp()).unwrap_or(0),
+            title
+        )
+    });
+    let mut tags = vec!["email".to_string()];
+    if let Some(list) = msg.header_raw("List-Id") {
+        let id = list
+            .rsplit_once('<')
+            .map(|(_, r)| r.trim_end().trim_end_matches('>'))
+            .unwrap_or(list)
+            .trim();
+        if !id.is_empty() {
+            tags.push(format!("list:{id}"));
+        }
+    }
+    Ok(Item {
+        key: item_key("imap", Some(&guid), None, &title, ""),
+        source: source.to_string(),
+        feed: from_addr.as_ref().map(|a| format!("mailto:{a}")),
+        feed_title: sender.clone(),
+        guid: Some(guid),
+        url: link,
+        title,
+        text,
+        html,
+        author: sender,
+        published: date,
+        fetched,
+        tags,
+        ..Item::default()
+    })
+}
+
+/// The connection under the IMAP client: plain TCP (loopback, or before
+/// STARTTLS) or rustls over TCP.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conn::Plain(_) => "Conn::Plain",
+            Conn::Tls(_) => "Conn::Tls",
+        })
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A stream that, once armed with a secret, replaces the quoted
+/// [`PLACEHOLDER`] in the next write with the quoted secret, then forgets
+/// it. The IMAP library only ever sees (and traces) the placeholder.
+struct SecretSwap<S> {
+    inner: S,
+    secret: Option<Vec<u8>>,
+    /// Bytes already accepted from the caller, still to go to `inner`.
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+impl<S> fmt::Debug for SecretSwap<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretSwap")
+    }
+}
+
+impl<S> SecretSwap<S> {
+    fn new(inner: S) -> Self {
+        SecretSwap {
+            inner,
+            secret: None,
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    /// Arms the swap: `password` as an IMAP quoted string, the way the
+    /// library quotes the placeholder.
+    fn arm(&mut self, password: &str) {
+        let quoted = format!(
+            "\"{}\"",
+            password.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        self.secret = Some(quoted.into_bytes());
+    }
+
+    fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: AsyncWrite + Unpin> SecretSwap<S> {
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        // The buffer held the password: overwrite before freeing.
+        self.pending.iter_mut().for_each(|b| *b = 0);
+        self.pending.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SecretSwap<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SecretSwap<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        let quoted_placeholder = format!("\"{PLACEHOLDER}\"");
+        if this.secret.is_some()
+            && let Some(at) = find(buf, quoted_placeholder.as_bytes())
+        {
+            let secret = this.secret.take().unwrap_or_default();
+            let mut out = Vec::with_capacity(buf.len() + secret.len());
+            out.extend_from_slice(&buf[..at]);
+            out.extend_from_slice(&secret);
+            out.extend_from_slice(&buf[at + quoted_placeholder.len()..]);
+            let mut secret = secret;
+            secret.iter_mut().for_each(|b| *b = 0);
+            this.pending = out;
+            this.sent = 0;
+            // The whole buffer is accepted; what `inner` has not taken yet
+            // goes out on the next write or flush.
+            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn opts(extra: &str) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::json!({
+            "host": "imap.example.org", "username": "me", "password_env": "NL_PASS"
+        });
+        if !extra.is_empty() {
+            let e: serde_json::Value = serde_json::from_str(extra).unwrap();
+            for (k, x) in e.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+        }
+        v
+    }
+
+    fn build_err(extra: &str) -> Option<OptionsError> {
+        let ctx = BuildCtx {
+            pipeline: "p".into(),
+            agent: "a".into(),
+            base_dir: ".".into(),
+            timezone: "UTC".parse().unwrap(),
+        };
+        build(&opts(extra), &ctx).err()
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert!(build_err("").is_none());
+        let e = build_err(r#"{"tls": "none"}"#).unwrap();
+        assert_eq!(e.path.len(), 1);
+        assert!(e.message.contains("unencrypted"), "{}", e.message);
+        assert!(build_err(r#"{"tls": "none", "host": "127.0.0.1"}"#).is_none());
+        assert!(build_err(r#"{"tls": "none", "host": "localhost"}"#).is_none());
+        assert!(build_err(r#"{"tls": "none", "host": "::1"}"#).is_none());
+        assert!(build_err(r#"{"tls": "none", "host": "10.0.0.1"}"#).is_some());
+        assert!(
+            build_err(r#"{"tls": "ssl"}"#)
+                .unwrap()
+                .message
+                .contains("starttls")
+        );
+        assert!(
+            build_err(r#"{"password": "x"}"#)
+                .unwrap()
+                .message
+                .contains("unknown field")
+        );
+        assert!(build_err(r#"{"password_env": "hunter 2"}"#).is_some());
+        assert!(build_err(r#"{"max_messages": 0}"#).is_some());
+    }
+
+    #[test]
+    fn uid_sets_use_ranges() {
+        assert_eq!(uid_set(&[1, 2, 3, 4, 7, 9, 10]), "1:4,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+    }
+
+    #[test]
+    fn view_online_link_and_fields() {
+        let raw = b"From: =?utf-8?q?Caf=C3=A9_Weekly?= <news@cafe.example>\r\n\
+Subject: =?utf-8?b?SXNzdWUgIzEyOiDDqXTDqQ==?=\r\n\
+Date: Tue, 3 Mar 2026 08:00:00 +0100\r\n\
+Message-ID: <abc@cafe.example>\r\n\
+List-Id: Cafe Weekly <weekly.cafe.example>\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: text/html; charset=utf-8\r\n\r\n\
+<p><a href=\"https://cafe.example/unsub\">Unsubscribe</a> <a href=\"https://cafe.example/i/12?a=1&amp;b=2\">View <b>in browser</b></a></p><script>x()</script><p>Hello</p>";
+        let it = mail_to_item(raw, "nl", chrono::Utc::now()).unwrap();
+        assert_eq!(it.title, "Issue #12: été");
+        assert_eq!(it.author.as_deref(), Some("Café Weekly"));
+        assert_eq!(it.feed_title.as_deref(), Some("Café Weekly"));
+        assert_eq!(it.feed.as_deref(), Some("mailto:news@cafe.example"));
+        assert_eq!(it.url.as_deref(), Some("https://cafe.example/i/12?a=1&b=2"));
+        assert_eq!(it.guid.as_deref(), Some("abc@cafe.example"));
+        assert_eq!(
+            it.published.unwrap().to_rfc3339(),
+            "2026-03-03T07:00:00+00:00"
+        );
+        assert!(!it.html.as_deref().unwrap().contains("script"));
+        assert!(it.text.contains("Hello"), "{}", it.text);
+        assert!(it.tags.contains(&"list:weekly.cafe.example".to_string()));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(mail_to_item(b"", "nl", chrono::Utc::now()).is_err());
+        assert!(mail_to_item(b"\x00\x01\x02 nothing here", "nl", chrono::Utc::now()).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_password_is_swapped_in_on_the_wire_only() {
+        // A small pipe: writes complete only as the reader drains it, so
+        // the swapped bytes go out over several partial writes.
+        let (a, mut b) = tokio::io::duplex(8);
+        let reader = tokio::spawn(async move {
+            let mut got = String::new();
+            b.read_to_string(&mut got).await.unwrap();
+            got
+        });
+        let mut s = SecretSwap::new(a);
+        s.arm(r#"p"a\ss"#);
+        s.write_all(format!("A1 LOGIN \"me\" \"{PLACEHOLDER}\"\r\n").as_bytes())
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+        s.write_all(format!("A2 NOOP \"{PLACEHOLDER}\"\r\n").as_bytes())
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+        drop(s);
+        let got = reader.await.unwrap();
+        // Swapped once (quoted), then never again.
+        assert_eq!(
+            got,
+            format!("A1 LOGIN \"me\" \"p\\\"a\\\\ss\"\r\nA2 NOOP \"{PLACEHOLDER}\"\r\n")
+        );
+    }
+}
