@@ -34,6 +34,10 @@ pub struct PollOptions {
     pub max_redirects: Option<usize>,
     #[serde(default)]
     pub user_agent: Option<String>,
+    /// Non-public hosts, addresses or networks (CIDR) that redirects to
+    /// other hosts may reach (the SSRF guard); empty by default.
+    #[serde(default)]
+    pub allow_private: Vec<String>,
     /// Retries of a transient error (timeout, 5xx, connection) within a run.
     #[serde(default = "default_retries")]
     pub retries: u32,
@@ -170,6 +174,7 @@ pub fn options(v: &serde_json::Value, own: &[&str]) -> Result<PollConfig, Option
             max_bytes: o.max_bytes.unwrap_or(d.max_bytes),
             max_redirects: o.max_redirects.unwrap_or(d.max_redirects),
             user_agent: o.user_agent.unwrap_or(d.user_agent),
+            allow_private: crate::util::allowance(&o.allow_private)?,
         },
         retry: RetryPolicy {
             retries: o.retries,
@@ -319,6 +324,7 @@ pub async fn poll(
                 let r = fetcher
                     .get_polite(
                         &target,
+                        &url,
                         state.etag.as_deref(),
                         state.last_modified.as_deref(),
                         &limiter,

@@ -67,6 +67,15 @@ pub fn api_limits(
     }
 }
 
+/// Reads an `allow_private` list (the SSRF guard's exceptions: host names,
+/// addresses, CIDR networks), locating a bad entry.
+pub fn allowance(list: &[String]) -> Result<agg_fetch::Allowance, agg_core::OptionsError> {
+    agg_fetch::Allowance::parse(list).map_err(|m| {
+        agg_core::OptionsError::at(&["allow_private"], m)
+            .with_hint("e.g. allow_private: [\"127.0.0.1\", \"192.168.1.0/24\", \"nas.home\"]")
+    })
+}
+
 /// Parses durations such as `90m`, `36h`, `7d`, `2w`.
 pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let s = s.trim();

@@ -4,6 +4,14 @@
 //! exponential backoff and jitter; a server's `Retry-After` is reported so the
 //! caller never asks again before it; and [`HostLimiter`] caps how many
 //! requests run at once, per host and in all.
+//!
+//! Every hop a fetch did not get from the user passes the SSRF guard
+//! ([`crate::netguard`]): a redirect to another host, and every hop of
+//! [`Fetcher::get_untrusted`] (URLs found in content), may reach only public
+//! addresses or those the pipeline's `allow_private` names. A redirect that
+//! stays on the host the user configured is the user's own choice and is
+//! followed like the first request (many self-hosted feeds live on
+//! `192.168.x.y` and redirect `http` to `https` on the same host).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +20,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::netguard::{self, Allowance, Blocked, GuardError, GuardedResolver};
 
 /// Limits on one fetch. Each has a default and a name in the pipeline file
 /// (the `rss` agent's options).
@@ -28,6 +38,10 @@ pub struct FetchLimits {
     /// Redirects followed before giving up (a loop stops here).
     pub max_redirects: usize,
     pub user_agent: String,
+    /// Non-public hosts, addresses and networks (CIDR) that redirects and
+    /// URLs from content may reach anyway (`allow_private`); empty by
+    /// default, so a feed cannot point agg at the user's own network.
+    pub allow_private: Allowance,
 }
 
 impl Default for FetchLimits {
@@ -41,6 +55,7 @@ impl Default for FetchLimits {
                 "agg/{} (personal news aggregator; +https://example.invalid/agg)",
                 env!("CARGO_PKG_VERSION")
             ),
+            allow_private: Allowance::default(),
         }
     }
 }
@@ -123,6 +138,19 @@ pub enum FetchError {
     RedirectLoop(String),
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// The SSRF guard refused an address; says which and how to allow it.
+    #[error("{0}")]
+    Blocked(Blocked),
+    /// The body ended before the length the server announced.
+    #[error(
+        "the server closed the connection after {got} bytes of {url}, before the end of the \
+         body it announced: {detail}"
+    )]
+    CutShort {
+        url: String,
+        got: usize,
+        detail: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -174,13 +202,41 @@ fn error_chain(e: &reqwest::Error) -> String {
 
 impl From<reqwest::Error> for FetchError {
     fn from(e: reqwest::Error) -> Self {
+        // The guarded resolver's refusal travels inside reqwest's error.
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = src {
+            if let Some(b) = s.downcast_ref::<Blocked>() {
+                return FetchError::Blocked(b.clone());
+            }
+            src = s.source();
+        }
         if e.is_timeout() {
             FetchError::Timeout
         } else if e.is_connect() {
-            FetchError::Connect(error_chain(&e))
+            FetchError::Connect(with_tls_hint(error_chain(&e)))
         } else {
-            FetchError::Other(error_chain(&e))
+            FetchError::Other(with_tls_hint(error_chain(&e)))
         }
+    }
+}
+
+/// A TLS failure reads as a string of protocol terms; say what to check.
+fn with_tls_hint(msg: String) -> String {
+    let m = msg.to_ascii_lowercase();
+    let tls = [
+        "certificate",
+        "tls",
+        "handshake",
+        "invalidcontenttype",
+        "corrupt message",
+    ];
+    if tls.iter().any(|w| m.contains(w)) {
+        format!(
+            "{msg} (the TLS/https connection failed: check that the URL's scheme is right, \
+             http or https, and that the server's certificate is valid for this host)"
+        )
+    } else {
+        msg
     }
 }
 
@@ -249,28 +305,57 @@ impl HostLimiter {
 /// An HTTP client configured with limits.
 #[derive(Clone)]
 pub struct Fetcher {
+    /// For hops the user chose: the configured URL and redirects on its host.
     client: reqwest::Client,
+    /// For every other hop: names resolve through the SSRF guard, and the
+    /// connection goes to the addresses it checked.
+    guarded: reqwest::Client,
     limits: FetchLimits,
+}
+
+/// Whose URL a fetch starts from, which decides what the SSRF guard checks.
+#[derive(Clone, Copy, Debug)]
+pub enum Origin<'a> {
+    /// A URL the user configured (a feed, an API base): its host is trusted,
+    /// as are redirects that stay on it; other hops are guarded.
+    Configured(&'a str),
+    /// A URL found in content (an article link, an enclosure): every hop is
+    /// guarded.
+    Untrusted,
 }
 
 impl Fetcher {
     pub fn new(limits: FetchLimits) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(limits.connect_timeout_secs))
-            .timeout(Duration::from_secs(limits.timeout_secs))
-            // Redirects are followed by hand, to see whether they are
-            // permanent and to name a loop.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(limits.user_agent.clone())
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(limits.connect_timeout_secs))
+                .timeout(Duration::from_secs(limits.timeout_secs))
+                // Redirects are followed by hand, to see whether they are
+                // permanent, to name a loop and to guard every hop.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(limits.user_agent.clone())
+        };
+        let client = builder().build()?;
+        let guarded = builder()
+            .dns_resolver(GuardedResolver {
+                allow: Arc::new(limits.allow_private.clone()),
+            })
             .build()?;
-        Ok(Fetcher { client, limits })
+        Ok(Fetcher {
+            client,
+            guarded,
+            limits,
+        })
     }
 
     /// [`Fetcher::get`], retrying transient errors per `retry`, each attempt
     /// holding a slot of `limiter` (released while waiting to retry).
+    /// `configured` is the URL the user gave (trusted host); `url` may differ
+    /// when the feed moved permanently to a new address since.
     pub async fn get_polite(
         &self,
         url: &str,
+        configured: &str,
         etag: Option<&str>,
         last_modified: Option<&str>,
         limiter: &HostLimiter,
@@ -280,7 +365,8 @@ impl Fetcher {
         loop {
             let r = {
                 let _permit = limiter.acquire(url).await;
-                self.get(url, etag, last_modified).await
+                self.fetch(url, Origin::Configured(configured), etag, last_modified)
+                    .await
             };
             match r {
                 Err(e) if e.is_transient() && attempt < retry.retries => {
@@ -294,10 +380,57 @@ impl Fetcher {
         }
     }
 
-    /// GETs `url`, sending the validators from the last successful fetch.
+    /// GETs `url`, a URL the user configured, sending the validators from
+    /// the last successful fetch.
     pub async fn get(
         &self,
         url: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<FetchOutcome, FetchError> {
+        self.fetch(url, Origin::Configured(url), etag, last_modified)
+            .await
+    }
+
+    /// Checks one hop against the guard; `Ok(true)` when it must go through
+    /// the guarded client.
+    async fn guard_hop(&self, hop: &url::Url, origin: Origin<'_>) -> Result<bool, FetchError> {
+        if !matches!(hop.scheme(), "http" | "https") {
+            return Err(FetchError::Other(format!(
+                "refused to fetch {hop}: only http and https URLs are fetched"
+            )));
+        }
+        let host = hop
+            .host()
+            .ok_or_else(|| FetchError::Other(format!("{hop} has no host")))?;
+        if let Origin::Configured(c) = origin {
+            let trusted = url::Url::parse(c).ok().and_then(|c| {
+                c.host_str()
+                    .map(|h| h.eq_ignore_ascii_case(hop.host_str().unwrap_or_default()))
+            });
+            if trusted == Some(true) {
+                return Ok(false);
+            }
+        }
+        // Checked here for a clear error before any connection (and for
+        // address literals, which never reach a resolver); the guarded
+        // client checks names again at connect time.
+        let port = hop.port_or_known_default().unwrap_or(80);
+        match netguard::resolve_and_check(hop.as_str(), &host, port, &self.limits.allow_private)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(GuardError::Blocked(b)) => Err(FetchError::Blocked(b)),
+            Err(GuardError::Resolve(m)) => Err(FetchError::Connect(m)),
+        }
+    }
+
+    /// The fetch itself: follows redirects by hand, each hop guarded per
+    /// `origin`, and reads the body within the limits.
+    pub async fn fetch(
+        &self,
+        url: &str,
+        origin: Origin<'_>,
         etag: Option<&str>,
         last_modified: Option<&str>,
     ) -> Result<FetchOutcome, FetchError> {
@@ -307,7 +440,12 @@ impl Fetcher {
         let mut permanent = true;
         let mut redirected = false;
         let mut resp = loop {
-            let mut req = self.client.get(current.clone());
+            let client = if self.guard_hop(&current, origin).await? {
+                &self.guarded
+            } else {
+                &self.client
+            };
+            let mut req = client.get(current.clone());
             if let Some(e) = etag {
                 req = req.header(reqwest::header::IF_NONE_MATCH, e);
             }
@@ -376,7 +514,19 @@ impl Fetcher {
         // Count bytes as they arrive (decompressed), whatever the headers
         // claimed: a lying Content-Length or a gzip bomb stops at the limit.
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await? {
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) if e.is_body() && !e.is_timeout() => {
+                    return Err(FetchError::CutShort {
+                        url: current.to_string(),
+                        got: bytes.len(),
+                        detail: error_chain(&e),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
             if bytes.len() as u64 + chunk.len() as u64 > limit {
                 return Err(FetchError::TooLarge { limit });
             }
@@ -392,13 +542,32 @@ impl Fetcher {
         })
     }
 
-    /// A plain GET of a page (feed discovery, APIs): limits apply, no
-    /// validators. Returns the body, the final URL and the content type.
+    /// A plain GET of a page the user configured (feed discovery, APIs):
+    /// limits apply, no validators. Returns the body, the final URL and the
+    /// content type.
     pub async fn get_page(
         &self,
         url: &str,
     ) -> Result<(Vec<u8>, String, Option<String>), FetchError> {
-        match self.get(url, None, None).await? {
+        self.page(url, Origin::Configured(url)).await
+    }
+
+    /// [`Fetcher::get_page`] for a URL that came from content (an article
+    /// link, an enclosure): every hop, the first included, must reach a
+    /// public address or one in `allow_private`.
+    pub async fn get_untrusted(
+        &self,
+        url: &str,
+    ) -> Result<(Vec<u8>, String, Option<String>), FetchError> {
+        self.page(url, Origin::Untrusted).await
+    }
+
+    async fn page(
+        &self,
+        url: &str,
+        origin: Origin<'_>,
+    ) -> Result<(Vec<u8>, String, Option<String>), FetchError> {
+        match self.fetch(url, origin, None, None).await? {
             FetchOutcome::Body {
                 bytes,
                 final_url,

@@ -8,6 +8,7 @@
 pub mod charset;
 pub mod extract;
 pub mod http;
+pub mod netguard;
 pub mod normalize;
 pub mod opml;
 pub mod parse;
@@ -15,7 +16,8 @@ pub mod robots;
 pub mod schedule;
 
 pub use extract::{Article, ExtractError, ExtractOptions, extract_article};
-pub use http::{FetchError, FetchLimits, FetchOutcome, Fetcher, HostLimiter, RetryPolicy};
+pub use http::{FetchError, FetchLimits, FetchOutcome, Fetcher, HostLimiter, Origin, RetryPolicy};
+pub use netguard::Allowance;
 pub use parse::{FeedSource, ParseError, ParsedFeed, parse_feed, parse_feed_from};
 /// Re-exported for callers (the CLI) that handle feed URLs.
 pub use url;
