@@ -238,10 +238,17 @@ type Client = async_imap::Client<SecretSwap<Conn>>;
 const PLACEHOLDER: &str = "agg-password-placeholder-8d1f0c";
 
 impl Imap {
+    /// The mailbox's identity for the saved progress: the port and TLS mode
+    /// are left out (the same mailbox reached another way is still the
+    /// same mailbox, with the same UIDs).
     fn state_key(&self, ctx: &RunCtx) -> String {
         format!(
-            "imap:{}/{}/{}@{}:{}/{}",
-            ctx.pipeline, ctx.agent, self.username, self.host, self.port, self.mailbox
+            "imap:{}/{}/{}@{}/{}",
+            ctx.pipeline,
+            ctx.agent,
+            self.username,
+            self.host.to_ascii_lowercase(),
+            self.mailbox
         )
     }
 
@@ -689,6 +696,7 @@ fn view_link(
 /// that have no HTML part.
 fn text_to_html(text: &str) -> String {
     let mut out = String::new();
+    let text = text.replace("\r\n", "\n");
     for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
         out.push_str("<p>");
         let lines: Vec<String> = para
@@ -710,7 +718,7 @@ fn mail_to_item(
 ) -> Result<Item, String> {
     let msg = MessageParser::default()
         .parse(raw)
-        .ok_or("not a MIME message (no header could be parsed)")?;
+        .ok_or("not a mail: no header could be parsed")?;
     let subject = msg.subject().map(collapse_ws).filter(|s| !s.is_empty());
     let from = msg.from().and_then(|a| a.first());
     let from_name = from
