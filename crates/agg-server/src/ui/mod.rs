@@ -1,6 +1,12 @@
 //! The web UI: small server-rendered pages (minijinja, no front-end build
-//! step, no scripts). Everything is read-only except feedback and saga
-//! controls, which are POST forms. An optional access token guards it.
+//! step, no scripts). Everything is read-only except feedback, saga
+//! controls and "add this URL", which are POST forms. An optional access
+//! token guards it.
+//!
+//! Pages: items with score, reasons and 👍/👎 (`/`), search by meaning
+//! ([`search`]), sagas with timelines, the digest preview ([`digest`]),
+//! feed health, run history, pipelines with their DAG drawn as SVG
+//! ([`dag_svg`]), and adding a page by URL or bookmarklet ([`add`]).
 
 use std::sync::Arc;
 
@@ -12,70 +18,15 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::{Environment, context};
+
+pub mod add;
+pub mod dag_svg;
+pub mod digest;
+pub mod search;
+mod templates;
 use serde::Deserialize;
 
 use crate::http::AppState;
-
-const LAYOUT: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{{ title }} · agg</title>
-<style>
-body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:0 auto;padding:0 1rem;color:#222}
-nav{display:flex;gap:1rem;padding:.8rem 0;border-bottom:1px solid #ddd;margin-bottom:1rem}
-nav a{color:#245;text-decoration:none;font-weight:600} table{border-collapse:collapse;width:100%}
-td,th{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eee;vertical-align:top}
-.meta{color:#666;font-size:.85rem} .score{font-variant-numeric:tabular-nums;font-weight:600}
-form.inline{display:inline} button{cursor:pointer;border:1px solid #ccc;background:#fafafa;border-radius:4px;padding:.1rem .5rem}
-.bad{color:#a22} .ok{color:#282} pre{background:#f6f6f6;padding:.6rem;overflow:auto}
-</style></head><body><nav><a href="/">Items</a><a href="/ui/sagas">Sagas</a><a href="/ui/feeds">Feeds</a>
-<a href="/ui/runs">Runs</a><a href="/ui/pipelines">Pipelines</a>
-<form class="inline" action="/" method="get"><input name="q" value="{{ q }}" placeholder="search"></form></nav>
-<h1>{{ title }}</h1>{% block body %}{% endblock %}</body></html>"#;
-
-const ITEMS: &str = r#"{% extends "layout" %}{% block body %}
-<table>{% for i in items %}<tr id="item-{{ i.id }}">
-<td class="score">{% if i.score is not none %}{{ "%.2f"|format(i.score) }}{% endif %}</td>
-<td>{% if i.url %}<a href="{{ i.url }}">{{ i.title }}</a>{% else %}{{ i.title }}{% endif %}
-<div class="meta">{{ i.source }} · {{ i.when }}{% if i.saga %} · saga <a href="/ui/sagas/{{ i.saga.id }}">{{ i.saga.title }}</a>{% endif %}</div>
-{% if i.reason %}<div class="meta">why: {{ i.reason }}</div>{% endif %}</td>
-<td style="white-space:nowrap"><form class="inline" method="post" action="/ui/items/{{ i.id }}/like"><button name="like" title="more like this">👍 more</button></form>
-<form class="inline" method="post" action="/ui/items/{{ i.id }}/dislike"><button name="dislike" title="less like this">👎 less</button></form>
-{% if i.feedback %}<div class="meta ok">{{ i.feedback }}</div>{% endif %}</td></tr>
-{% else %}<tr><td>Nothing stored yet: run a pipeline.</td></tr>{% endfor %}</table>{% endblock %}"#;
-
-const SAGAS: &str = r#"{% extends "layout" %}{% block body %}
-<p><a href="/sagas.xml">RSS of all saga updates</a></p><table>
-{% for s in sagas %}<tr><td><a href="/ui/sagas/{{ s.id }}">{{ s.title }}</a>
-<div class="meta">{{ s.status }} · {{ s.items }} items · {{ s.outlets }} outlets · {{ s.first }} – {{ s.last }}{% if s.followed %} · followed{% endif %}{% if s.muted %} · muted{% endif %}</div></td></tr>
-{% else %}<tr><td>No sagas yet: add a <code>saga</code> agent to a pipeline.</td></tr>{% endfor %}</table>{% endblock %}"#;
-
-const SAGA: &str = r#"{% extends "layout" %}{% block body %}
-<p class="meta">{{ s.status }} · {{ s.items }} items from {{ s.outlets }} outlets · <a href="/sagas/{{ s.id }}.xml">RSS</a> · <a href="/sagas/{{ s.id }}.atom">Atom</a></p>
-<form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.followed %}unfollow{% else %}follow{% endif %}"><button>{% if s.followed %}Unfollow{% else %}Follow{% endif %}</button></form>
-<form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.muted %}unmute{% else %}mute{% endif %}"><button>{% if s.muted %}Unmute{% else %}Mute{% endif %}</button></form>
-<table>{% for m in timeline %}<tr><td class="meta">{{ m.time }}</td><td>{{ m.source }}</td><td>{{ m.title }}</td></tr>{% endfor %}</table>{% endblock %}"#;
-
-const TABLE: &str = r#"{% extends "layout" %}{% block body %}<table><tr>{% for h in head %}<th>{{ h }}</th>{% endfor %}</tr>
-{% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% else %}<tr><td>Nothing yet.</td></tr>{% endfor %}</table>{% endblock %}"#;
-
-const PIPELINES: &str = r#"{% extends "layout" %}{% block body %}{% for p in pipelines %}<h2>{{ p.name }}</h2>
-<p class="meta">{{ p.schedule }}</p><pre>{{ p.graph }}</pre><details><summary>Mermaid</summary><pre>{{ p.mermaid }}</pre></details>
-{% endfor %}{% endblock %}"#;
-
-fn env() -> Environment<'static> {
-    let mut env = Environment::new();
-    for (name, src) in [
-        ("layout", LAYOUT),
-        ("items", ITEMS),
-        ("sagas", SAGAS),
-        ("saga", SAGA),
-        ("table", TABLE),
-        ("pipelines", PIPELINES),
-    ] {
-        env.add_template(name, src)
-            .expect("shipped templates parse");
-    }
-    env
-}
 
 #[derive(Clone)]
 pub struct UiState {
@@ -84,23 +35,33 @@ pub struct UiState {
     /// When set, every UI page needs `?token=` once (then a cookie).
     pub access_token: Option<String>,
     env: Arc<Environment<'static>>,
+    /// The search model, loaded on the first search and kept.
+    searcher: Arc<search::Searcher>,
+    /// Fetches pages for "add this URL" (or why it cannot).
+    adder: Arc<Result<add::Adder, String>>,
 }
 
 impl UiState {
     pub fn new(app: AppState, pipelines: Arc<Vec<Pipeline>>, access_token: Option<String>) -> Self {
         UiState {
+            searcher: Arc::new(search::Searcher::for_pipelines(&pipelines)),
+            adder: Arc::new(add::Adder::from_env()),
             app,
             pipelines,
             access_token,
-            env: Arc::new(env()),
+            env: Arc::new(templates::environment()),
         }
     }
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> Response {
+        self.render_status(StatusCode::OK, name, ctx)
+    }
+
+    fn render_status(&self, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
         match self.env.get_template(name).and_then(|t| t.render(ctx)) {
-            Ok(html) => Html(html).into_response(),
+            Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
-                tracing::error!("template {name}: {e}");
+                tracing::error!("template {name}: {e:#}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "template error\n").into_response()
             }
         }
@@ -111,9 +72,12 @@ pub fn router(state: UiState) -> Router {
     Router::new()
         .route("/", get(items_page))
         .route("/ui/items/{id}/{action}", post(item_feedback))
+        .route("/ui/search", get(search_page))
         .route("/ui/sagas", get(sagas_page))
         .route("/ui/sagas/{id}", get(saga_page))
         .route("/ui/sagas/{id}/{action}", post(saga_control))
+        .route("/ui/digest", get(digest_page))
+        .route("/ui/add", get(add_page).post(add_apply))
         .route("/ui/runs", get(runs_page))
         .route("/ui/feeds", get(feeds_page))
         .route("/ui/pipelines", get(pipelines_page))
@@ -125,17 +89,61 @@ pub fn router(state: UiState) -> Router {
 struct TokenQuery {
     token: Option<String>,
     q: Option<String>,
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AddForm {
+    url: String,
+}
+
+/// Refuses a state-changing request that a browser says comes from another
+/// site (cross-site request forgery: any page the user visits could post a
+/// form to `http://127.0.0.1:8080/…`). Browsers send `Sec-Fetch-Site` or
+/// `Origin` with every POST; clients that send neither (curl, tests) are not
+/// browsers being tricked and pass.
+fn cross_site(req: &Request) -> bool {
+    if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD {
+        return false;
+    }
+    let h = req.headers();
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (
+        h.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        h.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        (Some(origin), Some(host)) => {
+            let origin_host = origin
+                .split_once("://")
+                .map_or(origin, |(_, rest)| rest)
+                .trim_end_matches('/');
+            !origin_host.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// The optional access token: given once as `?token=`, then kept in a
-/// cookie (HttpOnly, SameSite=Strict, so other sites cannot use it to post
-/// feedback).
+/// cookie. HttpOnly; SameSite=Lax rather than Strict so that the "add this
+/// URL" bookmarklet, a top-level GET from another site, still carries it —
+/// cross-site POSTs never carry a Lax cookie, and [`cross_site`] refuses
+/// them anyway, so other sites still cannot change anything.
 async fn guard(
     State(st): State<UiState>,
     Query(q): Query<TokenQuery>,
     req: Request,
     next: Next,
 ) -> Response {
+    if cross_site(&req) {
+        return (
+            StatusCode::FORBIDDEN,
+            "refused: this change was requested by another web site\n",
+        )
+            .into_response();
+    }
     let Some(expected) = &st.access_token else {
         return next.run(req).await;
     };
@@ -151,7 +159,7 @@ async fn guard(
     }
     if q.token.as_deref() == Some(expected.as_str()) {
         let mut resp = next.run(req).await;
-        if let Ok(v) = format!("agg_token={expected}; HttpOnly; SameSite=Strict; Path=/").parse() {
+        if let Ok(v) = format!("agg_token={expected}; HttpOnly; SameSite=Lax; Path=/").parse() {
             resp.headers_mut().insert(header::SET_COOKIE, v);
         }
         return resp;
@@ -163,6 +171,33 @@ async fn guard(
         .into_response()
 }
 
+/// The template context of one item row.
+fn item_row(
+    i: &agg_core::Item,
+    feedback: &[agg_core::FeedbackRow],
+    matched: Option<String>,
+) -> minijinja::Value {
+    let fb = feedback
+        .iter()
+        .rev()
+        .find(|f| Some(f.item_id) == i.id)
+        .map(|f| format!("you said: {}", f.kind));
+    context! {
+        id => i.id, title => i.title.clone(), url => crate::feeds::http_link(i),
+        source => match (&i.feed_title, i.source == add::SOURCE) {
+            (Some(t), true) => format!("{} · {t}", add::SOURCE),
+            (Some(t), false) => t.clone(),
+            (None, _) => i.source.clone(),
+        },
+        when => i.when().format("%Y-%m-%d %H:%M").to_string(), score => i.score,
+        reason => i.reasons.first().cloned(),
+        saga => i.saga.as_ref().map(|g| context! { id => g.id, title => g.title.clone() }),
+        feedback => fb, match => matched,
+    }
+}
+
+/// Recent items; `?q=` filters them by words (the search page searches by
+/// meaning).
 async fn items_page(State(st): State<UiState>, Query(q): Query<TokenQuery>) -> Response {
     let query = q.q.clone().unwrap_or_default();
     let items = match st
@@ -182,15 +217,7 @@ async fn items_page(State(st): State<UiState>, Query(q): Query<TokenQuery>) -> R
         .iter()
         .filter(|i| query.is_empty() || crate::http::keyword_score(&query, i) > 0.0)
         .take(100)
-        .map(|i| {
-            let fb = feedback.iter().rev().find(|f| Some(f.item_id) == i.id).map(|f| format!("you said: {}", f.kind));
-            context! {
-                id => i.id, title => i.title.clone(), url => crate::feeds::http_link(i),
-                source => i.feed_title.clone().unwrap_or_else(|| i.source.clone()),
-                when => i.when().format("%Y-%m-%d %H:%M").to_string(), score => i.score,
-                reason => i.reasons.first().cloned(), saga => i.saga.as_ref().map(|g| context! { id => g.id, title => g.title.clone() }), feedback => fb,
-            }
-        })
+        .map(|i| item_row(i, &feedback, None))
         .collect();
     let title = if query.is_empty() {
         "Recent items".to_string()
@@ -198,6 +225,119 @@ async fn items_page(State(st): State<UiState>, Query(q): Query<TokenQuery>) -> R
         format!("Items matching “{query}”")
     };
     st.render("items", context! { title, q => query, items => rows })
+}
+
+/// Search by meaning (keywords when the model is not installed, said so on
+/// the page).
+async fn search_page(State(st): State<UiState>, Query(q): Query<TokenQuery>) -> Response {
+    let query = q.q.clone().unwrap_or_default().trim().to_string();
+    if query.is_empty() {
+        return st.render(
+            "search",
+            context! { title => "Search", q => "", items => Vec::<()>::new() },
+        );
+    }
+    let results = match st.searcher.search(st.app.store.as_ref(), &query).await {
+        Ok(r) => r,
+        Err(e) => return crate::http::server_error(e),
+    };
+    let feedback = st.app.store.list_feedback().await.unwrap_or_default();
+    let rows: Vec<minijinja::Value> = results
+        .found
+        .iter()
+        .map(|f| {
+            let how = match f.similarity {
+                Some(s) => format!("similarity {s:.2}"),
+                None => format!("{:.0}% of the words", f.keyword_match * 100.0),
+            };
+            item_row(&f.item, &feedback, Some(how))
+        })
+        .collect();
+    let how = if results.semantic {
+        "best match by meaning first"
+    } else {
+        "keyword matches only"
+    };
+    st.render(
+        "search",
+        context! { title => format!("Search: “{query}”"), q => query, items => rows, how, note => results.note },
+    )
+}
+
+/// What each served pipeline's next digest would hold; nothing is sent or
+/// recorded.
+async fn digest_page(State(st): State<UiState>) -> Response {
+    let previews = digest::previews(&st.pipelines, &st.app.store).await;
+    st.render("digest", context! { title => "Digest preview", q => "", digests => minijinja::value::Serde(&previews) })
+}
+
+/// GET: without `url`, the form and the bookmarklet; with it (what the
+/// bookmarklet opens), a confirmation. Nothing is fetched or stored.
+async fn add_page(
+    State(st): State<UiState>,
+    Query(q): Query<TokenQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let url = q.url.unwrap_or_default().trim().to_string();
+    if url.is_empty() {
+        // The bookmarklet must point where this browser reached the server
+        // (the Host it sent), which may differ from the bind address (a
+        // port picked by the OS, a name in /etc/hosts); the scheme comes
+        // from the public URL (a TLS proxy in front).
+        let base = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+            Some(host) if !host.is_empty() => {
+                let scheme = st.app.public_url.split("://").next().unwrap_or("http");
+                format!("{scheme}://{host}")
+            }
+            _ => st.app.public_url.clone(),
+        };
+        return st.render(
+            "add_form",
+            context! { title => "Add a page", q => "", url => "", bookmarklet => add::bookmarklet(&base) },
+        );
+    }
+    if let Err(e) = add::check_url(&url) {
+        return st.render_status(
+            e.status(),
+            "add_result",
+            context! { title => "Add a page", q => "", url, error => e.to_string() },
+        );
+    }
+    st.render(
+        "add_confirm",
+        context! { title => "Add this page?", q => "", url },
+    )
+}
+
+/// POST: fetch, extract, store, like.
+async fn add_apply(State(st): State<UiState>, axum::Form(f): axum::Form<AddForm>) -> Response {
+    let url = f.url.trim().to_string();
+    let result = match st.adder.as_ref() {
+        Ok(adder) => adder.add(st.app.store.as_ref(), &url, &st.searcher).await,
+        Err(why) => Err(add::AddError::Fetch(why.clone())),
+    };
+    match result {
+        Ok(a) => {
+            let feedback = st.app.store.list_feedback().await.unwrap_or_default();
+            st.render(
+                "add_result",
+                context! {
+                    title => "Added", q => "", url, existed => a.existed, excerpt => a.excerpt,
+                    items => vec![item_row(&a.item, &feedback, None)],
+                },
+            )
+        }
+        Err(e) => {
+            if matches!(e, add::AddError::Store(_)) {
+                tracing::error!("add {url}: {e}");
+            }
+            st.render_status(
+                e.status(),
+                "add_result",
+                context! { title => "Not added", q => "", url, error => e.to_string() },
+            )
+        }
+    }
 }
 
 async fn item_feedback(
@@ -359,8 +499,13 @@ async fn pipelines_page(State(st): State<UiState>) -> Response {
         .pipelines
         .iter()
         .map(|p| {
-            let schedule = p.schedule.as_ref().map_or("no schedule".to_string(), |s| format!("{} ({}) in {}", s.expr, s.cron.describe(), p.timezone));
-            context! { name => p.name.clone(), schedule, graph => render(p, GraphFormat::Text), mermaid => render(p, GraphFormat::Mermaid) }
+            let schedule = p.schedule.as_ref().map_or("no schedule".to_string(), |s| {
+                format!("{} ({}) in {}", s.expr, s.cron.describe(), p.timezone)
+            });
+            context! {
+                name => p.name.clone(), schedule, svg => dag_svg::pipeline_svg(p),
+                graph => render(p, GraphFormat::Text), mermaid => render(p, GraphFormat::Mermaid),
+            }
         })
         .collect();
     st.render(
