@@ -246,6 +246,8 @@ enum Policy {
     AllowAll,
     /// 5xx, 429, unreachable, too large: see [`RobotsCache`].
     DisallowAll(String),
+    /// The SSRF guard refused the host: no page of it will be fetched.
+    Blocked(String),
 }
 
 /// Why a URL may not be fetched.
@@ -261,6 +263,9 @@ pub enum RobotsDenied {
     Unavailable { robots: String, reason: String },
     #[error("not an http(s) URL: {0}")]
     BadUrl(String),
+    /// The host is not public and not in `allow_private` (SSRF guard).
+    #[error("{0}")]
+    Blocked(String),
 }
 
 /// robots.txt per origin (scheme, host, port), fetched at most once per
@@ -283,7 +288,9 @@ pub struct RobotsCache {
 
 impl RobotsCache {
     /// robots.txt files are fetched with `limits` (the same as the pages
-    /// they govern: time, redirects, user agent), the body capped at
+    /// they govern: time, redirects, user agent, and the SSRF guard with
+    /// its `allow_private` exceptions, since the hosts come from content),
+    /// the body capped at
     /// [`MAX_ROBOTS_BYTES`]; the product token of `limits.user_agent` names
     /// our group.
     pub fn new(limits: &FetchLimits) -> Result<Self, FetchError> {
@@ -321,6 +328,7 @@ impl RobotsCache {
                 robots: robots_url,
                 reason: reason.clone(),
             }),
+            Policy::Blocked(reason) => Err(RobotsDenied::Blocked(reason.clone())),
             Policy::Rules(r) => {
                 let mut path = url.path().to_string();
                 if let Some(q) = url.query() {
@@ -342,12 +350,13 @@ impl RobotsCache {
     }
 
     async fn fetch_policy(&self, robots_url: &str) -> Policy {
-        let policy = match self.fetcher.get_page(robots_url).await {
+        let policy = match self.fetcher.get_untrusted(robots_url).await {
             Ok((bytes, _, _)) => Policy::Rules(Robots::parse(&String::from_utf8_lossy(&bytes))),
             Err(FetchError::Status { status, .. }) if status == 429 || status >= 500 => {
                 Policy::DisallowAll(format!("HTTP {status}"))
             }
             Err(FetchError::Status { .. }) => Policy::AllowAll,
+            Err(e @ FetchError::Blocked(_)) => Policy::Blocked(e.to_string()),
             Err(e) => Policy::DisallowAll(e.to_string()),
         };
         tracing::debug!(%robots_url, ?policy, "robots.txt");
