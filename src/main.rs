@@ -165,6 +165,12 @@ enum Command {
         /// Stop after this many cycles (0: run until SIGTERM).
         #[arg(long, default_value_t = 0)]
         cycles: u64,
+        /// This worker's name in the store's claims (default: host:pid).
+        /// Give each worker a stable, distinct name: restarted under it, a
+        /// worker takes its claims back at once and completes the cycle it
+        /// was killed in, instead of waiting for its claims to expire.
+        #[arg(long, env = "AGG_WORKER_NAME")]
+        name: Option<String>,
     },
     /// Create or upgrade the store's tables (done on every open; this only
     /// opens the store and reports).
@@ -356,6 +362,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref files,
             interval,
             cycles,
+            ref name,
         } => {
             let mut pipelines = Vec::new();
             for f in files {
@@ -365,10 +372,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 pipelines.push(p);
             }
             let store = open_store(cli.db.as_deref(), pipelines.first()).await?;
+            let holder = match name.as_deref().map(str::trim) {
+                Some("") => anyhow::bail!("--name: a worker name cannot be empty"),
+                Some(n) => n.to_string(),
+                None => holder_id(),
+            };
             agg_server::serve::work(
                 pipelines,
                 store,
-                holder_id(),
+                holder,
                 std::time::Duration::from_secs(interval),
                 cycles,
             )

@@ -252,45 +252,79 @@ pub async fn poll(
             order.extend(q.pop_front());
         }
     }
-    // One of several workers sharing the store: fetch only the due feeds this
-    // worker claims, so each due feed is fetched once per cycle, whatever
-    // the number of workers. The claim outlives the fetch; the feed's next
-    // fetch time then keeps it from being due again this cycle.
-    if let Some(worker) = &ctx.worker {
-        let now = chrono::Utc::now();
-        let due: Vec<String> = order
-            .iter()
-            .map(|spec| spec.url().to_string())
-            .filter(|u| {
-                known
-                    .get(u)
-                    .is_none_or(|st| schedule::should_skip(st, now, cfg.respect_schedule).is_none())
-            })
-            .collect();
-        let claimed: std::collections::HashSet<String> = ctx
-            .store
-            .claim_feeds(&due, worker, std::time::Duration::from_secs(CLAIM_SECS))
-            .await?
-            .into_iter()
-            .collect();
-        tracing::info!(worker = %worker, due = due.len(), claimed = claimed.len(), "feeds claimed");
-        order.retain(|spec| claimed.contains(spec.url()));
-    }
     // At most this many feeds fetched or parsed but not yet stored: memory
     // stays bounded however long the list, and a slow store slows fetching.
     let window = cfg.concurrency * 2;
+    // One of several workers sharing the store: fetch only the due feeds this
+    // worker claims, so each due feed is fetched once per cycle, whatever
+    // the number of workers. Claims are taken a chunk at a time, as fetching
+    // goes (all at once, the first worker to start would take every feed
+    // and the others would idle); each worker starts at its own place in the
+    // list so that they seldom contend for a chunk. The claim outlives the
+    // fetch; the feed's next fetch time then keeps it from being due again
+    // this cycle.
+    let specs: futures::stream::BoxStream<'_, (FeedSpec, Option<FeedState>)> = match &ctx.worker
+    {
+        None => futures::stream::iter(order.into_iter().map(|s| (s, None))).boxed(),
+        Some(worker) => {
+            let now = chrono::Utc::now();
+            order.retain(|spec| {
+                known
+                    .get(spec.url())
+                    .is_none_or(|st| schedule::should_skip(st, now, cfg.respect_schedule).is_none())
+            });
+            let chunk = window.max(8);
+            if !order.is_empty() {
+                let chunks = order.len().div_ceil(chunk);
+                let start = worker
+                    .bytes()
+                    .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+                    % chunks;
+                order.rotate_left(start * chunk);
+            }
+            let due = order.len();
+            // When each feed was last fetched, as this worker saw it.
+            let seen: Arc<HashMap<String, Option<chrono::DateTime<chrono::Utc>>>> = Arc::new(
+                order
+                    .iter()
+                    .map(|s| (s.url().to_string(), known.get(s.url()).and_then(|st| st.last_fetch)))
+                    .collect(),
+            );
+            let chunks: Vec<Vec<FeedSpec>> = order.chunks(chunk).map(<[_]>::to_vec).collect();
+            futures::stream::iter(chunks)
+                .then(move |chunk| {
+                    let seen = seen.clone();
+                    async move {
+                        match claim_chunk(ctx, worker, chunk, &seen).await {
+                            Ok(got) => {
+                                tracing::info!(worker = %worker, due, claimed = got.len(), "feeds claimed");
+                                got
+                            }
+                            // Left unclaimed, they are due again next cycle.
+                            Err(e) => {
+                                ctx.error(format!("cannot claim feeds: {e:#}"));
+                                Vec::new()
+                            }
+                        }
+                    }
+                })
+                .flat_map(futures::stream::iter)
+                .boxed()
+        }
+    };
     // Parsing is CPU work: as many at once as there are cores (more only
     // adds threads, and memory arenas with them).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let parsing = Arc::new(tokio::sync::Semaphore::new(cores));
-    let fetches = futures::stream::iter(order)
-        .map(|spec| {
+    let fetches = specs
+        .map(|(spec, fresh)| {
             let fetcher = fetcher.clone();
             let limiter = limiter.clone();
             let agent = agent.clone();
             let parsing = parsing.clone();
             let url = spec.url().to_string();
             let state = known.remove(&url);
+            let state = fresh.or(state);
             async move {
                 let mut state = state.unwrap_or_default();
                 state.url = url.clone();
@@ -488,6 +522,46 @@ pub async fn poll(
     result
 }
 
+/// Claims the feeds of `chunk` no other worker holds, then reads their
+/// states again: a feed another worker fetched (and gave back) since this
+/// worker listed the feeds is given back untouched, so each due feed is
+/// fetched once per cycle. The claimed ones come with their current state.
+async fn claim_chunk(
+    ctx: &RunCtx,
+    worker: &str,
+    chunk: Vec<FeedSpec>,
+    seen: &HashMap<String, Option<chrono::DateTime<chrono::Utc>>>,
+) -> anyhow::Result<Vec<(FeedSpec, Option<FeedState>)>> {
+    let urls: Vec<String> = chunk.iter().map(|s| s.url().to_string()).collect();
+    let ttl = std::time::Duration::from_secs(CLAIM_SECS);
+    let claimed: std::collections::HashSet<String> = ctx
+        .store
+        .claim_feeds(&urls, worker, ttl)
+        .await?
+        .into_iter()
+        .collect();
+    let mut got = Vec::with_capacity(claimed.len());
+    let mut fetched_meanwhile = Vec::new();
+    for spec in chunk {
+        if !claimed.contains(spec.url()) {
+            continue;
+        }
+        let fresh = ctx.store.feed_state(spec.url()).await?;
+        let before = seen.get(spec.url()).copied().flatten();
+        if fresh.as_ref().and_then(|f| f.last_fetch) > before {
+            fetched_meanwhile.push(spec.url().to_string());
+        } else {
+            got.push((spec, fresh));
+        }
+    }
+    if !fetched_meanwhile.is_empty() {
+        ctx.store
+            .claim_feeds(&fetched_meanwhile, worker, std::time::Duration::ZERO)
+            .await?;
+    }
+    Ok(got)
+}
+
 /// A batch is stored once it has this many items or feeds…
 const FLUSH_ITEMS: usize = 1000;
 const FLUSH_FEEDS: usize = 64;
@@ -505,10 +579,23 @@ async fn flush(
     if !items.is_empty() {
         output.send(std::mem::take(items)).await?;
     }
+    let done: Vec<String> = states.iter().map(|s| s.url.clone()).collect();
     for st in states.drain(..) {
         if !ctx.dry_run {
             ctx.store.save_feed_state(&st).await?;
         }
+    }
+    // A worker gives its claims back once the feeds' states are saved
+    // (renewing them for no time): their next fetch time now keeps them
+    // from being fetched again too soon, and whichever worker is free when
+    // they are due takes them, so the work is shared anew every cycle.
+    if let Some(worker) = &ctx.worker
+        && !done.is_empty()
+        && !ctx.dry_run
+    {
+        ctx.store
+            .claim_feeds(&done, worker, std::time::Duration::ZERO)
+            .await?;
     }
     Ok(())
 }

@@ -38,8 +38,21 @@ pub struct EngineLease<'a> {
 }
 
 pub async fn lock_engine(store: &dyn Store) -> anyhow::Result<EngineLease<'_>> {
+    lock_engine_as(store, None).await
+}
+
+/// [`lock_engine`] as a named worker (`agg worker --name`): a worker killed
+/// while it held the engine and restarted under the same name takes its
+/// own lease back at once instead of waiting for it to expire.
+pub async fn lock_engine_as<'a>(
+    store: &'a dyn Store,
+    worker: Option<&str>,
+) -> anyhow::Result<EngineLease<'a>> {
     let local = ENGINE_LOCK.lock().await;
-    let holder = format!("{}:{}", std::process::id(), uuidish());
+    let holder = match worker {
+        Some(w) => format!("worker:{w}"),
+        None => format!("{}:{}", std::process::id(), uuidish()),
+    };
     let deadline = std::time::Instant::now() + ENGINE_LEASE + std::time::Duration::from_secs(60);
     let mut wait = std::time::Duration::from_millis(50);
     while !store.try_lease(STATE_KEY, &holder, ENGINE_LEASE).await? {
@@ -58,8 +71,21 @@ pub async fn lock_engine(store: &dyn Store) -> anyhow::Result<EngineLease<'_>> {
 }
 
 impl EngineLease<'_> {
+    /// Gives the engine back. Retried for a few seconds: a lease left behind
+    /// because the database restarted at that moment would keep every other
+    /// worker from the engine until it expires.
     pub async fn release(self) -> anyhow::Result<()> {
-        self.store.release_lease(STATE_KEY, &self.holder).await
+        let mut tries = 0;
+        loop {
+            match self.store.release_lease(STATE_KEY, &self.holder).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries >= 5 => return Err(e),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
     }
 }
 
@@ -183,11 +209,28 @@ impl Agent for Saga {
         let mut items = input.collect().await;
         // Online assignment is in time order, as the engine was tuned.
         items.sort_by_key(|i| i.when());
-        let lease = lock_engine(ctx.store.as_ref()).await?;
+        let lease = lock_engine_as(ctx.store.as_ref(), ctx.worker.as_deref()).await?;
+        tracing::info!(agent = %ctx.agent, items = items.len(), "saga engine held; assigning");
+        // Whatever happens while it is held (a database error), the engine
+        // is given back before returning.
+        let assigned = self.assign(ctx, &mut items).await;
+        let released = lease.release().await;
+        assigned?;
+        released?;
+        for chunk in items.chunks(256) {
+            output.send(chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Saga {
+    /// Assigns `items` to sagas and stores the result; the engine is held.
+    async fn assign(&self, ctx: &RunCtx, items: &mut [agg_core::Item]) -> anyhow::Result<()> {
         let mut engine = load_engine(ctx.store.as_ref()).await?;
         let now = chrono::Utc::now();
         let mut rows = Vec::with_capacity(items.len());
-        for item in &mut items {
+        for item in items.iter_mut() {
             let si = SagaItem {
                 id: item.key.clone(),
                 time: item.published.or(item.updated),
@@ -251,10 +294,6 @@ impl Agent for Saga {
                 })
                 .collect();
             ctx.store.set_scores(&scores).await?;
-        }
-        lease.release().await?;
-        for chunk in items.chunks(256) {
-            output.send(chunk.to_vec()).await?;
         }
         Ok(())
     }

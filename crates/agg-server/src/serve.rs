@@ -187,10 +187,101 @@ pub async fn serve(
     Ok(())
 }
 
+/// The store key where a worker notes the cycle it is in: set when a run
+/// starts, emptied when it completes.
+fn cycle_key(p: &Pipeline, holder: &str) -> String {
+    format!("worker-cycle:{}:{holder}", p.name)
+}
+
+/// Whether every agent of a run got to the end. A source's failed feeds
+/// (404, timeouts) do not count: they are fetched again when due anyway.
+fn completed(r: &anyhow::Result<agg_core::exec::RunSummary>) -> bool {
+    r.as_ref().is_ok_and(|s| {
+        s.outcomes
+            .iter()
+            .all(|o| o.status != "failed" || o.role == "source")
+    })
+}
+
+/// Makes the feeds fetched successfully since `since` by `p`'s agents due
+/// again, without validators, so that the next fetch returns every item.
+///
+/// Why: a source stores its items (and saves its feed's validators) before
+/// the agents downstream have seen them. A worker killed (or cut off from
+/// the database) between the two leaves items stored but never scored,
+/// grouped or mailed, and a conditional GET would never bring them back.
+/// Fetching those feeds in full once more sends the stored items down the
+/// pipeline again: they are keyed, so nothing is stored twice, embeddings
+/// are cached, the saga engine knows them, and a day's digest is claimed
+/// once. Returns how many feeds were reset.
+async fn replay_since(
+    p: &Pipeline,
+    store: &dyn Store,
+    since: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let agents: std::collections::HashSet<&str> =
+        p.agents.iter().map(|a| a.name.as_str()).collect();
+    let mut n = 0;
+    for mut f in store.list_feeds().await? {
+        let ours = f.agent.as_deref().is_some_and(|a| agents.contains(a));
+        if ours && f.last_success.is_some_and(|t| t >= since) {
+            f.etag = None;
+            f.last_modified = None;
+            f.next_fetch = None;
+            store.save_feed_state(&f).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// One worker cycle of one pipeline: first finish what this worker's last
+/// cycle left unfinished (it was killed, or the database went away), then
+/// run. The cycle's start is noted in the store under the worker's name and
+/// cleared only when every agent got to the end.
+async fn worker_cycle(
+    p: &Pipeline,
+    store: &Arc<dyn Store>,
+    holder: &str,
+    opts: &RunOptions,
+) -> anyhow::Result<()> {
+    let key = cycle_key(p, holder);
+    if let Some(prev) = store.load_state(&key).await?
+        && let Ok(since) = DateTime::parse_from_rfc3339(&prev)
+    {
+        // A little earlier than noted: the note is written just before the
+        // run, and clocks of several machines differ slightly.
+        let since = since.with_timezone(&Utc) - chrono::Duration::seconds(5);
+        let n = replay_since(p, store.as_ref(), since).await?;
+        tracing::warn!(
+            pipeline = %p.name, worker = %holder, feeds = n, since = %since,
+            "the last cycle did not finish: fetching its feeds again in full"
+        );
+    }
+    store.save_state(&key, &Utc::now().to_rfc3339()).await?;
+    let quiet: Arc<dyn Observer> = Arc::new(agg_core::exec::Quiet);
+    let result = agg_core::exec::run(p, store.clone(), opts, quiet).await;
+    let done = completed(&result);
+    match &result {
+        Ok(s) => {
+            tracing::info!(pipeline = %p.name, worker = %holder, status = s.status.as_str(), complete = done, "cycle run")
+        }
+        Err(e) => tracing::error!(pipeline = %p.name, "run failed: {e:#}"),
+    }
+    if done {
+        store.save_state(&key, "").await?;
+    }
+    Ok(())
+}
+
 /// `agg worker`: runs the pipelines in cycles as one of several workers
 /// sharing a store. Work that must happen once is claimed in the store
 /// under `holder` (due feeds; the saga engine; the digest of a day), so N
 /// workers split the fetching and never duplicate items or digests.
+/// A worker restarted under the same `holder` (`agg worker --name`) takes
+/// its claims back at once and first completes its unfinished cycle.
+/// Database errors (a restart, a lost connection) fail one cycle, which the
+/// next one completes; the pool reconnects on its own.
 /// Stops after `cycles` cycles (0 = until SIGTERM).
 pub async fn work(
     pipelines: Vec<Pipeline>,
@@ -213,27 +304,43 @@ pub async fn work(
         ..RunOptions::default()
     };
     let mut done = 0;
+    let mut failures = 0;
     loop {
+        let mut failed = false;
         for p in &pipelines {
             if *stop.borrow() {
                 return Ok(());
             }
-            let quiet: Arc<dyn Observer> = Arc::new(agg_core::exec::Quiet);
-            match agg_core::exec::run(p, store.clone(), &opts, quiet).await {
-                Ok(s) => {
-                    tracing::info!(pipeline = %p.name, worker = %holder, status = s.status.as_str(), "cycle run")
-                }
-                // A lost database connection fails this run; the pool
-                // reconnects and the next cycle goes on.
-                Err(e) => tracing::error!(pipeline = %p.name, "run failed: {e:#}"),
+            // Only the store can fail here (noting the cycle, or finding
+            // the last one's feeds): the cycle is retried, sooner than the
+            // interval when the database went away.
+            if let Err(e) = worker_cycle(p, &store, &holder, &opts).await {
+                tracing::error!(pipeline = %p.name, worker = %holder, "cycle failed: {e:#}");
+                failed = true;
             }
         }
-        done += 1;
+        if failed {
+            failures += 1;
+            // A bounded run (`--cycles`) does not wait forever for a
+            // database that never comes back.
+            anyhow::ensure!(
+                cycles == 0 || failures < 30,
+                "giving up after {failures} failed cycles in a row (see the errors above)"
+            );
+        } else {
+            failures = 0;
+            done += 1;
+        }
         if cycles > 0 && done >= cycles {
             return Ok(());
         }
+        let wait = if failed {
+            interval.min(Duration::from_secs(2))
+        } else {
+            interval
+        };
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return Ok(()),
         }
     }
