@@ -5,7 +5,8 @@
 //! mail read.
 //!
 //! Without dovecot these tests print why and pass, unless
-//! `AGG_REQUIRE_DOVECOT=1` (set in CI), where they fail.
+//! `AGG_REQUIRE_DOVECOT=1` (set in CI), where they fail. The IMAP timeout
+//! test needs no dovecot.
 
 mod common;
 
@@ -21,7 +22,14 @@ const USER: &str = "alice";
 const PASSWORD: &str = "Corr3ct-H0rse-imap";
 const PASS_ENV: &str = "AGG_TEST_IMAP_PASSWORD";
 
+/// The dovecot binary: `AGG_DOVECOT` if set (a non-Debian layout, or a
+/// path that does not exist to check the missing-dovecot behaviour), else
+/// from PATH or the sbin folders.
 fn dovecot_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("AGG_DOVECOT") {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
@@ -778,4 +786,62 @@ fn implicit_tls_and_starttls_verify_the_server_certificate() {
     let err = o["errors"].to_string();
     assert!(err.contains("TLS handshake with 127.0.0.1"), "{err}");
     assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
+
+#[test]
+fn an_oversized_mail_is_kept_truncated() {
+    let Some(dv) = Dovecot::start() else { return };
+    let mail = fixture("rust-weekly.eml");
+    assert!(mail.len() > 1000);
+    dv.client().append("INBOX", &mail);
+    let tmp = tempfile::tempdir().unwrap();
+    write_pipeline(tmp.path(), dv.port, ", max_message_bytes: 1000");
+    let r = run(tmp.path(), PASSWORD, &[]);
+    let o = outcome(&r.json);
+    assert_eq!(
+        (o["status"].as_str(), o["items_new"].as_u64()),
+        (Some("ok"), Some(1)),
+        "{:#}",
+        r.json
+    );
+    let got = items(tmp.path());
+    let it = by_guid(&got, "issue-42.6f1c@weekly.example.com");
+    // Headers and the start of the body are there; the end is not.
+    assert_eq!(it["title"], "Issue 42 — Rust & friends ✨");
+    assert!(
+        it["tags"].as_array().unwrap().contains(&"truncated".into()),
+        "{it:#}"
+    );
+    assert!(it["text"].as_str().unwrap().contains("async closures land"));
+    assert!(
+        !it["html"].as_str().unwrap_or("").contains("</h1>"),
+        "{it:#}"
+    );
+}
+
+/// A server that accepts connections and never says a word: the agent
+/// gives up after `timeout_secs` with a message naming the option.
+#[test]
+fn a_silent_server_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let held = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        // Silent, and open until the run is over: only the timeout ends it.
+        let _ = wait.recv();
+        drop(s);
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    write_pipeline(tmp.path(), port, ", timeout_secs: 1");
+    let r = run(tmp.path(), PASSWORD, &[]);
+    done.send(()).unwrap();
+    held.join().unwrap();
+    let o = outcome(&r.json);
+    assert_eq!(o["status"], "failed", "{:#}", r.json);
+    let err = o["errors"].to_string();
+    assert!(
+        err.contains("greeting") && err.contains("no answer within 1s (timeout_secs)"),
+        "{err}"
+    );
 }
