@@ -138,7 +138,6 @@ fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, Optio
         max_redirects: o.max_redirects.unwrap_or(d.max_redirects),
         user_agent: o.user_agent.unwrap_or(d.user_agent),
         allow_private: crate::util::allowance(&o.allow_private)?,
-        ..d
     };
     Ok(Box::new(Extract {
         opts: ExtractOptions {

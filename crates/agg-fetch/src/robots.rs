@@ -126,7 +126,7 @@ impl Robots {
         let mine: Vec<&Group> = self
             .groups
             .iter()
-            .filter(|g| g.agents.iter().any(|a| *a == token))
+            .filter(|g| g.agents.contains(&token))
             .collect();
         let groups = if mine.is_empty() {
             self.groups
