@@ -37,6 +37,12 @@ struct Cli {
     /// `store:`, else $XDG_DATA_HOME/agg/agg.db.
     #[arg(long, env = "AGG_DB", global = true)]
     db: Option<String>,
+    /// Secrets file: KEY=VALUE lines, readable by you only (chmod 600),
+    /// loaded into the environment first (variables already set win).
+    /// Default: $AGG_SECRETS_FILE.
+    #[arg(long, value_name = "FILE", global = true)]
+    #[allow(dead_code)] // read before parsing, by `load_secrets`
+    secrets: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -240,6 +246,11 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Before parsing: `AGG_DB` and `${VAR}` in pipelines may come from it.
+    if let Err(e) = load_secrets() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     init_logging(&cli);
     let rt = match tokio::runtime::Runtime::new() {
@@ -252,10 +263,42 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let msg = format!("{e:#}");
+            eprintln!("error: {}", agg_core::secrets::redact(&msg));
             ExitCode::from(1)
         }
     }
+}
+
+/// Loads the secrets file (`--secrets FILE`, else `$AGG_SECRETS_FILE`) into
+/// the environment and registers every secret value, from it and from the
+/// environment, for redaction. Runs before any thread exists, as setting
+/// environment variables requires.
+fn load_secrets() -> anyhow::Result<()> {
+    let mut args = std::env::args_os().skip(1);
+    let mut path = None;
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--secrets" {
+            path = args.next().map(PathBuf::from);
+        } else if let Some(p) = a.to_str().and_then(|a| a.strip_prefix("--secrets=")) {
+            path = Some(PathBuf::from(p));
+        }
+    }
+    let path = path.or_else(|| std::env::var_os("AGG_SECRETS_FILE").map(PathBuf::from));
+    if let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) {
+        for (k, v) in agg_core::secrets::load_file(&path)? {
+            agg_core::secrets::register(&v);
+            if std::env::var_os(&k).is_none() {
+                // SAFETY: no other thread exists yet (called first in main).
+                unsafe { std::env::set_var(&k, &v) };
+            }
+        }
+    }
+    agg_core::secrets::register_env();
+    Ok(())
 }
 
 fn init_logging(cli: &Cli) {
@@ -266,9 +309,11 @@ fn init_logging(cli: &Cli) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // Log lines pass through redaction: a driver's debug line quoting a
+    // URL with its password prints `***` instead.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| agg_core::secrets::Redacting(std::io::stderr()));
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),

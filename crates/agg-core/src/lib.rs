@@ -11,6 +11,7 @@ pub mod diag;
 pub mod exec;
 pub mod item;
 pub mod pipeline;
+pub mod secrets;
 pub mod store;
 pub mod yaml;
 

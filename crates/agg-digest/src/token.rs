@@ -161,8 +161,23 @@ pub fn load_key(dir: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Reads the key file, creating it (0600) with a fresh random key if missing.
+/// An existing key file that group or others can read is refused: anyone
+/// who can read the key can forge feedback and unsubscribe links.
 pub fn load_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the feedback key file {} can be read by other users (mode {mode:03o}); \
+                 make it private with `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => return Ok(s.trim().as_bytes().to_vec()),
         Ok(_) => anyhow::bail!("the feedback key file {} is empty", path.display()),
@@ -242,6 +257,35 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&p).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            // Loosened by hand: refused, not used.
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_key_file(&p).unwrap_err().to_string();
+            assert!(e.contains("chmod 600") && e.contains("644"), "{e}");
         }
+    }
+
+    #[test]
+    fn replays_verify_alike_so_the_server_must_dedupe() {
+        // A token is a bearer credential: verifying it twice gives the same
+        // answer, which is why `POST /f/{token}` records each token once
+        // (tests/serve.rs checks that a replayed POST changes nothing).
+        let s = Signer::new(b"k".to_vec());
+        let t = Token {
+            action: Action::Mute,
+            target: 7,
+            expires: 2000,
+        };
+        let tok = s.sign(&t);
+        assert_eq!(s.verify(&tok, 1), s.verify(&tok, 1));
+        // Signing is deterministic: the same link in two digests is one token.
+        assert_eq!(tok, s.sign(&t));
+        // A token cut short, padded, or with its action swapped is refused.
+        assert!(s.verify(&tok[..tok.len() - 1], 1).is_err());
+        assert!(s.verify(&format!("{tok}A"), 1).is_err());
+        let (_, mac) = tok.split_once('.').unwrap();
+        let swapped = format!("{}.{mac}", B64.encode("follow.7.2000"));
+        assert_eq!(s.verify(&swapped, 1), Err(TokenError::BadSignature));
+        let later = format!("{}.{mac}", B64.encode("mute.7.999999"));
+        assert_eq!(s.verify(&later, 1), Err(TokenError::BadSignature));
     }
 }

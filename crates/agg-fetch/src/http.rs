@@ -518,14 +518,22 @@ impl Fetcher {
             let chunk = match resp.chunk().await {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                Err(e) if e.is_body() && !e.is_timeout() => {
-                    return Err(FetchError::CutShort {
-                        url: current.to_string(),
-                        got: bytes.len(),
-                        detail: error_chain(&e),
-                    });
+                Err(e) if e.is_timeout() => return Err(FetchError::Timeout),
+                Err(e) => {
+                    let detail = error_chain(&e);
+                    let lower = detail.to_ascii_lowercase();
+                    // hyper's words for a body shorter than its length.
+                    if lower.contains("before message length") || lower.contains("incomplete") {
+                        return Err(FetchError::CutShort {
+                            url: current.to_string(),
+                            got: bytes.len(),
+                            detail,
+                        });
+                    }
+                    return Err(FetchError::Other(format!(
+                        "cannot read the body of {current}: {detail}"
+                    )));
                 }
-                Err(e) => return Err(e.into()),
             };
             if bytes.len() as u64 + chunk.len() as u64 > limit {
                 return Err(FetchError::TooLarge { limit });

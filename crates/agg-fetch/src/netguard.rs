@@ -30,29 +30,29 @@ pub fn classify(ip: IpAddr) -> Option<&'static str> {
 fn classify_v4(ip: Ipv4Addr) -> Option<&'static str> {
     let [a, b, c, _] = ip.octets();
     Some(match (a, b, c) {
-        (0, _, _) => "unspecified (\"this network\", 0.0.0.0/8)",
-        (127, _, _) => "loopback",
-        (10, _, _) => "private (RFC 1918)",
-        (172, 16..=31, _) => "private (RFC 1918)",
-        (192, 168, _) => "private (RFC 1918)",
-        (100, 64..=127, _) => "shared address space (carrier-grade NAT, 100.64.0.0/10)",
-        (169, 254, 169) if ip.octets()[3] == 254 => "link-local: the cloud metadata service",
-        (169, 254, _) => "link-local",
-        (192, 0, 0) => "IETF protocol assignments (192.0.0.0/24)",
-        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "documentation (TEST-NET)",
-        (198, 18..=19, _) => "benchmarking (198.18.0.0/15)",
-        (224..=239, _, _) => "multicast",
-        (240..=255, _, _) => "reserved (240.0.0.0/4, broadcast)",
+        (0, _, _) => "an unspecified (\"this network\", 0.0.0.0/8) address",
+        (127, _, _) => "a loopback address",
+        (10, _, _) => "a private (RFC 1918) address",
+        (172, 16..=31, _) => "a private (RFC 1918) address",
+        (192, 168, _) => "a private (RFC 1918) address",
+        (100, 64..=127, _) => "a shared (carrier-grade NAT, 100.64.0.0/10) address",
+        (169, 254, 169) if ip.octets()[3] == 254 => "the cloud metadata service (link-local)",
+        (169, 254, _) => "a link-local address",
+        (192, 0, 0) => "an IETF protocol assignment (192.0.0.0/24)",
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "a documentation (TEST-NET) address",
+        (198, 18..=19, _) => "a benchmarking (198.18.0.0/15) address",
+        (224..=239, _, _) => "a multicast address",
+        (240..=255, _, _) => "a reserved (240.0.0.0/4, broadcast) address",
         _ => return None,
     })
 }
 
 fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if ip.is_unspecified() {
-        return Some("unspecified (::)");
+        return Some("the unspecified address (::)");
     }
     if ip.is_loopback() {
-        return Some("loopback");
+        return Some("a loopback address");
     }
     // An IPv4 address written as IPv6 reaches the IPv4 host: judge that one.
     if let Some(v4) = ip.to_ipv4_mapped() {
@@ -63,23 +63,23 @@ fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     // an IPv4 address in the last 32 bits; a translator may forward to it.
     let embedded = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     if s[..6] == [0; 6] {
-        return Some("IPv4-compatible IPv6 (deprecated)");
+        return Some("an IPv4-compatible IPv6 address (deprecated)");
     }
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return classify_v4(embedded).map(|_| "NAT64 of a non-public IPv4 address");
+        return classify_v4(embedded).map(|_| "the NAT64 form of a non-public IPv4 address");
     }
     // 6to4 (2002::/16) embeds an IPv4 address in bits 16..48.
     if s[0] == 0x2002 {
         let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
-        return classify_v4(v4).map(|_| "6to4 of a non-public IPv4 address");
+        return classify_v4(v4).map(|_| "the 6to4 form of a non-public IPv4 address");
     }
     Some(match s[0] {
-        x if x & 0xfe00 == 0xfc00 => "unique local (fc00::/7)",
-        x if x & 0xffc0 == 0xfe80 => "link-local (fe80::/10)",
-        x if x & 0xffc0 == 0xfec0 => "site-local (fec0::/10, deprecated)",
-        x if x & 0xff00 == 0xff00 => "multicast",
-        0x2001 if s[1] == 0x0db8 => "documentation (2001:db8::/32)",
-        0x0100 if s[1..4] == [0, 0, 0] => "discard-only (100::/64)",
+        x if x & 0xfe00 == 0xfc00 => "a unique local (fc00::/7) address",
+        x if x & 0xffc0 == 0xfe80 => "a link-local (fe80::/10) address",
+        x if x & 0xffc0 == 0xfec0 => "a site-local (fec0::/10, deprecated) address",
+        x if x & 0xff00 == 0xff00 => "a multicast address",
+        0x2001 if s[1] == 0x0db8 => "a documentation (2001:db8::/32) address",
+        0x0100 if s[1..4] == [0, 0, 0] => "a discard-only (100::/64) address",
         _ => return None,
     })
 }
@@ -212,9 +212,12 @@ impl fmt::Display for Blocked {
         };
         write!(
             f,
-            "refused to fetch {}: {} is a {} address{via}; to allow it, add \"{}\" to the agent's \
+            "refused to fetch {}: {} is {}{via}; to allow it, add \"{}\" to the agent's \
              `allow_private` list",
-            self.url, self.addr, self.reason, self.addr
+            self.url,
+            self.addr,
+            self.reason,
+            canonical(self.addr)
         )
     }
 }
