@@ -591,16 +591,19 @@ fn a_wrong_password_fails_the_agent_and_is_never_written_anywhere() {
 #[test]
 fn a_renumbered_mailbox_is_read_again_without_duplicates() {
     let Some(dv) = Dovecot::start() else { return };
+    // A mailbox whose name is not ASCII: on the wire (and in this raw
+    // client) it is modified UTF-7; in the pipeline, plain UTF-8.
+    const MB: &str = "Bo&AO4-te aux lettres";
     let mut imap = dv.client();
-    imap.ok("CREATE Newsletters");
-    imap.append("Newsletters", &fixture("rust-weekly.eml"));
-    imap.append("Newsletters", &fixture("latin1-qp.eml"));
-    let (v1, _) = imap.examine("Newsletters");
+    imap.ok(&format!("CREATE \"{MB}\""));
+    imap.append(MB, &fixture("rust-weekly.eml"));
+    imap.append(MB, &fixture("latin1-qp.eml"));
+    let (v1, _) = imap.examine(MB);
     let tmp = tempfile::tempdir().unwrap();
     write_pipeline(
         tmp.path(),
         dv.port,
-        ", mailbox: Newsletters, max_messages: 2",
+        ", mailbox: \"Boîte aux lettres\", max_messages: 2",
     );
     let r = run(tmp.path(), PASSWORD, &[]);
     assert_eq!(outcome(&r.json)["items_new"], 2, "{:#}", r.json);
@@ -611,18 +614,18 @@ fn a_renumbered_mailbox_is_read_again_without_duplicates() {
     imap.ok("CLOSE");
     let mut v2 = v1;
     while v2 == v1 {
-        imap.ok("DELETE Newsletters");
-        imap.ok("CREATE Newsletters");
-        imap.append("Newsletters", &fixture("html-only.eml"));
-        v2 = imap.examine("Newsletters").0;
+        imap.ok(&format!("DELETE \"{MB}\""));
+        imap.ok(&format!("CREATE \"{MB}\""));
+        imap.append(MB, &fixture("html-only.eml"));
+        v2 = imap.examine(MB).0;
         if v2 == v1 {
             // UIDVALIDITY is time-based: wait for the next second.
             std::thread::sleep(Duration::from_millis(1100));
         }
     }
-    imap.append("Newsletters", &fixture("rust-weekly.eml"));
-    imap.append("Newsletters", &fixture("latin1-qp.eml"));
-    imap.append("Newsletters", &fixture("later.eml"));
+    imap.append(MB, &fixture("rust-weekly.eml"));
+    imap.append(MB, &fixture("latin1-qp.eml"));
+    imap.append(MB, &fixture("later.eml"));
     // max_messages: 2 → the rescan takes two runs.
     let r = run(tmp.path(), PASSWORD, &[]);
     let o = outcome(&r.json);
@@ -844,4 +847,37 @@ fn a_silent_server_times_out() {
         err.contains("greeting") && err.contains("no answer within 1s (timeout_secs)"),
         "{err}"
     );
+}
+
+/// `tls: none` to anything but loopback is refused before any run, with the
+/// place in the file.
+#[test]
+fn validate_refuses_cleartext_to_a_remote_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "name: nl\nagents:\n  newsletters:\n    kind: imap\n    host: imap.example.org\n    tls: none\n    username: me\n    password_env: NL_PASSWORD\n",
+    )
+    .unwrap();
+    let out = agg(tmp.path())
+        .args(["validate", "p.yaml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("p.yaml:6:10: error[bad-option]: option `tls` of agent `newsletters`: `tls: none` would send the password to `imap.example.org` unencrypted"),
+        "{all}"
+    );
+    // The same agent on loopback validates.
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "name: nl\nagents:\n  newsletters: { kind: imap, host: 127.0.0.1, tls: none, username: me, password_env: NL_PASSWORD }\n",
+    )
+    .unwrap();
+    run_ok(agg(tmp.path()).args(["validate", "p.yaml"]));
 }

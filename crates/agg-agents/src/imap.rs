@@ -490,7 +490,7 @@ impl Agent for Imap {
         let mut session = self.login(&password).await?;
         drop(password);
         let mailbox = self
-            .step("EXAMINE", session.examine(&self.mailbox))
+            .step("EXAMINE", session.examine(utf7_mailbox(&self.mailbox)))
             .await
             .with_context(|| format!("cannot open mailbox `{}`", self.mailbox))?;
         let uidvalidity = mailbox
@@ -554,9 +554,13 @@ impl Agent for Imap {
                     .await?;
             }
         }
-        if saved.is_none() && uids.is_empty() && !ctx.dry_run {
-            // Remember UIDVALIDITY even for an empty mailbox, so a later
-            // renumbering is noticed.
+        if uids.is_empty()
+            && saved.as_ref().map(|s| s.uidvalidity) != Some(uidvalidity)
+            && !ctx.dry_run
+        {
+            // Remember UIDVALIDITY even for an empty mailbox, so that a
+            // later renumbering is noticed and the next mail is not skipped
+            // as "already seen".
             let st = MailboxState {
                 uidvalidity,
                 last_uid: 0,
@@ -571,6 +575,48 @@ impl Agent for Imap {
         }
         Ok(())
     }
+}
+
+/// A mailbox name as IMAP wants it on the wire: modified UTF-7 (RFC 3501
+/// §5.1.3), so that `Boîte/Lettres` works. Printable ASCII stays as is,
+/// `&` becomes `&-`, anything else is UTF-16 in base64 (with `,` for `/`)
+/// between `&` and `-`.
+fn utf7_mailbox(name: &str) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    fn flush(out: &mut String, units: &mut Vec<u16>) {
+        if units.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_be_bytes()).collect();
+        out.push('&');
+        for chunk in bytes.chunks(3) {
+            let n = chunk.len();
+            let v = (u32::from(chunk[0]) << 16)
+                | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*chunk.get(2).unwrap_or(&0));
+            for i in 0..=n {
+                out.push(B64[((v >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out.push('-');
+        units.clear();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut units = Vec::new();
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut out, &mut units);
+            out.push(c);
+            if c == '&' {
+                out.push('-');
+            }
+        } else {
+            let mut buf = [0u16; 2];
+            units.extend_from_slice(c.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut out, &mut units);
+    out
 }
 
 /// A UID set for FETCH, runs of consecutive UIDs as ranges: `1:4,7,9:10`.
@@ -1035,6 +1081,19 @@ mod tests {
         );
         assert!(build_err(r#"{"password_env": "hunter 2"}"#).is_some());
         assert!(build_err(r#"{"max_messages": 0}"#).is_some());
+    }
+
+    #[test]
+    fn mailbox_names_in_modified_utf7() {
+        // RFC 3501's own example, and the edge cases.
+        assert_eq!(
+            utf7_mailbox("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
+        assert_eq!(utf7_mailbox("INBOX"), "INBOX");
+        assert_eq!(utf7_mailbox("Tom & Jerry"), "Tom &- Jerry");
+        assert_eq!(utf7_mailbox("Boîte"), "Bo&AO4-te");
+        assert_eq!(utf7_mailbox("📰"), "&2D3c8A-");
     }
 
     #[test]
