@@ -18,6 +18,11 @@ use server::{Resp, TestServer};
 /// Serves tests/fixtures/web by path (query ignored; `dir/` serves
 /// `dir/index.html`), with `{{BASE}}` replaced by the server's address.
 fn web_server() -> TestServer {
+    web_server_with(None)
+}
+
+/// [`web_server`] with robots.txt answered by this status instead.
+fn web_server_with(robots_status: Option<u16>) -> TestServer {
     let root = repo().join("tests/fixtures/web");
     let base: Arc<OnceLock<String>> = Arc::default();
     let b2 = base.clone();
@@ -28,6 +33,9 @@ fn web_server() -> TestServer {
         }
         if path.contains("..") {
             return Resp::status(400);
+        }
+        if let (Some(st), "/robots.txt") = (robots_status, path.as_str()) {
+            return Resp::status(st);
         }
         let file = root.join(path.trim_start_matches('/'));
         // Article URLs have no extension, like most news sites'.
@@ -227,7 +235,7 @@ fn bad_selectors_are_rejected_by_validate_at_their_location() {
 
 fn extract_pipeline(feed: &str) -> String {
     format!(
-        "name: x\ntimezone: UTC\nagents:\n  news: {{ kind: rss, feeds: [\"{feed}\"], respect_schedule: false }}\n  full:\n    kind: extract\n    inputs: [news]\n    allow_private: [127.0.0.1]\n  out: {{ kind: jsonl, inputs: [full], path: out.jsonl }}\n"
+        "name: x\ntimezone: UTC\nagents:\n  news: {{ kind: rss, feeds: [\"{feed}\"], respect_schedule: false }}\n  full:\n    kind: extract\n    inputs: [news]\n    per_host: 1\n    allow_private: [127.0.0.1]\n  out: {{ kind: jsonl, inputs: [full], path: out.jsonl }}\n"
     )
 }
 
@@ -282,6 +290,8 @@ fn extract_fills_in_articles_and_keeps_every_other_item() {
         r.stderr
     );
     assert!(r.stderr.contains("Disallow: /private/"), "{}", r.stderr);
+    // One request at a time to the host (`per_host: 1`).
+    assert_eq!(s.max_active.load(std::sync::atomic::Ordering::SeqCst), 1);
     // robots.txt read once for the host, with agg's user agent.
     let robots = s.requests("/robots.txt");
     assert_eq!(robots.len(), 1);
@@ -344,5 +354,64 @@ fn extract_never_fetches_private_addresses_unless_allowed() {
         s.hits.lock().unwrap().len(),
         1,
         "only the feed was requested"
+    );
+}
+
+#[test]
+fn robots_txt_missing_allows_all_and_unreachable_disallows_all() {
+    // 404 for robots.txt: the site set no rules, every page may be read
+    // (the memo /private/ included, since the rule came from robots.txt).
+    let s = web_server_with(Some(404));
+    let tmp = tempfile::tempdir().unwrap();
+    let p = extract_pipeline(&s.url("/feed.xml"));
+    let r = run(tmp.path(), &p);
+    assert_eq!(r.report["status"], "ok", "{:#}\n{}", r.report, r.stderr);
+    let out = jsonl(&tmp.path().join("out.jsonl"));
+    assert!(
+        by_title(&out, "Council memo leaked")["text"]
+            .as_str()
+            .unwrap()
+            .contains("excluded by robots.txt")
+    );
+    assert_eq!(s.statuses("/robots.txt"), vec![404]);
+
+    // 503 for robots.txt: the rules exist but cannot be read, so nothing
+    // is fetched; every item keeps its summary, and the next run asks again
+    // (a server error is transient).
+    let s = web_server_with(Some(503));
+    let tmp = tempfile::tempdir().unwrap();
+    let p = extract_pipeline(&s.url("/feed.xml"));
+    let r = run(tmp.path(), &p);
+    assert_eq!(r.report["status"], "ok", "{:#}\n{}", r.report, r.stderr);
+    let out = jsonl(&tmp.path().join("out.jsonl"));
+    assert_eq!(out.len(), 4);
+    assert_eq!(
+        by_title(&out, "Volunteers map every weir on the River Ouse")["text"],
+        "A three-year survey has recorded 212 weirs. Read more on our site."
+    );
+    assert!(r.stderr.contains("treated as disallow-all"), "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 503"), "{}", r.stderr);
+    let pages: Vec<String> = s
+        .hits
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(q, _)| q.path.clone())
+        .filter(|p| p != "/feed.xml" && p != "/robots.txt")
+        .collect();
+    assert!(
+        pages.is_empty(),
+        "pages fetched despite robots.txt 503: {pages:?}"
+    );
+    assert_eq!(
+        s.statuses("/robots.txt"),
+        vec![503],
+        "once per host per run"
+    );
+    run(tmp.path(), &p);
+    assert_eq!(
+        s.statuses("/robots.txt"),
+        vec![503, 503],
+        "retried next run"
     );
 }
