@@ -75,6 +75,14 @@ fn summary(item: &Item) -> String {
     s
 }
 
+/// RSS `<description>` holds HTML: readers decode the XML and then render
+/// the result as markup. The summary is plain text (it may legitimately say
+/// `<script>`, e.g. an article about HTML), so it is escaped as HTML first
+/// and then as XML; escaping once would hand readers live markup.
+fn text_as_html(s: &str) -> String {
+    esc(s).replace('\n', "<br>\n")
+}
+
 /// The newest item time: the feed's Last-Modified.
 pub fn last_modified(items: &[Item]) -> Option<DateTime<Utc>> {
     items
@@ -111,7 +119,10 @@ pub fn rss(meta: &FeedMeta, items: &[Item]) -> String {
             esc(&entry_id(i))
         ));
         s.push_str(&format!("<pubDate>{}</pubDate>", i.when().to_rfc2822()));
-        s.push_str(&format!("<description>{}</description>", esc(&summary(i))));
+        s.push_str(&format!(
+            "<description>{}</description>",
+            esc(&text_as_html(&summary(i)))
+        ));
         if let Some(src) = &i.feed_title {
             s.push_str(&format!("<category>{}</category>", esc(src)));
         }
@@ -286,6 +297,10 @@ mod tests {
             id: "tag:agg,2026:feed".into(),
             saga_prefix: false,
         };
+        let text = Item {
+            text: "about <script>alert(2)</script> & more".into(),
+            ..item.clone()
+        };
         for doc in [
             rss(&meta, std::slice::from_ref(&item)),
             atom(&meta, &[item]),
@@ -294,5 +309,11 @@ mod tests {
             assert!(!doc.contains("javascript:"));
             assert!(doc.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp;  co"));
         }
+        // RSS descriptions are HTML: text is escaped twice, so a reader's
+        // one decoding gives escaped text, never a live element.
+        let doc = rss(&meta, &[text]);
+        assert!(doc.contains(
+            "about &amp;lt;script&amp;gt;alert(2)&amp;lt;/script&amp;gt; &amp;amp; more"
+        ));
     }
 }
