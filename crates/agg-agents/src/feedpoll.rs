@@ -580,11 +580,10 @@ async fn flush(
         output.send(std::mem::take(items)).await?;
     }
     let done: Vec<String> = states.iter().map(|s| s.url.clone()).collect();
-    for st in states.drain(..) {
-        if !ctx.dry_run {
-            ctx.store.save_feed_state(&st).await?;
-        }
+    if !ctx.dry_run {
+        ctx.store.save_feed_states(states).await?;
     }
+    states.clear();
     // A worker gives its claims back once the feeds' states are saved
     // (renewing them for no time): their next fetch time now keeps them
     // from being fetched again too soon, and whichever worker is free when

@@ -178,6 +178,14 @@ pub trait Store: Send + Sync {
 
     async fn feed_state(&self, url: &str) -> anyhow::Result<Option<FeedState>>;
     async fn save_feed_state(&self, state: &FeedState) -> anyhow::Result<()>;
+    /// Saves several feeds' states; a backend may do it in one write.
+    /// A URL listed twice ends with its last state.
+    async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
+        for s in states {
+            self.save_feed_state(s).await?;
+        }
+        Ok(())
+    }
     /// Every known feed, by URL (for `agg feeds`, OPML export, the digest's
     /// health section).
     async fn list_feeds(&self) -> anyhow::Result<Vec<FeedState>>;

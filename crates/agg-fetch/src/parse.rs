@@ -104,6 +104,12 @@ fn root_name(s: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The `version` attribute of an `<rss>` tag (compiled once: compiling it
+/// per feed cost more than reading it).
+static RSS_VERSION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"\sversion\s*=\s*["']([^"']*)["']"#).expect("valid regex")
+});
+
 /// Fixes the common, harmless deviations that make feed-rs refuse a feed
 /// every other reader accepts: `<rss>` without a version or with 0.93/0.94
 /// (read as 2.0, which they are subsets of); JSON Feed with the `http://`
@@ -116,9 +122,8 @@ fn repair(bytes: &[u8], root: &str) -> Option<Vec<u8>> {
             .position(|w| w.starts_with(b"<rss") && (w[4].is_ascii_whitespace() || w[4] == b'>'))?;
         let end = at + head[at..].iter().position(|&b| b == b'>')?;
         let tag = String::from_utf8_lossy(&head[at..end]);
-        let re = regex::Regex::new(r#"\sversion\s*=\s*["']([^"']*)["']"#).ok()?;
         let mut out = bytes.to_vec();
-        match re.captures(&tag) {
+        match RSS_VERSION.captures(&tag) {
             None => {
                 out.splice(at + 4..at + 4, *b" version=\"2.0\"");
             }

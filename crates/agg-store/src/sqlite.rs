@@ -27,6 +27,41 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
+/// Keys looked up per `SELECT … IN (…)`, and rows per multi-row `INSERT`
+/// (17 parameters each): well under SQLite's 32,766 bound parameters.
+const KEYS_PER_SELECT: usize = 500;
+const ROWS_PER_INSERT: usize = 200;
+
+/// The columns of a stored item whose change makes an update worth writing
+/// (an item whose feed re-sends it unchanged costs no write).
+struct Shown {
+    title: String,
+    text: String,
+    html: Option<String>,
+    url: Option<String>,
+    updated: Option<DateTime<Utc>>,
+}
+
+impl Shown {
+    fn of(it: &Item) -> Self {
+        Shown {
+            title: it.title.clone(),
+            text: it.text.clone(),
+            html: it.html.clone(),
+            url: it.url.clone(),
+            updated: it.updated,
+        }
+    }
+
+    fn same_as(&self, it: &Item) -> bool {
+        self.title == it.title
+            && self.text == it.text
+            && self.html == it.html
+            && self.url == it.url
+            && self.updated == it.updated
+    }
+}
+
 impl SqliteStore {
     /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up
     /// front: a deferred transaction that reads first and then writes cannot
@@ -84,76 +119,145 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn upsert_items(&self, items: &mut [Item]) -> anyhow::Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        // A handful of statements per batch instead of two per item: every
+        // statement is a round trip to sqlx's SQLite thread, and with one
+        // per item those round trips, not SQLite, bounded ingest speed.
         let mut tx = self.write_tx().await?;
-        let mut new = 0;
-        for item in items.iter_mut() {
-            let tags = serde_json::to_string(&item.tags)?;
-            let also = serde_json::to_string(&item.also_in)?;
-            let enclosures = serde_json::to_string(&item.enclosures)?;
-            let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM items WHERE key = ?")
-                .bind(&item.key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match existing {
-                Some(id) => {
-                    // Updated by its feed: change in place, keep the first
-                    // fetch time (the item is not new to the reader).
-                    sqlx::query(
-                        "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
-                             updated = ?, tags = ?, feed_title = ?, enclosures = ?
-                         WHERE id = ? AND (title IS NOT ? OR text IS NOT ? OR html IS NOT ?
-                             OR url IS NOT ? OR updated IS NOT ?)",
-                    )
-                    .bind(&item.title)
-                    .bind(&item.text)
-                    .bind(&item.html)
-                    .bind(&item.url)
-                    .bind(&item.author)
-                    .bind(item.updated)
-                    .bind(&tags)
-                    .bind(&item.feed_title)
-                    .bind(&enclosures)
-                    .bind(id)
-                    .bind(&item.title)
-                    .bind(&item.text)
-                    .bind(&item.html)
-                    .bind(&item.url)
-                    .bind(item.updated)
-                    .execute(&mut *tx)
-                    .await?;
-                    item.id = Some(id);
-                    item.is_new = false;
-                }
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
-                             author, published, updated, fetched, sort_time, tags, also_in, enclosures)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(&item.key)
-                    .bind(&item.source)
-                    .bind(&item.feed)
-                    .bind(&item.feed_title)
-                    .bind(&item.guid)
-                    .bind(&item.url)
-                    .bind(&item.title)
-                    .bind(&item.text)
-                    .bind(&item.html)
-                    .bind(&item.author)
-                    .bind(item.published)
-                    .bind(item.updated)
-                    .bind(item.fetched)
-                    .bind(item.when())
-                    .bind(&tags)
-                    .bind(&also)
-                    .bind(&enclosures)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    item.id = Some(id);
-                    item.is_new = true;
-                    new += 1;
-                }
+        let mut keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        // What is stored already, with the columns that decide whether an
+        // update changes anything.
+        let mut stored: HashMap<String, (i64, Shown)> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(KEYS_PER_SELECT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT id, key, title, text, html, url, updated FROM items WHERE key IN (",
+            );
+            let mut list = q.separated(", ");
+            for k in chunk {
+                list.push_bind(k);
             }
+            q.push(")");
+            for r in q.build().fetch_all(&mut *tx).await? {
+                let shown = Shown {
+                    title: r.try_get("title")?,
+                    text: r.try_get("text")?,
+                    html: r.try_get("html")?,
+                    url: r.try_get("url")?,
+                    updated: r.try_get("updated")?,
+                };
+                stored.insert(r.try_get("key")?, (r.try_get("id")?, shown));
+            }
+        }
+        // First sightings of unknown keys are inserted; everything else
+        // (stored items, and keys repeated within the batch) is compared
+        // afterwards, in batch order, as if the items came one by one.
+        let mut fresh = Vec::new();
+        let mut later = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        for (i, it) in items.iter().enumerate() {
+            if stored.contains_key(&it.key) || !seen.insert(it.key.as_str()) {
+                later.push(i);
+            } else {
+                fresh.push(i);
+            }
+        }
+        drop(seen);
+        let mut new = 0;
+        for chunk in fresh.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
+                     author, published, updated, fetched, sort_time, tags, also_in, enclosures) ",
+            );
+            let mut encoded = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                let it = &items[i];
+                encoded.push((
+                    serde_json::to_string(&it.tags)?,
+                    serde_json::to_string(&it.also_in)?,
+                    serde_json::to_string(&it.enclosures)?,
+                ));
+            }
+            q.push_values(
+                chunk.iter().zip(&encoded),
+                |mut b, (&i, (tags, also, encl))| {
+                    let it = &items[i];
+                    b.push_bind(&it.key)
+                        .push_bind(&it.source)
+                        .push_bind(&it.feed)
+                        .push_bind(&it.feed_title)
+                        .push_bind(&it.guid)
+                        .push_bind(&it.url)
+                        .push_bind(&it.title)
+                        .push_bind(&it.text)
+                        .push_bind(&it.html)
+                        .push_bind(&it.author)
+                        .push_bind(it.published)
+                        .push_bind(it.updated)
+                        .push_bind(it.fetched)
+                        .push_bind(it.when())
+                        .push_bind(tags)
+                        .push_bind(also)
+                        .push_bind(encl);
+                },
+            );
+            // RETURNING order is not guaranteed: ids are matched by key.
+            q.push(" RETURNING id, key");
+            let mut ids: HashMap<String, i64> = HashMap::with_capacity(chunk.len());
+            for r in q.build().fetch_all(&mut *tx).await? {
+                ids.insert(r.try_get("key")?, r.try_get("id")?);
+            }
+            for &i in chunk {
+                let id = *ids
+                    .get(&items[i].key)
+                    .context("an inserted item came back without its id")?;
+                items[i].id = Some(id);
+                items[i].is_new = true;
+                new += 1;
+            }
+        }
+        if !later.is_empty() {
+            // Keys repeated within the batch compare against the first copy.
+            for &i in &fresh {
+                let it = &items[i];
+                stored
+                    .entry(it.key.clone())
+                    .or_insert_with(|| (it.id.unwrap_or_default(), Shown::of(it)));
+            }
+        }
+        for i in later {
+            let it = &mut items[i];
+            let Some((id, shown)) = stored.get_mut(&it.key) else {
+                continue;
+            };
+            it.id = Some(*id);
+            it.is_new = false;
+            if shown.same_as(it) {
+                continue;
+            }
+            // Updated by its feed: change in place, keep the first fetch
+            // time (the item is not new to the reader).
+            sqlx::query(
+                "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
+                     updated = ?, tags = ?, feed_title = ?, enclosures = ?
+                 WHERE id = ?",
+            )
+            .bind(&it.title)
+            .bind(&it.text)
+            .bind(&it.html)
+            .bind(&it.url)
+            .bind(&it.author)
+            .bind(it.updated)
+            .bind(serde_json::to_string(&it.tags)?)
+            .bind(&it.feed_title)
+            .bind(serde_json::to_string(&it.enclosures)?)
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
+            *shown = Shown::of(it);
         }
         tx.commit().await?;
         Ok(new)
@@ -297,12 +401,45 @@ impl Store for SqliteStore {
     }
 
     async fn save_feed_state(&self, s: &FeedState) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
-                 last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
-                 items_total, recent_items)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
+        self.save_feed_states(std::slice::from_ref(s)).await
+    }
+
+    async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        // One statement (and one commit) for a batch of feeds: a commit per
+        // feed was a WAL write per feed.
+        let mut tx = self.write_tx().await?;
+        for chunk in states.chunks(ROWS_PER_INSERT) {
+            let mut recent = Vec::with_capacity(chunk.len());
+            for s in chunk {
+                recent.push(serde_json::to_string(&s.recent_items)?);
+            }
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
+                     last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
+                     items_total, recent_items) ",
+            );
+            q.push_values(chunk.iter().zip(&recent), |mut b, (s, recent)| {
+                b.push_bind(&s.url)
+                    .push_bind(&s.agent)
+                    .push_bind(&s.title)
+                    .push_bind(&s.etag)
+                    .push_bind(&s.last_modified)
+                    .push_bind(s.last_fetch)
+                    .push_bind(s.last_success)
+                    .push_bind(&s.last_error)
+                    .push_bind(s.consecutive_failures as i64)
+                    .push_bind(s.next_fetch)
+                    .push_bind(s.paused)
+                    .push_bind(&s.pause_reason)
+                    .push_bind(&s.moved_to)
+                    .push_bind(s.items_total as i64)
+                    .push_bind(recent);
+            });
+            q.push(
+                " ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
                  etag = excluded.etag, last_modified = excluded.last_modified,
                  last_fetch = excluded.last_fetch, last_success = excluded.last_success,
                  last_error = excluded.last_error,
@@ -310,24 +447,10 @@ impl Store for SqliteStore {
                  next_fetch = excluded.next_fetch, paused = excluded.paused,
                  pause_reason = excluded.pause_reason, moved_to = excluded.moved_to,
                  items_total = excluded.items_total, recent_items = excluded.recent_items",
-        )
-        .bind(&s.url)
-        .bind(&s.agent)
-        .bind(&s.title)
-        .bind(&s.etag)
-        .bind(&s.last_modified)
-        .bind(s.last_fetch)
-        .bind(s.last_success)
-        .bind(&s.last_error)
-        .bind(s.consecutive_failures as i64)
-        .bind(s.next_fetch)
-        .bind(s.paused)
-        .bind(&s.pause_reason)
-        .bind(&s.moved_to)
-        .bind(s.items_total as i64)
-        .bind(serde_json::to_string(&s.recent_items)?)
-        .execute(&self.pool)
-        .await?;
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -122,6 +122,59 @@ async fn an_item_updated_by_its_feed_changes_in_place() {
 }
 
 #[tokio::test]
+async fn a_key_repeated_within_a_batch_is_one_row_with_the_last_content() {
+    for (_d, s) in backends().await {
+        let mut stored = vec![item("old", "x", 1)];
+        s.upsert_items(&mut stored).await.unwrap();
+        let mut edited = item("old", "x", 1);
+        edited.title = "old, edited".into();
+        let mut second = item("dup", "x", 2);
+        second.title = "dup, second copy".into();
+        let mut batch = vec![
+            item("dup", "x", 2),
+            item("old", "x", 1),
+            second,
+            edited,
+            item("new", "x", 3),
+        ];
+        assert_eq!(s.upsert_items(&mut batch).await.unwrap(), 2);
+        assert_eq!(
+            batch.iter().map(|i| i.is_new).collect::<Vec<_>>(),
+            [true, false, false, false, true]
+        );
+        assert_eq!(batch[0].id, batch[2].id, "a repeated key is one row");
+        assert_eq!(batch[1].id, stored[0].id);
+        assert_eq!(batch[3].id, stored[0].id);
+        let all = s.list_items(&ItemQuery::default()).await.unwrap();
+        assert_eq!(all.len(), 3);
+        let title = |k: &str| all.iter().find(|i| i.key == k).unwrap().title.clone();
+        assert_eq!(title("dup"), "dup, second copy");
+        assert_eq!(title("old"), "old, edited");
+    }
+}
+
+#[tokio::test]
+async fn large_batches_get_every_id() {
+    for (_d, s) in backends().await {
+        // More than one SELECT and one INSERT chunk, half already stored.
+        let mut first: Vec<Item> = (0..600).map(|n| item(&format!("k{n}"), "x", 1)).collect();
+        assert_eq!(s.upsert_items(&mut first).await.unwrap(), 600);
+        let mut batch: Vec<Item> = (300..1500)
+            .map(|n| item(&format!("k{n}"), "x", 1))
+            .collect();
+        assert_eq!(s.upsert_items(&mut batch).await.unwrap(), 900);
+        let ids: std::collections::HashSet<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
+        assert_eq!(ids.len(), 1200, "every item has its own id");
+        for (n, it) in (300..600).zip(&batch) {
+            assert!(!it.is_new);
+            assert_eq!(it.id, first[n].id, "k{n} kept its row");
+        }
+        assert!(batch[300..].iter().all(|i| i.is_new));
+        assert_eq!(s.count_items(&ItemQuery::default()).await.unwrap(), 1500);
+    }
+}
+
+#[tokio::test]
 async fn listing_filters_by_source_and_date_newest_first() {
     for (_d, s) in backends().await {
         let mut batch = vec![item("a", "x", 1), item("b", "x", 5), item("c", "y", 3)];
@@ -213,6 +266,35 @@ async fn feed_state_round_trips() {
         s.save_feed_state(&st).await.unwrap();
         assert_eq!(s.feed_state("http://f").await.unwrap().as_ref(), Some(&st));
         assert_eq!(s.list_feeds().await.unwrap(), vec![st]);
+    }
+}
+
+#[tokio::test]
+async fn feed_states_are_saved_in_batches() {
+    for (_d, s) in backends().await {
+        let states: Vec<FeedState> = (0..250)
+            .map(|n| FeedState {
+                url: format!("http://f/{n}"),
+                agent: Some("web".into()),
+                items_total: n,
+                ..FeedState::default()
+            })
+            .collect();
+        s.save_feed_states(&states).await.unwrap();
+        let mut again = states[..2].to_vec();
+        again[1].last_error = Some("HTTP 500".into());
+        again[1].consecutive_failures = 1;
+        s.save_feed_states(&again).await.unwrap();
+        let all = s.list_feeds().await.unwrap();
+        assert_eq!(all.len(), 250);
+        assert_eq!(
+            s.feed_state("http://f/1").await.unwrap().as_ref(),
+            Some(&again[1])
+        );
+        assert_eq!(
+            s.feed_state("http://f/249").await.unwrap().as_ref(),
+            Some(&states[249])
+        );
     }
 }
 
