@@ -200,7 +200,13 @@ impl Adder {
             .excerpt
             .clone()
             .filter(|e| !e.trim().is_empty())
-            .or_else(|| Some(article.text.chars().take(280).collect()));
+            .or_else(|| {
+                let mut short: String = article.text.chars().take(280).collect();
+                if short.len() < article.text.len() {
+                    short.push('…');
+                }
+                Some(short)
+            });
         let item = store
             .get_items(&[id])
             .await

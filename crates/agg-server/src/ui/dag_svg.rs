@@ -197,24 +197,41 @@ pub fn layout(nodes: &[NodeSpec], edges: &[(usize, usize)]) -> Layout {
         }
     }
 
-    // Coordinates: centres under the predecessors, then pushed apart.
+    // Coordinates: each vertex wants its centre at the mean of its
+    // predecessors' (sources are packed left to right). One pass from the
+    // left pushes vertices right until they clear their left neighbour, one
+    // from the right pushes them left; the average of the two is as close
+    // to the wishes on both sides (a group of siblings stays centred under
+    // its parent) and still clears every neighbour, since both passes do
+    // and the spacing constraints are linear.
     let mut cx = vec![0f32; nv];
     for row in &rows {
-        let mut prev_right = f32::NEG_INFINITY;
-        for &v in row {
-            let want = if preds[v].is_empty() {
-                prev_right + H_GAP + v_width[v] / 2.0
-            } else {
-                preds[v].iter().map(|&u| cx[u]).sum::<f32>() / preds[v].len() as f32
-            };
-            let min = if prev_right.is_finite() {
-                prev_right + H_GAP + v_width[v] / 2.0
-            } else {
-                v_width[v] / 2.0
-            };
-            let want = if want.is_finite() { want } else { min };
-            cx[v] = want.max(min);
-            prev_right = cx[v] + v_width[v] / 2.0;
+        let mut packed = 0f32;
+        let want: Vec<f32> = row
+            .iter()
+            .map(|&v| {
+                if preds[v].is_empty() {
+                    let c = packed + v_width[v] / 2.0;
+                    packed += v_width[v] + H_GAP;
+                    c
+                } else {
+                    packed += v_width[v] + H_GAP;
+                    preds[v].iter().map(|&u| cx[u]).sum::<f32>() / preds[v].len() as f32
+                }
+            })
+            .collect();
+        let mut from_left = want.clone();
+        for k in 1..row.len() {
+            let min = from_left[k - 1] + (v_width[row[k - 1]] + v_width[row[k]]) / 2.0 + H_GAP;
+            from_left[k] = from_left[k].max(min);
+        }
+        let mut from_right = want;
+        for k in (0..row.len().saturating_sub(1)).rev() {
+            let max = from_right[k + 1] - (v_width[row[k + 1]] + v_width[row[k]]) / 2.0 - H_GAP;
+            from_right[k] = from_right[k].min(max);
+        }
+        for (k, &v) in row.iter().enumerate() {
+            cx[v] = (from_left[k] + from_right[k]) / 2.0;
         }
     }
     let left = (0..nv)
@@ -483,6 +500,20 @@ mod tests {
         assert_eq!(long.points.len(), 2 + 3 * 2);
         let short = l.edges.iter().find(|e| (e.from, e.to) == (4, 5)).unwrap();
         assert_eq!(short.points.len(), 2);
+    }
+
+    #[test]
+    fn children_sit_centred_under_their_parent() {
+        // sagas → page, items: the two sinks straddle sagas' centre.
+        let nodes = vec![
+            spec("sagas", "saga", Role::Transform),
+            spec("page", "html", Role::Sink),
+            spec("items", "jsonl", Role::Sink),
+        ];
+        let l = layout(&nodes, &[(0, 1), (0, 2)]);
+        let centre = |p: &Placed| p.x + p.w / 2.0;
+        let mid = (centre(&l.nodes[1]) + centre(&l.nodes[2])) / 2.0;
+        assert!((mid - centre(&l.nodes[0])).abs() < 1.0, "{l:?}");
     }
 
     #[test]

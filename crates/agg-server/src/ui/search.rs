@@ -19,6 +19,11 @@ use tokio::sync::OnceCell;
 pub const RESULTS: usize = 25;
 /// Most recent items searched (a bound on the work per request).
 pub const SEARCH_POOL: u64 = 20_000;
+/// Lowest cosine similarity shown for an item that shares no word with the
+/// query. MiniLM puts unrelated short news texts at about 0.0–0.15 from
+/// each other, related ones at 0.3 and up; below the floor a "result" is
+/// noise, and an honest "nothing matches" is more useful than 25 of them.
+pub const MIN_SIMILARITY: f32 = 0.2;
 /// Longest query embedded (characters); the model reads 256 tokens anyway.
 pub const MAX_QUERY_CHARS: usize = 500;
 
@@ -128,7 +133,8 @@ impl Searcher {
 /// Ranks `items`: by embedding similarity plus the keyword boost (as `agg
 /// search` does) for items with a stored vector, by their words alone for
 /// the rest (stored by pipelines without `score`) or when there is no
-/// query vector.
+/// query vector. Items neither close in meaning ([`MIN_SIMILARITY`]) nor
+/// sharing a word are left out.
 pub fn rank(
     query: &str,
     query_vector: Option<&[f32]>,
@@ -150,7 +156,9 @@ pub fn rank(
             })
         });
         for h in rank_vectors(query, qv, candidates, RESULTS) {
-            scored.push((h.key, h.score, Some(h.similarity), h.keyword_match));
+            if h.similarity >= MIN_SIMILARITY || h.keyword_match > 0.0 {
+                scored.push((h.key, h.score, Some(h.similarity), h.keyword_match));
+            }
         }
         embedded.extend(vectors.iter().map(|(id, _)| *id));
     }
@@ -205,8 +213,9 @@ mod tests {
         let vectors = vec![(1, vec![1.0, 0.0]), (2, vec![0.0, 1.0])];
         let found = rank("rust", Some(&[0.9f32, 0.1][..]), items.clone(), &vectors);
         let ids: Vec<i64> = found.iter().map(|f| f.item.id.unwrap()).collect();
-        // Item 1 wins on meaning; item 3 is found by its word; 2 is last.
-        assert_eq!(ids, vec![1, 3, 2]);
+        // Item 1 wins on meaning; item 3 is found by its word; item 2 is
+        // too far in meaning (cosine 0.11) and shares no word: left out.
+        assert_eq!(ids, vec![1, 3]);
         assert!(found[1].similarity.is_none() && found[1].keyword_match == 1.0);
 
         // Without a model only words count, and nothing unrelated shows.

@@ -104,7 +104,7 @@ const ADD_RESULT: &str = r#"{% extends "layout" %}{% block body %}
 {% if error %}<p class="error" id="add-error">{{ error }}</p><p><code class="url">{{ url }}</code></p><p><a href="/ui/add">Try another page</a></p>
 {% else %}<p class="ok" id="add-ok">{% if existed %}Already stored; {% else %}Stored; {% endif %}counted as a 👍.</p>
 <table>{% for i in items %}{% include "item_row" %}{% endfor %}</table>
-{% if excerpt %}<blockquote class="meta">{{ excerpt }}…</blockquote>{% endif %}{% endif %}
+{% if excerpt %}<blockquote class="meta">{{ excerpt }}</blockquote>{% endif %}{% endif %}
 {% endblock %}"#;
 
 /// The UI's templates, escaping every value as HTML whatever the template's
