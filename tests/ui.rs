@@ -606,6 +606,12 @@ fn add_url_fetches_stores_and_likes_only_on_post() {
         (fb[0].item_id, fb[0].kind.as_str(), fb[0].via.as_str()),
         (added.id.unwrap(), "like", "web")
     );
+    // Embedded at once when the model is installed: search finds it by
+    // meaning before any pipeline has run on it.
+    if model_installed() {
+        let (_, page) = get(port, "/ui/search?q=restoring+an+old+coastal+beacon");
+        assert_eq!(first_result(&page), added.title, "{page}");
+    }
     // Adding it again stores nothing new and likes it once.
     let (status, page) = post_add(port, &url);
     assert_eq!(status, 200);
