@@ -521,7 +521,7 @@ fn load_or_report(file: &Path) -> anyhow::Result<Option<(Pipeline, Loaded)>> {
     let mut loaded = agg_core::pipeline::load(file, &agg_agents::registry(), &env_lookup)
         .with_context(|| format!("cannot read {}", file.display()))?;
     for d in &loaded.diagnostics {
-        eprintln!("{}", d.render(&loaded.sources));
+        eprintln!("{}", agg_core::secrets::redact(&d.render(&loaded.sources)));
     }
     Ok(loaded.pipeline.take().map(|p| (p, loaded)))
 }
@@ -544,7 +544,7 @@ fn validate(files: &[PathBuf], format: OutFormat) -> ExitCode {
                 match format {
                     OutFormat::Text => {
                         for d in &loaded.diagnostics {
-                            eprintln!("{}", d.render(&loaded.sources));
+                            eprintln!("{}", agg_core::secrets::redact(&d.render(&loaded.sources)));
                         }
                         let (e, w) = counts(&loaded);
                         if errors {
@@ -660,7 +660,7 @@ fn print_outcomes(outcomes: &[agg_core::AgentOutcome]) {
             o.agent, o.kind, o.status, o.items_in, o.items_out, o.items_new, o.duration_ms
         );
         for e in &o.errors {
-            println!("      ! {e}");
+            println!("      ! {}", agg_core::secrets::redact(e));
         }
     }
 }

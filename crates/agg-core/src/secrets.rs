@@ -292,4 +292,17 @@ mod tests {
         assert!(is_secret_name("IMAP_PASSWORD") && is_secret_name("AGG_SECRET"));
         assert!(!is_secret_name("PATH") && !is_secret_name("AGG_DB"));
     }
+
+    #[test]
+    fn the_log_writer_redacts_each_line() {
+        use std::io::Write;
+        register("log-line-secret-42");
+        let mut w = Redacting(Vec::new());
+        w.write_all(b"DEBUG connecting with log-line-secret-42\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(w.0).unwrap(),
+            "DEBUG connecting with ***\n"
+        );
+    }
 }
