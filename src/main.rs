@@ -211,6 +211,15 @@ enum Command {
         /// Access token for the web UI (open it once as /?token=…).
         #[arg(long, env = "AGG_UI_TOKEN")]
         access_token: Option<String>,
+        /// Private host, address or network (CIDR) the UI's "add this URL"
+        /// may fetch from (repeatable or comma-separated; none by default).
+        #[arg(
+            long,
+            env = "AGG_ALLOW_PRIVATE",
+            value_delimiter = ',',
+            value_name = "HOST|IP|CIDR"
+        )]
+        allow_private: Vec<String>,
     },
 }
 
@@ -472,6 +481,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             now,
             feed_min_score,
             ref access_token,
+            ref allow_private,
         } => {
             let catch_up: agg_server::schedule::CatchUp =
                 catch_up.parse().map_err(|e: String| anyhow::anyhow!(e))?;
@@ -493,6 +503,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 holder: holder_id(),
                 feed_min_score,
                 access_token: access_token.clone(),
+                allow_private: allow_private.clone(),
             };
             agg_server::serve::serve(pipelines, store, cfg).await?;
             Ok(ExitCode::SUCCESS)

@@ -675,4 +675,20 @@ fn add_url_fetches_stores_and_likes_only_on_post() {
     );
     assert_eq!(pages.requests("/lighthouse").len(), 3, "not fetched");
     drop(srv);
+
+    // A bad allowance stops agg serve at start, saying which option.
+    let out = agg(tmp.path())
+        .env_remove("AGG_ALLOW_PRIVATE")
+        .arg("--db")
+        .arg(&db)
+        .args(["serve", "pipelines/demo.yaml", "--bind", "127.0.0.1:0"])
+        .args(["--allow-private", "10.0.0.0/99"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--allow-private") && err.contains("10.0.0.0/99"),
+        "{err}"
+    );
 }

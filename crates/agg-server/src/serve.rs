@@ -24,6 +24,9 @@ pub struct ServeConfig {
     pub feed_min_score: f32,
     /// Access token for the web UI (feeds and signed links stay public).
     pub access_token: Option<String>,
+    /// Non-public hosts, addresses or networks the UI's "add this URL" may
+    /// fetch from (URLs from the browser are untrusted; none by default).
+    pub allow_private: Vec<String>,
 }
 
 /// How long a run may hold its pipeline's lease before others may assume
@@ -145,11 +148,15 @@ pub async fn serve(
         feed_min_score: cfg.feed_min_score,
     };
     let pipelines = Arc::new(pipelines);
-    let ui = crate::ui::router(crate::ui::UiState::new(
-        app_state.clone(),
-        pipelines.clone(),
-        cfg.access_token.clone(),
-    ));
+    let ui = crate::ui::router(
+        crate::ui::UiState::new(
+            app_state.clone(),
+            pipelines.clone(),
+            cfg.access_token.clone(),
+        )
+        .with_allow_private(&cfg.allow_private)
+        .map_err(anyhow::Error::msg)?,
+    );
     let app = crate::http::router(app_state).merge(ui);
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {

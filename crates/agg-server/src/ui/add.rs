@@ -84,27 +84,16 @@ pub struct Adder {
 
 impl Adder {
     /// A fetcher with agg-fetch's default limits; private addresses only as
-    /// `allow` (from [`ALLOW_ENV`]) names them.
+    /// `allow` (`agg serve --allow-private`, or [`ALLOW_ENV`]) names them.
     pub fn new(allow: &[String]) -> Result<Adder, String> {
-        let allow_private = Allowance::parse(allow).map_err(|e| format!("{ALLOW_ENV}: {e}"))?;
+        let allow_private =
+            Allowance::parse(allow).map_err(|e| format!("--allow-private ({ALLOW_ENV}): {e}"))?;
         let fetcher = Fetcher::new(FetchLimits {
             allow_private,
             ..FetchLimits::default()
         })
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Adder { fetcher })
-    }
-
-    /// [`Adder::new`] from the environment.
-    pub fn from_env() -> Result<Adder, String> {
-        let allow: Vec<String> = std::env::var(ALLOW_ENV)
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
-        Adder::new(&allow)
     }
 
     /// Fetches, extracts, stores and likes `raw`. The like is recorded once
@@ -123,7 +112,7 @@ impl Adder {
             .map_err(|e| match e {
                 FetchError::Blocked(b) => AddError::Refused(format!(
                     "{} is a {} address, which pages from the browser may not reach \
-                     (to allow it, start agg serve with {ALLOW_ENV}={})",
+                     (to allow it, start agg serve with --allow-private {} or {ALLOW_ENV})",
                     b.host, b.reason, b.addr
                 )),
                 other => AddError::Fetch(other.to_string()),

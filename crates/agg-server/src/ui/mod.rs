@@ -45,12 +45,20 @@ impl UiState {
     pub fn new(app: AppState, pipelines: Arc<Vec<Pipeline>>, access_token: Option<String>) -> Self {
         UiState {
             searcher: Arc::new(search::Searcher::for_pipelines(&pipelines)),
-            adder: Arc::new(add::Adder::from_env()),
+            adder: Arc::new(add::Adder::new(&[])),
             app,
             pipelines,
             access_token,
             env: Arc::new(templates::environment()),
         }
+    }
+
+    /// Lets "add this URL" fetch from these non-public hosts, addresses or
+    /// networks (CIDR); none by default. An entry that does not parse is an
+    /// error here, at start-up, rather than on the first add.
+    pub fn with_allow_private(mut self, allow: &[String]) -> Result<Self, String> {
+        self.adder = Arc::new(Ok(add::Adder::new(allow)?));
+        Ok(self)
     }
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> Response {
