@@ -627,6 +627,76 @@ mod tests {
         }
     }
 
+    /// A one-shot HTTP server on 127.0.0.1 answering every request with
+    /// `resp`; returns its base URL.
+    async fn serve(resp: &'static str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(resp.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn urls_from_content_need_an_allowance_to_reach_loopback() {
+        let base =
+            serve("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi").await;
+        let url = format!("{base}/article");
+        let open = Fetcher::new(FetchLimits::default()).unwrap();
+        // Configured by the user: fetched.
+        assert_eq!(open.get_page(&url).await.unwrap().0, b"hi");
+        // Found in content: refused before connecting, with the way out.
+        match open.get_untrusted(&url).await {
+            Err(FetchError::Blocked(b)) => {
+                assert_eq!(b.addr.to_string(), "127.0.0.1");
+                assert!(b.to_string().contains("allow_private"), "{b}");
+                assert!(!FetchError::Blocked(b).is_transient());
+            }
+            other => panic!("{other:?}"),
+        }
+        let allowed = Fetcher::new(FetchLimits {
+            allow_private: Allowance::parse(&["127.0.0.0/8"]).unwrap(),
+            ..FetchLimits::default()
+        })
+        .unwrap();
+        assert_eq!(allowed.get_untrusted(&url).await.unwrap().0, b"hi");
+        // A name is resolved and every address it gives is checked.
+        let by_name = url.replace("127.0.0.1", "localhost");
+        assert!(matches!(
+            open.get_untrusted(&by_name).await,
+            Err(FetchError::Blocked(_))
+        ));
+        assert!(matches!(
+            open.get_untrusted("file:///etc/passwd").await,
+            Err(FetchError::Other(m)) if m.contains("only http and https")
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_redirect_off_the_configured_host_is_guarded() {
+        let target = serve("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        let port = target.rsplit(':').next().unwrap().to_string();
+        let loc: &'static str = Box::leak(
+            format!(
+                "HTTP/1.1 302 Found\r\nLocation: http://localhost:{port}/x\r\nContent-Length: 0\r\n\r\n"
+            )
+            .into_boxed_str(),
+        );
+        let start = serve(loc).await;
+        let f = Fetcher::new(FetchLimits::default()).unwrap();
+        let e = f
+            .get(&format!("{start}/feed"), None, None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("localhost resolves to it"), "{e}");
+    }
+
     #[test]
     fn transient_errors_are_named() {
         let s = |status, retry_after| FetchError::Status {
