@@ -61,98 +61,191 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// An item batch as one array per column, for `unnest`.
+#[derive(Default)]
+struct Cols {
+    id: Vec<i64>,
+    key: Vec<String>,
+    source: Vec<String>,
+    feed: Vec<Option<String>>,
+    feed_title: Vec<Option<String>>,
+    guid: Vec<Option<String>>,
+    url: Vec<Option<String>>,
+    title: Vec<String>,
+    text: Vec<String>,
+    html: Vec<Option<String>>,
+    author: Vec<Option<String>>,
+    published: Vec<Option<DateTime<Utc>>>,
+    updated: Vec<Option<DateTime<Utc>>>,
+    fetched: Vec<DateTime<Utc>>,
+    sort_time: Vec<DateTime<Utc>>,
+    tags: Vec<String>,
+    also_in: Vec<String>,
+    enclosures: Vec<String>,
+}
+
+impl Cols {
+    fn push(&mut self, it: &Item) -> anyhow::Result<()> {
+        self.key.push(it.key.clone());
+        self.source.push(it.source.clone());
+        self.feed.push(it.feed.clone());
+        self.feed_title.push(it.feed_title.clone());
+        self.guid.push(it.guid.clone());
+        self.url.push(it.url.clone());
+        self.title.push(it.title.clone());
+        self.text.push(it.text.clone());
+        self.html.push(it.html.clone());
+        self.author.push(it.author.clone());
+        self.published.push(it.published);
+        self.updated.push(it.updated);
+        self.fetched.push(it.fetched);
+        self.sort_time.push(it.when());
+        self.tags.push(serde_json::to_string(&it.tags)?);
+        self.also_in.push(serde_json::to_string(&it.also_in)?);
+        self.enclosures.push(serde_json::to_string(&it.enclosures)?);
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
+    /// A batch in a few statements, whatever its size: the keys looked up
+    /// at once, the new items inserted from arrays (`unnest`), the changed
+    /// ones updated likewise. One statement per item made the round trips,
+    /// not the database, the limit of ingest (benches/ingest/workers.sh).
     async fn upsert_items(&self, items: &mut [Item]) -> anyhow::Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        // A key listed twice is stored once, with its last content (as
+        // storing them one after the other would leave it).
+        let mut last: HashMap<String, usize> = HashMap::new();
+        let mut keys: Vec<String> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if last.insert(item.key.clone(), i).is_none() {
+                keys.push(item.key.clone());
+            }
+        }
         let mut tx = self.write_tx().await?;
-        let mut new = 0;
-        for item in items.iter_mut() {
-            let tags = serde_json::to_string(&item.tags)?;
-            let also = serde_json::to_string(&item.also_in)?;
-            let enclosures = serde_json::to_string(&item.enclosures)?;
-            let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM items WHERE key = $1")
-                .bind(&item.key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            match existing {
-                Some(id) => {
-                    // Updated by its feed: change in place, keep the first
-                    // fetch time (the item is not new to the reader).
-                    sqlx::query(
-                        "UPDATE items SET title = $1, text = $2, html = $3, url = $4, author = $5,
-                             updated = $6, tags = $7, feed_title = $8, enclosures = $9
-                         WHERE id = $10 AND (title IS DISTINCT FROM $11 OR text IS DISTINCT FROM $12
-                             OR html IS DISTINCT FROM $13 OR url IS DISTINCT FROM $14
-                             OR updated IS DISTINCT FROM $15)",
-                    )
-                    .bind(&item.title)
-                    .bind(&item.text)
-                    .bind(&item.html)
-                    .bind(&item.url)
-                    .bind(&item.author)
-                    .bind(item.updated)
-                    .bind(&tags)
-                    .bind(&item.feed_title)
-                    .bind(&enclosures)
-                    .bind(id)
-                    .bind(&item.title)
-                    .bind(&item.text)
-                    .bind(&item.html)
-                    .bind(&item.url)
-                    .bind(item.updated)
-                    .execute(&mut *tx)
-                    .await?;
-                    item.id = Some(id);
-                    item.is_new = false;
-                }
-                None => {
-                    // Another worker may insert the same key between our
-                    // SELECT and INSERT: then nothing is inserted here and
-                    // the item counts as already stored.
-                    let inserted: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
-                             author, published, updated, fetched, sort_time, tags, also_in, enclosures)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-                         ON CONFLICT (key) DO NOTHING RETURNING id",
-                    )
-                    .bind(&item.key)
-                    .bind(&item.source)
-                    .bind(&item.feed)
-                    .bind(&item.feed_title)
-                    .bind(&item.guid)
-                    .bind(&item.url)
-                    .bind(&item.title)
-                    .bind(&item.text)
-                    .bind(&item.html)
-                    .bind(&item.author)
-                    .bind(item.published)
-                    .bind(item.updated)
-                    .bind(item.fetched)
-                    .bind(item.when())
-                    .bind(&tags)
-                    .bind(&also)
-                    .bind(&enclosures)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match inserted {
-                        Some(id) => {
-                            item.id = Some(id);
-                            item.is_new = true;
-                            new += 1;
-                        }
-                        None => {
-                            let id: i64 = sqlx::query_scalar("SELECT id FROM items WHERE key = $1")
-                                .bind(&item.key)
-                                .fetch_one(&mut *tx)
-                                .await?;
-                            item.id = Some(id);
-                            item.is_new = false;
-                        }
-                    }
-                }
+        let mut ids: HashMap<String, i64> =
+            sqlx::query_as::<_, (String, i64)>("SELECT key, id FROM items WHERE key = ANY($1)")
+                .bind(&keys)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+
+        // Already stored: changed in place, keeping the first fetch time
+        // (the item is not new to the reader).
+        let known: Vec<&Item> = keys
+            .iter()
+            .filter_map(|k| ids.get(k).map(|_| &items[last[k]]))
+            .collect();
+        if !known.is_empty() {
+            let mut c = Cols::default();
+            for it in &known {
+                c.id.push(ids[&it.key]);
+                c.push(it)?;
+            }
+            sqlx::query(
+                "UPDATE items AS i SET title = u.title, text = u.text, html = u.html, url = u.url,
+                     author = u.author, updated = u.updated, tags = u.tags,
+                     feed_title = u.feed_title, enclosures = u.enclosures
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
+                     AS u(id, title, text, html, url, author, updated, tags, feed_title, enclosures)
+                 WHERE i.id = u.id AND (i.title IS DISTINCT FROM u.title
+                     OR i.text IS DISTINCT FROM u.text OR i.html IS DISTINCT FROM u.html
+                     OR i.url IS DISTINCT FROM u.url OR i.updated IS DISTINCT FROM u.updated)",
+            )
+            .bind(&c.id)
+            .bind(&c.title)
+            .bind(&c.text)
+            .bind(&c.html)
+            .bind(&c.url)
+            .bind(&c.author)
+            .bind(&c.updated)
+            .bind(&c.tags)
+            .bind(&c.feed_title)
+            .bind(&c.enclosures)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // New: inserted in the batch's order (ids ascend with it). Another
+        // worker may insert the same key meanwhile: that row is left alone
+        // and the item counts as already stored.
+        let fresh: Vec<&Item> = keys
+            .iter()
+            .filter(|k| !ids.contains_key(*k))
+            .map(|k| &items[last[k]])
+            .collect();
+        let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
+        if !fresh.is_empty() {
+            let mut c = Cols::default();
+            for it in &fresh {
+                c.push(it)?;
+            }
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
+                     author, published, updated, fetched, sort_time, tags, also_in, enclosures)
+                 SELECT key, source, feed, feed_title, guid, url, title, text, html, author,
+                     published, updated, fetched, sort_time, tags, also_in, enclosures
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                     $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
+                     $14::timestamptz[], $15::text[], $16::text[], $17::text[])
+                     WITH ORDINALITY AS u(key, source, feed, feed_title, guid, url, title, text,
+                         html, author, published, updated, fetched, sort_time, tags, also_in,
+                         enclosures, n)
+                 ORDER BY n
+                 ON CONFLICT (key) DO NOTHING RETURNING key, id",
+            )
+            .bind(&c.key)
+            .bind(&c.source)
+            .bind(&c.feed)
+            .bind(&c.feed_title)
+            .bind(&c.guid)
+            .bind(&c.url)
+            .bind(&c.title)
+            .bind(&c.text)
+            .bind(&c.html)
+            .bind(&c.author)
+            .bind(&c.published)
+            .bind(&c.updated)
+            .bind(&c.fetched)
+            .bind(&c.sort_time)
+            .bind(&c.tags)
+            .bind(&c.also_in)
+            .bind(&c.enclosures)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (k, id) in rows {
+                inserted.insert(k.clone());
+                ids.insert(k, id);
+            }
+            let raced: Vec<String> = fresh
+                .iter()
+                .filter(|it| !ids.contains_key(&it.key))
+                .map(|it| it.key.clone())
+                .collect();
+            if !raced.is_empty() {
+                let rows: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT key, id FROM items WHERE key = ANY($1)")
+                        .bind(&raced)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                ids.extend(rows);
             }
         }
         tx.commit().await?;
+
+        // The first occurrence of a key inserted here is new; the rest not.
+        let new = inserted.len() as u64;
+        for item in items.iter_mut() {
+            item.id = ids.get(&item.key).copied();
+            item.is_new = inserted.remove(&item.key);
+        }
         Ok(new)
     }
 
@@ -337,6 +430,96 @@ impl Store for PgStore {
         Ok(())
     }
 
+    /// One statement for the batch (a URL listed twice keeps its last
+    /// state): a fetch cycle saves its feeds a flush at a time.
+    async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
+        let mut last: HashMap<&str, &FeedState> = HashMap::with_capacity(states.len());
+        let mut order: Vec<&str> = Vec::with_capacity(states.len());
+        for s in states {
+            if last.insert(s.url.as_str(), s).is_none() {
+                order.push(s.url.as_str());
+            }
+        }
+        if order.is_empty() {
+            return Ok(());
+        }
+        let n = order.len();
+        let (mut url, mut agent, mut title, mut etag, mut lm) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut last_fetch, mut last_success, mut last_error, mut failures, mut next_fetch) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut paused, mut pause_reason, mut moved_to, mut total, mut recent) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for u in order {
+            let s = last[u];
+            url.push(s.url.clone());
+            agent.push(s.agent.clone());
+            title.push(s.title.clone());
+            etag.push(s.etag.clone());
+            lm.push(s.last_modified.clone());
+            last_fetch.push(s.last_fetch);
+            last_success.push(s.last_success);
+            last_error.push(s.last_error.clone());
+            failures.push(s.consecutive_failures as i64);
+            next_fetch.push(s.next_fetch);
+            paused.push(s.paused);
+            pause_reason.push(s.pause_reason.clone());
+            moved_to.push(s.moved_to.clone());
+            total.push(s.items_total as i64);
+            recent.push(serde_json::to_string(&s.recent_items)?);
+        }
+        sqlx::query(
+            "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
+                 last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
+                 items_total, recent_items)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bigint[],
+                 $10::timestamptz[], $11::bool[], $12::text[], $13::text[], $14::bigint[],
+                 $15::text[])
+             ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
+                 etag = excluded.etag, last_modified = excluded.last_modified,
+                 last_fetch = excluded.last_fetch, last_success = excluded.last_success,
+                 last_error = excluded.last_error,
+                 consecutive_failures = excluded.consecutive_failures,
+                 next_fetch = excluded.next_fetch, paused = excluded.paused,
+                 pause_reason = excluded.pause_reason, moved_to = excluded.moved_to,
+                 items_total = excluded.items_total, recent_items = excluded.recent_items",
+        )
+        .bind(&url)
+        .bind(&agent)
+        .bind(&title)
+        .bind(&etag)
+        .bind(&lm)
+        .bind(&last_fetch)
+        .bind(&last_success)
+        .bind(&last_error)
+        .bind(&failures)
+        .bind(&next_fetch)
+        .bind(&paused)
+        .bind(&pause_reason)
+        .bind(&moved_to)
+        .bind(&total)
+        .bind(&recent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn list_feeds(&self) -> anyhow::Result<Vec<FeedState>> {
         let rows = sqlx::query("SELECT * FROM feeds ORDER BY agent, url")
             .fetch_all(&self.pool)
@@ -345,17 +528,19 @@ impl Store for PgStore {
     }
 
     async fn get_items(&self, ids: &[i64]) -> anyhow::Result<Vec<Item>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query("SELECT * FROM items WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(r) = row {
-                out.push(item_from_row(&r)?);
+        // One query, then the caller's order (missing ids are left out).
+        let rows = sqlx::query("SELECT * FROM items WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut by_id: HashMap<i64, Item> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let item = item_from_row(r)?;
+            if let Some(id) = item.id {
+                by_id.insert(id, item);
             }
         }
-        Ok(out)
+        Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
     async fn get_embeddings(
@@ -363,36 +548,41 @@ impl Store for PgStore {
         model: &str,
         ids: &[i64],
     ) -> anyhow::Result<HashMap<i64, Vec<f32>>> {
-        let mut out = HashMap::new();
-        for id in ids {
-            let blob: Option<Vec<u8>> = sqlx::query_scalar(
-                "SELECT vector FROM embeddings WHERE item_id = $1 AND model = $2",
-            )
-            .bind(id)
-            .bind(model)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(b) = blob {
-                out.insert(*id, blob_to_vec(&b));
-            }
-        }
-        Ok(out)
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT item_id, vector FROM embeddings WHERE model = $1 AND item_id = ANY($2)",
+        )
+        .bind(model)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, b)| (id, blob_to_vec(&b)))
+            .collect())
     }
 
     async fn put_embeddings(&self, model: &str, rows: &[(i64, Vec<f32>)]) -> anyhow::Result<()> {
-        let mut tx = self.write_tx().await?;
-        for (id, v) in rows {
-            sqlx::query(
-                "INSERT INTO embeddings (item_id, model, vector) VALUES ($1, $2, $3)
-                 ON CONFLICT (item_id, model) DO UPDATE SET vector = excluded.vector",
-            )
-            .bind(id)
-            .bind(model)
-            .bind(vec_to_blob(v))
-            .execute(&mut *tx)
-            .await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        // One statement; an id listed twice keeps its last vector (one
+        // statement may not change a row twice).
+        let mut last: HashMap<i64, &Vec<f32>> = HashMap::with_capacity(rows.len());
+        for (id, v) in rows {
+            last.insert(*id, v);
+        }
+        let (ids, blobs): (Vec<i64>, Vec<Vec<u8>>) =
+            last.into_iter().map(|(id, v)| (id, vec_to_blob(v))).unzip();
+        sqlx::query(
+            "INSERT INTO embeddings (item_id, model, vector)
+             SELECT id, $3, v FROM unnest($1::bigint[], $2::bytea[]) AS u(id, v)
+             ON CONFLICT (item_id, model) DO UPDATE SET vector = excluded.vector",
+        )
+        .bind(&ids)
+        .bind(&blobs)
+        .bind(model)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -412,19 +602,37 @@ impl Store for PgStore {
     }
 
     async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()> {
-        let mut tx = self.write_tx().await?;
-        for r in rows {
-            sqlx::query(
-                "UPDATE items SET score = $1, score_model = $2, reasons = $3 WHERE id = $4",
-            )
-            .bind(f64::from(r.score))
-            .bind(&r.model)
-            .bind(serde_json::to_string(&r.reasons)?)
-            .bind(r.item_id)
-            .execute(&mut *tx)
-            .await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        let mut last: HashMap<i64, &ScoreRow> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            last.insert(r.item_id, r);
+        }
+        let (mut ids, mut scores, mut models, mut reasons) = (
+            Vec::with_capacity(last.len()),
+            Vec::with_capacity(last.len()),
+            Vec::with_capacity(last.len()),
+            Vec::with_capacity(last.len()),
+        );
+        for (id, r) in last {
+            ids.push(id);
+            scores.push(f64::from(r.score));
+            models.push(r.model.clone());
+            reasons.push(serde_json::to_string(&r.reasons)?);
+        }
+        sqlx::query(
+            "UPDATE items AS i SET score = u.score, score_model = u.model, reasons = u.reasons
+             FROM unnest($1::bigint[], $2::float8[], $3::text[], $4::text[])
+                 AS u(id, score, model, reasons)
+             WHERE i.id = u.id",
+        )
+        .bind(&ids)
+        .bind(&scores)
+        .bind(&models)
+        .bind(&reasons)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -502,19 +710,37 @@ impl Store for PgStore {
     }
 
     async fn set_item_sagas(&self, rows: &[(String, SagaRef, f32)]) -> anyhow::Result<()> {
-        let mut tx = self.write_tx().await?;
-        for (key, saga, score) in rows {
-            sqlx::query(
-                "UPDATE items SET saga_id = $1, saga_title = $2, saga_score = $3 WHERE key = $4",
-            )
-            .bind(saga.id as i64)
-            .bind(&saga.title)
-            .bind(f64::from(*score))
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        let mut last: HashMap<&str, (&SagaRef, f32)> = HashMap::with_capacity(rows.len());
+        for (key, saga, score) in rows {
+            last.insert(key.as_str(), (saga, *score));
+        }
+        let (mut keys, mut ids, mut titles, mut scores) = (
+            Vec::with_capacity(last.len()),
+            Vec::with_capacity(last.len()),
+            Vec::with_capacity(last.len()),
+            Vec::with_capacity(last.len()),
+        );
+        for (key, (saga, score)) in last {
+            keys.push(key.to_string());
+            ids.push(saga.id as i64);
+            titles.push(saga.title.clone());
+            scores.push(f64::from(score));
+        }
+        sqlx::query(
+            "UPDATE items AS i SET saga_id = u.id, saga_title = u.title, saga_score = u.score
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[])
+                 AS u(key, id, title, score)
+             WHERE i.key = u.key",
+        )
+        .bind(&keys)
+        .bind(&ids)
+        .bind(&titles)
+        .bind(&scores)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
