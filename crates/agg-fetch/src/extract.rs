@@ -68,6 +68,10 @@ pub enum ExtractError {
     /// rather than spend unbounded time on it.
     #[error("page too large to extract: {found} elements, more than {limit} (max_elements)")]
     TooLarge { found: usize, limit: usize },
+    /// Elements nested deeper than the limit (no real article is; a
+    /// hostile page can be, and tree walks cost time per level).
+    #[error("page nested too deeply to extract: {found} levels, more than {limit} (max_depth)")]
+    TooDeep { found: usize, limit: usize },
     /// The URL handed in is not an absolute http(s) URL.
     #[error("cannot extract from `{0}`: not an absolute http(s) URL")]
     BadUrl(String),
@@ -83,6 +87,9 @@ pub struct ExtractOptions {
     /// Most elements a page may have. Readability scoring walks the tree
     /// several times, so a hostile or huge page is refused, not chewed on.
     pub max_elements: usize,
+    /// Deepest element nesting accepted. Real pages stay under a hundred
+    /// levels; scoring walks ancestors, so cost grows with depth.
+    pub max_depth: usize,
 }
 
 impl Default for ExtractOptions {
@@ -90,6 +97,7 @@ impl Default for ExtractOptions {
         ExtractOptions {
             min_text_chars: 250,
             max_elements: 60_000,
+            max_depth: 400,
         }
     }
 }
@@ -127,7 +135,42 @@ pub fn extract_article_with(
         char_threshold: opts.min_text_chars.clamp(1, 500),
         ..dom_smoothie::Config::default()
     };
-    let mut reader = dom_smoothie::Readability::new(html, Some(url.as_str()), Some(cfg))
+    // Before parsing: the HTML parser's cost grows with the square of the
+    // nesting depth (it searches the stack of open elements), so a page of
+    // a few megabytes of `<div>`s could take minutes. A byte scan bounds
+    // both before any tree is built.
+    let (tags, depth_estimate) = prescan(html);
+    if tags > opts.max_elements {
+        return Err(ExtractError::TooLarge {
+            found: tags,
+            limit: opts.max_elements,
+        });
+    }
+    // The scan over-counts elements a parser would close implicitly; the
+    // exact check below uses the parsed tree, so allow slack here.
+    if depth_estimate > opts.max_depth.saturating_mul(2) {
+        return Err(ExtractError::TooDeep {
+            found: depth_estimate,
+            limit: opts.max_depth,
+        });
+    }
+    // Parse once, measure the tree (without recursion), and only then run
+    // the scoring passes.
+    let doc = dom_query::Document::from(html);
+    let (elements, depth) = tree_shape(&doc);
+    if elements > opts.max_elements {
+        return Err(ExtractError::TooLarge {
+            found: elements,
+            limit: opts.max_elements,
+        });
+    }
+    if depth > opts.max_depth {
+        return Err(ExtractError::TooDeep {
+            found: depth,
+            limit: opts.max_depth,
+        });
+    }
+    let mut reader = dom_smoothie::Readability::with_document(doc, Some(url.as_str()), Some(cfg))
         .map_err(|_| ExtractError::BadUrl(url.to_string()))?;
     // Readability's own pre-check: enough visible paragraph text in blocks
     // that are not navigation or comments. Without it a home page's link
@@ -177,6 +220,146 @@ pub fn extract_article_with(
         excerpt: nonempty(a.excerpt),
         lang: nonempty(a.lang),
     })
+}
+
+/// Elements whose end tag is optional or absent: a parser closes them by
+/// itself, so they do not add nesting in a byte scan.
+const NO_NESTING: &[&[u8]] = &[
+    b"area",
+    b"base",
+    b"br",
+    b"col",
+    b"embed",
+    b"hr",
+    b"img",
+    b"input",
+    b"link",
+    b"meta",
+    b"source",
+    b"track",
+    b"wbr",
+    b"param",
+    b"keygen",
+    b"frame",
+    b"basefont",
+    b"bgsound",
+    b"p",
+    b"li",
+    b"dt",
+    b"dd",
+    b"tr",
+    b"td",
+    b"th",
+    b"thead",
+    b"tbody",
+    b"tfoot",
+    b"option",
+    b"optgroup",
+    b"rb",
+    b"rt",
+    b"rtc",
+    b"rp",
+    b"colgroup",
+    b"caption",
+    b"html",
+    b"head",
+    b"body",
+    b"a",
+];
+
+/// Start tags and an estimate of the deepest nesting, from the bytes alone
+/// (comments and the contents of script, style, textarea and title
+/// skipped). Linear time, no allocation beyond one lower-cased copy.
+fn prescan(html: &str) -> (usize, usize) {
+    let lower = html.to_ascii_lowercase();
+    let b = lower.as_bytes();
+    let find = |from: usize, pat: &[u8]| {
+        b.get(from..)
+            .and_then(|h| h.windows(pat.len()).position(|w| w == pat))
+            .map(|p| from + p)
+    };
+    let (mut tags, mut depth, mut deepest) = (0usize, 0usize, 0usize);
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+        let at = i + off;
+        if b[at + 1..].starts_with(b"!--") {
+            match find(at + 4, b"-->") {
+                Some(e) => {
+                    i = e + 3;
+                    continue;
+                }
+                None => break,
+            }
+        }
+        let closing = b.get(at + 1) == Some(&b'/');
+        let start = at + 1 + usize::from(closing);
+        let len = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .count();
+        if len == 0 || !b[start].is_ascii_alphabetic() {
+            i = at + 1;
+            continue;
+        }
+        let name = &b[start..start + len];
+        let Some(end) = find(start + len, b">") else {
+            break;
+        };
+        let self_closing = b[end - 1] == b'/';
+        i = end + 1;
+        if !closing {
+            tags += 1;
+        }
+        if !NO_NESTING.contains(&name) {
+            if closing {
+                depth = depth.saturating_sub(1);
+            } else if !self_closing {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+        }
+        if !closing && matches!(name, b"script" | b"style" | b"textarea" | b"title") {
+            let mut close = b"</".to_vec();
+            close.extend_from_slice(name);
+            match find(i, &close) {
+                Some(e) => i = e,
+                None => break,
+            }
+        }
+    }
+    (tags, deepest)
+}
+
+/// Number of elements and deepest nesting of a parsed page, walked
+/// iteratively (a recursive walk would overflow the stack on a hostile
+/// page).
+fn tree_shape(doc: &dom_query::Document) -> (usize, usize) {
+    let (mut elements, mut depth, mut deepest) = (0usize, 0usize, 0usize);
+    let mut node = doc.root();
+    loop {
+        if node.is_element() {
+            elements += 1;
+        }
+        if let Some(child) = node.first_child() {
+            node = child;
+            depth += 1;
+            deepest = deepest.max(depth);
+            continue;
+        }
+        loop {
+            if let Some(next) = node.next_sibling() {
+                node = next;
+                break;
+            }
+            match node.parent() {
+                Some(up) => {
+                    node = up;
+                    depth -= 1;
+                }
+                None => return (elements, deepest),
+            }
+        }
+    }
 }
 
 /// Decodes an HTML page's bytes: the charset from a byte-order mark, else
@@ -383,6 +566,58 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, ExtractError::TooLarge { limit: 20, .. }), "{e}");
+    }
+
+    #[test]
+    fn hostile_pages_give_errors_not_crashes() {
+        let u = url("https://example.org/x");
+        // Deep nesting: refused by the depth bound, after an iterative walk
+        // (a recursive one would overflow the stack).
+        let deep = format!(
+            "<html><body>{}<p>{}</p>{}</body></html>",
+            "<div>".repeat(20_000),
+            "word ".repeat(200),
+            "</div>".repeat(20_000)
+        );
+        let e = extract_article(&deep, &u).unwrap_err();
+        assert!(matches!(e, ExtractError::TooDeep { limit: 400, .. }), "{e}");
+        // Very many elements: refused by the element bound.
+        let wide = format!("<html><body>{}</body></html>", "<p>x</p>".repeat(100_000));
+        let e = extract_article(&wide, &u).unwrap_err();
+        assert!(
+            matches!(e, ExtractError::TooLarge { limit: 60_000, .. }),
+            "{e}"
+        );
+        // Junk and broken markup.
+        for junk in [
+            "<",
+            "<<<>>>",
+            "\0\0\0",
+            "<p",
+            "<html><body><p>unclosed <b><i>tags",
+        ] {
+            assert!(extract_article(junk, &u).is_err());
+        }
+    }
+
+    #[test]
+    fn prescan_counts_tags_and_nesting() {
+        let html = "<!DOCTYPE html><html><head><title>a <b> c</title><script>if (a<b) { x('<div>') }</script></head>\
+                    <body><!-- <div><div> --><div><p>one<p>two<br><img src=x/><ul><li>a<li>b</ul></div>\
+                    <DIV><Span>x</span></DIV></body></html>";
+        // Start tags: html head title script body div p p br img ul li li div span.
+        // Nesting counted: div > ul (p, li, br, img close themselves), div > span.
+        assert_eq!(prescan(html), (15, 2));
+        assert_eq!(prescan(""), (0, 0));
+        assert_eq!(prescan("<<<>>> < div"), (0, 0));
+        assert_eq!(prescan("<div><div"), (1, 1), "a tag cut off ends the scan");
+    }
+
+    #[test]
+    fn tree_shape_counts_elements_and_depth() {
+        let doc = dom_query::Document::from("<div><p>a<b>b</b></p><p>c</p></div>");
+        // html, head, body, div, p, b, p; document > html > body > div > p > b.
+        assert_eq!(tree_shape(&doc), (7, 6));
     }
 
     #[test]
