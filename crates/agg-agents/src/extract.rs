@@ -13,7 +13,8 @@
 //! agg's product token (`respect_robots`, default true); requests run at
 //! most `concurrency` at once (default 4), `per_host` per host (default 2),
 //! each within the usual fetch limits (`timeout_secs`, `max_bytes`,
-//! `user_agent`, `connect_timeout_secs`, `max_redirects`).
+//! `user_agent`, `connect_timeout_secs`, `max_redirects`), and the page
+//! itself is bounded (`max_elements`, default 60,000; `max_depth`, 400).
 //!
 //! Article links come from feeds, i.e. from strangers: every fetch (robots
 //! and page, each redirect hop) goes through the SSRF guard, so a feed
@@ -54,6 +55,8 @@ struct Options {
     min_text_chars: usize,
     #[serde(default = "default_max_elements")]
     max_elements: usize,
+    #[serde(default = "default_max_depth")]
+    max_depth: usize,
     #[serde(default = "default_true")]
     respect_robots: bool,
     #[serde(default = "default_concurrency")]
@@ -81,6 +84,9 @@ fn default_min_text() -> usize {
 }
 fn default_max_elements() -> usize {
     ExtractOptions::default().max_elements
+}
+fn default_max_depth() -> usize {
+    ExtractOptions::default().max_depth
 }
 fn default_true() -> bool {
     true
@@ -117,6 +123,12 @@ fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, Optio
             format!("`per_host` must be 1 to `concurrency` ({})", o.concurrency),
         ));
     }
+    if o.max_depth < 32 {
+        return Err(OptionsError::at(
+            &["max_depth"],
+            "`max_depth` must be at least 32",
+        ));
+    }
     if o.max_elements < 100 {
         return Err(OptionsError::at(
             &["max_elements"],
@@ -143,6 +155,7 @@ fn build(v: &serde_json::Value, _ctx: &BuildCtx) -> Result<Box<dyn Agent>, Optio
         opts: ExtractOptions {
             min_text_chars: o.min_text_chars,
             max_elements: o.max_elements,
+            max_depth: o.max_depth,
         },
         respect_robots: o.respect_robots,
         concurrency: o.concurrency,

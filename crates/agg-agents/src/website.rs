@@ -67,6 +67,10 @@ struct Options {
     user_agent: Option<String>,
 }
 
+/// Bounds on a listing page's markup (real listings are far below both).
+const MAX_ELEMENTS: usize = 200_000;
+const MAX_DEPTH: usize = 1_000;
+
 fn default_max_items() -> usize {
     100
 }
@@ -368,6 +372,15 @@ impl Agent for Website {
         let decoded = agg_fetch::charset::to_utf8(&bytes, content_type.as_deref());
         let html = String::from_utf8_lossy(&decoded.utf8);
         let final_url = Url::parse(&final_url).unwrap_or_else(|_| self.page.clone());
+        // Parsing cost grows with the square of nesting depth: a hostile
+        // page is refused before a tree is built.
+        let (tags, depth) = agg_fetch::extract::prescan(&html);
+        if tags > MAX_ELEMENTS || depth > MAX_DEPTH {
+            anyhow::bail!(
+                "{final_url} is not a page agg will parse: {tags} elements nested up to {depth} \
+                 deep (limits {MAX_ELEMENTS} and {MAX_DEPTH})"
+            );
+        }
         let got = self.scrape(&html, &final_url, &ctx.agent);
         if got.matched == 0 {
             anyhow::bail!(

@@ -270,7 +270,11 @@ const NO_NESTING: &[&[u8]] = &[
 /// Start tags and an estimate of the deepest nesting, from the bytes alone
 /// (comments and the contents of script, style, textarea and title
 /// skipped). Linear time, no allocation beyond one lower-cased copy.
-fn prescan(html: &str) -> (usize, usize) {
+///
+/// For anyone about to hand untrusted HTML to an html5ever parser (the
+/// `website` source, the web UI): parsing cost grows with the square of
+/// the nesting depth, so refuse what this says is absurd first.
+pub fn prescan(html: &str) -> (usize, usize) {
     let lower = html.to_ascii_lowercase();
     let b = lower.as_bytes();
     let find = |from: usize, pat: &[u8]| {
