@@ -381,9 +381,15 @@ impl Agent for Extract {
             // flag "new in this run" belongs to the source's store, keep it.
             if !ctx.dry_run && !enriched.is_empty() {
                 let mut rows: Vec<Item> = enriched.iter().map(|&i| out[i].clone()).collect();
-                ctx.store.upsert_items(&mut rows).await?;
-                for (&i, row) in enriched.iter().zip(rows) {
-                    out[i].id = row.id;
+                // A store error is reported on this agent, but the items
+                // still go downstream: nothing is lost for a failed write.
+                match ctx.store.upsert_items(&mut rows).await {
+                    Ok(_) => {
+                        for (&i, row) in enriched.iter().zip(rows) {
+                            out[i].id = row.id;
+                        }
+                    }
+                    Err(e) => ctx.error(format!("storing extracted text: {e:#}")),
                 }
             }
             output.send(out).await?;
