@@ -23,10 +23,12 @@
 //! renumbered the mailbox: everything is read again and deduplicated by
 //! Message-ID, which is the item's stable key.
 //!
-//! The password is never logged: async-imap traces every command it writes
-//! (through `log`, which the CLI forwards to its log output), so it is given
-//! a placeholder, and the connection swaps the real password in only as the
-//! bytes go onto the socket ([`SecretSwap`]).
+//! The password is never logged. It is registered with `agg_core::secrets`
+//! (masked in anything the CLI prints), and the IMAP client never sees it:
+//! async-imap traces every command it writes (through `log`, which the CLI
+//! forwards to its log output), so it is handed a placeholder, and the
+//! connection swaps the real password in only as the bytes go onto the
+//! socket ([`SecretSwap`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -482,6 +484,10 @@ impl Agent for Imap {
                 self.password_env
             )
         })?;
+        // Whatever the variable is called, the value is a secret: the CLI
+        // then masks it in any message or log line (defence in depth; the
+        // client below never sees it anyway).
+        agg_core::secrets::register(&password);
         let key = self.state_key(ctx);
         let saved: Option<MailboxState> = match ctx.store.load_state(&key).await? {
             Some(s) => Some(serde_json::from_str(&s).with_context(|| format!("state {key}"))?),
