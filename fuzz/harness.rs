@@ -24,8 +24,11 @@ use agg_fetch::parse::{FeedSource, ParseError, parse_feed_from};
 use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, TimeZone, Utc};
 
+/// A harness function: panics when a property does not hold.
+pub type Harness = fn(&[u8]);
+
 /// The targets, by the name of their corpus folder and fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("feed", feed),
     ("pipeline", pipeline_in_repo),
     ("opml", opml),
