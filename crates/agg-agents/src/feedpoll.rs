@@ -263,8 +263,7 @@ pub async fn poll(
     // list so that they seldom contend for a chunk. The claim outlives the
     // fetch; the feed's next fetch time then keeps it from being due again
     // this cycle.
-    let specs: futures::stream::BoxStream<'_, (FeedSpec, Option<FeedState>)> = match &ctx.worker
-    {
+    let specs: futures::stream::BoxStream<'_, (FeedSpec, Option<FeedState>)> = match &ctx.worker {
         None => futures::stream::iter(order.into_iter().map(|s| (s, None))).boxed(),
         Some(worker) => {
             let now = chrono::Utc::now();
@@ -287,7 +286,12 @@ pub async fn poll(
             let seen: Arc<HashMap<String, Option<chrono::DateTime<chrono::Utc>>>> = Arc::new(
                 order
                     .iter()
-                    .map(|s| (s.url().to_string(), known.get(s.url()).and_then(|st| st.last_fetch)))
+                    .map(|s| {
+                        (
+                            s.url().to_string(),
+                            known.get(s.url()).and_then(|st| st.last_fetch),
+                        )
+                    })
                     .collect(),
             );
             let chunks: Vec<Vec<FeedSpec>> = order.chunks(chunk).map(<[_]>::to_vec).collect();
