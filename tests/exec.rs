@@ -71,11 +71,11 @@ impl Agent for Burst {
     }
 }
 
-struct Boom;
+struct Boom(String);
 #[async_trait]
 impl Agent for Boom {
     async fn run(&self, _ctx: &RunCtx, _i: &mut Inbox, _o: &mut Outbox) -> anyhow::Result<()> {
-        anyhow::bail!("boom")
+        anyhow::bail!("{}", self.0)
     }
 }
 
@@ -123,8 +123,8 @@ fn registry() -> Registry {
             track: v.get("track").is_some(),
         }))
     }
-    fn boom(_v: &serde_json::Value, _c: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
-        Ok(Box::new(Boom))
+    fn boom(v: &serde_json::Value, _c: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
+        Ok(Box::new(Boom(v["msg"].as_str().unwrap_or("boom").into())))
     }
     fn collect(v: &serde_json::Value, _c: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
         Ok(Box::new(Collect {
@@ -254,6 +254,25 @@ async fn a_failing_agent_does_not_stop_independent_ones() {
     let runs = s.list_runs(5).await.unwrap();
     assert_eq!(runs[0].status, RunStatus::Partial);
     assert_eq!(runs[0].agents.len(), 4);
+}
+
+#[tokio::test]
+async fn an_error_quoting_a_secret_is_recorded_without_it() {
+    agg_core::secrets::register("pl4nted-exec-s3cret");
+    let p = pipeline(
+        "name: s\nagents:\n  bad: { kind: boom, msg: 'login refused for alice:pl4nted-exec-s3cret' }\n  \
+         sink: { kind: collect, inputs: [bad] }\n",
+    );
+    let (_d, s) = store().await;
+    let summary = agg_core::exec::run(&p, s.clone(), &RunOptions::default(), Arc::new(Quiet))
+        .await
+        .unwrap();
+    let bad = summary.outcomes.iter().find(|o| o.agent == "bad").unwrap();
+    assert_eq!(bad.errors, vec!["login refused for alice:***".to_string()]);
+    let runs = s.list_runs(1).await.unwrap();
+    let stored = serde_json::to_string(&runs[0].agents).unwrap();
+    assert!(stored.contains("alice:***"), "{stored}");
+    assert!(!stored.contains("pl4nted"), "{stored}");
 }
 
 #[tokio::test]

@@ -144,6 +144,13 @@ pub async fn run(
                 Ok(()) if !errors.is_empty() => "partial",
                 Ok(()) => "ok",
             };
+            // Run history is kept: an error that quotes a secret (a URL with
+            // its password, a server echoing a login) must not keep it too.
+            for e in &mut errors {
+                if let std::borrow::Cow::Owned(clean) = crate::secrets::redact(e) {
+                    *e = clean;
+                }
+            }
             let outcome = AgentOutcome {
                 agent: ctx.agent.clone(),
                 kind: ctx.kind.clone(),
