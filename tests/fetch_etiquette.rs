@@ -284,6 +284,22 @@ fn the_adaptive_schedule_skips_feeds_not_due_and_health_is_recorded() {
 }
 
 #[test]
+fn a_feed_carrying_more_than_max_items_gives_its_newest() {
+    let s = TestServer::start(|req| Resp::feed(req, &rss("big", 30)));
+    let tmp = tempfile::tempdir().unwrap();
+    let url = s.url("/big.xml");
+    let (code, text) = run_rss(tmp.path(), std::slice::from_ref(&url), ", max_items: 10");
+    assert_eq!(code, Some(0), "{text}");
+    let mut guids: Vec<String> = items(tmp.path())
+        .iter()
+        .map(|i| i["guid"].as_str().unwrap().to_string())
+        .collect();
+    guids.sort();
+    let newest: Vec<String> = (20..30).map(|i| format!("big-{i}")).collect();
+    assert_eq!(guids, newest, "the ten newest (minutes 20..29)");
+}
+
+#[test]
 fn bad_etiquette_options_are_located() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -57,6 +57,11 @@ pub struct PollOptions {
     /// (backoff, Retry-After) and pauses are honoured either way.
     #[serde(default = "yes")]
     pub respect_schedule: bool,
+    /// Items taken from one fetch of one feed, the newest first. A feed that
+    /// carries its whole archive (thousands of items) would otherwise cost
+    /// minutes of scoring on every change; the rest are skipped with a warning.
+    #[serde(default = "default_max_items")]
+    pub max_items: usize,
 }
 
 fn default_concurrency() -> usize {
@@ -76,6 +81,9 @@ fn default_pause_after() -> u32 {
 }
 fn yes() -> bool {
     true
+}
+fn default_max_items() -> usize {
+    1000
 }
 
 /// A feed to fetch, with its own User-Agent when it needs one.
@@ -113,6 +121,7 @@ pub struct PollConfig {
     pub concurrency: usize,
     pub per_host: usize,
     pub respect_schedule: bool,
+    pub max_items: usize,
 }
 
 /// Reads the etiquette options from an agent's options object, leaving out
@@ -137,6 +146,12 @@ pub fn options(v: &serde_json::Value, own: &[&str]) -> Result<PollConfig, Option
         return Err(OptionsError::at(
             &["concurrency"],
             "`concurrency` must be at least 1",
+        ));
+    }
+    if o.max_items == 0 {
+        return Err(OptionsError::at(
+            &["max_items"],
+            "`max_items` must be at least 1",
         ));
     }
     if o.per_host == 0 {
@@ -185,7 +200,27 @@ pub fn options(v: &serde_json::Value, own: &[&str]) -> Result<PollConfig, Option
         concurrency: o.concurrency,
         per_host: o.per_host,
         respect_schedule: o.respect_schedule,
+        max_items: o.max_items,
     })
+}
+
+/// The `max` newest of `items` (by publication, else fetch time), in their
+/// feed order.
+fn newest(items: Vec<agg_core::Item>, max: usize) -> Vec<agg_core::Item> {
+    if items.len() <= max {
+        return items;
+    }
+    let mut by_age: Vec<usize> = (0..items.len()).collect();
+    by_age.sort_by_key(|&i| std::cmp::Reverse(items[i].when()));
+    let mut keep = vec![false; items.len()];
+    for &i in &by_age[..max] {
+        keep[i] = true;
+    }
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(it, k)| k.then_some(it))
+        .collect()
 }
 
 /// Checks that a feed URL is http(s).
@@ -490,7 +525,17 @@ pub async fn poll(
                         .filter_map(|i| i.published.or(i.updated))
                         .collect();
                     let (title, ttl) = (feed.title.clone(), feed.ttl);
-                    pending_items.extend(feed.items);
+                    let total = feed.items.len();
+                    let items = newest(feed.items, cfg.max_items);
+                    if items.len() < total {
+                        tracing::warn!(
+                            feed = %url,
+                            total,
+                            kept = items.len(),
+                            "the feed carries more items than max_items; the newest are kept"
+                        );
+                    }
+                    pending_items.extend(items);
                     state.etag = etag;
                     state.last_modified = last_modified;
                     schedule::record_success(&mut state, now, title, dates, ttl, &cfg.policy);
