@@ -10,7 +10,7 @@ mod server;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use common::{agg, repo, run_ok};
+use common::{agg, items, repo};
 use server::{Resp, TestServer};
 
 /// Serves files under `root` by request path (query ignored); `overrides`
@@ -47,20 +47,6 @@ fn run(dir: &Path, agent: &str) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-fn items(dir: &Path) -> Vec<serde_json::Value> {
-    let out = run_ok(
-        agg(dir)
-            .arg("--db")
-            .arg(dir.join("agg.db"))
-            .args(["items", "--json"]),
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn tags(i: &serde_json::Value) -> Vec<String> {

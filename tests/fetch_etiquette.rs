@@ -7,65 +7,12 @@ mod common;
 #[path = "fixtures/server.rs"]
 mod server;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use agg_core::FeedState;
-use common::{agg, rss};
+use common::{agg, feed_state, items, rss, run_rss};
 use server::{Gauge, Resp, TestServer};
-
-/// Writes a pipeline with one `rss` agent (extra options as YAML flow
-/// entries) feeding a jsonl sink, runs it, returns (exit code, stdout).
-fn run_rss(dir: &Path, feeds: &[String], extra: &str) -> (Option<i32>, String) {
-    let list = feeds.join(", ");
-    std::fs::write(
-        dir.join("p.yaml"),
-        format!(
-            "name: t\nagents:\n  web: {{ kind: rss, feeds: [{list}]{extra} }}\n  out: {{ kind: jsonl, inputs: [web], path: out.jsonl }}\n"
-        ),
-    )
-    .unwrap();
-    let out = agg(dir)
-        .arg("--db")
-        .arg(dir.join("agg.db"))
-        .args(["run", "p.yaml"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
-
-fn items(dir: &Path) -> Vec<serde_json::Value> {
-    let out = agg(dir)
-        .arg("--db")
-        .arg(dir.join("agg.db"))
-        .args(["items", "--json"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn feed_state(dir: &Path, url: &str) -> FeedState {
-    let db = dir.join("agg.db").display().to_string();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = agg_store::open(&db).await.unwrap();
-        store
-            .feed_state(url)
-            .await
-            .unwrap()
-            .expect("feed state saved")
-    })
-}
 
 #[test]
 fn retry_after_is_honoured_across_runs() {

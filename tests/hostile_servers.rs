@@ -15,8 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agg_core::FeedState;
-use common::{agg, rss};
+use common::{agg, feed_state, rss, run_rss};
 
 /// A raw TCP server on 127.0.0.1: it reads the request head and hands the
 /// stream and the path to `behave`, which writes whatever it likes, however
@@ -178,45 +177,6 @@ fn hostile(path: &str, mut s: TcpStream, port: u16, bomb: &[u8]) {
             head(&mut s, "400 Bad Request", &[("Content-Length", "0".into())]);
         }
     }
-}
-
-fn run_rss(dir: &Path, feeds: &[String], extra: &str) -> (Option<i32>, String) {
-    let list = feeds
-        .iter()
-        .map(|f| format!("\"{f}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    std::fs::write(
-        dir.join("p.yaml"),
-        format!(
-            "name: t\nagents:\n  web: {{ kind: rss, feeds: [{list}]{extra} }}\n  out: {{ kind: jsonl, inputs: [web], path: out.jsonl }}\n"
-        ),
-    )
-    .unwrap();
-    let out = agg(dir)
-        .arg("--db")
-        .arg(dir.join("agg.db"))
-        .args(["run", "p.yaml"])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
-}
-
-fn feed_state(dir: &Path, url: &str) -> FeedState {
-    let db = dir.join("agg.db").display().to_string();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = agg_store::open(&db).await.unwrap();
-        store
-            .feed_state(url)
-            .await
-            .unwrap()
-            .expect("feed state saved")
-    })
 }
 
 fn stored_feeds(dir: &Path) -> Vec<String> {

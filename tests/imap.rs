@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{agg, repo, run_ok};
+use common::{agg, items, repo, run_ok};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Corr3ct-H0rse-imap";
@@ -370,20 +370,6 @@ fn outcome(v: &serde_json::Value) -> &serde_json::Value {
         .iter()
         .find(|a| a["agent"] == "newsletters")
         .unwrap()
-}
-
-fn items(dir: &Path) -> Vec<serde_json::Value> {
-    let out = run_ok(
-        agg(dir)
-            .arg("--db")
-            .arg(dir.join("agg.db"))
-            .args(["items", "--json"]),
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn by_guid<'a>(items: &'a [serde_json::Value], guid: &str) -> &'a serde_json::Value {

@@ -26,46 +26,7 @@ use std::time::{Duration, Instant};
 
 use common::{agg, repo, rss, run_ok};
 use feedserver::FeedServer;
-use pgcluster::{PgCluster, psql};
-
-/// A fresh database on the shared test server, dropped at the end.
-struct Db {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Db {
-    fn new(tag: &str) -> Db {
-        let admin = std::env::var("AGG_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("agg_faults_{tag}_{}", std::process::id());
-        psql(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        );
-        psql(&admin, &format!("CREATE DATABASE \"{name}\""));
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&name);
-        Db {
-            admin,
-            name,
-            url: url.to_string(),
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.admin)
-            .args([
-                "-qAtc",
-                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-            ])
-            .output();
-    }
-}
+use pgcluster::{PgCluster, TestDb as Db, psql};
 
 /// One number from SQL.
 fn num(url: &str, sql: &str) -> i64 {

@@ -3,60 +3,14 @@
 //! the next.
 
 mod common;
+#[path = "common/pgcluster.rs"]
+mod pgcluster;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// A fresh database on the test server, dropped at the end.
-struct Db {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Db {
-    fn new(tag: &str) -> Db {
-        let admin = std::env::var("AGG_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("agg_e2e_{tag}_{}", std::process::id());
-        psql(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        );
-        psql(&admin, &format!("CREATE DATABASE \"{name}\""));
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&name);
-        Db {
-            admin,
-            name,
-            url: url.to_string(),
-        }
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        psql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = std::process::Command::new("psql")
-        .arg(url)
-        .args(["-qAtc", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use pgcluster::TestDb as Db;
 
 fn count_pg(dir: &std::path::Path, db: &Db) -> u64 {
     let out = run_ok(agg(dir).args(["--db", &db.url, "items", "--count"]));

@@ -12,7 +12,7 @@ mod server;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use common::{agg, repo, run_ok};
+use common::{agg, items as stored, repo};
 use server::{Resp, TestServer};
 
 /// Serves tests/fixtures/web by path (query ignored; `dir/` serves
@@ -78,20 +78,6 @@ fn run(dir: &Path, pipeline: &str) -> Ran {
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{stderr}", String::from_utf8_lossy(&out.stdout)));
     Ran { report, stderr }
-}
-
-fn stored(dir: &Path) -> Vec<serde_json::Value> {
-    let out = run_ok(
-        agg(dir)
-            .arg("--db")
-            .arg(dir.join("agg.db"))
-            .args(["items", "--json"]),
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn jsonl(path: &Path) -> Vec<serde_json::Value> {

@@ -187,6 +187,64 @@ pub fn count(dir: &Path, db: &Path) -> u64 {
         .unwrap()
 }
 
+/// Items stored in `dir/agg.db`, as `agg items --json` prints them.
+pub fn items(dir: &Path) -> Vec<serde_json::Value> {
+    let out = run_ok(
+        agg(dir)
+            .arg("--db")
+            .arg(dir.join("agg.db"))
+            .args(["items", "--json"]),
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Writes a pipeline with one `rss` agent over `feeds` (extra options as
+/// YAML flow entries, e.g. `", retries: 0"`) feeding a jsonl sink, runs it
+/// on `dir/agg.db`, and returns (exit code, stdout + stderr).
+pub fn run_rss(dir: &Path, feeds: &[String], extra: &str) -> (Option<i32>, String) {
+    let list = feeds
+        .iter()
+        .map(|f| format!("\"{f}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    std::fs::write(
+        dir.join("p.yaml"),
+        format!(
+            "name: t\nagents:\n  web: {{ kind: rss, feeds: [{list}]{extra} }}\n  out: {{ kind: jsonl, inputs: [web], path: out.jsonl }}\n"
+        ),
+    )
+    .unwrap();
+    let out = agg(dir)
+        .arg("--db")
+        .arg(dir.join("agg.db"))
+        .args(["run", "p.yaml"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// The stored state of feed `url` in `dir/agg.db`, read through the store.
+pub fn feed_state(dir: &Path, url: &str) -> agg_core::FeedState {
+    let db = dir.join("agg.db").display().to_string();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = agg_store::open(&db).await.unwrap();
+        store
+            .feed_state(url)
+            .await
+            .unwrap()
+            .expect("feed state saved")
+    })
+}
+
 /// Copies a folder recursively (demo pipelines are run from a scratch copy
 /// so their outputs never land in the repository). Output folders (`out`)
 /// left by a manual run are not copied.

@@ -219,6 +219,47 @@ impl Drop for PgCluster {
     }
 }
 
+/// A fresh database on the shared test server (`AGG_TEST_POSTGRES_URL`, else
+/// 127.0.0.1:5432), dropped when the test ends, also when it panics.
+pub struct TestDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new(tag: &str) -> TestDb {
+        let admin = std::env::var("AGG_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("agg_test_{tag}_{}", std::process::id());
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        );
+        psql(&admin, &format!("CREATE DATABASE \"{name}\""));
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        TestDb {
+            admin,
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // No assertion here: a panic while a failed test unwinds would abort.
+        let _ = Command::new("psql")
+            .arg(&self.admin)
+            .args([
+                "-qAtc",
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
 /// Runs one SQL statement with psql; panics with its error.
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
