@@ -455,9 +455,11 @@ fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
+    /// The pages the end-to-end extract test serves (`tests/fixtures/web`):
+    /// one copy, read by both.
     fn fixture(name: &str) -> String {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/extract")
+            .join("../../tests/fixtures/web")
             .join(name);
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
@@ -468,7 +470,7 @@ mod tests {
 
     #[test]
     fn article_page_gives_its_text_without_the_chrome() {
-        let html = fixture("article.html");
+        let html = fixture("2026/11/river-survey.html");
         let a = extract_article(&html, &url("https://news.example.org/2026/11/river-survey"))
             .expect("an article");
         assert_eq!(a.title, "Volunteers map every weir on the River Ouse");
@@ -521,7 +523,7 @@ mod tests {
 
     #[test]
     fn a_listing_page_is_not_an_article() {
-        let html = fixture("listing.html");
+        let html = fixture("index.html");
         let e = extract_article(&html, &url("https://news.example.org/")).unwrap_err();
         assert!(
             matches!(
@@ -559,7 +561,7 @@ mod tests {
 
     #[test]
     fn element_bound_is_enforced() {
-        let html = fixture("article.html");
+        let html = fixture("2026/11/river-survey.html");
         let e = extract_article_with(
             &html,
             &url("https://news.example.org/a"),
