@@ -9,12 +9,11 @@ mod common;
 mod server;
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
+use common::http_request as request;
 use common::*;
 use server::{Resp, TestServer};
 
@@ -60,55 +59,6 @@ fn serve(dir: &Path, db: &Path, pipeline: &str, env: &[(&str, &str)]) -> (Served
         .expect("agg serve reports its address");
     std::thread::spawn(move || for _ in lines {});
     (Served(child), port)
-}
-
-/// One HTTP/1.1 request; returns status, headers (lower-case names), body.
-fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, HashMap<String, String>, String) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("server never came up: {e}"),
-        }
-    };
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    if method == "POST" {
-        req.push_str(&format!(
-            "Content-Length: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n",
-            body.len()
-        ));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    (status, headers, body.to_string())
 }
 
 /// A GET; the body with the HTML escapes minijinja writes undone, so tests
