@@ -396,38 +396,7 @@ impl Store for PgStore {
     }
 
     async fn save_feed_state(&self, s: &FeedState) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
-                 last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
-                 items_total, recent_items)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
-                 etag = excluded.etag, last_modified = excluded.last_modified,
-                 last_fetch = excluded.last_fetch, last_success = excluded.last_success,
-                 last_error = excluded.last_error,
-                 consecutive_failures = excluded.consecutive_failures,
-                 next_fetch = excluded.next_fetch, paused = excluded.paused,
-                 pause_reason = excluded.pause_reason, moved_to = excluded.moved_to,
-                 items_total = excluded.items_total, recent_items = excluded.recent_items",
-        )
-        .bind(&s.url)
-        .bind(&s.agent)
-        .bind(&s.title)
-        .bind(&s.etag)
-        .bind(&s.last_modified)
-        .bind(s.last_fetch)
-        .bind(s.last_success)
-        .bind(&s.last_error)
-        .bind(s.consecutive_failures as i64)
-        .bind(s.next_fetch)
-        .bind(s.paused)
-        .bind(&s.pause_reason)
-        .bind(&s.moved_to)
-        .bind(s.items_total as i64)
-        .bind(serde_json::to_string(&s.recent_items)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.save_feed_states(std::slice::from_ref(s)).await
     }
 
     /// One statement for the batch (a URL listed twice keeps its last
@@ -443,46 +412,32 @@ impl Store for PgStore {
         if order.is_empty() {
             return Ok(());
         }
-        let n = order.len();
-        let (mut url, mut agent, mut title, mut etag, mut lm) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut last_fetch, mut last_success, mut last_error, mut failures, mut next_fetch) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut paused, mut pause_reason, mut moved_to, mut total, mut recent) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for u in order {
-            let s = last[u];
-            url.push(s.url.clone());
-            agent.push(s.agent.clone());
-            title.push(s.title.clone());
-            etag.push(s.etag.clone());
-            lm.push(s.last_modified.clone());
-            last_fetch.push(s.last_fetch);
-            last_success.push(s.last_success);
-            last_error.push(s.last_error.clone());
-            failures.push(s.consecutive_failures as i64);
-            next_fetch.push(s.next_fetch);
-            paused.push(s.paused);
-            pause_reason.push(s.pause_reason.clone());
-            moved_to.push(s.moved_to.clone());
-            total.push(s.items_total as i64);
-            recent.push(serde_json::to_string(&s.recent_items)?);
-        }
+        let rows: Vec<&FeedState> = order.iter().map(|u| last[u]).collect();
+        // One array per column, for `unnest`.
+        let texts = |f: fn(&FeedState) -> Option<String>| -> Vec<Option<String>> {
+            rows.iter().map(|s| f(s)).collect()
+        };
+        let times = |f: fn(&FeedState) -> Option<DateTime<Utc>>| -> Vec<Option<DateTime<Utc>>> {
+            rows.iter().map(|s| f(s)).collect()
+        };
+        let url: Vec<String> = rows.iter().map(|s| s.url.clone()).collect();
+        let agent = texts(|s| s.agent.clone());
+        let title = texts(|s| s.title.clone());
+        let etag = texts(|s| s.etag.clone());
+        let lm = texts(|s| s.last_modified.clone());
+        let last_fetch = times(|s| s.last_fetch);
+        let last_success = times(|s| s.last_success);
+        let last_error = texts(|s| s.last_error.clone());
+        let failures: Vec<i64> = rows.iter().map(|s| s.consecutive_failures as i64).collect();
+        let next_fetch = times(|s| s.next_fetch);
+        let paused: Vec<bool> = rows.iter().map(|s| s.paused).collect();
+        let pause_reason = texts(|s| s.pause_reason.clone());
+        let moved_to = texts(|s| s.moved_to.clone());
+        let total: Vec<i64> = rows.iter().map(|s| s.items_total as i64).collect();
+        let recent = rows
+            .iter()
+            .map(|s| serde_json::to_string(&s.recent_items))
+            .collect::<Result<Vec<_>, _>>()?;
         sqlx::query(
             "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
                  last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
