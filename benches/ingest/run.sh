@@ -14,6 +14,8 @@
 #   N=300 CONC=16 benches/ingest/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/ingest/lib.sh
+. benches/ingest/lib.sh
 REPO=$PWD
 N=${N:-1000}
 CONC=${CONC:-8}
@@ -37,10 +39,7 @@ SERVER_PID=
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-"$TARGET/release/examples/bench_serve" "$FEEDS" "$N" "$WORK/urls.txt" 2>"$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 100); do [ -f "$WORK/urls.txt" ] && break; sleep 0.1; done
-[ -f "$WORK/urls.txt" ] || { echo "server did not start"; cat "$WORK/server.log"; exit 1; }
+start_feeds
 
 # GNU time -v: wall seconds and peak RSS (KiB) of a command.
 measure() {
@@ -53,18 +52,7 @@ measure() {
 }
 
 # --- agg ---------------------------------------------------------------
-{
-  echo "name: bench"
-  echo "agents:"
-  echo "  web:"
-  echo "    kind: rss"
-  echo "    concurrency: $CONC"
-  echo "    per_host: $CONC   # every URL is on one local host"
-  echo "    retries: 0"
-  echo "    respect_schedule: false"
-  echo "    feeds:"
-  sed 's/^/      - /' "$WORK/urls.txt"
-} >"$WORK/p.yaml"
+write_pipeline
 read -r AGG_WALL AGG_RSS < <(measure "$WORK/agg.time" "$AGG" --db "$WORK/agg.db" run "$WORK/p.yaml")
 AGG_ITEMS=$("$AGG" --db "$WORK/agg.db" items --count)
 

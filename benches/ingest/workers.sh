@@ -17,6 +17,8 @@
 #   N=300 CONC=16 WORKERS="1 2" benches/ingest/workers.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/ingest/lib.sh
+. benches/ingest/lib.sh
 REPO=$PWD
 N=${N:-1000}
 CONC=${CONC:-8}
@@ -69,22 +71,8 @@ pg_cpu() {
 }
 
 # --- the feeds -------------------------------------------------------------
-"$TARGET/release/examples/bench_serve" "$FEEDS" "$N" "$WORK/urls.txt" 2>"$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 100); do [ -f "$WORK/urls.txt" ] && break; sleep 0.1; done
-[ -f "$WORK/urls.txt" ] || { echo "server did not start"; cat "$WORK/server.log"; exit 1; }
-{
-  echo "name: bench"
-  echo "agents:"
-  echo "  web:"
-  echo "    kind: rss"
-  echo "    concurrency: $CONC"
-  echo "    per_host: $CONC   # every URL is on one local host"
-  echo "    retries: 0"
-  echo "    respect_schedule: false"
-  echo "    feeds:"
-  sed 's/^/      - /' "$WORK/urls.txt"
-} >"$WORK/p.yaml"
+start_feeds
+write_pipeline
 
 now() { date +%s.%N; }
 # user+sys seconds from a GNU time -v log
