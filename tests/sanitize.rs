@@ -142,44 +142,21 @@ fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
 }
 
 /// A running `agg serve`, killed when dropped.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path, db: &Path) -> (Served, u16) {
-    let mut child = agg(dir)
-        .env("AGG_SECRET", support::SECRET)
-        .arg("--db")
-        .arg(db)
-        .args([
-            "serve",
-            "p.yaml",
-            "--bind",
-            "127.0.0.1:0",
-            "--feed-min-score",
-            "0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("listening on http://127.0.0.1:")
-                .nth(1)
-                .map(|p| p.trim().parse::<u16>().unwrap())
-        })
-        .expect("agg serve reports its address");
-    std::thread::spawn(move || for _ in lines {});
-    (Served(child), port)
+fn serve(dir: &Path, db: &Path) -> (common::Served, u16) {
+    common::start_serve(
+        agg(dir)
+            .env("AGG_SECRET", support::SECRET)
+            .arg("--db")
+            .arg(db)
+            .args([
+                "serve",
+                "p.yaml",
+                "--bind",
+                "127.0.0.1:0",
+                "--feed-min-score",
+                "0",
+            ]),
+    )
 }
 
 fn get(port: u16, path: &str) -> (u16, String) {

@@ -14,23 +14,9 @@ use common::*;
 
 const SECRET: &str = "test-secret-for-feedback-links";
 
-/// A running `agg serve`, killed if the test ends (or fails) before
-/// [`terminate`] stops it.
-struct Served(Option<Child>);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 /// Starts `agg serve` on a port the OS picks (no race with other programs
 /// grabbing a port we chose) and returns it with the port it reports.
 fn serve(dir: &Path, db: &Path, pipeline: &str, now: bool, env: &[(&str, &str)]) -> (Served, u16) {
-    use std::io::BufRead;
     let mut c = agg(dir);
     c.env("AGG_SECRET", SECRET);
     for (k, v) in env {
@@ -42,24 +28,7 @@ fn serve(dir: &Path, db: &Path, pipeline: &str, now: bool, env: &[(&str, &str)])
     if now {
         c.arg("--now");
     }
-    let mut child = c
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("listening on http://127.0.0.1:")
-                .nth(1)
-                .map(|p| p.trim().parse::<u16>().unwrap())
-        })
-        .expect("agg serve reports its address");
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Served(Some(child)), port)
+    start_serve(&mut c)
 }
 
 /// A minimal HTTP GET: status, headers (lower-cased names), body.

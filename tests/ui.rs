@@ -9,25 +9,13 @@ mod common;
 mod server;
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 
 use common::http_request as request;
 use common::*;
 use server::{Resp, TestServer};
 
 const SECRET: &str = "test-secret-for-feedback-links";
-
-/// A running `agg serve`, killed when dropped.
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `agg serve PIPELINE` on a port the OS picks; returns it and the
 /// port it reports.
@@ -39,26 +27,10 @@ fn serve(dir: &Path, db: &Path, pipeline: &str, env: &[(&str, &str)]) -> (Served
     for (k, v) in env {
         c.env(k, v);
     }
-    let mut child = c
-        .arg("--db")
+    c.arg("--db")
         .arg(db)
-        .args(["serve", pipeline, "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("listening on http://127.0.0.1:")
-                .nth(1)
-                .map(|p| p.trim().parse::<u16>().unwrap())
-        })
-        .expect("agg serve reports its address");
-    std::thread::spawn(move || for _ in lines {});
-    (Served(child), port)
+        .args(["serve", pipeline, "--bind", "127.0.0.1:0"]);
+    start_serve(&mut c)
 }
 
 /// A GET; the body with the HTML escapes minijinja writes undone, so tests

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -316,6 +316,43 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// A running `agg serve`, killed when dropped (take the child out to stop
+/// it another way).
+pub struct Served(pub Option<Child>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Spawns `cmd` (an `agg … serve … --bind 127.0.0.1:0`: the OS picks the
+/// port, so no other program can race for it) and returns it with the port
+/// it reports on stderr, which is drained from then on so the server never
+/// blocks on a full pipe.
+pub fn start_serve(cmd: &mut Command) -> (Served, u16) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on http://127.0.0.1:")
+                .nth(1)
+                .map(|p| p.trim().parse::<u16>().unwrap())
+        })
+        .expect("agg serve reports its address");
+    std::thread::spawn(move || for _ in lines {});
+    (Served(Some(child)), port)
 }
 
 /// Copies a folder recursively (demo pipelines are run from a scratch copy
