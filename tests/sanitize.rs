@@ -18,9 +18,7 @@ mod harness;
 mod support;
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Stdio};
 
 use common::{Route, Server, agg};
 use harness::executable_markup;
