@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet
 agg=./target/release/agg
 export AGG_DB="${AGG_DB:-$PWD/.demo/agg.db}"
+# The demo feeds are a snapshot of 20-24 Nov 2026: sagas and digests are
+# read as of the morning after, so the demo shows the same on any day.
+export AGG_NOW="${AGG_NOW:-2026-11-26T07:00:00Z}"
 mkdir -p "$(dirname "$AGG_DB")"
 
 $agg validate pipelines/demo.yaml

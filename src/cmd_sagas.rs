@@ -100,7 +100,7 @@ pub async fn run(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
 async fn controls(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
     let mut engine = load_engine(store).await?;
     // Quiet sagas turn dormant with time, not only when items arrive.
-    engine.sweep(chrono::Utc::now());
+    engine.sweep(agg_core::clock::now()?);
     match cmd {
         SagasCmd::List { all, limit, json } => {
             let mut sagas: Vec<_> = engine

@@ -162,7 +162,13 @@ pub fn repo() -> PathBuf {
 
 pub fn agg(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_agg"));
-    c.current_dir(dir).env_remove("AGG_DB").env("NO_COLOR", "1");
+    // The fixtures (pipelines/demo-feeds, the feeds written by tests) are
+    // dated 20–26 Nov 2026: saga and digest windows are read as of the
+    // morning after, whatever day the tests run (see agg_core::clock).
+    c.current_dir(dir)
+        .env_remove("AGG_DB")
+        .env("NO_COLOR", "1")
+        .env("AGG_NOW", "2026-11-26T07:00:00Z");
     c
 }
 

@@ -285,14 +285,10 @@ struct EmailDigest {
     report: Report,
 }
 
-/// The clock, with a test hook: `AGG_DIGEST_NOW` (RFC 3339) pins it.
+/// The clock (`AGG_NOW` or `AGG_DIGEST_NOW` pin it: see
+/// [`agg_core::clock`]).
 fn now() -> anyhow::Result<DateTime<Utc>> {
-    match std::env::var("AGG_DIGEST_NOW") {
-        Ok(s) if !s.is_empty() => Ok(DateTime::parse_from_rfc3339(&s)
-            .map_err(|e| anyhow::anyhow!("AGG_DIGEST_NOW=`{s}` is not an RFC 3339 time: {e}"))?
-            .with_timezone(&Utc)),
-        _ => Ok(Utc::now()),
-    }
+    agg_core::clock::now()
 }
 
 /// Saga details (start, outlets, follow/mute) from the saga engine's state.

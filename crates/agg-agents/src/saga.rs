@@ -228,7 +228,8 @@ impl Saga {
     /// Assigns `items` to sagas and stores the result; the engine is held.
     async fn assign(&self, ctx: &RunCtx, items: &mut [agg_core::Item]) -> anyhow::Result<()> {
         let mut engine = load_engine(ctx.store.as_ref()).await?;
-        let now = chrono::Utc::now();
+        // The saga windows' clock (pinned by `AGG_NOW` in tests and demos).
+        let now = agg_core::clock::now()?;
         let mut rows = Vec::with_capacity(items.len());
         for item in items.iter_mut() {
             let si = SagaItem {

@@ -6,6 +6,7 @@
 //! [`Store`] interface. It names no agent kind and no database.
 
 pub mod agent;
+pub mod clock;
 pub mod dag;
 pub mod diag;
 pub mod exec;
