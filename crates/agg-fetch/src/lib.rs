@@ -2,10 +2,12 @@
 //!
 //! One module per concern: [`http`] fetches bytes politely and within limits,
 //! [`parse`] turns feed bytes (RSS, Atom, JSON Feed, via feed-rs) into
-//! [`agg_core::Item`]s, [`normalize`] makes text and URLs comparable and gives
-//! each item its stable key. Nothing here touches the store: agents do that.
+//! [`agg_core::Item`]s, [`sanitize`] makes their HTML safe to show (and gives its plain text),
+//! [`normalize`] makes text and URLs comparable and gives each item its
+//! stable key. Nothing here touches the store: agents do that.
 
 pub mod charset;
+pub mod date;
 pub mod extract;
 pub mod http;
 pub mod netguard;
@@ -13,6 +15,7 @@ pub mod normalize;
 pub mod opml;
 pub mod parse;
 pub mod robots;
+pub mod sanitize;
 pub mod schedule;
 
 pub use extract::{Article, ExtractError, ExtractOptions, extract_article};

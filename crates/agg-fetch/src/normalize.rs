@@ -76,58 +76,12 @@ pub fn item_key(
     format!("h:{}", short_hash(&[feed, title.trim(), text.trim()]))
 }
 
-const INLINE_TAGS: &[&str] = &[
-    "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
-    "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt", "u",
-    "var",
-];
-
 /// Plain text from an HTML fragment: tags removed (with the contents of
-/// script/style), entities decoded, whitespace collapsed. Block-level tags
-/// become spaces so words do not run together.
+/// scripts, styles and the like), entities decoded, whitespace collapsed.
+/// Block-level tags become spaces so words do not run together; inline ones
+/// join them. The same text [`crate::sanitize::clean`] gives beside its HTML.
 pub fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        let tag = &rest[lt..];
-        let Some(gt) = tag.find('>') else {
-            // A stray `<` is text.
-            out.push_str(tag);
-            rest = "";
-            break;
-        };
-        let name: String = tag[1..gt]
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if name.is_empty() && !tag[1..].starts_with(['/', '!']) {
-            out.push('<');
-            rest = &tag[1..];
-            continue;
-        }
-        rest = &tag[gt + 1..];
-        if (name == "script" || name == "style") && !tag.starts_with("</") {
-            let close = format!("</{name}");
-            rest = match rest.to_ascii_lowercase().find(&close) {
-                Some(i) => {
-                    let after = &rest[i..];
-                    after.find('>').map_or("", |j| &after[j + 1..])
-                }
-                None => "",
-            };
-        }
-        // Inline tags join the words around them (`<b>polite</b>.`);
-        // everything else (blocks, breaks, unknown tags) separates them.
-        if !INLINE_TAGS.contains(&name.as_str()) {
-            out.push(' ');
-        }
-    }
-    out.push_str(rest);
-    let decoded = html_escape::decode_html_entities(&out);
-    collapse_ws(&decoded)
+    crate::sanitize::text_of(html)
 }
 
 /// Collapses runs of whitespace into single spaces and trims.

@@ -195,8 +195,6 @@ pub fn parse_feed_from(
     if root == "html" || root.ends_with(":html") {
         return Err(ParseError::Html);
     }
-    let repaired = repair(bytes, &root);
-    let bytes: &[u8] = repaired.as_deref().unwrap_or(bytes);
     let feed = src.feed;
     let base_str = src.base.unwrap_or(feed);
     let base_url = url::Url::parse(base_str)
@@ -208,11 +206,22 @@ pub fn parse_feed_from(
     let parser = feed_rs::parser::Builder::new()
         .base_uri(base_url.as_ref().map(|u| u.as_str()))
         .id_generator(|_, _, _| String::new())
+        .timestamp_parser(crate::date::parse_date)
         .build();
     // feed-rs (through quick-xml) has panicked on odd inputs; a panic is
     // one bad feed, never a crashed run.
-    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes)))
-        .map_err(|_| ParseError::Invalid("the feed parser failed on this document".into()))?;
+    let parse = |bytes: &[u8]| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes)))
+            .map_err(|_| ParseError::Invalid("the feed parser failed on this document".into()))
+    };
+    // Repairs are tried only when the document as served does not parse:
+    // checking every JSON feed for them cost a full extra JSON parse.
+    let mut parsed = parse(bytes)?;
+    if parsed.is_err()
+        && let Some(repaired) = repair(bytes, &root)
+    {
+        parsed = parse(&repaired)?;
+    }
     let parsed = parsed.map_err(|e| {
         let msg = e.to_string();
         if root.is_empty() || root.starts_with('{') || root.starts_with('[') {
@@ -230,7 +239,6 @@ pub fn parse_feed_from(
         .iter()
         .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
         .map(|l| l.href.clone());
-    let sanitizer = Sanitizer::new(base_url.as_ref());
     let items = parsed
         .entries
         .into_iter()
@@ -297,10 +305,10 @@ pub fn parse_feed_from(
                 .and_then(|c| c.body)
                 .or(e.summary.map(|s| s.content))
                 .unwrap_or_default();
-            let text = html_to_text(&body);
-            let html = (!body.trim().is_empty())
-                .then(|| sanitizer.clean(&body, entry_base.as_ref()))
-                .filter(|h| !h.trim().is_empty());
+            // One pass gives the safe HTML and the text to score.
+            let crate::sanitize::Cleaned { html, text } =
+                crate::sanitize::clean(&body, entry_base.as_ref());
+            let html = Some(html).filter(|h| !h.trim().is_empty());
             // An item needs something to show; fall back to the start of
             // its text, then to its link.
             let title = if title.is_empty() {
@@ -355,48 +363,10 @@ pub fn parse_feed_from(
 }
 
 /// Sanitises an HTML fragment from outside (a post body, a comment): the
-/// same cleaning feed items get, relative links made absolute against
-/// `base`.
+/// same cleaning feed items get (see [`crate::sanitize`]), relative links
+/// made absolute against `base`.
 pub fn sanitize_html(html: &str, base: Option<&url::Url>) -> String {
-    sanitizer_for(base).clean(html).to_string()
-}
-
-/// HTML cleaning with ammonia: scripts, styles, event handlers and
-/// dangerous URL schemes removed; relative links and images made absolute
-/// against the entry's base; links get `rel="noopener noreferrer"`.
-struct Sanitizer {
-    builder: ammonia::Builder<'static>,
-    base: Option<url::Url>,
-}
-
-fn sanitizer_for(base: Option<&url::Url>) -> ammonia::Builder<'static> {
-    let mut b = ammonia::Builder::default();
-    b.url_relative(match base {
-        Some(u) => ammonia::UrlRelative::RewriteWithBase(u.clone()),
-        None => ammonia::UrlRelative::PassThrough,
-    });
-    b
-}
-
-impl Sanitizer {
-    fn new(base: Option<&url::Url>) -> Self {
-        Sanitizer {
-            builder: sanitizer_for(base),
-            base: base.cloned(),
-        }
-    }
-
-    fn clean(&self, html: &str, base: Option<&url::Url>) -> String {
-        // Without a `<` there is no tag: entities and text only, already safe.
-        if !html.contains('<') {
-            return html.to_string();
-        }
-        if base == self.base.as_ref() {
-            self.builder.clean(html).to_string()
-        } else {
-            sanitizer_for(base).clean(html).to_string()
-        }
-    }
+    crate::sanitize::clean(html, base).html
 }
 
 #[cfg(test)]
