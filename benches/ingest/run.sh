@@ -20,6 +20,7 @@ REPO=$PWD
 N=${N:-1000}
 CONC=${CONC:-8}
 ROUNDS=${ROUNDS:-5}
+TRIES=${TRIES:-3}
 CORPUS=${AGG_FEED_CORPUS:-$REPO/../shared/data/feeds}
 FEEDS=$CORPUS/real
 [ -d "$FEEDS" ] || { echo "feed corpus not found at $FEEDS (set AGG_FEED_CORPUS)"; exit 2; }
@@ -51,24 +52,37 @@ measure() {
   echo "$wall $rss"
 }
 
-# --- agg ---------------------------------------------------------------
+# --- agg and newsboat, alternately ------------------------------------
+# Each tool runs TRIES times (fresh store each time), alternating, and the
+# median run of each is reported: on a shared machine one run of either can
+# be slowed by a neighbour; alternating spreads that over both.
 write_pipeline
-read -r AGG_WALL AGG_RSS < <(measure "$WORK/agg.time" "$AGG" --db "$WORK/agg.db" run "$WORK/p.yaml")
-AGG_ITEMS=$("$AGG" --db "$WORK/agg.db" items --count)
-
-# --- newsboat ----------------------------------------------------------
 NB=$WORK/nb
 mkdir -p "$NB"
 cp "$WORK/urls.txt" "$NB/urls"
 printf 'reload-threads %s\nshow-read-feeds yes\n' "$CONC" >"$NB/config"
-read -r NB_WALL NB_RSS < <(HOME=$NB measure "$WORK/nb.time" newsboat -u "$NB/urls" -c "$NB/cache.db" -C "$NB/config" -x reload)
-NB_ITEMS=$(python3 - "$NB/cache.db" <<'EOF'
+: >"$WORK/agg.runs"
+: >"$WORK/nb.runs"
+for t in $(seq "$TRIES"); do
+  rm -f "$WORK"/agg.db*
+  measure "$WORK/agg.time" "$AGG" --db "$WORK/agg.db" run "$WORK/p.yaml" >>"$WORK/agg.runs"
+  rm -f "$NB/cache.db"*
+  HOME=$NB measure "$WORK/nb.time" newsboat -u "$NB/urls" -c "$NB/cache.db" -C "$NB/config" -x reload >>"$WORK/nb.runs"
+done
+# The median run by wall time (its RSS with it); all runs are printed too.
+median() { sort -n -k1,1 "$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+read -r AGG_WALL AGG_RSS < <(median "$WORK/agg.runs")
+read -r NB_WALL NB_RSS < <(median "$WORK/nb.runs")
+echo "agg runs (wall s, peak RSS KiB): $(tr '\n' ';' <"$WORK/agg.runs")" >&2
+echo "newsboat runs (wall s, peak RSS KiB): $(tr '\n' ';' <"$WORK/nb.runs")" >&2
+AGG_ITEMS=$("$AGG" --db "$WORK/agg.db" items --count)
+NB_ITEMS=$(python3 - "$NB/cache.db" <<'EOF2'
 import sqlite3, sys
 try:
     print(sqlite3.connect(sys.argv[1]).execute("select count(*) from rss_item").fetchone()[0])
 except Exception as e:
     print("?")
-EOF
+EOF2
 )
 
 # --- parse throughput --------------------------------------------------
@@ -77,12 +91,12 @@ THREADS=$(nproc)
 AGG_PARSE_MT=$("$TARGET/release/examples/parse_bench" "$FEEDS" "$ROUNDS" "$THREADS")
 FP_PARSE=$($PY benches/ingest/feedparser_bench.py "$FEEDS" 1)
 
-$PY - "$N" "$CONC" "$AGG_WALL" "$AGG_RSS" "$AGG_ITEMS" "$NB_WALL" "$NB_RSS" "$NB_ITEMS" "$AGG_PARSE" "$FP_PARSE" "$AGG_PARSE_MT" <<'EOF'
+$PY - "$N" "$CONC" "$AGG_WALL" "$AGG_RSS" "$AGG_ITEMS" "$NB_WALL" "$NB_RSS" "$NB_ITEMS" "$AGG_PARSE" "$FP_PARSE" "$AGG_PARSE_MT" "$TRIES" <<'EOF'
 import json, sys
-n, conc, aw, ar, ai, nw, nr, ni, ap, fp, am = sys.argv[1:]
+n, conc, aw, ar, ai, nw, nr, ni, ap, fp, am, tries = sys.argv[1:]
 aw, ar, nw, nr = float(aw), float(ar), float(nw), float(nr)
 ap, fp, am = json.loads(ap), json.loads(fp), json.loads(am)
-print(f"ingest of {n} feed URLs from 127.0.0.1, {conc} connections")
+print(f"ingest of {n} feed URLs from 127.0.0.1, {conc} connections (median of {tries} runs each)")
 print(f"  agg       wall {aw:7.2f} s   peak RSS {ar/1024:7.1f} MiB   items stored {ai}")
 print(f"  newsboat  wall {nw:7.2f} s   peak RSS {nr/1024:7.1f} MiB   items stored {ni}")
 print(f"  agg is {nw/aw:.1f}x faster than newsboat (target >= 3x), with {ar/nr:.2f}x its peak RSS (target <= 0.5x)")
