@@ -4,6 +4,7 @@
 //! URL so that a PostgreSQL implementation can slot in beside it and pass the
 //! same test suite (`tests/store.rs` is written against the trait).
 
+mod packed;
 mod postgres;
 mod rows;
 mod sqlite;

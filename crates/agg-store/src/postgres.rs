@@ -16,6 +16,12 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 
 crate::rows::row_mappers!(sqlx::postgres::PgRow);
+
+/// An item body column (`text`, `html`): plain text here (PostgreSQL
+/// compresses large values itself).
+fn body(r: &sqlx::postgres::PgRow, col: &str) -> anyhow::Result<Option<String>> {
+    Ok(r.try_get(col)?)
+}
 use crate::rows::{blob_to_vec, vec_to_blob};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");

@@ -44,8 +44,9 @@ macro_rules! row_mappers {
                 guid: r.try_get("guid")?,
                 url: r.try_get("url")?,
                 title: r.try_get("title")?,
-                text: r.try_get("text")?,
-                html: r.try_get("html")?,
+                // Per backend: SQLite may hold them packed (packed.rs).
+                text: body(r, "text")?.unwrap_or_default(),
+                html: body(r, "html")?,
                 author: r.try_get("author")?,
                 published: r.try_get("published")?,
                 updated: r.try_get("updated")?,

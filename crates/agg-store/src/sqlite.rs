@@ -17,6 +17,33 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 crate::rows::row_mappers!(sqlx::sqlite::SqliteRow);
+
+/// An item body column (`text`, `html`): TEXT as written, or a BLOB that
+/// [`crate::packed`] packed.
+fn body(r: &sqlx::sqlite::SqliteRow, col: &str) -> anyhow::Result<Option<String>> {
+    use sqlx::{TypeInfo, ValueRef};
+    let raw = r.try_get_raw(col)?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    if raw.type_info().name() == "BLOB" {
+        let b: Vec<u8> = r.try_get_unchecked(col)?;
+        return crate::packed::unpack(&b).map(Some);
+    }
+    Ok(Some(r.try_get_unchecked::<String, _>(col)?))
+}
+
+/// Binds an item body, packed when long (see [`crate::packed`]).
+fn bind_body<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    s: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    match s.map(crate::packed::pack) {
+        None => q.bind(None::<String>),
+        Some(crate::packed::Body::Text(t)) => q.bind(t),
+        Some(crate::packed::Body::Packed(p)) => q.bind(p),
+    }
+}
 use crate::rows::{blob_to_vec, vec_to_blob};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -147,8 +174,8 @@ impl Store for SqliteStore {
             for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
                 let shown = Shown {
                     title: r.try_get("title")?,
-                    text: r.try_get("text")?,
-                    html: r.try_get("html")?,
+                    text: body(&r, "text")?.unwrap_or_default(),
+                    html: body(&r, "html")?,
                     url: r.try_get("url")?,
                     updated: r.try_get("updated")?,
                 };
@@ -194,10 +221,15 @@ impl Store for SqliteStore {
                         .push_bind(&it.feed_title)
                         .push_bind(&it.guid)
                         .push_bind(&it.url)
-                        .push_bind(&it.title)
-                        .push_bind(&it.text)
-                        .push_bind(&it.html)
-                        .push_bind(&it.author)
+                        .push_bind(&it.title);
+                    for body in [Some(it.text.as_str()), it.html.as_deref()] {
+                        match body.map(crate::packed::pack) {
+                            None => b.push_bind(None::<String>),
+                            Some(crate::packed::Body::Text(t)) => b.push_bind(t),
+                            Some(crate::packed::Body::Packed(p)) => b.push_bind(p),
+                        };
+                    }
+                    b.push_bind(&it.author)
                         .push_bind(it.published)
                         .push_bind(it.updated)
                         .push_bind(it.fetched)
@@ -243,23 +275,23 @@ impl Store for SqliteStore {
             }
             // Updated by its feed: change in place, keep the first fetch
             // time (the item is not new to the reader).
-            sqlx::query(
+            let q = sqlx::query(
                 "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
                      updated = ?, tags = ?, feed_title = ?, enclosures = ?
                  WHERE id = ?",
             )
-            .bind(&it.title)
-            .bind(&it.text)
-            .bind(&it.html)
-            .bind(&it.url)
-            .bind(&it.author)
-            .bind(it.updated)
-            .bind(serde_json::to_string(&it.tags)?)
-            .bind(&it.feed_title)
-            .bind(serde_json::to_string(&it.enclosures)?)
-            .bind(*id)
-            .execute(&mut *tx)
-            .await?;
+            .bind(&it.title);
+            let q = bind_body(q, Some(it.text.as_str()));
+            let q = bind_body(q, it.html.as_deref());
+            q.bind(&it.url)
+                .bind(&it.author)
+                .bind(it.updated)
+                .bind(serde_json::to_string(&it.tags)?)
+                .bind(&it.feed_title)
+                .bind(serde_json::to_string(&it.enclosures)?)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
             *shown = Shown::of(it);
         }
         tx.commit().await?;

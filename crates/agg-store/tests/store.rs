@@ -121,6 +121,41 @@ async fn an_item_updated_by_its_feed_changes_in_place() {
     }
 }
 
+/// Long bodies (which SQLite keeps packed) and short ones (kept as text)
+/// come back as stored, an edit to a long body is seen and written, and an
+/// unchanged re-send is not an update.
+#[tokio::test]
+async fn long_and_short_bodies_round_trip_and_update() {
+    for (_d, s) in backends().await {
+        let long_text = "The harbour council met on Tuesday evening. ".repeat(60);
+        let long_html = format!("<p>{long_text}</p><p>Ünïcödé ✓</p>");
+        let mut a = item("long", "x", 1);
+        a.text = long_text.clone();
+        a.html = Some(long_html.clone());
+        let mut b = item("short", "x", 2);
+        b.html = Some("<b>short</b>".into());
+        let mut batch = vec![a.clone(), b];
+        assert_eq!(s.upsert_items(&mut batch).await.unwrap(), 2);
+        let all = s.list_items(&ItemQuery::default()).await.unwrap();
+        let got = |k: &str| all.iter().find(|i| i.key == k).unwrap().clone();
+        assert_eq!(got("long").text, long_text);
+        assert_eq!(got("long").html.as_deref(), Some(long_html.as_str()));
+        assert_eq!(got("short").html.as_deref(), Some("<b>short</b>"));
+        assert_eq!(got("short").text, "text");
+
+        let mut same = vec![a.clone()];
+        s.upsert_items(&mut same).await.unwrap();
+        let mut edited = a.clone();
+        edited.html = Some(long_html.replace("Tuesday", "Wednesday"));
+        let mut batch = vec![edited.clone()];
+        assert_eq!(s.upsert_items(&mut batch).await.unwrap(), 0);
+        let all = s.list_items(&ItemQuery::default()).await.unwrap();
+        let long = all.iter().find(|i| i.key == "long").unwrap();
+        assert_eq!(long.html, edited.html);
+        assert_eq!(long.text, long_text);
+    }
+}
+
 #[tokio::test]
 async fn a_key_repeated_within_a_batch_is_one_row_with_the_last_content() {
     for (_d, s) in backends().await {
