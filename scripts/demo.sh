@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-agg=./target/release/agg
+agg="${CARGO_TARGET_DIR:-target}/release/agg"
 export AGG_DB="${AGG_DB:-$PWD/.demo/agg.db}"
 # The demo feeds are a snapshot of 20-24 Nov 2026: sagas and digests are
 # read as of the morning after, so the demo shows the same on any day.
