@@ -285,12 +285,6 @@ struct EmailDigest {
     report: Report,
 }
 
-/// The clock (`AGG_NOW` or `AGG_DIGEST_NOW` pin it: see
-/// [`agg_core::clock`]).
-fn now() -> anyhow::Result<DateTime<Utc>> {
-    agg_core::clock::now()
-}
-
 /// Saga details (start, outlets, follow/mute) from the saga engine's state.
 async fn saga_infos(
     store: &dyn agg_core::Store,
@@ -387,7 +381,8 @@ impl EmailDigest {
     }
 
     async fn deliver(&self, ctx: &RunCtx, items: Vec<agg_core::Item>) -> anyhow::Result<Outcome> {
-        let now = now()?;
+        // Pinned by `AGG_NOW`/`AGG_DIGEST_NOW` in tests (agg_core::clock).
+        let now = agg_core::clock::now()?;
         let items = self.with_backfill(ctx, items, now).await?;
         let mut cfg = self.cfg.clone();
         cfg.pipeline = ctx.pipeline.clone();

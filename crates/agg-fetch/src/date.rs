@@ -98,14 +98,10 @@ fn lenient_2822(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.to_utc())
 }
 
-/// The month a name means (`Jun`, `June`, `JUNE`, `Sept`), as 0..12.
+/// The month a name means (`Jun`, `June`, `JUNE`, `Sept`), as 0..12: at
+/// least three letters that begin the month's full name (`Junk` is not
+/// June; three letters already tell the months apart).
 fn month(w: &str) -> Option<usize> {
-    if w.len() < 3 || !w.is_ascii() {
-        return None;
-    }
-    let head = &w[..3];
-    let m = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(head))?;
-    // The rest must continue the month's name (`Junk` is not June).
     const FULL: [&str; 12] = [
         "january",
         "february",
@@ -120,7 +116,11 @@ fn month(w: &str) -> Option<usize> {
         "november",
         "december",
     ];
-    FULL[m].starts_with(&w.to_ascii_lowercase()).then_some(m)
+    if w.len() < 3 {
+        return None;
+    }
+    let w = w.to_ascii_lowercase();
+    FULL.iter().position(|m| m.starts_with(&w))
 }
 
 #[cfg(test)]

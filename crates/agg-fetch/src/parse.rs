@@ -232,7 +232,7 @@ pub fn parse_feed_from(
     })?;
     let feed_title = parsed
         .title
-        .map(|t| collapse_ws(&html_to_text(&t.content)))
+        .map(|t| html_to_text(&t.content))
         .filter(|t| !t.is_empty());
     let site = parsed
         .links

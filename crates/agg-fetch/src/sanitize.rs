@@ -328,7 +328,10 @@ fn plain_http_url(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         && !host.starts_with(['.', '-'])
         && !host.contains("..")
-        && !host.to_ascii_lowercase().contains("xn--")
+        && !host
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"xn--"))
         // A last label that is a number (decimal, or 0x hex) would make
         // the host an IPv4 address.
         && host.rsplit('.').find(|l| !l.is_empty()).is_some_and(|l| {

@@ -3,41 +3,12 @@
 //! fields matches feed-rs's expectations, and every hostile file goes through
 //! the parser without a panic. Skipped, with a note, when the corpus is absent.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{corpus, files};
 
 use agg_fetch::parse::{ParseError, parse_feed};
 use chrono::Utc;
-
-fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("AGG_FEED_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/feeds")
-        });
-    if p.join("real").is_dir() {
-        Some(p)
-    } else {
-        eprintln!("note: feed corpus not found at {}; skipping", p.display());
-        None
-    }
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 fn is_opml(name: &str, bytes: &[u8]) -> bool {
     name.ends_with(".opml") || {

@@ -3,18 +3,9 @@
 //! feed-rs reads a date, agg reads the same instant. Skipped, with a note,
 //! when the corpus is absent.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use chrono::{DateTime, Utc};
-
-fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("AGG_FEED_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/feeds")
-        });
-    p.join("real").is_dir().then_some(p)
-}
 
 /// Every date of a feed, in document order (feed, then each entry).
 fn dates(feed: &feed_rs::model::Feed) -> Vec<Option<DateTime<Utc>>> {
@@ -27,20 +18,14 @@ fn dates(feed: &feed_rs::model::Feed) -> Vec<Option<DateTime<Utc>>> {
 
 #[test]
 fn agg_reads_every_date_feed_rs_reads_and_the_same_instant() {
-    let Some(c) = corpus() else {
-        eprintln!("note: feed corpus not found; skipping");
+    let Some(c) = common::corpus() else {
         return;
     };
     let ours = feed_rs::parser::Builder::new()
         .timestamp_parser(agg_fetch::date::parse_date)
         .build();
     let (mut compared, mut files) = (0usize, 0usize);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(c.join("real"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    for p in paths {
+    for p in common::files(&c.join("real")) {
         let bytes = std::fs::read(&p).unwrap();
         let Ok(theirs) = feed_rs::parser::parse(&bytes[..]) else {
             continue;

@@ -8,8 +8,10 @@
 //! survived there but not here would show agg writing markup a browser
 //! reads differently from what agg meant.)
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use agg_fetch::sanitize::{Cleaned, clean};
 
@@ -90,29 +92,6 @@ fn check(fragment: &str, base: &url::Url, what: &str) -> Cleaned {
     ours
 }
 
-fn corpus() -> Option<PathBuf> {
-    let p = std::env::var_os("AGG_FEED_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/feeds")
-        });
-    p.join("real").is_dir().then_some(p)
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 /// The raw HTML fragments of a feed document, as feed-rs hands them over
 /// (before agg sanitises them): entry titles, summaries and content.
 fn fragments(bytes: &[u8]) -> Vec<String> {
@@ -132,19 +111,15 @@ fn fragments(bytes: &[u8]) -> Vec<String> {
 #[test]
 fn ammonia_finds_nothing_to_remove_in_the_corpora() {
     let base = url::Url::parse("https://feeds.example/section/feed.xml").unwrap();
-    let mut paths = Vec::new();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    files(&repo.join("fuzz/corpus/feed"), &mut paths);
-    files(&repo.join("fuzz/regressions/feed"), &mut paths);
+    let mut paths = common::files(&repo.join("fuzz/corpus/feed"));
+    paths.extend(common::files(&repo.join("fuzz/regressions/feed")));
     let fuzz_files = paths.len();
-    match corpus() {
-        Some(c) => {
-            files(&c.join("real"), &mut paths);
-            files(&c.join("hostile"), &mut paths);
-        }
-        None => eprintln!("note: feed corpus not found; checking the fuzz corpus only"),
+    let corpus = common::corpus();
+    if let Some(c) = &corpus {
+        paths.extend(common::files(&c.join("real")));
+        paths.extend(common::files(&c.join("hostile")));
     }
-    paths.sort();
     let (mut n, mut with_markup) = (0usize, 0usize);
     for p in &paths {
         let bytes = std::fs::read(p).unwrap();
@@ -159,7 +134,7 @@ fn ammonia_finds_nothing_to_remove_in_the_corpora() {
         paths.len()
     );
     assert!(n > 0, "no fragment was checked");
-    if corpus().is_some() {
+    if corpus.is_some() {
         assert!(
             with_markup > 1000,
             "only {with_markup} fragments kept markup"
