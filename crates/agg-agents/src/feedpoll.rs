@@ -461,8 +461,8 @@ pub async fn poll(
         .buffer_unordered(window.max(1));
     // Fetching goes on while results are stored: the fetch stream is driven
     // by its own future, joined with the one that stores, and hands results
-    // over through a bounded channel.
-    let (tx, mut rx) = tokio::sync::mpsc::channel(window.max(1));
+    // over through a short channel (see `HANDOVER`).
+    let (tx, mut rx) = tokio::sync::mpsc::channel(HANDOVER);
     let producer = async move {
         futures::pin_mut!(fetches);
         while let Some(r) = fetches.next().await {
@@ -619,6 +619,13 @@ const FLUSH_ITEMS: usize = 500;
 const FLUSH_FEEDS: usize = 64;
 /// …or when no fetch finished for this long.
 const FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(250);
+/// Parsed feeds handed from the fetching side to the storing side and not
+/// yet taken. Each holds all its items; the window of fetches in flight
+/// already keeps work queued while a batch is stored, so a deeper channel
+/// only holds more parsed feeds (ingest benchmark, 8 interleaved runs: a
+/// channel as deep as the window, 16, peaked 3.5 MiB higher than 4 for
+/// the same wall time).
+const HANDOVER: usize = 4;
 
 /// Stores the pending items, then saves the states of the feeds they came
 /// from: a crash in between re-fetches rather than losing items.
