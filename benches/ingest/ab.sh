@@ -32,6 +32,7 @@ write_pipeline
 for _ in $(seq "${R:-5}"); do
   for b in "${bins[@]}"; do
     rm -f "$WORK"/agg.db*
+    sync # no run pays for writing back the previous run's database
     # shellcheck disable=SC2086
     /usr/bin/time -f "$b %e s %M KiB %U user %S sys" "$b" --db "$WORK/agg.db" run "$WORK/p.yaml" ${EXTRA:-} \
       >/dev/null 2>"$WORK/err" || true

@@ -42,9 +42,12 @@ trap cleanup EXIT
 
 start_feeds
 
-# GNU time -v: wall seconds and peak RSS (KiB) of a command.
+# GNU time -v: wall seconds and peak RSS (KiB) of a command. Dirty pages
+# are written back first: agg writes ~50 MB of SQLite, newsboat ~8 MB, and
+# without it the next run of either tool paid for the last one's writeback.
 measure() {
   local log=$1; shift
+  sync
   /usr/bin/time -v "$@" >"$log.out" 2>"$log" || true
   local wall rss
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
