@@ -97,7 +97,7 @@ pub fn clean(html: &str, base: Option<&Url>) -> Cleaned {
 /// without building the HTML).
 pub fn text_of(html: &str) -> String {
     // Most titles and many bodies are plain text: nothing to parse.
-    if !html.contains(['<', '&']) {
+    if !html.contains(['<', '&']) && !html.contains(['\0', BOM]) {
         let mut t = Text::with_capacity(html.len());
         t.push(html);
         return t.s;
@@ -111,6 +111,12 @@ pub fn text_of(html: &str) -> String {
     run(html, &mut w);
     w.text.s
 }
+
+/// A byte-order mark (U+FEFF) is dropped from text: it is an encoding
+/// artefact (a file's start pasted into an entry), invisible, and an HTML
+/// parser drops it at the start of its input, so keeping it would make the
+/// same body compare unequal after another pass through a parser.
+const BOM: char = '\u{feff}';
 
 /// How the tokenizer treats an element's name.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -454,6 +460,9 @@ impl Writer<'_> {
         if t.contains('\0') {
             t = Cow::Owned(t.replace('\0', ""));
         }
+        if t.contains(BOM) {
+            t = Cow::Owned(t.replace(BOM, ""));
+        }
         self.text.push(&t);
         if let Some(h) = &mut self.html {
             escape_into(h, &t, false);
@@ -502,6 +511,18 @@ impl Writer<'_> {
             | "ol" | "p" | "pre" | "summary" | "table" | "ul" | "h1" | "h2" | "h3" | "h4"
             | "h5" | "h6" => {
                 self.close_open(&["p"], SCOPE);
+                // A table opened inside a table but not inside a cell ends
+                // the open table first (HTML does not nest them there).
+                if tag == "table"
+                    && self
+                        .open
+                        .iter()
+                        .rev()
+                        .find(|t| SCOPE.contains(t))
+                        .is_some_and(|t| *t == "table")
+                {
+                    self.end("table");
+                }
                 if tag.len() == 2
                     && tag.starts_with('h')
                     && self
