@@ -211,8 +211,9 @@ pub fn parse_feed_from(
     // feed-rs (through quick-xml) has panicked on odd inputs; a panic is
     // one bad feed, never a crashed run.
     let parse = |bytes: &[u8]| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse(bytes)))
-            .map_err(|_| ParseError::Invalid("the feed parser failed on this document".into()))
+        contained(|| parser.parse(bytes)).map_err(|why| {
+            ParseError::Invalid(format!("the feed parser failed on this document ({why})"))
+        })
     };
     // Repairs are tried only when the document as served does not parse:
     // checking every JSON feed for them cost a full extra JSON parse.
@@ -369,6 +370,58 @@ pub fn sanitize_html(html: &str, base: Option<&url::Url>) -> String {
     crate::sanitize::clean(html, base).html
 }
 
+thread_local! {
+    /// Set while this thread runs code under [`contained`]; holds the
+    /// message of a panic caught there.
+    static CONTAINED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, turning a panic into an error that carries its message.
+///
+/// A contained panic is one bad document, and it is reported as that
+/// document's error. The default panic hook would also print
+/// "thread … panicked at …" on stderr for it, which reads like a crash,
+/// so a hook that stays quiet for panics under `contained` is installed
+/// once. It logs them at debug level, and any other panic goes to the
+/// hook that was there before.
+fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let earlier = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let quiet = CONTAINED.with(|c| {
+                let mut c = c.borrow_mut();
+                let inside = c.is_some();
+                if inside {
+                    let msg = info
+                        .payload()
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic".into());
+                    *c = Some(msg);
+                }
+                inside
+            });
+            if quiet {
+                tracing::debug!("contained panic in the feed parser: {info}");
+            } else {
+                earlier(info);
+            }
+        }));
+    });
+    let outer = CONTAINED.with(|c| c.replace(Some(String::new())));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let msg = CONTAINED.with(|c| c.replace(outer)).unwrap_or_default();
+    r.map_err(|_| {
+        if msg.is_empty() {
+            "a panic".into()
+        } else {
+            msg
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +458,19 @@ mod tests {
             parse_feed(b"<rss><chan", "f", "s", Utc::now()),
             Err(ParseError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_contained_panic_is_an_error_with_its_message() {
+        assert_eq!(contained(|| 5), Ok(5));
+        let e = contained(|| -> u8 { panic!("byte index 3 is not a char boundary") });
+        assert_eq!(e, Err("byte index 3 is not a char boundary".to_string()));
+        // Formatted payloads (String) too, and the guard resets after each.
+        let n = 7;
+        assert_eq!(
+            contained(|| -> u8 { panic!("bad {n}") }),
+            Err("bad 7".to_string())
+        );
+        assert_eq!(contained(|| "fine"), Ok("fine"));
     }
 }
