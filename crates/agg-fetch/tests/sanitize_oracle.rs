@@ -402,11 +402,11 @@ impl Rng {
 /// `PIECES` and from the classic vectors, cut at random places. Each must
 /// leave nothing ammonia would remove or reorder into markup, no active
 /// attribute, and must sanitise to itself a second time (the stored HTML is
-/// a fixed point: cleaning it again, as the web UI and digest do on output,
-/// changes nothing).
+/// a fixed point: cleaning it again changes nothing, so agg's own
+/// reading of what it wrote agrees with what it meant).
 /// `AGG_SANITIZE_CASES` (default 4,000) and `AGG_SANITIZE_SEED` run it
-/// longer or elsewhere, e.g. a million cases in release mode:
-/// `AGG_SANITIZE_CASES=1000000 cargo test -p agg-fetch --release --test
+/// longer or elsewhere, e.g. a million cases (about a minute here):
+/// `AGG_SANITIZE_CASES=1000000 cargo test -p agg-fetch --test
 /// sanitize_oracle mutated`.
 #[test]
 fn mutated_fragments_leave_nothing_active() {
