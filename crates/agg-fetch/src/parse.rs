@@ -414,10 +414,23 @@ fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     let msg = CONTAINED.with(|c| c.replace(outer)).unwrap_or_default();
     r.map_err(|_| {
-        if msg.is_empty() {
+        // The message may quote the document (a string-slicing panic shows
+        // up to 256 characters of it): it goes into a feed's error, printed
+        // by `agg feeds` and the digest, so it is kept short and free of
+        // control characters (terminal escapes, line breaks).
+        const MAX: usize = 160;
+        let mut short: String = msg
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(MAX)
+            .collect();
+        if msg.chars().nth(MAX).is_some() {
+            short.push('…');
+        }
+        if short.trim().is_empty() {
             "a panic".into()
         } else {
-            msg
+            short
         }
     })
 }
@@ -472,5 +485,11 @@ mod tests {
             Err("bad 7".to_string())
         );
         assert_eq!(contained(|| "fine"), Ok("fine"));
+        // Quoted document text comes back short and without escapes.
+        let long = format!("\x1b[31mred\nline {}", "x".repeat(500));
+        let e = contained(|| -> u8 { panic!("{long}") }).unwrap_err();
+        assert!(e.starts_with(" [31mred line xxx"), "{e}");
+        assert_eq!(e.chars().count(), 161, "{e}");
+        assert!(e.ends_with('…'));
     }
 }
