@@ -393,13 +393,7 @@ fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
                 let mut c = c.borrow_mut();
                 let inside = c.is_some();
                 if inside {
-                    let msg = info
-                        .payload()
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic".into());
-                    *c = Some(msg);
+                    *c = Some(info.payload_as_str().unwrap_or_default().to_string());
                 }
                 inside
             });
@@ -428,6 +422,7 @@ fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             short.push('…');
         }
         if short.trim().is_empty() {
+            // (A payload that is not text: `panic_any`.)
             "a panic".into()
         } else {
             short

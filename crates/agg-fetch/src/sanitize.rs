@@ -457,11 +457,8 @@ impl Writer<'_> {
             return;
         }
         let mut t = decode(raw);
-        if t.contains('\0') {
-            t = Cow::Owned(t.replace('\0', ""));
-        }
-        if t.contains(BOM) {
-            t = Cow::Owned(t.replace(BOM, ""));
+        if t.contains('\0') || t.contains(BOM) {
+            t = Cow::Owned(t.replace(['\0', BOM], ""));
         }
         self.text.push(&t);
         if let Some(h) = &mut self.html {

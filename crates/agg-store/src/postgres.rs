@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 
+use crate::rows::{blob_to_vec, vec_to_blob};
+
 crate::rows::row_mappers!(sqlx::postgres::PgRow);
 
 /// An item body column (`text`, `html`): plain text here (PostgreSQL
@@ -22,7 +24,6 @@ crate::rows::row_mappers!(sqlx::postgres::PgRow);
 fn body(r: &sqlx::postgres::PgRow, col: &str) -> anyhow::Result<Option<String>> {
     Ok(r.try_get(col)?)
 }
-use crate::rows::{blob_to_vec, vec_to_blob};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 

@@ -16,6 +16,9 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use crate::packed::{Body, pack};
+use crate::rows::{blob_to_vec, vec_to_blob};
+
 crate::rows::row_mappers!(sqlx::sqlite::SqliteRow);
 
 /// An item body column (`text`, `html`): TEXT as written, or a BLOB that
@@ -33,18 +36,42 @@ fn body(r: &sqlx::sqlite::SqliteRow, col: &str) -> anyhow::Result<Option<String>
     Ok(Some(r.try_get_unchecked::<String, _>(col)?))
 }
 
-/// Binds an item body, packed when long (see [`crate::packed`]).
-fn bind_body<'q>(
-    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    s: Option<&'q str>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    match s.map(crate::packed::pack) {
-        None => q.bind(None::<String>),
-        Some(crate::packed::Body::Text(t)) => q.bind(t),
-        Some(crate::packed::Body::Packed(p)) => q.bind(p),
+/// A packed body binds as what it is, TEXT or BLOB, so every INSERT and
+/// UPDATE binds `pack(body)` like any other value.
+impl sqlx::Type<sqlx::Sqlite> for crate::packed::Body<'_> {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <str as sqlx::Type<sqlx::Sqlite>>::type_info()
     }
 }
-use crate::rows::{blob_to_vec, vec_to_blob};
+
+impl<'q> sqlx::Encode<'q, sqlx::Sqlite> for crate::packed::Body<'_> {
+    fn encode(
+        self,
+        buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self {
+            Body::Text(t) => <&str as sqlx::Encode<sqlx::Sqlite>>::encode(t, buf),
+            Body::Packed(p) => <Vec<u8> as sqlx::Encode<sqlx::Sqlite>>::encode(p, buf),
+        }
+    }
+
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self {
+            Body::Text(t) => <&str as sqlx::Encode<sqlx::Sqlite>>::encode_by_ref(t, buf),
+            Body::Packed(p) => <Vec<u8> as sqlx::Encode<sqlx::Sqlite>>::encode_by_ref(p, buf),
+        }
+    }
+
+    fn produces(&self) -> Option<sqlx::sqlite::SqliteTypeInfo> {
+        Some(match self {
+            Body::Text(_) => <str as sqlx::Type<sqlx::Sqlite>>::type_info(),
+            Body::Packed(_) => <[u8] as sqlx::Type<sqlx::Sqlite>>::type_info(),
+        })
+    }
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -221,15 +248,10 @@ impl Store for SqliteStore {
                         .push_bind(&it.feed_title)
                         .push_bind(&it.guid)
                         .push_bind(&it.url)
-                        .push_bind(&it.title);
-                    for body in [Some(it.text.as_str()), it.html.as_deref()] {
-                        match body.map(crate::packed::pack) {
-                            None => b.push_bind(None::<String>),
-                            Some(crate::packed::Body::Text(t)) => b.push_bind(t),
-                            Some(crate::packed::Body::Packed(p)) => b.push_bind(p),
-                        };
-                    }
-                    b.push_bind(&it.author)
+                        .push_bind(&it.title)
+                        .push_bind(pack(&it.text))
+                        .push_bind(it.html.as_deref().map(pack))
+                        .push_bind(&it.author)
                         .push_bind(it.published)
                         .push_bind(it.updated)
                         .push_bind(it.fetched)
@@ -283,23 +305,23 @@ impl Store for SqliteStore {
             }
             // Updated by its feed: change in place, keep the first fetch
             // time (the item is not new to the reader).
-            let q = sqlx::query(
+            sqlx::query(
                 "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
                      updated = ?, tags = ?, feed_title = ?, enclosures = ?
                  WHERE id = ?",
             )
-            .bind(&it.title);
-            let q = bind_body(q, Some(it.text.as_str()));
-            let q = bind_body(q, it.html.as_deref());
-            q.bind(&it.url)
-                .bind(&it.author)
-                .bind(it.updated)
-                .bind(serde_json::to_string(&it.tags)?)
-                .bind(&it.feed_title)
-                .bind(serde_json::to_string(&it.enclosures)?)
-                .bind(*id)
-                .execute(&mut *tx)
-                .await?;
+            .bind(&it.title)
+            .bind(pack(&it.text))
+            .bind(it.html.as_deref().map(pack))
+            .bind(&it.url)
+            .bind(&it.author)
+            .bind(it.updated)
+            .bind(serde_json::to_string(&it.tags)?)
+            .bind(&it.feed_title)
+            .bind(serde_json::to_string(&it.enclosures)?)
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
             *shown = Shown::of(it);
         }
         tx.commit().await?;
