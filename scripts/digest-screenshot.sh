@@ -17,6 +17,10 @@ AGG="${AGG_BIN:-target/debug/agg}"
 HEIGHT="${HEIGHT:-2600}"
 export AGG_DIGEST_NOW="${AGG_DIGEST_NOW:-2026-11-26T07:00:00Z}"
 export AGG_SECRET="${AGG_SECRET:-screenshot-only}"
+# A public URL gives the digest its 👍/👎 and follow links (without one they
+# are left out); a preview never connects to the SMTP server.
+export AGG_PUBLIC_URL="${AGG_PUBLIC_URL:-https://agg.example.org}"
+export AGG_SMTP_URL="${AGG_SMTP_URL:-smtp://127.0.0.1:2525}"
 
 BROWSER=""
 for b in chromium chromium-browser google-chrome google-chrome-stable; do

@@ -1,15 +1,12 @@
 //! `agg digest PIPELINE`: run a pipeline and send (or preview) its daily
-//! digest now. The pipeline's `email_digest` agents are rebuilt with the
-//! command's mode; everything upstream of them runs as in `agg run`.
+//! digest now: `agg_app::digest::Job` sets the pipeline's `email_digest`
+//! agents to the command's mode, and everything upstream of them runs as in
+//! `agg run`. This file parses the flags and prints the outcome.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use agg_agents::email_digest::{Mode, Outcome, Status};
-use agg_core::exec::{Quiet, RunOptions};
-use agg_core::{BuildCtx, RunStatus};
-use anyhow::Context;
+use agg_app::digest::{Mode, Outcome, Status};
 
 #[derive(clap::Args, Debug)]
 pub struct DigestArgs {
@@ -33,14 +30,8 @@ pub struct DigestArgs {
 }
 
 pub async fn run(args: DigestArgs, db: Option<&str>) -> anyhow::Result<ExitCode> {
-    let env = |name: &str| std::env::var(name).ok();
-    let registry = agg_agents::registry();
-    let mut loaded = agg_core::pipeline::load(&args.pipeline, &registry, &env)
-        .with_context(|| format!("cannot read {}", args.pipeline.display()))?;
-    for d in &loaded.diagnostics {
-        eprintln!("{}", d.render(&loaded.sources));
-    }
-    let Some(mut p) = loaded.pipeline.take() else {
+    // The same loading and (redacted) reporting as every other command.
+    let Some((p, _)) = crate::load_or_report(&args.pipeline)? else {
         return Ok(ExitCode::from(1));
     };
     let mode = if args.preview.is_some() || args.eml.is_some() {
@@ -53,70 +44,30 @@ pub async fn run(args: DigestArgs, db: Option<&str>) -> anyhow::Result<ExitCode>
     } else {
         Mode::Send
     };
-    let base_dir = p
-        .file
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut reports = Vec::new();
-    let pipeline_name = p.name.clone();
-    for decl in p
-        .agents
-        .iter_mut()
-        .filter(|a| a.kind == agg_agents::email_digest::KIND.name)
-    {
-        let ctx = BuildCtx {
-            pipeline: pipeline_name.clone(),
-            agent: decl.name.clone(),
-            base_dir: base_dir.clone(),
-            timezone: p.timezone,
-        };
-        let (agent, report) =
-            agg_agents::email_digest::build_with(&decl.options, &ctx, mode.clone(), args.force)
-                .map_err(|e| anyhow::anyhow!("agent `{}`: {}", decl.name, e.message))?;
-        decl.agent = agent;
-        reports.push((decl.name.clone(), report));
-    }
-    if reports.is_empty() {
-        anyhow::bail!(
-            "{} has no `email_digest` agent: nothing to send",
-            args.pipeline.display()
-        );
-    }
-    let store = crate::open_store(db, Some(&p)).await?;
-    // Only the digests and what feeds them.
-    let only = (reports.len() == 1).then(|| reports[0].0.clone());
-    let opts = RunOptions {
-        only,
-        ..RunOptions::default()
-    };
-    let summary = agg_core::exec::run(&p, store, &opts, Arc::new(Quiet)).await?;
-    let mut ok = summary.status == RunStatus::Ok;
-    for o in &summary.outcomes {
-        if o.status != "ok" && !reports.iter().any(|(n, _)| n == &o.agent) {
+    let job = agg_app::digest::Job::new(p, mode, args.force)?;
+    let store = crate::open_store(db, Some(job.pipeline())).await?;
+    let ran = job.run(store).await?;
+    for o in &ran.summary.outcomes {
+        if o.status != "ok" && !ran.digests.iter().any(|d| d.agent == o.agent) {
             for e in &o.errors {
                 eprintln!("warning: agent `{}`: {e}", o.agent);
             }
         }
     }
-    for (name, report) in &reports {
-        let results = std::mem::take(&mut *report.lock().expect("report lock"));
-        if results.is_empty() {
-            ok = false;
+    for d in &ran.digests {
+        let name = &d.agent;
+        if d.results.is_empty() {
             eprintln!("error: the digest `{name}` did not run (an agent it depends on failed?)");
         }
-        for r in results {
+        for r in &d.results {
             match r {
-                Err(e) => {
-                    ok = false;
-                    eprintln!("error: digest `{name}`: {e:#}");
-                }
-                Ok(o) if args.json => println!("{}", serde_json::to_string_pretty(&o)?),
-                Ok(o) => print_outcome(name, &o, &args),
+                Err(e) => eprintln!("error: digest `{name}`: {e}"),
+                Ok(o) if args.json => println!("{}", serde_json::to_string_pretty(o)?),
+                Ok(o) => print_outcome(name, o, &args),
             }
         }
     }
-    Ok(if ok {
+    Ok(if ran.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

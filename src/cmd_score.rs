@@ -103,93 +103,58 @@ pub fn eval_interests(a: &EvalInterests) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn feedback(store: &dyn Store, kind: &str, ids: &[i64]) -> anyhow::Result<ExitCode> {
-    let found = store.get_items(ids).await?;
-    for id in ids {
-        let Some(item) = found.iter().find(|i| i.id == Some(*id)) else {
-            anyhow::bail!("no item with id {id} (see `agg items`)");
-        };
-        store.add_feedback(*id, kind, "cli").await?;
-        println!("{kind}: {id} {}", item.title);
+pub async fn feedback(
+    store: &dyn Store,
+    kind: agg_app::feedback::Kind,
+    ids: &[i64],
+) -> anyhow::Result<ExitCode> {
+    let items = agg_app::feedback::record(store, ids, kind, agg_app::feedback::Via::Cli).await?;
+    for item in &items {
+        println!(
+            "{}: {} {}",
+            kind.as_str(),
+            item.id.unwrap_or_default(),
+            item.title
+        );
     }
     println!("the next run of a pipeline with a `score` agent retrains the model");
     Ok(ExitCode::SUCCESS)
 }
 
+/// `agg search`: the model is loaded as `--device`/`--model-dir` say, and
+/// a model that cannot load is an error here (the person asked for this
+/// model); the ranking is `agg_app::search`'s, the same as the UI's.
 pub async fn search(
     store: &dyn Store,
-    query: &str,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    limit: usize,
+    req: agg_app::search::Request,
     model: &ModelArgs,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let m = model.clone();
-    let q = query.to_string();
-    let (embedder, qv) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let e = m.embedder()?;
-        let v = e.embed(&[q.as_str()])?.remove(0);
-        Ok((e, v))
-    })
-    .await??;
-    // One read of the items in range serves both rankings and the output.
-    let items = store
-        .list_items(&agg_core::ItemQuery {
-            since,
-            ..Default::default()
-        })
-        .await?;
-    let by_id: std::collections::HashMap<i64, &agg_core::Item> =
-        items.iter().filter_map(|i| Some((i.id?, i))).collect();
-    let vectors = store.all_embeddings(embedder.model_id()).await?;
-    let embedded: std::collections::HashSet<i64> = vectors.iter().map(|(id, _)| *id).collect();
-    let candidates = vectors.iter().filter_map(|(id, v)| {
-        let item = by_id.get(id)?;
-        Some(agg_score::search::Candidate {
-            key: *id,
-            embedding: v.as_slice(),
-            title: &item.title,
-            text: &item.text,
-        })
-    });
-    let mut hits = agg_score::search::rank(query, &qv, candidates, limit);
-    // Items never embedded (stored by pipelines without `score`) are still
-    // found by their words.
-    for (id, item) in by_id.iter().filter(|(id, _)| !embedded.contains(id)) {
-        let k = agg_score::search::keyword_match(query, &item.title, &item.text);
-        if k > 0.0 {
-            hits.push(agg_score::search::Hit {
-                key: *id,
-                score: agg_score::search::KEYWORD_BOOST * k,
-                similarity: 0.0,
-                keyword_match: k,
-            });
-        }
-    }
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-    hits.truncate(limit);
-    for h in &hits {
-        let Some(item) = by_id.get(&h.key) else {
-            continue;
-        };
+    let embedder = tokio::task::spawn_blocking(move || m.embedder()).await??;
+    let model = agg_app::search::Model::Loaded(std::sync::Arc::new(embedder));
+    let results = agg_app::search::search(store, &req, model).await?;
+    for h in &results.hits {
+        let item = &h.item;
         if json {
             println!(
                 "{}",
-                serde_json::json!({"id": h.key, "score": h.score, "similarity": h.similarity,
+                serde_json::json!({"id": item.id, "score": h.score,
+                    "similarity": h.similarity.unwrap_or(0.0),
                     "keyword_match": h.keyword_match, "title": item.title, "url": item.url,
                     "when": item.when()})
             );
         } else {
             println!(
                 "{:>6}  {:.3}  {}  {}",
-                h.key,
+                item.id.unwrap_or_default(),
                 h.score,
                 item.when().format("%Y-%m-%d"),
                 item.title
             );
         }
     }
-    if hits.is_empty() && !json {
+    if results.hits.is_empty() && !json {
         println!("nothing matches");
     }
     Ok(ExitCode::SUCCESS)

@@ -43,11 +43,37 @@ pub enum FeedsCommand {
         /// Write the feed URLs, one per line, to this file too.
         #[arg(long)]
         write: Option<std::path::PathBuf>,
+        /// Subscribe to the feeds in the store instead (each filed in its
+        /// OPML folder, or in `--folder`), for a `subscriptions` source.
+        #[arg(long)]
+        store: bool,
+    },
+    /// Subscribe to a feed in the store (read by `subscriptions` sources):
+    /// a page URL is resolved to the feed it advertises; the feed is fetched
+    /// once to check it; a URL subscribed already is refused.
+    Add {
+        url: String,
+        /// File it in this folder.
+        #[arg(long, default_value = "")]
+        folder: String,
+    },
+    /// Unsubscribe from a feed in the store.
+    Remove { url: String },
+    /// The feeds subscribed to in the store, by folder.
+    Subscriptions {
+        #[arg(long)]
+        folder: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Print an OPML 2.0 file of every known feed (folders are agents).
     Export {
         #[arg(long, default_value = "agg feeds")]
         title: String,
+        /// Export the store's subscriptions (by folder) rather than every
+        /// feed fetched (by agent).
+        #[arg(long)]
+        subscriptions: bool,
     },
     /// Fetch a web page and print the feeds it advertises
     /// (`<link rel="alternate">`), or the URL itself when it is a feed.
@@ -68,12 +94,67 @@ pub async fn run(store: &dyn Store, args: FeedsArgs) -> anyhow::Result<ExitCode>
         FeedsCommand::List { json } => list(store, json || args.json).await,
         FeedsCommand::Import {
             file,
+            agent: _,
+            kind: _,
+            folder,
+            write: _,
+            store: true,
+        } => import_to_store(store, &file, folder.as_deref()).await,
+        FeedsCommand::Import {
+            file,
             agent,
             kind,
             folder,
             write,
+            store: false,
         } => import(&file, &agent, &kind, folder.as_deref(), write.as_deref()),
-        FeedsCommand::Export { title } => {
+        FeedsCommand::Add { url, folder } => add(store, &url, &folder).await,
+        FeedsCommand::Remove { url } => {
+            if store.remove_subscription(&url).await? {
+                println!("unsubscribed from {url}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("not subscribed to {url} (see `agg feeds subscriptions`)");
+                Ok(ExitCode::from(1))
+            }
+        }
+        FeedsCommand::Subscriptions { folder, json } => {
+            let subs = store.list_subscriptions(folder.as_deref()).await?;
+            if json || args.json {
+                println!("{}", serde_json::to_string_pretty(&subs)?);
+            } else {
+                for s in &subs {
+                    println!(
+                        "{}\t{}\t{}",
+                        s.folder,
+                        s.url,
+                        s.title.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeedsCommand::Export {
+            title,
+            subscriptions: true,
+        } => {
+            let subs = store.list_subscriptions(None).await?;
+            let outlines: Vec<Outline> = subs
+                .into_iter()
+                .map(|s| Outline {
+                    title: s.title,
+                    xml_url: s.url,
+                    html_url: None,
+                    folders: Some(s.folder)
+                        .filter(|f| !f.is_empty())
+                        .into_iter()
+                        .collect(),
+                })
+                .collect();
+            print!("{}", opml::write(&title, &outlines));
+            Ok(ExitCode::SUCCESS)
+        }
+        FeedsCommand::Export { title, .. } => {
             let feeds = store.list_feeds().await?;
             print!("{}", export(&title, &feeds));
             Ok(ExitCode::SUCCESS)
@@ -324,5 +405,88 @@ async fn discover(url: &str, json: bool) -> anyhow::Result<ExitCode> {
         eprintln!("no feed advertised by {final_url} (no <link rel=\"alternate\"> of a feed type)");
         return Ok(ExitCode::from(1));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `agg feeds import F.opml --store`: every http(s) feed of the file
+/// subscribed in the store (duplicates counted, not added twice). The feeds
+/// are not fetched here: an OPML file lists feeds already, and the first run
+/// reports any that fail.
+async fn import_to_store(
+    store: &dyn Store,
+    file: &std::path::Path,
+    folder: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let doc = opml::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let (mut added, mut known, mut bad) = (0, 0, 0);
+    let now = agg_core::clock::current();
+    for o in doc.feeds() {
+        if let Some(f) = folder
+            && !o.folders.iter().any(|x| x == f)
+        {
+            continue;
+        }
+        if !agg_agents::feedpoll::check_url(&o.xml_url) {
+            eprintln!("skipped `{}`: not an http(s) feed URL", o.xml_url);
+            bad += 1;
+            continue;
+        }
+        let sub = agg_core::store::Subscription {
+            url: o.xml_url.clone(),
+            title: o.title.clone(),
+            folder: folder
+                .map(String::from)
+                .or_else(|| o.folders.first().cloned())
+                .unwrap_or_default(),
+            added: now,
+        };
+        if store.add_subscription(&sub).await? {
+            added += 1;
+        } else {
+            known += 1;
+        }
+    }
+    println!("{added} subscribed, {known} already subscribed, {bad} skipped");
+    Ok(if added + known == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `agg feeds add URL [--folder F]`.
+async fn add(store: &dyn Store, url: &str, folder: &str) -> anyhow::Result<ExitCode> {
+    if !agg_agents::feedpoll::check_url(url) {
+        eprintln!("`{url}` is not an http(s) URL");
+        return Ok(ExitCode::from(1));
+    }
+    let fetcher = agg_fetch::Fetcher::new(agg_fetch::FetchLimits::default())?;
+    let (feed, title) = match opml::resolve_feed(&fetcher, url, false).await {
+        Ok(f) => (f.url, f.title),
+        Err(e) => {
+            eprintln!("not subscribed: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let sub = agg_core::store::Subscription {
+        url: feed.clone(),
+        title: title.clone(),
+        folder: folder.to_string(),
+        added: agg_core::clock::current(),
+    };
+    if !store.add_subscription(&sub).await? {
+        eprintln!("already subscribed to {feed}");
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "subscribed to {feed}{}{}",
+        title.map(|t| format!(" ({t})")).unwrap_or_default(),
+        if folder.is_empty() {
+            String::new()
+        } else {
+            format!(" in folder {folder}")
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,9 @@
 //! here.
 
 mod cmd_digest;
+mod cmd_doctor;
+mod cmd_gc;
+mod cmd_replay;
 mod cmd_sagas;
 mod cmd_score;
 mod feeds_cmd;
@@ -43,6 +46,11 @@ struct Cli {
     #[arg(long, value_name = "FILE", global = true)]
     #[allow(dead_code)] // read before parsing, by `load_secrets`
     secrets: Option<PathBuf>,
+    /// Pin the clock (RFC 3339, or a date read as 07:00 UTC) for sagas,
+    /// digest windows, feed polling and the backlog: replay a past day, or
+    /// run a demo over a snapshot of feeds.
+    #[arg(long, value_name = "RFC3339", global = true)]
+    now: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,6 +101,52 @@ enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Fetch every feed now, ignoring polling schedules, for this run.
+        #[arg(long)]
+        refetch: bool,
+        /// How far back stages look for stored items still pending for them:
+        /// a duration (7d, 36h) or `all` (a new agent over the whole store).
+        /// Default: the pipeline's `backlog:` (7 days).
+        #[arg(long, value_name = "DURATION|all")]
+        backlog: Option<String>,
+    },
+    /// Run a pipeline again over the items one day brought, into an empty
+    /// scratch store (`--db`), as of that day: no fetching, files under
+    /// `--out`, the digest rendered instead of sent. The same every time.
+    Replay(cmd_replay::ReplayArgs),
+    /// Per agent of a pipeline: items pending, failed, parked, and when it
+    /// last finished one.
+    Status {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put parked items back in line (all, one agent's, or one item), then
+    /// run the pipeline so they are processed again.
+    Retry {
+        file: PathBuf,
+        /// Only this agent's entries.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only this item.
+        #[arg(long)]
+        item: Option<i64>,
+        /// Reset only; the next run processes them.
+        #[arg(long)]
+        no_run: bool,
+    },
+    /// Apply retention now: old items lose vectors and bodies at half the
+    /// period and are deleted (remembered as tombstones) at the full period;
+    /// followed sagas' and liked items are kept. Runs of a pipeline with
+    /// `retention_days:` do this once a day by themselves.
+    Gc {
+        /// A pipeline whose `retention_days:` (and `store:`) to use.
+        file: Option<PathBuf>,
+        /// Retention period in days (overrides the pipeline's).
+        #[arg(long)]
+        days: Option<u32>,
+        #[arg(long)]
+        json: bool,
     },
     /// List recent runs and what each agent did.
     Runs {
@@ -123,11 +177,31 @@ enum Command {
         /// Show each item's score and the reasons for it.
         #[arg(long)]
         explain: bool,
+        /// List items that failed in some stage (or were parked after
+        /// `max_attempts`), with the reason; `agg retry` offers them again.
+        #[arg(long)]
+        failed: bool,
+        /// Only items not read yet (opened in the UI or `agg mark read`).
+        #[arg(long)]
+        unread: bool,
+        /// Only saved items (☆ in the UI, `agg mark save`).
+        #[arg(long)]
+        saved: bool,
         #[arg(long)]
         json: bool,
     },
+    /// Mark items (ids from `agg items`) read or unread, saved or not.
+    /// Unlike `agg feedback`, this trains nothing.
+    Mark {
+        #[arg(value_enum)]
+        kind: MarkKind,
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
     /// List the agent kinds this build knows.
     Kinds,
+    /// Which device the interest classifier would use, and why not the others.
+    Doctor(cmd_doctor::DoctorArgs),
     /// Measure quality on labelled data.
     #[command(subcommand)]
     Eval(EvalCmd),
@@ -145,7 +219,8 @@ enum Command {
         /// Only items dated on or after this (YYYY-MM-DD or RFC 3339).
         #[arg(long)]
         since: Option<String>,
-        #[arg(long, default_value_t = 20)]
+        /// How many results at most (the same default as the web UI's).
+        #[arg(long, default_value_t = agg_app::search::LIMIT)]
         limit: usize,
         #[arg(long)]
         json: bool,
@@ -196,15 +271,16 @@ enum Command {
         /// unless you ask).
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: std::net::SocketAddr,
-        /// URL readers use to reach this server (self links in feeds).
-        #[arg(long)]
+        /// URL readers use to reach this server (self links in feeds). The
+        /// same variable gives an `email_digest` its links' base.
+        #[arg(long, env = "AGG_PUBLIC_URL")]
         public_url: Option<String>,
         /// Runs missed while agg was down: last (one run), all, or none.
         #[arg(long, default_value = "last")]
         catch_up: String,
         /// Run every pipeline once right away, then follow the schedules.
         #[arg(long)]
-        now: bool,
+        run_now: bool,
         /// Lowest score for /feed.xml.
         #[arg(long, default_value_t = 0.5)]
         feed_min_score: f32,
@@ -229,6 +305,14 @@ enum EvalCmd {
     Interests(cmd_score::EvalInterests),
     /// Saga assignment against gold stories (BCubed, pairwise F1, ARI, NMI).
     Sagas(cmd_sagas::EvalSagas),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MarkKind {
+    Read,
+    Unread,
+    Save,
+    Unsave,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -338,6 +422,9 @@ fn init_logging(cli: &Cli) {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(now) = &cli.now {
+        agg_core::clock::pin(agg_core::clock::parse(now).context("--now")?);
+    }
     match cli.command {
         Command::Validate { ref files, format } => Ok(validate(files, format)),
         Command::Graph { ref file, format } => {
@@ -357,12 +444,74 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             ref only,
             json,
+            refetch,
+            ref backlog,
         } => {
             let Some((p, _)) = load_or_report(file)? else {
                 return Ok(ExitCode::from(1));
             };
             let store = open_store(cli.db.as_deref(), Some(&p)).await?;
-            run(&p, store, dry_run, only.clone(), json, cli.log_format).await
+            let opts = RunOptions {
+                dry_run,
+                only: only.clone(),
+                refetch,
+                backlog: parse_backlog(backlog.as_deref())?,
+                ..RunOptions::default()
+            };
+            run(&p, store, opts, json, cli.log_format).await
+        }
+        Command::Gc {
+            ref file,
+            days,
+            json,
+        } => {
+            let p = match file {
+                Some(f) => match load_or_report(f)? {
+                    Some((p, _)) => Some(p),
+                    None => return Ok(ExitCode::from(1)),
+                },
+                None => None,
+            };
+            let Some(days) = days.or(p.as_ref().and_then(|p| p.retention_days)) else {
+                anyhow::bail!(
+                    "no retention period: pass --days N or a pipeline with `retention_days:`"
+                );
+            };
+            anyhow::ensure!(days > 0, "--days must be at least 1");
+            let store = open_store(cli.db.as_deref(), p.as_ref()).await?;
+            cmd_gc::gc(store.as_ref(), days, json).await
+        }
+        Command::Replay(args) => cmd_replay::run(args, cli.db.as_deref()).await,
+        Command::Status { ref file, json } => {
+            let Some((p, _)) = load_or_report(file)? else {
+                return Ok(ExitCode::from(1));
+            };
+            let store = open_store(cli.db.as_deref(), Some(&p)).await?;
+            status(&p, store.as_ref(), json).await
+        }
+        Command::Retry {
+            ref file,
+            ref agent,
+            item,
+            no_run,
+        } => {
+            let Some((p, _)) = load_or_report(file)? else {
+                return Ok(ExitCode::from(1));
+            };
+            if let Some(a) = agent {
+                anyhow::ensure!(
+                    p.agents.iter().any(|d| &d.name == a),
+                    "no agent named `{a}` in {}",
+                    p.file.display()
+                );
+            }
+            let store = open_store(cli.db.as_deref(), Some(&p)).await?;
+            let n = store.retry_stage(&p.name, agent.as_deref(), item).await?;
+            println!("{n} failed or parked entries put back in line");
+            if no_run || n == 0 {
+                return Ok(ExitCode::SUCCESS);
+            }
+            run(&p, store, RunOptions::default(), false, cli.log_format).await
         }
         Command::Runs { limit, json } => {
             let store = open_store(cli.db.as_deref(), None).await?;
@@ -376,27 +525,45 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             count,
             explain,
+            failed,
+            unread,
+            saved,
             json,
         } => {
             let store = open_store(cli.db.as_deref(), None).await?;
+            if failed {
+                return failed_items(store.as_ref(), limit, json).await;
+            }
             let q = ItemQuery {
                 source: source.clone(),
                 since: since.as_deref().map(parse_when).transpose()?,
                 until: until.as_deref().map(parse_when).transpose()?,
                 limit: Some(limit),
                 saga,
+                unread,
+                saved,
                 ..ItemQuery::default()
             };
             items(store.as_ref(), &q, count, explain, json).await
+        }
+        Command::Mark { kind, ref ids } => {
+            let store = open_store(cli.db.as_deref(), None).await?;
+            let mark = match kind {
+                MarkKind::Read => agg_core::ItemMark::Read,
+                MarkKind::Unread => agg_core::ItemMark::Unread,
+                MarkKind::Save => agg_core::ItemMark::Save,
+                MarkKind::Unsave => agg_core::ItemMark::Unsave,
+            };
+            mark_items(store.as_ref(), ids, mark).await
         }
         Command::Eval(EvalCmd::Interests(ref a)) => cmd_score::eval_interests(a),
         Command::Eval(EvalCmd::Sagas(ref a)) => cmd_sagas::eval_sagas(a),
         Command::Feedback { kind, ref ids } => {
             let store = open_store(cli.db.as_deref(), None).await?;
             let kind = match kind {
-                FeedbackKind::Like => "like",
-                FeedbackKind::Dislike => "dislike",
-                FeedbackKind::Click => "click",
+                FeedbackKind::Like => agg_app::feedback::Kind::Like,
+                FeedbackKind::Dislike => agg_app::feedback::Kind::Dislike,
+                FeedbackKind::Click => agg_app::feedback::Kind::Click,
             };
             cmd_score::feedback(store.as_ref(), kind, ids).await
         }
@@ -408,8 +575,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref model,
         } => {
             let store = open_store(cli.db.as_deref(), None).await?;
-            let since = since.as_deref().map(parse_when).transpose()?;
-            cmd_score::search(store.as_ref(), query, since, limit, model, json).await
+            let req = agg_app::search::Request {
+                query: query.clone(),
+                since: since.as_deref().map(parse_when).transpose()?,
+                limit,
+            };
+            cmd_score::search(store.as_ref(), req, model, json).await
         }
         Command::Sagas(cmd) => {
             let store = open_store(cli.db.as_deref(), None).await?;
@@ -486,7 +657,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             bind,
             ref public_url,
             ref catch_up,
-            now,
+            run_now,
             feed_min_score,
             ref access_token,
             ref allow_private,
@@ -507,7 +678,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .clone()
                     .unwrap_or_else(|| format!("http://{bind}")),
                 catch_up,
-                run_now: now,
+                run_now,
                 holder: holder_id(),
                 feed_min_score,
                 access_token: access_token.clone(),
@@ -516,6 +687,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             agg_server::serve::serve(pipelines, store, cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor(ref a) => cmd_doctor::run(a),
         Command::Kinds => {
             for k in agg_agents::registry().kinds() {
                 println!("{:<13} {:<9} {}", k.name, k.role.as_str(), k.summary);
@@ -536,11 +708,19 @@ fn env_lookup(name: &str) -> Option<String> {
 }
 
 /// Loads a pipeline, printing its diagnostics. `None` when it has errors.
-fn load_or_report(file: &Path) -> anyhow::Result<Option<(Pipeline, Loaded)>> {
+pub(crate) fn load_or_report(file: &Path) -> anyhow::Result<Option<(Pipeline, Loaded)>> {
     let mut loaded = agg_core::pipeline::load(file, &agg_agents::registry(), &env_lookup)
         .with_context(|| format!("cannot read {}", file.display()))?;
+    // Errors in full; a warning as its one located line, since a scheduled
+    // run prints it every day (`agg validate` shows the source and the hint).
     for d in &loaded.diagnostics {
-        eprintln!("{}", agg_core::secrets::redact(&d.render(&loaded.sources)));
+        if d.is_error() {
+            eprintln!("{}", agg_core::secrets::redact(&d.render(&loaded.sources)));
+        } else {
+            let headline = d.headline();
+            let line = agg_core::secrets::redact(&headline);
+            eprintln!("{line} (`agg validate` says more)");
+        }
     }
     Ok(loaded.pipeline.take().map(|p| (p, loaded)))
 }
@@ -607,7 +787,15 @@ pub(crate) async fn open_store(
     db: Option<&str>,
     p: Option<&Pipeline>,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    let target = match (db, p.and_then(|p| p.store.as_deref())) {
+    let target = store_target(db, p);
+    tracing::info!(store = %agg_store::redact(&target), "opening store");
+    agg_store::open(&target).await
+}
+
+/// Which store a command uses: `--db`, else the pipeline's `store:`
+/// (relative to the pipeline file), else the default database.
+pub(crate) fn store_target(db: Option<&str>, p: Option<&Pipeline>) -> String {
+    match (db, p.and_then(|p| p.store.as_deref())) {
         (Some(db), _) => db.to_string(),
         (None, Some(s)) => {
             let path = s.strip_prefix("sqlite://").unwrap_or(s);
@@ -620,31 +808,63 @@ pub(crate) async fn open_store(
             }
         }
         (None, None) => agg_store::default_db_path().display().to_string(),
-    };
-    tracing::info!(store = %agg_store::redact(&target), "opening store");
-    agg_store::open(&target).await
+    }
+}
+
+/// `--backlog`: a duration, or `all`.
+fn parse_backlog(s: Option<&str>) -> anyhow::Result<agg_core::exec::Backlog> {
+    use agg_core::exec::Backlog;
+    Ok(match s.map(str::trim) {
+        None => Backlog::Pipeline,
+        Some("all") => Backlog::All,
+        Some(d) => Backlog::Window(agg_core::pipeline::parse_duration(d).ok_or_else(|| {
+            anyhow::anyhow!("--backlog: `{d}` is neither a duration (7d, 36h, 2w) nor `all`")
+        })?),
+    })
+}
+
+/// `agg status`: what each agent has done and what waits for it.
+async fn status(p: &Pipeline, store: &dyn Store, json: bool) -> anyhow::Result<ExitCode> {
+    let rows = agg_core::exec::stage_status(p, store).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "  {:<16} {:<12} {:>8} {:>8} {:>7} {:>7}  last ok",
+        "agent", "kind", "pending", "done", "failed", "parked"
+    );
+    for r in &rows {
+        let last = r
+            .last_ok
+            .map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string());
+        let pending = r.pending.map_or("-".into(), |n| n.to_string());
+        println!(
+            "  {:<16} {:<12} {:>8} {:>8} {:>7} {:>7}  {}",
+            r.agent, r.kind, pending, r.done, r.failed, r.parked, last
+        );
+        if let Some(e) = &r.last_error {
+            println!("      ! {}", agg_core::secrets::redact(e));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(
     p: &Pipeline,
     store: Arc<dyn Store>,
-    dry_run: bool,
-    only: Option<String>,
+    opts: RunOptions,
     json: bool,
     log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
-    let opts = RunOptions {
-        dry_run,
-        only,
-        ..RunOptions::default()
-    };
     let observer: Arc<dyn Observer> =
         if std::io::stderr().is_terminal() && log_format == LogFormat::Text && !json {
             Arc::new(progress::Bars::new(p))
         } else {
             Arc::new(Quiet)
         };
-    let summary = agg_core::exec::run(p, store, &opts, observer).await?;
+    let agg_app::run::Outcome { summary, retention } =
+        agg_app::run(p, store, &opts, observer).await?;
     if json {
         println!(
             "{}",
@@ -661,6 +881,7 @@ async fn run(
         println!("{} {}: {}", p.name, id, summary.status.as_str());
         print_outcomes(&summary.outcomes);
     }
+    cmd_gc::report(&retention);
     Ok(if summary.status == RunStatus::Ok {
         ExitCode::SUCCESS
     } else {
@@ -668,20 +889,58 @@ async fn run(
     })
 }
 
-fn print_outcomes(outcomes: &[agg_core::AgentOutcome]) {
+pub(crate) fn print_outcomes(outcomes: &[agg_core::AgentOutcome]) {
     println!(
-        "  {:<16} {:<10} {:<8} {:>6} {:>6} {:>6} {:>8}",
-        "agent", "kind", "status", "in", "out", "new", "ms"
+        "  {:<16} {:<12} {:<8} {:>6} {:>6} {:>6} {:>8} {:>8}",
+        "agent", "kind", "status", "in", "out", "new", "backlog", "ms"
     );
     for o in outcomes {
         println!(
-            "  {:<16} {:<10} {:<8} {:>6} {:>6} {:>6} {:>8}",
-            o.agent, o.kind, o.status, o.items_in, o.items_out, o.items_new, o.duration_ms
+            "  {:<16} {:<12} {:<8} {:>6} {:>6} {:>6} {:>8} {:>8}",
+            o.agent,
+            o.kind,
+            o.status,
+            o.items_in,
+            o.items_out,
+            o.items_new,
+            o.items_backlog,
+            o.duration_ms
         );
+        for sk in &o.skips {
+            println!("      - {}", agg_core::secrets::redact(sk));
+        }
         for e in &o.errors {
             println!("      ! {}", agg_core::secrets::redact(e));
         }
     }
+}
+
+/// `agg items --failed`: items a stage could not handle, with the reason.
+async fn failed_items(store: &dyn Store, limit: u64, json: bool) -> anyhow::Result<ExitCode> {
+    let rows = store.stage_failures(None, limit).await?;
+    if json {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no failed items");
+    }
+    for r in &rows {
+        println!(
+            "{:>6}  {}/{}  {} after {} attempt{}: {}",
+            r.item_id,
+            r.pipeline,
+            r.agent,
+            r.status.as_str(),
+            r.attempts,
+            if r.attempts == 1 { "" } else { "s" },
+            agg_core::secrets::redact(r.reason.as_deref().unwrap_or("no reason recorded"))
+        );
+        println!("        {}", truncate(&r.title, 100));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn runs(store: &dyn Store, limit: u64, json: bool) -> anyhow::Result<ExitCode> {
@@ -758,6 +1017,40 @@ async fn items(
                 }
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `agg mark`: every id must name a stored item, else nothing changes
+/// (as with `agg feedback`, a typo is an error, not a silent no-op).
+async fn mark_items(
+    store: &dyn Store,
+    ids: &[i64],
+    mark: agg_core::ItemMark,
+) -> anyhow::Result<ExitCode> {
+    let found = store.get_items(ids).await?;
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !found.iter().any(|i| i.id == Some(**id)))
+        .map(|id| id.to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "no stored item {} (ids come from `agg items`); nothing marked",
+            missing.join(", ")
+        );
+    }
+    store
+        .mark_items(ids, mark, agg_core::clock::current())
+        .await?;
+    let what = match mark {
+        agg_core::ItemMark::Read => "read",
+        agg_core::ItemMark::Unread => "unread",
+        agg_core::ItemMark::Save => "saved",
+        agg_core::ItemMark::Unsave => "not saved",
+    };
+    for i in &found {
+        println!("{what}: {} {}", i.id.unwrap_or_default(), i.title);
     }
     Ok(ExitCode::SUCCESS)
 }

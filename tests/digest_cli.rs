@@ -97,7 +97,8 @@ fn the_same_day_is_sent_once_unless_forced() {
     );
     let t = text(&digest(&[]));
     assert!(
-        t.contains("already sent; nothing sent (--force to send again)"),
+        t.contains("digest of 2026-11-26 already sent at ")
+            && t.contains("new items wait for the next one (--force to send again)"),
         "{t}"
     );
     let t = text(&digest(&["--dry-run"]));

@@ -23,6 +23,7 @@ fn the_shipped_daily_digest_is_scored_grouped_and_sent() {
             .env("AGG_SECRET", SECRET)
             .env("AGG_DIGEST_NOW", DAY1)
             .env("AGG_SMTP_URL", smtp.url())
+            .env("AGG_PUBLIC_URL", "https://agg.example.org")
             .arg("--db")
             .arg(&db);
         c
@@ -50,19 +51,51 @@ fn the_shipped_daily_digest_is_scored_grouped_and_sent() {
     let msgs = smtp.messages();
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
+    // The same email on a phone and on a desktop: headless Chromium at 360,
+    // 390 and 640 px. The column fits the screen (no sideways scroll, nothing
+    // past the right edge), the followed story leads, feed health is a line.
+    let html = tmp.path().join("digest-email.html");
+    std::fs::write(&html, m["html"].as_str().unwrap()).unwrap();
+    for width in [360, 390, 640] {
+        let v = measure(
+            &format!("file://{}", html.display()),
+            width,
+            &format!("digest-{width}"),
+        );
+        let (scroll, inner) = (v["scrollWidth"].as_i64(), v["innerWidth"].as_i64());
+        assert_eq!(inner, Some(i64::from(width)), "{v}");
+        assert!(scroll <= inner, "{width} px: scrolls sideways: {v}");
+        assert_eq!(
+            v["overflowing"].as_array().map(Vec::len),
+            Some(0),
+            "{width} px: past the right edge: {}",
+            v["overflowing"]
+        );
+        // innerText is as shown: section names are upper-cased by CSS.
+        let page = v["text"].as_str().unwrap().to_lowercase();
+        let at = |s: &str| {
+            page.find(s)
+                .unwrap_or_else(|| panic!("no {s:?} in\n{page}"))
+        };
+        assert!(at("stories you follow") < at("top stories"), "{page}");
+        assert!(at("since fri 20 nov") > at("stories you follow"), "{page}");
+        assert!(!page.contains("day 7"), "{page}");
+        assert!(page.contains("why:"), "{page}");
+    }
     let subject = m["headers"]["Subject"].as_str().unwrap();
     assert!(
         subject.starts_with("Your morning digest · Thu 26 Nov · 22 new"),
         "{subject}"
     );
     let text = m["text"].as_str().unwrap();
-    // Top stories (explained), then the followed story under its header.
+    // The followed story first, under its header (dated, not "day 7"),
+    // then the top stories (explained).
     let follow = text.find("STORIES YOU FOLLOW").expect(text);
     let top = text.find("TOP STORIES").expect(text);
-    assert!(top < follow, "{text}");
+    assert!(follow < top, "{text}");
     assert!(
         text.contains(
-            "## Climate summit ends with methane deal, no finance target — day 7 · 3 new · 1 outlet"
+            "## Climate summit ends with methane deal, no finance target — since Fri 20 Nov · 3 new · 1 outlet"
         ),
         "{text}"
     );
@@ -71,8 +104,11 @@ fn the_shipped_daily_digest_is_scored_grouped_and_sent() {
         text.contains("Why: close to your interest \"rust programming\""),
         "{text}"
     );
-    // The reader likes Rust: it leads.
-    let first = text.find("1. ").map(|i| &text[i..i + 60]).unwrap();
+    // The reader likes Rust: it leads the top stories.
+    let first = text[top..]
+        .find("1. ")
+        .map(|i| &text[top + i..top + i + 60])
+        .unwrap();
     assert!(first.contains("Rust"), "{first}");
     assert_eq!(liked_ids(m).len(), 22);
     assert!(

@@ -62,7 +62,11 @@ struct Burst {
 impl Agent for Burst {
     async fn run(&self, ctx: &RunCtx, _i: &mut Inbox, out: &mut Outbox) -> anyhow::Result<()> {
         for i in 0..self.n {
-            out.send(vec![item(format!("{}-{i}", ctx.agent))]).await?;
+            let mut it = item(format!("{}-{i}", ctx.agent));
+            // Sources name themselves on their items: the ledger finds what
+            // a source stored by it.
+            it.source = ctx.agent.clone();
+            out.send(vec![it]).await?;
             if self.track {
                 SENT.fetch_add(1, Ordering::SeqCst);
             }
@@ -106,6 +110,30 @@ impl Agent for Collect {
     }
 }
 
+/// A sink that fails every item whose key contains "poison" (an item it
+/// cannot handle, run after run) and takes the rest.
+struct Picky;
+#[async_trait]
+impl Agent for Picky {
+    async fn run(&self, ctx: &RunCtx, input: &mut Inbox, _o: &mut Outbox) -> anyhow::Result<()> {
+        while let Some(batch) = input.next().await {
+            for i in batch {
+                if i.key.contains("poison") {
+                    ctx.item_failed(i.id.unwrap(), format!("cannot digest {}", i.key));
+                } else {
+                    RECEIVED
+                        .lock()
+                        .unwrap()
+                        .entry(ctx.agent.clone())
+                        .or_default()
+                        .push(i.key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn n(v: &serde_json::Value, k: &str) -> u64 {
     v.get(k).and_then(|x| x.as_u64()).unwrap_or(0)
 }
@@ -125,6 +153,9 @@ fn registry() -> Registry {
     }
     fn boom(v: &serde_json::Value, _c: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
         Ok(Box::new(Boom(v["msg"].as_str().unwrap_or("boom").into())))
+    }
+    fn picky(_v: &serde_json::Value, _c: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
+        Ok(Box::new(Picky))
     }
     fn collect(v: &serde_json::Value, _c: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
         Ok(Box::new(Collect {
@@ -155,6 +186,12 @@ fn registry() -> Registry {
             role: Role::Sink,
             summary: "",
             build: collect,
+        },
+        KindDef {
+            name: "picky",
+            role: Role::Sink,
+            summary: "",
+            build: picky,
         },
     ];
     // The real transforms too, to check they compose with test kinds.
@@ -308,4 +345,96 @@ fn dag_order_puts_inputs_first() {
         .map(|i| p.agents[i].name.as_str())
         .collect();
     assert_eq!(order, ["s1", "s2", "mid", "sink_d"]);
+}
+
+async fn run_once(
+    p: &agg_core::Pipeline,
+    s: &Arc<dyn agg_core::Store>,
+    opts: RunOptions,
+) -> agg_core::exec::RunSummary {
+    agg_core::exec::run(p, s.clone(), &opts, Arc::new(Quiet))
+        .await
+        .unwrap()
+}
+
+/// An item a stage fails on is offered again on the next runs, then parked
+/// at `max_attempts` with its reason; the others are handled once; `retry`
+/// puts the parked one back in line. A new sink added later takes the
+/// whole store with `Backlog::All`.
+#[tokio::test]
+async fn poison_items_are_parked_after_max_attempts() {
+    use agg_core::exec::Backlog;
+    use agg_core::store::StageStatus;
+    let yaml = "name: poison\nmax_attempts: 2\nagents:\n  src: { kind: burst, n: 3 }\n  \
+                poison_pick: { kind: picky, inputs: [src] }\n";
+    let p = pipeline(yaml);
+    let (_d, s) = store().await;
+    // burst keys are "src-0".."src-2": make one of them poison by storing a
+    // poison item under the same source first.
+    let mut bad = vec![item("src-poison".into())];
+    bad[0].source = "src".into();
+    s.upsert_items(&mut bad).await.unwrap();
+    let first = run_once(&p, &s, RunOptions::default()).await;
+    assert_eq!(
+        first.status,
+        RunStatus::Partial,
+        "a failed item is reported"
+    );
+    let failures = s.stage_failures(Some("poison"), 10).await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (failures[0].status, failures[0].attempts),
+        (StageStatus::Failed, 1)
+    );
+    assert_eq!(
+        failures[0].reason.as_deref(),
+        Some("cannot digest src-poison")
+    );
+    run_once(&p, &s, RunOptions::default()).await;
+    let failures = s.stage_failures(Some("poison"), 10).await.unwrap();
+    assert_eq!(
+        (failures[0].status, failures[0].attempts),
+        (StageStatus::Parked, 2)
+    );
+    // Parked: no longer offered, so a third run is clean.
+    let third = run_once(&p, &s, RunOptions::default()).await;
+    let pick = third
+        .outcomes
+        .iter()
+        .find(|o| o.agent == "poison_pick")
+        .unwrap();
+    assert_eq!(third.status, RunStatus::Ok, "{:?}", third.outcomes);
+    assert!(pick.items_backlog == 0, "{pick:?}");
+    let got = RECEIVED.lock().unwrap()["poison_pick"].clone();
+    assert!(!got.iter().any(|k| k.contains("poison")));
+    // Retry: offered once more (and failing again, counted afresh).
+    assert_eq!(s.retry_stage("poison", None, None).await.unwrap(), 1);
+    let fourth = run_once(&p, &s, RunOptions::default()).await;
+    let pick = fourth
+        .outcomes
+        .iter()
+        .find(|o| o.agent == "poison_pick")
+        .unwrap();
+    assert_eq!(pick.items_backlog, 1, "{pick:?}");
+    let failures = s.stage_failures(Some("poison"), 10).await.unwrap();
+    assert_eq!(
+        (failures[0].status, failures[0].attempts),
+        (StageStatus::Failed, 1)
+    );
+
+    // A sink added later: the stored items are pending for it, within the
+    // window; `Backlog::All` reaches everything.
+    let later = pipeline(&format!(
+        "{yaml}  late_sink: {{ kind: collect, inputs: [src] }}\n"
+    ));
+    let opts = RunOptions {
+        only: Some("late_sink".into()),
+        alone: true,
+        backlog: Backlog::All,
+        ..RunOptions::default()
+    };
+    run_once(&later, &s, opts).await;
+    let mut late = RECEIVED.lock().unwrap()["late_sink"].clone();
+    late.sort();
+    assert_eq!(late, ["src-0", "src-1", "src-2", "src-poison"]);
 }

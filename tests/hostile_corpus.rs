@@ -9,10 +9,17 @@
 //! stored and rendered, and no executable markup may reach the page or the
 //! digest.
 //!
-//! The outcome table (file → outcome or error message) is printed with
-//! `--nocapture` and written to `$AGG_HOSTILE_TABLE` when set
-//! (`scripts/hostile-table.sh`). Skipped, with a note, when the corpus is
-//! absent (as `crates/agg-fetch/tests/corpus.rs`, which checks parsing alone).
+//! Each file's items are also counted by Python's feedparser (when python3
+//! has it: `python3 -m pip install feedparser`): a feed that ends "ok" with
+//! no items read from it where feedparser finds some is a lost format, and
+//! fails the test; per group, the items agg stored and parsed and the items
+//! feedparser found are reported.
+//!
+//! The outcome table (file → outcome or error message, feedparser's count)
+//! and the per-group counts are printed with `--nocapture` and written to
+//! `$AGG_HOSTILE_TABLE` when set (`scripts/hostile-table.sh`). Skipped, with
+//! a note, when the corpus is absent (as `crates/agg-fetch/tests/corpus.rs`,
+//! which checks parsing alone).
 
 mod common;
 
@@ -164,6 +171,8 @@ fn url_path(group: &str, name: &str) -> String {
     format!("/h/{group}/{enc}")
 }
 
+/// The page is a ranked view capped at `max_items`; this test looks for
+/// every good item on it, so the cap is lifted.
 fn pipeline(feeds: &[String]) -> String {
     let list: String = feeds.iter().map(|u| format!("      - {u}\n")).collect();
     format!(
@@ -185,7 +194,7 @@ fn pipeline(feeds: &[String]) -> String {
          \x20   device: cpu\n\
          \x20   interests: {{ like: [\"lighthouse keeper\", \"ferry timetable\", \"sourdough bakery\"], dislike: [\"celebrity gossip\"] }}\n\
          \x20 sagas: {{ kind: saga, inputs: [scored] }}\n\
-         \x20 page: {{ kind: html, inputs: [sagas], path: out/page.html, title: Hostile }}\n\
+         \x20 page: {{ kind: html, inputs: [sagas], path: out/page.html, title: Hostile, max_items: 5000 }}\n\
          \x20 digest:\n\
          \x20   kind: email_digest\n\
          \x20   inputs: [sagas]\n\
@@ -194,8 +203,8 @@ fn pipeline(feeds: &[String]) -> String {
          \x20   max_items: 60\n\
          \x20   top: 10\n\
          \x20   sections: [top, sagas, sources, health]\n\
-         \x20   sources: [feeds]\n\
-         \x20   public_url: http://127.0.0.1:9\n"
+         \x20   public_url: http://127.0.0.1:9\n\
+         \x20   smtp: smtp://127.0.0.1:9\n"
     )
 }
 
@@ -204,6 +213,54 @@ struct Row {
     group: String,
     file: String,
     outcome: String,
+    /// Entries Python's feedparser finds in the file (`None`: not counted).
+    feedparser: Option<i64>,
+    /// Items agg's parser reads from the file as served (`None`: an error).
+    /// Stored items can be fewer: an item whose link another feed already
+    /// brought is stored once, under that feed.
+    parsed: Option<i64>,
+}
+
+/// Counts entries with Python's feedparser: one number per path, in order
+/// (-1 where feedparser raised).
+const FEEDPARSER_COUNT: &str = r#"
+import sys, json, feedparser
+out = []
+for p in sys.argv[1:]:
+    try:
+        out.append(len(feedparser.parse(open(p, 'rb').read()).entries))
+    except Exception:
+        out.append(-1)
+print(json.dumps(out))
+"#;
+
+/// A python3 that has feedparser, if there is one.
+fn feedparser_python() -> Option<&'static str> {
+    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import feedparser"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// feedparser's entry count for each of `paths`.
+fn feedparser_counts(py: &str, paths: &[PathBuf]) -> Vec<i64> {
+    let out = std::process::Command::new(py)
+        .arg("-c")
+        .arg(FEEDPARSER_COUNT)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "feedparser: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Vec<i64> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.len(), paths.len());
+    v
 }
 
 #[test]
@@ -217,11 +274,26 @@ fn every_hostile_feed_through_the_whole_pipeline() {
     groups.sort();
     assert!(!groups.is_empty(), "no groups in {}", root.display());
 
+    let python = feedparser_python();
+    if python.is_none() {
+        eprintln!(
+            "note: python3 has no feedparser (`python3 -m pip install feedparser`); \
+             items are not compared with it"
+        );
+    }
     let mut routes = HashMap::new();
     let mut by_group: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut fp_counts: HashMap<(String, String), i64> = HashMap::new();
     for g in &groups {
         let group = g.file_name().unwrap().to_string_lossy().to_string();
-        for f in files(g) {
+        let paths = files(g);
+        if let Some(py) = python {
+            for (p, n) in paths.iter().zip(feedparser_counts(py, &paths)) {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                fp_counts.insert((group.clone(), name), n);
+            }
+        }
+        for f in paths {
             let name = f.file_name().unwrap().to_string_lossy().to_string();
             let path = url_path(&group, &name);
             routes.insert(path.clone(), Route::Feed(std::fs::read(&f).unwrap()));
@@ -305,8 +377,7 @@ fn every_hostile_feed_through_the_whole_pipeline() {
             continue;
         }
 
-        // Items stored, by feed (the feed state's `items_total` counts
-        // distinct dates, for scheduling, not items).
+        // Items stored, by feed, as the store lists them.
         let out = run_ok(
             agg(dir)
                 .arg("--db")
@@ -346,10 +417,25 @@ fn every_hostile_feed_through_the_whole_pipeline() {
                     }
                 },
             };
+            let feedparser = fp_counts.get(&(group.clone(), name.clone())).copied();
+            let bytes = std::fs::read(root.join(group).join(name)).unwrap();
+            let parsed = agg_fetch::parse_feed(&bytes, &url, "feeds", chrono::Utc::now())
+                .ok()
+                .map(|f| f.items.len() as i64);
+            if outcome.starts_with("ok: ")
+                && parsed == Some(0)
+                && let Some(n) = feedparser.filter(|n| *n > 0)
+            {
+                problems.push(format!(
+                    "{group}/{name}: ok with 0 items, but feedparser finds {n}"
+                ));
+            }
             rows.push(Row {
                 group: group.clone(),
                 file: name.clone(),
                 outcome,
+                feedparser,
+                parsed,
             });
         }
 
@@ -384,14 +470,68 @@ fn every_hostile_feed_through_the_whole_pipeline() {
         }
     }
 
-    let mut table = String::from("| group | file | outcome |\n|---|---|---|\n");
+    let mut table =
+        String::from("| group | file | outcome | feedparser items |\n|---|---|---|---|\n");
     for r in &rows {
         let outcome: String = r.outcome.chars().take(160).collect();
         table.push_str(&format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {} |\n",
             r.group,
             r.file,
-            outcome.replace('|', "\\|")
+            outcome.replace('|', "\\|"),
+            r.feedparser.map_or("-".into(), |n| n.to_string())
+        ));
+    }
+    // Per group: items agg stored and parsed (from the files it read
+    // without error) and items feedparser finds, in all files and in those
+    // agg read.
+    table.push_str(
+        "\n| group | files | agg: ok | agg: error | agg items stored | agg items parsed | \
+         feedparser items (all files) | feedparser items (files agg read) | \
+         ok with 0 items, feedparser > 0 |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (group, entries) in &by_group {
+        let rs: Vec<&Row> = rows.iter().filter(|r| &r.group == group).collect();
+        let ok: Vec<&&Row> = rs
+            .iter()
+            .filter(|r| r.outcome.starts_with("ok: "))
+            .collect();
+        let agg_items: i64 = ok
+            .iter()
+            .filter_map(|r| {
+                r.outcome
+                    .trim_start_matches("ok: ")
+                    .trim_end_matches(" items")
+                    .parse::<i64>()
+                    .ok()
+            })
+            .sum();
+        let fp = |rows: &mut dyn Iterator<Item = &Row>| -> String {
+            if python.is_none() {
+                return "-".into();
+            }
+            rows.filter_map(|r| r.feedparser)
+                .filter(|n| *n > 0)
+                .sum::<i64>()
+                .to_string()
+        };
+        let parsed: i64 = ok.iter().filter_map(|r| r.parsed).sum();
+        let lost = rs
+            .iter()
+            .filter(|r| {
+                r.outcome.starts_with("ok: ")
+                    && r.parsed == Some(0)
+                    && r.feedparser.is_some_and(|n| n > 0)
+            })
+            .count();
+        table.push_str(&format!(
+            "| {group} | {} | {} | {} | {agg_items} | {parsed} | {} | {} | {lost} |\n",
+            entries.len(),
+            ok.len(),
+            rs.len() - ok.len(),
+            fp(&mut rs.iter().copied()),
+            fp(&mut ok.iter().map(|r| **r)),
         ));
     }
     table.push_str(

@@ -502,8 +502,10 @@ fn workers_racing_for_the_same_feeds_fetch_each_once_per_cycle() {
         ),
     );
     run_ok(agg(tmp.path()).args(["--db", &db.url, "migrate"]));
+    // Feeds fall due as real time passes: the workers read the real clock
+    // (an empty AGG_NOW unpins it), not the fixture morning.
     let mut workers: Vec<Worker> = (1..=3)
-        .map(|i| Worker::start(tmp.path(), &db.url, &format!("w{i}"), &[]))
+        .map(|i| Worker::start(tmp.path(), &db.url, &format!("w{i}"), &[("AGG_NOW", "")]))
         .collect();
     std::thread::sleep(Duration::from_secs(secs));
     for w in &mut workers {

@@ -88,8 +88,7 @@ fn pipeline(server: &Server) -> String {
     p.push_str(
         "  digest:\n    kind: email_digest\n    inputs: [sagas]\n    to: me@localhost\n\
          \x20   title: \"<img src=x onerror=alert(31)>Digest\"\n    sections: [top, sagas, sources, health]\n\
-         \x20   sources: [feeds]\n\
-         \x20   public_url: http://127.0.0.1:9\n",
+         \x20   public_url: http://127.0.0.1:9\n    smtp: smtp://127.0.0.1:9\n",
     );
     p
 }
@@ -187,8 +186,8 @@ fn xss_payloads_never_reach_any_output_surface() {
     // groups into sagas and writes the `html` sink's page (exit 1: the feed
     // that is not a feed failed, and the exit code says so); then
     // `agg digest` renders the digest of the stored items (the feeds answer
-    // 304 now; `sources: [feeds]` offers what the run stored) to files
-    // instead of sending it.
+    // 304 now; the digest's inbox is every stored item it has not
+    // delivered) to files instead of sending it.
     for (args, code) in [
         (&["run", "p.yaml", "--only", "page"][..], 1),
         (

@@ -26,7 +26,7 @@ fn serve(dir: &Path, db: &Path, pipeline: &str, now: bool, env: &[(&str, &str)])
         .arg(db)
         .args(["serve", pipeline, "--bind", "127.0.0.1:0"]);
     if now {
-        c.arg("--now");
+        c.arg("--run-now");
     }
     start_serve(&mut c)
 }

@@ -233,9 +233,11 @@ fn digest_scratch() -> (tempfile::TempDir, PathBuf) {
     )
     .unwrap();
     let db = tmp.path().join("agg.db");
-    // Store the items without running the digest itself.
+    // Store the items without running the digest itself (a pipeline whose
+    // digest would send needs an SMTP server to validate; none is used).
     run_ok(
         agg(tmp.path())
+            .env("AGG_SMTP_URL", "smtp://127.0.0.1:9")
             .arg("--db")
             .arg(&db)
             .args(["run", "p.yaml", "--only", "fresh"]),
@@ -264,14 +266,18 @@ fn digest_preview_lists_unsent_items_and_sends_nothing() {
         let (status, page) = get(port, "/ui/digest");
         assert_eq!(status, 200, "{page}");
         assert!(
-            page.contains("digest of 2026-11-26 · 5 items"),
+            page.contains(
+                "Today's digest (2026-11-26) has not been sent yet; none has been sent before."
+            ),
             "round {round}: {page}"
         );
+        assert!(page.contains("· 5 items · to reader@example.org"), "{page}");
         assert!(page.contains("Port strike enters its fourth day"), "{page}");
-        assert!(
-            page.contains("<iframe class=\"digest\""),
-            "the email itself"
-        );
+        // The email itself leads; the list of its contents comes after.
+        let email = page
+            .find("<iframe class=\"digest\"")
+            .expect("the email itself");
+        assert!(email < page.find("Contents as a list").unwrap(), "{page}");
         assert!(!page.contains("class=\"error\""), "{page}");
         // Titles from the feed stay text, even inside the preview (escaped
         // twice there: once in the email, once in the srcdoc attribute).
@@ -300,6 +306,7 @@ fn digest_preview_lists_unsent_items_and_sends_nothing() {
         agg(tmp.path())
             .env("AGG_SECRET", SECRET)
             .env("AGG_DIGEST_NOW", "2026-11-26T07:00:00Z")
+            .env("AGG_SMTP_URL", "smtp://127.0.0.1:9")
             .arg("--db")
             .arg(&db)
             .args(["digest", "p.yaml", "--dry-run"]),
@@ -613,4 +620,467 @@ fn add_url_fetches_stores_and_likes_only_on_post() {
         err.contains("--allow-private") && err.contains("10.0.0.0/99"),
         "{err}"
     );
+}
+
+/// Renders `url` at `width` px in headless Chromium
+/// (tests/fixtures/ui/measure.py), keeps the screenshot as
+/// target/test-artifacts/NAME.png, and returns the page's measurements.
+fn measure(url: &str, width: u32, name: &str) -> serde_json::Value {
+    let shot = repo().join(format!("target/test-artifacts/{name}.png"));
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/fixtures/ui/measure.py"))
+        .arg(url)
+        .arg(width.to_string())
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 5_000,
+        "{name}: blank"
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A phone shows the whole page: nothing scrolls sideways, no box reaches
+/// past the right edge.
+fn fits(v: &serde_json::Value, what: &str) {
+    assert!(
+        v["scrollWidth"].as_i64() <= v["innerWidth"].as_i64(),
+        "{what}: scrolls sideways: {v}"
+    );
+    assert_eq!(
+        v["overflowing"].as_array().map(Vec::len),
+        Some(0),
+        "{what}: past the right edge: {}",
+        v["overflowing"]
+    );
+}
+
+#[test]
+fn items_are_ranked_by_score_explained_and_open_as_an_item_page() {
+    let (tmp, db) = shipped();
+    // Scored by the real model (without it every score would be missing
+    // and there would be no rank to check).
+    if !model_installed() {
+        eprintln!("note: the sentence model is not installed; ranking test skipped");
+        return;
+    }
+    run_ok(
+        agg(tmp.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["run", "pipelines/morning.yaml"]),
+    );
+    let (srv, port) = serve(tmp.path(), &db, "pipelines/morning.yaml", &[]);
+    let (status, page) = get(port, "/");
+    assert_eq!(status, 200);
+    // Rank order: the score column never goes up down the page.
+    let scores: Vec<f32> = page
+        .split("<td class=\"score\">")
+        .skip(1)
+        .filter_map(|c| c[..c.find('<').unwrap()].trim().parse().ok())
+        .collect();
+    assert!(scores.len() >= 10, "{page}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "not ranked by score: {scores:?}"
+    );
+    assert!(page.contains("why: close to your interest"), "{page}");
+    // One row per story: no title twice.
+    let titles: Vec<&str> = page
+        .split("class=\"title\" href=\"/ui/item/")
+        .skip(1)
+        .map(|r| &r[r.find('>').unwrap() + 1..r.find("</a>").unwrap()])
+        .collect();
+    let unique: std::collections::HashSet<&str> = titles.iter().copied().collect();
+    assert_eq!(unique.len(), titles.len(), "{titles:?}");
+    assert!(page.contains("page 1 of 1"), "{page}");
+    // A row names its saga only when the saga holds more than that item.
+    let named: std::collections::HashSet<&str> = page
+        .split(" · saga <a href=\"/ui/sagas/")
+        .skip(1)
+        .map(|r| &r[..r.find('"').unwrap()])
+        .collect();
+    assert!(
+        !named.is_empty(),
+        "the demo has stories of several items: {page}"
+    );
+    for id in &named {
+        let (_, saga) = get(port, &format!("/ui/sagas/{id}"));
+        let n: usize = saga
+            .split(" items from ")
+            .next()
+            .and_then(|h| h.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no item count on saga {id}: {saga}"));
+        assert!(n >= 2, "row names one-item saga {id}");
+    }
+    let (_, newest) = get(port, "/?order=newest");
+    assert!(newest.contains("Items, newest first"), "{newest}");
+
+    // The best item's own page: its reasons, its content, its feedback.
+    let id: i64 = page
+        .split("class=\"title\" href=\"/ui/item/")
+        .nth(1)
+        .and_then(|r| r[..r.find('"').unwrap()].parse().ok())
+        .unwrap();
+    let (status, item) = get(port, &format!("/ui/item/{id}"));
+    assert_eq!(status, 200, "{item}");
+    assert!(item.contains(titles[0]), "{item}");
+    assert!(item.contains("why: "), "{item}");
+    assert!(item.contains(&format!("/ui/items/{id}/like")), "{item}");
+    assert!(item.contains("<article class=\"content\">"), "{item}");
+    assert_eq!(get(port, "/ui/item/999999").0, 404);
+
+    let base = format!("http://127.0.0.1:{port}");
+    let v = measure(&format!("{base}/"), 390, "ui-items-390");
+    fits(&v, "items at 390 px");
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.contains(titles[0]) && text.contains(titles[1]),
+        "{text}"
+    );
+    assert!(
+        text.find(titles[0]) < text.find(titles[1]),
+        "rank order on screen"
+    );
+    measure(&format!("{base}/"), 1000, "ui-items-ranked");
+    let v = measure(&format!("{base}/ui/item/{id}"), 390, "ui-item-390");
+    fits(&v, "item page at 390 px");
+
+    // Sagas: one-item stories behind a link; following the last one listed
+    // from the list puts it first.
+    let (_, sagas) = get(port, "/ui/sagas");
+    assert!(sagas.contains("one-item stories"), "{sagas}");
+    let saga: u64 = sagas
+        .split("class=\"title\" href=\"/ui/sagas/")
+        .skip(1)
+        .last()
+        .and_then(|r| r[..r.find('"').unwrap()].parse().ok())
+        .unwrap_or_else(|| panic!("no multi-item saga: {sagas}"));
+    let (status, headers, _) = request(
+        port,
+        "POST",
+        &format!("/ui/sagas/{saga}/follow?back=list"),
+        &[],
+        "",
+    );
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], format!("/ui/sagas#saga-{saga}"));
+    let (_, sagas) = get(port, "/ui/sagas");
+    let first = sagas.find("<h2>").map(|i| &sagas[i..]).unwrap();
+    assert!(first.starts_with("<h2>Stories you follow</h2>"), "{sagas}");
+    assert!(
+        first[..first.find("</table>").unwrap()].contains(&format!("href=\"/ui/sagas/{saga}\"")),
+        "{sagas}"
+    );
+    let (_, all) = get(port, "/ui/sagas?all=1");
+    assert!(all.len() > sagas.len(), "?all=1 lists more");
+    let v = measure(&format!("{base}/ui/sagas"), 390, "ui-sagas-390");
+    fits(&v, "sagas at 390 px");
+    let (_, one) = get(port, &format!("/ui/sagas/{saga}"));
+    assert!(
+        one.contains("href=\"/ui/item/"),
+        "titles link to items: {one}"
+    );
+    measure(&format!("{base}/ui/sagas/{saga}"), 390, "ui-saga-390");
+    drop(srv);
+}
+
+// issue 19: subscribing from the UI, in a real browser.
+#[test]
+fn a_browser_subscribes_through_the_bookmarklet_page_and_unsubscribes() {
+    let site = TestServer::start(|req| {
+        match req.path.as_str() {
+        "/feed.xml" => Resp::feed(req, &rss("site", 2)),
+        "/" => Resp::ok(
+            "<html><head><link rel=\"alternate\" type=\"application/rss+xml\" href=\"/feed.xml\"></head><body>x</body></html>",
+        )
+        .header("Content-Type", "text/html"),
+        _ => Resp::status(404),
+    }
+    });
+    let (tmp, db) = shipped();
+    let (_srv, port) = serve(
+        tmp.path(),
+        &db,
+        "pipelines/demo.yaml",
+        &[("AGG_ALLOW_PRIVATE", "127.0.0.1")],
+    );
+    let subs = || {
+        let (rt, store) = open_store(&db);
+        rt.block_on(store.list_subscriptions(None)).unwrap()
+    };
+    let enc = form_value(&site.url("/"));
+    // What the bookmarklet opens asks first; the click is a same-origin POST.
+    let after = browser(
+        &format!("http://127.0.0.1:{port}/ui/feeds/subscribe?url={enc}"),
+        "form[action=\"/ui/feeds/add\"] button",
+        "subscribe",
+    );
+    assert!(after.ends_with("/ui/feeds/add"), "{after}");
+    let s = subs();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].url, site.url("/feed.xml"));
+    // The feeds page lists it; its button unsubscribes.
+    let after = browser(
+        &format!("http://127.0.0.1:{port}/ui/feeds"),
+        "#subscriptions button",
+        "unsubscribe",
+    );
+    assert!(after.ends_with("/ui/feeds"), "{after}");
+    assert!(subs().is_empty());
+}
+
+// issue 18: read and saved
+/// Stores the demo pipeline's items; returns the scratch folder and store.
+fn demo_stored() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, db) = shipped();
+    run_ok(
+        agg(tmp.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["run", "pipelines/demo.yaml"]),
+    );
+    (tmp, db)
+}
+
+/// The rows of an items page: (id, class attribute), top to bottom.
+fn rows(page: &str) -> Vec<(i64, String)> {
+    page.split("<tr id=\"item-")
+        .skip(1)
+        .map(|r| {
+            let id = r[..r.find('"').unwrap()].parse().unwrap();
+            let class = r.split("class=\"").nth(1).unwrap();
+            (id, class[..class.find('"').unwrap()].to_string())
+        })
+        .collect()
+}
+
+/// What Python's feedparser reads from a feed document: its version, whether
+/// it found the document malformed, and the entries' titles.
+fn feedparser(xml: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import feedparser, json, sys\n\
+             d = feedparser.parse(sys.stdin.buffer.read())\n\
+             print(json.dumps({'version': d.version, 'bozo': bool(d.bozo), \
+             'titles': [e.title for e in d.entries]}))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(xml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "feedparser (pip install feedparser)");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn states(db: &Path, ids: &[i64]) -> HashMap<i64, agg_core::ItemState> {
+    let (rt, store) = open_store(db);
+    rt.block_on(store.item_states(ids)).unwrap()
+}
+
+#[test]
+fn opening_reads_the_star_saves_and_mark_all_above_reads_the_page() {
+    let (tmp, db) = demo_stored();
+    let (_srv, port) = serve(tmp.path(), &db, "pipelines/demo.yaml", &[]);
+    let here = format!("http://127.0.0.1:{port}");
+    let (status, page) = get(port, "/");
+    assert_eq!(status, 200);
+    let first = rows(&page);
+    assert!(first.len() >= 3, "{page}");
+    assert!(first.iter().all(|(_, c)| c == "item"), "nothing read yet");
+    let (a, b, c) = (first[0].0, first[1].0, first[2].0);
+    assert!(page.contains(&format!("action=\"/ui/items/{a}/save\"")));
+    let title = |id: i64| {
+        items(&db)
+            .into_iter()
+            .find(|i| i.id == Some(id))
+            .unwrap()
+            .title
+    };
+
+    // Opening an item marks it read; its row on `/` is dimmed.
+    assert_eq!(get(port, &format!("/ui/item/{a}")).0, 200);
+    assert!(states(&db, &[a])[&a].read_at.is_some());
+    let (_, page) = get(port, "/");
+    let now = rows(&page);
+    assert_eq!(now[0], (a, "item read".to_string()), "{now:?}");
+    assert_eq!(now[1].1, "item");
+    // A prefetch, or a page on another site loading it, reads nothing.
+    for h in [
+        ("Sec-Purpose", "prefetch"),
+        ("Sec-Fetch-Site", "cross-site"),
+    ] {
+        let (s, _, _) = request(port, "GET", &format!("/ui/item/{b}"), &[h], "");
+        assert_eq!(s, 200);
+    }
+    assert!(states(&db, &[b]).is_empty(), "b not read");
+
+    // `?unread=1` hides the read row and keeps the filter in its links.
+    let (_, unread) = get(port, "/?unread=1");
+    let shown: Vec<i64> = rows(&unread).iter().map(|r| r.0).collect();
+    assert!(!shown.contains(&a) && shown.contains(&b), "{shown:?}");
+    assert!(
+        unread.contains("href=\"/?page=1&order=newest&unread=1\""),
+        "{unread}"
+    );
+    assert!(
+        page.contains("href=\"/?page=1&unread=1\""),
+        "the filter link"
+    );
+
+    // The star: a POST, back to the page it was on; saving is not feedback.
+    let (s, headers, _) = request(
+        port,
+        "POST",
+        &format!("/ui/items/{b}/save"),
+        &[("Referer", &format!("{here}/?unread=1"))],
+        "",
+    );
+    assert_eq!(s, 303);
+    assert_eq!(headers["location"], format!("/?unread=1#item-{b}"));
+    // Another site cannot save for the reader.
+    let (s, _, _) = request(
+        port,
+        "POST",
+        &format!("/ui/items/{c}/save"),
+        &[("Sec-Fetch-Site", "cross-site")],
+        "",
+    );
+    assert_eq!(s, 403);
+    // A 👍 trains, and saves nothing.
+    let (s, _, _) = request(port, "POST", &format!("/ui/items/{c}/like"), &[], "");
+    assert_eq!(s, 303);
+    assert_eq!(
+        feedback(&db).iter().map(|f| f.item_id).collect::<Vec<_>>(),
+        [c],
+        "only the 👍 is feedback"
+    );
+    let (_, saved) = get(port, "/ui/saved");
+    let listed: Vec<i64> = rows(&saved).iter().map(|r| r.0).collect();
+    assert_eq!(listed, [b], "{saved}");
+    assert!(saved.contains(&title(b)) && saved.contains("★ saved"));
+    assert!(saved.contains(&format!("action=\"/ui/items/{b}/unsave\"")));
+    let (_, page) = get(port, "/");
+    assert!(page.contains(&format!("action=\"/ui/items/{b}/unsave\"")));
+    assert!(page.contains(&format!("action=\"/ui/items/{c}/save\"")));
+
+    // /saved.xml: RSS a feed reader reads, holding the saved item only.
+    let (s, headers, xml) = request(port, "GET", "/saved.xml", &[], "");
+    assert_eq!(s, 200);
+    assert!(headers["content-type"].starts_with("application/rss+xml"));
+    let f = feedparser(&xml);
+    assert_eq!(f["version"], "rss20", "{f}");
+    assert_eq!(f["bozo"], false, "{f}");
+    assert_eq!(f["titles"], serde_json::json!([title(b)]), "{f}");
+
+    // "Mark all above as read": the ids of the rows the page showed.
+    let (_, unread) = get(port, "/?unread=1");
+    let form = &unread[unread.find("id=\"mark-read\"").expect("the form")..];
+    let ids = form.split("name=\"ids\" value=\"").nth(1).unwrap();
+    let ids = &ids[..ids.find('"').unwrap()];
+    let listed: Vec<i64> = rows(&unread).iter().map(|r| r.0).collect();
+    assert_eq!(
+        ids.split(',')
+            .map(|i| i.parse().unwrap())
+            .collect::<Vec<i64>>(),
+        listed
+    );
+    let (s, headers, _) = request(
+        port,
+        "POST",
+        "/ui/read",
+        &[("Referer", &format!("{here}/?unread=1"))],
+        &format!("ids={}", form_value(ids)),
+    );
+    assert_eq!(s, 303);
+    assert_eq!(headers["location"], "/?unread=1");
+    let st = states(&db, &listed);
+    assert!(!listed.is_empty());
+    assert!(listed.iter().all(|id| st[id].read_at.is_some()));
+    let (_, after) = get(port, "/?unread=1");
+    let left: Vec<i64> = rows(&after).iter().map(|r| r.0).collect();
+    assert!(left.iter().all(|id| !listed.contains(id)), "{left:?}");
+    let (_, all) = get(port, "/");
+    assert!(
+        rows(&all)
+            .iter()
+            .any(|(id, c)| *id == b && c == "item read saved")
+    );
+
+    // Unsaved: gone from the page and the feed.
+    let (s, _, _) = request(port, "POST", &format!("/ui/items/{b}/unsave"), &[], "");
+    assert_eq!(s, 303);
+    assert!(rows(&get(port, "/ui/saved").1).is_empty());
+    let (_, xml) = get(port, "/saved.xml");
+    assert_eq!(feedparser(&xml)["titles"], serde_json::json!([]));
+    assert_eq!(
+        request(port, "POST", "/ui/items/999999/save", &[], "").0,
+        404
+    );
+}
+
+#[test]
+fn the_cli_marks_and_lists_saved_and_unread_items() {
+    let (tmp, db) = demo_stored();
+    let cli = |args: &[&str]| {
+        let mut c = agg(tmp.path());
+        c.arg("--db").arg(&db).args(args);
+        c
+    };
+    let ids = |args: &[&str]| -> Vec<i64> {
+        let out = run_ok(&mut cli(
+            &[&["items", "--json", "--limit", "1000"], args].concat()
+        ));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let all = ids(&[]);
+    assert!(all.len() > 3);
+    assert_eq!(ids(&["--unread"]), all, "nothing read yet");
+    assert!(ids(&["--saved"]).is_empty());
+    let (a, b) = (all[0].to_string(), all[1].to_string());
+    let out = run_ok(&mut cli(&["mark", "save", &a]));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("saved: {a} ")));
+    run_ok(&mut cli(&["mark", "read", &a, &b]));
+    assert_eq!(ids(&["--saved"]), [all[0]]);
+    assert_eq!(ids(&["--unread"]), all[2..].to_vec());
+    let out = run_ok(&mut cli(&["items", "--unread", "--count"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        (all.len() - 2).to_string()
+    );
+    assert!(ids(&["--unread", "--saved"]).is_empty());
+    // An unknown id marks nothing at all.
+    let out = cli(&["mark", "unread", &b, "999999"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("999999"));
+    assert_eq!(ids(&["--unread"]), all[2..].to_vec());
+    run_ok(&mut cli(&["mark", "unread", &b]));
+    run_ok(&mut cli(&["mark", "unsave", &a]));
+    assert!(ids(&["--saved"]).is_empty());
+    assert_eq!(ids(&["--unread"]), all[1..].to_vec());
+    assert!(feedback(&db).is_empty(), "marking is not feedback");
 }

@@ -11,6 +11,9 @@ fn agg() -> Command {
     c.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("AGG_DB")
         .env_remove("AGG_TEST_SURELY_UNSET_TOKEN")
+        // The digest fixtures are about these being unset.
+        .env_remove("AGG_SMTP_URL")
+        .env_remove("AGG_PUBLIC_URL")
         .env("NO_COLOR", "1");
     c
 }
@@ -165,6 +168,59 @@ fn warnings_do_not_fail_validation() {
         "{stderr}"
     );
     assert!(stderr.contains("warning[no-sink]"), "{stderr}");
+}
+
+/// A digest's public URL and SMTP server may come from the environment it
+/// runs in: their absence is a located warning, and validation passes.
+#[test]
+fn a_digest_without_public_url_or_smtp_is_warned_about_at_the_option() {
+    for (file, line, option) in [
+        ("digest-no-public-url.yaml", 4, "public_url"),
+        ("digest-no-smtp.yaml", 4, "smtp"),
+    ] {
+        let path = format!("tests/pipelines/good/{file}");
+        let out = agg()
+            .args(["validate", &path])
+            .env_remove("AGG_PUBLIC_URL")
+            .env_remove("AGG_SMTP_URL")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let located = format!("{path}:{line}:3: warning[option-warning]:");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&located))
+            .unwrap_or_else(|| panic!("no located warning {located} in\n{stderr}"));
+        let says = if option == "smtp" {
+            "SMTP"
+        } else {
+            "public URL"
+        };
+        assert!(line.contains(says), "{line}");
+        assert!(
+            stderr.contains("help:"),
+            "a hint says what to add:\n{stderr}"
+        );
+        // Set in the environment, the warning goes away.
+        let var = if option == "smtp" {
+            "AGG_SMTP_URL"
+        } else {
+            "AGG_PUBLIC_URL"
+        };
+        let value = if option == "smtp" {
+            "smtp://127.0.0.1:2525"
+        } else {
+            "https://agg.example.org"
+        };
+        let out = agg()
+            .args(["validate", &path])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!stderr.contains("option-warning"), "{stderr}");
+    }
 }
 
 #[test]

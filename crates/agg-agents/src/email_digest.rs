@@ -15,7 +15,6 @@ use agg_digest::{
     DigestConfig, MutedPolicy, RenderConfig, SagaInfo, Section, SelectOptions, SendOptions, Signer,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::util::{OneOrMany, parse_duration};
@@ -32,7 +31,8 @@ struct Options {
     /// Sender, e.g. `agg <agg@example.org>`.
     #[serde(default = "default_from")]
     from: String,
-    /// SMTP URL; default `AGG_SMTP_URL`.
+    /// SMTP URL; default `AGG_SMTP_URL`. A digest that would send needs
+    /// one of them: `validate` says so, instead of the 7 o'clock run failing.
     #[serde(default)]
     smtp: Option<String>,
     /// Shown at the top and in the subject (default: the pipeline's name).
@@ -62,8 +62,9 @@ struct Options {
     /// Folder of templates overriding the shipped ones by file name.
     #[serde(default)]
     templates: Option<String>,
-    /// Where `agg serve` answers feedback links; default `AGG_PUBLIC_URL`,
-    /// else http://localhost:8080.
+    /// Where `agg serve` answers feedback links; default `AGG_PUBLIC_URL`
+    /// (what `agg serve --public-url` also reads). Required: a guessed
+    /// default (localhost) mails links that work nowhere but on this host.
     #[serde(default)]
     public_url: Option<String>,
     /// Days feedback links stay valid.
@@ -76,14 +77,6 @@ struct Options {
     /// Send a digest even when nothing is new.
     #[serde(default)]
     send_empty: bool,
-    /// Also offer unsent items stored by earlier runs from this pipeline's
-    /// sources, up to this old (a feed that answered 304 re-emits nothing;
-    /// items held back by the caps come back). `0d` turns it off.
-    #[serde(default = "default_backfill")]
-    backfill: String,
-    /// Source agents to backfill from, besides those seen in the input.
-    #[serde(default)]
-    sources: Vec<String>,
     /// SMTP attempts on transient errors.
     #[serde(default = "default_attempts")]
     attempts: u32,
@@ -113,9 +106,6 @@ fn default_top() -> usize {
 }
 fn default_silent_days() -> u32 {
     3
-}
-fn default_backfill() -> String {
-    "3d".into()
 }
 fn default_link_days() -> u32 {
     30
@@ -201,27 +191,57 @@ pub fn build_with(
                 .with_hint("a number and a unit: 36h, 7d, 2w")
         })?),
     };
-    let backfill = parse_duration(&o.backfill).ok_or_else(|| {
-        OptionsError::at(&["backfill"], format!("`{}` is not a duration", o.backfill))
-            .with_hint("a number and a unit: 36h, 3d, 1w; 0d turns it off")
-    })?;
+    // Where feedback links point. Without one the digest still goes out,
+    // without 👍/👎, follow and unsubscribe links (never a localhost guess
+    // that would break on the reader's phone); `validate` warns.
+    let mut warnings = Vec::new();
     let public_url = o
         .public_url
         .clone()
+        .filter(|s| !s.trim().is_empty())
         .or_else(|| {
             std::env::var("AGG_PUBLIC_URL")
                 .ok()
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| "http://localhost:8080".into());
-    match url::Url::parse(&public_url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => {
-            return Err(OptionsError::at(
+                .filter(|s| !s.trim().is_empty())
+        });
+    match &public_url {
+        None => warnings.push(
+            OptionsError::at(
                 &["public_url"],
-                format!("`{public_url}` is not an http(s) URL"),
-            ));
-        }
+                "the digest has no public URL: it goes out without 👍/👎, follow and unsubscribe links",
+            )
+            .with_hint(
+                "add `public_url: https://agg.example.org` (where `agg serve` answers) \
+                 or set AGG_PUBLIC_URL",
+            ),
+        ),
+        Some(u) => match url::Url::parse(u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(OptionsError::at(
+                    &["public_url"],
+                    format!("`{u}` is not an http(s) URL"),
+                ));
+            }
+        },
+    }
+    let public_url = public_url.unwrap_or_default();
+    // Sending needs a server; the environment may name it at run time
+    // (AGG_SMTP_URL), so its absence here is a warning, and a run without
+    // one fails the stage with the items kept for the next run.
+    let smtp_set = o.smtp.as_ref().is_some_and(|s| !s.trim().is_empty())
+        || std::env::var("AGG_SMTP_URL").is_ok_and(|s| !s.trim().is_empty());
+    if matches!(mode, Mode::Send) && !smtp_set {
+        warnings.push(
+            OptionsError::at(
+                &["smtp"],
+                "the digest names no SMTP server and AGG_SMTP_URL is not set: a run cannot send it",
+            )
+            .with_hint(
+                "add `smtp: smtp+starttls://user:${SMTP_PASSWORD}@host:587` or set AGG_SMTP_URL \
+                 where agg runs",
+            ),
+        );
     }
     let cfg = DigestConfig {
         pipeline: ctx.pipeline.clone(),
@@ -233,6 +253,7 @@ pub fn build_with(
             muted: o.muted,
             max_age,
             silent_days: o.silent_days,
+            archive_age: agg_core::item::ARCHIVE_AGE,
         },
         render: RenderConfig {
             title: o.title.clone().unwrap_or_else(|| ctx.pipeline.clone()),
@@ -260,11 +281,10 @@ pub fn build_with(
         Box::new(EmailDigest {
             cfg,
             secret_file: o.secret_file.as_deref().map(|p| ctx.resolve(p)),
-            backfill,
-            sources: o.sources.clone(),
             mode,
             force,
             report: report.clone(),
+            warnings,
         }),
         report,
     ))
@@ -278,11 +298,11 @@ mod lettre_addr {
 struct EmailDigest {
     cfg: DigestConfig,
     secret_file: Option<PathBuf>,
-    backfill: chrono::Duration,
-    sources: Vec<String>,
     mode: Mode,
     force: bool,
     report: Report,
+    /// Build-time warnings (`validate` shows them).
+    warnings: Vec<OptionsError>,
 }
 
 /// Saga details (start, outlets, follow/mute) from the saga engine's state.
@@ -291,10 +311,16 @@ async fn saga_infos(
     ids: &[u64],
 ) -> anyhow::Result<HashMap<u64, SagaInfo>> {
     let mut out = HashMap::new();
-    if ids.is_empty() || store.load_state(crate::saga::STATE_KEY).await?.is_none() {
+    if ids.is_empty() {
         return Ok(out);
     }
-    let engine = crate::saga::load_engine(store).await?;
+    // One read of the state (it was read twice: once to see that it exists).
+    let Some(json) = store.load_state(crate::saga::STATE_KEY).await? else {
+        return Ok(out);
+    };
+    let engine = agg_saga::SagaEngine::from_json(&json)
+        .map_err(|e| anyhow::anyhow!("stored saga state is unreadable: {e}"))?;
+    drop(json);
     for s in engine.sagas() {
         if ids.contains(&s.id.0) {
             out.insert(
@@ -320,12 +346,43 @@ impl Agent for EmailDigest {
         input: &mut Inbox,
         _output: &mut Outbox,
     ) -> anyhow::Result<()> {
+        // The inbox holds every item not yet delivered by this digest (the
+        // ledger's backlog: items an earlier run could not mail are here).
         let items = input.collect().await;
+        let taken: Vec<i64> = items.iter().filter_map(|i| i.id).collect();
         let result = self.deliver(ctx, items).await;
         let ret = match &result {
             Ok(o) => {
-                if let Some(n) = &o.note {
-                    tracing::info!(agent = %ctx.agent, "{n}");
+                let note = o.note.clone().unwrap_or_else(|| format!("{:?}", o.status));
+                match o.status {
+                    // Delivered, or nothing worth sending among them: done.
+                    Status::Sent | Status::Empty => {
+                        if let Some(n) = &o.note {
+                            tracing::info!(agent = %ctx.agent, "{n}");
+                        }
+                        // Held back by the caps: offered again next time
+                        // (within the backlog window), not dropped.
+                        let sent: std::collections::HashSet<i64> =
+                            o.items.iter().copied().collect();
+                        let held: Vec<i64> = taken
+                            .iter()
+                            .copied()
+                            .filter(|id| !sent.contains(id))
+                            .collect();
+                        if o.status == Status::Sent && !held.is_empty() {
+                            ctx.skip(format!(
+                                "{} more items held back by the digest's caps; offered again next time",
+                                held.len()
+                            ));
+                            ctx.defer(held);
+                        }
+                    }
+                    // Not sent by this run: the items wait for the next digest.
+                    Status::AlreadyDone
+                    | Status::Interrupted
+                    | Status::ClaimedElsewhere
+                    | Status::DryRun
+                    | Status::Previewed => ctx.defer_all(note),
                 }
                 Ok(())
             }
@@ -334,56 +391,16 @@ impl Agent for EmailDigest {
         self.report.lock().expect("report lock").push(result);
         ret
     }
+
+    fn warnings(&self) -> Vec<OptionsError> {
+        self.warnings.clone()
+    }
 }
 
 impl EmailDigest {
-    /// Unsent items stored by earlier runs from the pipeline's sources
-    /// (remembered in the store, since a run may see none of them), after
-    /// the run's own items.
-    async fn with_backfill(
-        &self,
-        ctx: &RunCtx,
-        mut items: Vec<agg_core::Item>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<Vec<agg_core::Item>> {
-        if self.backfill <= chrono::Duration::zero() {
-            return Ok(items);
-        }
-        let key = format!("email_digest.sources.{}.{}", ctx.pipeline, ctx.agent);
-        let mut known: std::collections::BTreeSet<String> = match ctx.store.load_state(&key).await?
-        {
-            Some(j) => serde_json::from_str(&j).unwrap_or_default(),
-            None => Default::default(),
-        };
-        let before = known.len();
-        known.extend(items.iter().map(|i| i.source.clone()));
-        known.extend(self.sources.iter().cloned());
-        if known.len() != before && !ctx.dry_run {
-            ctx.store
-                .save_state(&key, &serde_json::to_string(&known)?)
-                .await?;
-        }
-        let have: std::collections::HashSet<i64> = items.iter().filter_map(|i| i.id).collect();
-        for source in &known {
-            let q = agg_core::ItemQuery {
-                source: Some(source.clone()),
-                since: Some(now - self.backfill),
-                limit: Some(1000),
-                ..agg_core::ItemQuery::default()
-            };
-            for i in ctx.store.list_items(&q).await? {
-                if i.id.is_some_and(|id| !have.contains(&id)) {
-                    items.push(i);
-                }
-            }
-        }
-        Ok(items)
-    }
-
     async fn deliver(&self, ctx: &RunCtx, items: Vec<agg_core::Item>) -> anyhow::Result<Outcome> {
         // Pinned by `AGG_NOW`/`AGG_DIGEST_NOW` in tests (agg_core::clock).
         let now = agg_core::clock::now()?;
-        let items = self.with_backfill(ctx, items, now).await?;
         let mut cfg = self.cfg.clone();
         cfg.pipeline = ctx.pipeline.clone();
         let key = match &self.secret_file {

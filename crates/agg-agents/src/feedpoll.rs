@@ -290,6 +290,7 @@ pub async fn poll(
     // At most this many feeds fetched or parsed but not yet stored: memory
     // stays bounded however long the list, and a slow store slows fetching.
     let window = cfg.concurrency * 2;
+    let refetch = ctx.refetch;
     // One of several workers sharing the store: fetch only the due feeds this
     // worker claims, so each due feed is fetched once per cycle, whatever
     // the number of workers. Claims are taken a chunk at a time, as fetching
@@ -301,11 +302,12 @@ pub async fn poll(
     let specs: futures::stream::BoxStream<'_, (FeedSpec, Option<FeedState>)> = match &ctx.worker {
         None => futures::stream::iter(order.into_iter().map(|s| (s, None))).boxed(),
         Some(worker) => {
-            let now = chrono::Utc::now();
+            let now = agg_core::clock::current();
             order.retain(|spec| {
-                known
-                    .get(spec.url())
-                    .is_none_or(|st| schedule::should_skip(st, now, cfg.respect_schedule).is_none())
+                known.get(spec.url()).is_none_or(|st| {
+                    schedule::should_skip(st, now, cfg.respect_schedule)
+                        .is_none_or(|skip| refetch && !matches!(skip, Skip::Paused(_)))
+                })
             });
             let chunk = window.max(8);
             if !order.is_empty() {
@@ -368,8 +370,12 @@ pub async fn poll(
                 let mut state = state.unwrap_or_default();
                 state.url = url.clone();
                 state.agent = Some((*agent).clone());
-                let now = chrono::Utc::now();
-                if let Some(skip) = schedule::should_skip(&state, now, cfg.respect_schedule) {
+                let now = agg_core::clock::current();
+                // `--refetch`: every feed now, except those paused for good
+                // reason (`agg feeds resume` lifts that).
+                if let Some(skip) = schedule::should_skip(&state, now, cfg.respect_schedule)
+                    && (!refetch || matches!(skip, Skip::Paused(_)))
+                {
                     return (state, Got::Skipped(skip));
                 }
                 let fetcher = match spec.user_agent() {
@@ -429,7 +435,7 @@ pub async fn poll(
                                     content_type: content_type.as_deref(),
                                     source: &agent,
                                 },
-                                chrono::Utc::now(),
+                                agg_core::clock::current(),
                             )
                         })
                         .await;
@@ -462,7 +468,15 @@ pub async fn poll(
     // Fetching goes on while results are stored: the fetch stream is driven
     // by its own future, joined with the one that stores, and hands results
     // over through a short channel (see `HANDOVER`).
-    let (tx, mut rx) = tokio::sync::mpsc::channel(HANDOVER);
+    //
+    // When storing fails (a full disk, a write lock held elsewhere past the
+    // busy timeout), the storing side returns its error and the fetching
+    // side must stop too: otherwise it waits for ever on the full channel
+    // and the run never ends. Two things make sure of that: the storing side
+    // owns the receiver, so it is dropped (and every send fails) when that
+    // side ends, and the two are joined with `try_join`, which drops the
+    // fetching side, fetches in flight included, as soon as the other fails.
+    let (tx, rx) = tokio::sync::mpsc::channel(HANDOVER);
     let producer = async move {
         futures::pin_mut!(fetches);
         while let Some(r) = fetches.next().await {
@@ -470,9 +484,12 @@ pub async fn poll(
                 break;
             }
         }
+        Ok::<(), anyhow::Error>(())
     };
-    let consumer = async {
+    let consumer = async move {
+        let mut rx = rx;
         let (mut failed, mut fetched, mut skipped) = (0usize, 0usize, 0usize);
+        let mut skips = SkipTally::default();
         // Items of several feeds are stored in one batch (one transaction), and
         // those feeds' states (validators) saved right after it: never before
         // their items. A batch is flushed when large, and whenever no fetch has
@@ -490,7 +507,7 @@ pub async fn poll(
             };
             let (mut state, got) = next;
             let url = state.url.clone();
-            let now = chrono::Utc::now();
+            let now = agg_core::clock::current();
             let note_move = |state: &mut FeedState, moved: Option<String>| {
                 if let Some(m) = moved
                     && state.moved_to.as_deref() != Some(&m)
@@ -504,6 +521,7 @@ pub async fn poll(
                 Got::Skipped(why) => {
                     skipped += 1;
                     tracing::info!(agent = %ctx.agent, feed = %url, "skipped: {why}");
+                    skips.add(&why);
                     continue;
                 }
                 Got::NotModified(moved) => {
@@ -561,14 +579,17 @@ pub async fn poll(
         flush(ctx, output, &mut pending_items, &mut pending_states).await?;
         if skipped > 0 {
             tracing::info!(agent = %ctx.agent, skipped, fetched, "feeds skipped (paused or not due)");
+            for line in skips.lines(skipped + fetched) {
+                ctx.skip(line);
+            }
         }
         if failed > 0 && failed == fetched {
             anyhow::bail!("all {failed} feed(s) fetched failed");
         }
         Ok(())
     };
-    let ((), result) = futures::future::join(producer, consumer).await;
-    result
+    futures::future::try_join(producer, consumer).await?;
+    Ok(())
 }
 
 /// Claims the feeds of `chunk` no other worker holds, then reads their
@@ -611,6 +632,66 @@ async fn claim_chunk(
     Ok(got)
 }
 
+/// Feeds skipped in one poll, by reason, for the run summary: "58 of 60
+/// feeds not due until 10:12 (`respect_schedule`)".
+#[derive(Default)]
+struct SkipTally {
+    not_due: usize,
+    first_due: Option<chrono::DateTime<chrono::Utc>>,
+    backoff: usize,
+    first_retry: Option<chrono::DateTime<chrono::Utc>>,
+    paused: usize,
+}
+
+impl SkipTally {
+    fn add(&mut self, why: &Skip) {
+        let earliest = |t: &mut Option<chrono::DateTime<chrono::Utc>>, at| {
+            *t = Some(t.map_or(at, |x: chrono::DateTime<chrono::Utc>| x.min(at)));
+        };
+        match why {
+            Skip::NotDue(at) => {
+                self.not_due += 1;
+                earliest(&mut self.first_due, *at);
+            }
+            Skip::Backoff(at) => {
+                self.backoff += 1;
+                earliest(&mut self.first_retry, *at);
+            }
+            Skip::Paused(_) => self.paused += 1,
+        }
+    }
+
+    fn lines(&self, total: usize) -> Vec<String> {
+        let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or(String::new(), |t| {
+                format!(" until {}", t.format("%Y-%m-%d %H:%M UTC"))
+            })
+        };
+        let mut out = Vec::new();
+        if self.not_due > 0 {
+            out.push(format!(
+                "{} of {total} feeds not due{} (`respect_schedule`; `agg run --refetch` fetches them now)",
+                self.not_due,
+                at(self.first_due)
+            ));
+        }
+        if self.backoff > 0 {
+            out.push(format!(
+                "{} of {total} feeds backing off after errors{}",
+                self.backoff,
+                at(self.first_retry)
+            ));
+        }
+        if self.paused > 0 {
+            out.push(format!(
+                "{} of {total} feeds paused after repeated failures (`agg feeds` says why; `agg feeds resume URL`)",
+                self.paused
+            ));
+        }
+        out
+    }
+}
+
 /// A batch is stored once it has this many items or feeds… (500 items: a
 /// batch is held three times over while stored — the items, sqlx's bound
 /// copies, SQLite's — and 1,000 raised the ingest benchmark's peak RSS by
@@ -636,7 +717,12 @@ async fn flush(
     states: &mut Vec<FeedState>,
 ) -> anyhow::Result<()> {
     if !items.is_empty() {
-        output.send(std::mem::take(items)).await?;
+        // The store says which items it had not seen: each feed's count
+        // grows by those (items, not dates: many share one, some have none).
+        let new = output.send_counting_new(std::mem::take(items)).await?;
+        for s in states.iter_mut() {
+            s.items_total += new.get(&s.url).copied().unwrap_or(0);
+        }
     }
     let done: Vec<String> = states.iter().map(|s| s.url.clone()).collect();
     if !ctx.dry_run {

@@ -16,6 +16,12 @@ use crate::util::OneOrMany;
 struct Options {
     /// A file, a folder, or a list of them; relative to the pipeline file.
     path: OneOrMany,
+    /// Bytes read from one file at most (default: what `rss` takes from one
+    /// response, 10 MiB). A larger file, or an endless one (a device, a
+    /// pipe), fails with an error naming this option rather than filling
+    /// memory.
+    #[serde(default)]
+    max_bytes: Option<u64>,
 }
 
 pub const KIND: KindDef = KindDef {
@@ -31,13 +37,43 @@ fn build(v: &serde_json::Value, ctx: &BuildCtx) -> Result<Box<dyn Agent>, Option
     if paths.is_empty() {
         return Err(OptionsError::at(&["path"], "`path` lists no files"));
     }
+    if o.max_bytes == Some(0) {
+        return Err(OptionsError::at(
+            &["max_bytes"],
+            "`max_bytes` must be at least 1",
+        ));
+    }
     Ok(Box::new(FileSource {
         paths: paths.iter().map(|p| ctx.resolve(p)).collect(),
+        max_bytes: o
+            .max_bytes
+            .unwrap_or(agg_fetch::FetchLimits::default().max_bytes),
     }))
 }
 
 struct FileSource {
     paths: Vec<PathBuf>,
+    max_bytes: u64,
+}
+
+/// The whole of `path`, if it holds at most `limit` bytes: one byte more
+/// is read to tell "exactly the limit" from "over it", never the rest.
+async fn read_capped(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
+    let f = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "larger than {limit} bytes (max_bytes); raise the source's `max_bytes` to read it"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Extensions taken from a folder; other files (READMEs, images) are skipped.
@@ -84,7 +120,7 @@ impl Agent for FileSource {
         let mut failed = 0;
         for f in &files {
             let name = f.display().to_string();
-            let bytes = match tokio::fs::read(f).await {
+            let bytes = match read_capped(f, self.max_bytes).await {
                 Ok(b) => b,
                 Err(e) => {
                     failed += 1;
@@ -92,7 +128,7 @@ impl Agent for FileSource {
                     continue;
                 }
             };
-            let fetched = chrono::Utc::now();
+            let fetched = agg_core::clock::current();
             match agg_fetch::parse_feed(&bytes, &name, &ctx.agent, fetched) {
                 Ok(feed) => {
                     tracing::debug!(file = %name, items = feed.items.len(), "parsed");

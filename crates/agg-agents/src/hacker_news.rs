@@ -186,7 +186,7 @@ impl Agent for HackerNews {
         let fetcher = Fetcher::new(self.limits.clone())?;
         let list_url = format!("{}/{}stories.json", self.base, self.list);
         let ids: Vec<u64> = get_json(&fetcher, &list_url).await?;
-        let fetched = chrono::Utc::now();
+        let fetched = agg_core::clock::current();
         let mut items = futures::stream::iter(ids.into_iter().take(self.limit))
             .map(|id| {
                 let fetcher = fetcher.clone();
@@ -227,7 +227,7 @@ mod tests {
             r#"{"by":"dhouston","descendants":71,"id":8863,"kids":[8952,9224],"score":111,"time":1175714200,"title":"My YC app: Dropbox - Throw away your USB drive","type":"story","url":"http://www.getdropbox.com/u/2/screencast.html"}"#,
         )
         .unwrap();
-        let it = to_item(h, "hn", chrono::Utc::now());
+        let it = to_item(h, "hn", agg_core::clock::current());
         assert_eq!(it.title, "My YC app: Dropbox - Throw away your USB drive");
         assert_eq!(
             it.url.as_deref(),
@@ -250,7 +250,7 @@ mod tests {
             r#"{"by":"tel","descendants":16,"id":121003,"score":25,"text":"<i>or</i> HN: the Next Iteration<p>I get the impression<script>x()</script>","time":1203647620,"title":"Ask HN: The Arc Effect","type":"story"}"#,
         )
         .unwrap();
-        let it = to_item(ask, "hn", chrono::Utc::now());
+        let it = to_item(ask, "hn", agg_core::clock::current());
         assert_eq!(
             it.url.as_deref(),
             Some("https://news.ycombinator.com/item?id=121003")

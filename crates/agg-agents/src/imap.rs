@@ -123,12 +123,6 @@ fn is_loopback(host: &str) -> bool {
             .unwrap_or(false)
 }
 
-fn valid_env_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 fn build(v: &serde_json::Value, ctx: &BuildCtx) -> Result<Box<dyn Agent>, OptionsError> {
     let o: Options = agg_core::typed_options(v)?;
     let host = o.host.trim().to_string();
@@ -148,7 +142,7 @@ fn build(v: &serde_json::Value, ctx: &BuildCtx) -> Result<Box<dyn Agent>, Option
     if o.username.is_empty() {
         return Err(OptionsError::at(&["username"], "`username` is empty"));
     }
-    if !valid_env_name(&o.password_env) {
+    if !crate::util::valid_env_name(&o.password_env) {
         return Err(OptionsError::at(
             &["password_env"],
             format!(

@@ -1,4 +1,8 @@
-//! `jsonl`: writes the run's items as JSON lines, for scripts and other tools.
+//! `jsonl`: writes the items new to it as JSON lines, for scripts and other
+//! tools: this run's items plus any an earlier run failed to write (the
+//! ledger's backlog). The file holds one run's delta, replaced atomically;
+//! a run with nothing new leaves the last file as it was (and says so)
+//! rather than truncating it to nothing.
 
 use std::path::PathBuf;
 
@@ -21,7 +25,7 @@ struct Options {
 pub const KIND: KindDef = KindDef {
     name: "jsonl",
     role: Role::Sink,
-    summary: "write the run's items to a JSON-lines file",
+    summary: "write the items new since the last write to a JSON-lines file (atomically)",
     build,
 };
 
@@ -45,6 +49,13 @@ impl Agent for Jsonl {
         _output: &mut Outbox,
     ) -> anyhow::Result<()> {
         let items = input.collect().await;
+        if items.is_empty() {
+            ctx.skip(format!(
+                "no new items: {} left as it was",
+                self.path.display()
+            ));
+            return Ok(());
+        }
         let mut out = Vec::new();
         for item in &items {
             serde_json::to_writer(&mut out, item)?;
@@ -55,6 +66,8 @@ impl Agent for Jsonl {
             return Ok(());
         }
         write_atomic(&self.path, &out)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.path.display()))
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.path.display()))?;
+        tracing::info!(path = %self.path.display(), items = items.len(), "wrote the run's delta");
+        Ok(())
     }
 }

@@ -19,11 +19,15 @@ pub mod hacker_news;
 pub mod html;
 pub mod imap;
 pub mod jsonl;
+mod notify;
+pub mod ntfy;
 pub mod opml;
 pub mod reddit;
 pub mod rss;
 pub mod saga;
 pub mod score;
+pub mod subscriptions;
+pub mod webhook;
 pub mod website;
 
 use agg_core::Registry;
@@ -34,6 +38,7 @@ pub fn registry() -> Registry {
         file::KIND,
         rss::KIND,
         opml::KIND,
+        subscriptions::KIND,
         hacker_news::KIND,
         reddit::KIND,
         website::KIND,
@@ -46,5 +51,7 @@ pub fn registry() -> Registry {
         jsonl::KIND,
         html::KIND,
         email_digest::KIND,
+        webhook::KIND,
+        ntfy::KIND,
     ])
 }

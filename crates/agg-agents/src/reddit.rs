@@ -278,7 +278,7 @@ impl Agent for Reddit {
                     continue;
                 }
             };
-            let fetched = chrono::Utc::now();
+            let fetched = agg_core::clock::current();
             let items: Vec<Item> = listing
                 .data
                 .children

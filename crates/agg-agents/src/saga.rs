@@ -19,6 +19,19 @@ use serde::Deserialize;
 /// Key of the engine's state document in the store.
 pub const STATE_KEY: &str = "saga-engine";
 
+/// Key of a small document saved with the engine: which sagas are followed
+/// and muted. With it, a run whose items the engine has all placed already
+/// (a feed sending its items again, the usual daily case) needs neither
+/// the engine's state (tens of MB at 100k items) nor its lease.
+pub const MARKS_KEY: &str = "saga-engine:marks";
+
+/// The content of [`MARKS_KEY`].
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+pub struct SagaMarks {
+    pub followed: Vec<u64>,
+    pub muted: Vec<u64>,
+}
+
 /// One saga engine change at a time in this process: two pipelines
 /// assigning concurrently would otherwise overwrite each other's state.
 static ENGINE_LOCK: LazyLock<tokio::sync::Mutex<()>> =
@@ -160,6 +173,69 @@ pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
     })
 }
 
+/// Link aggregators whose listings are other sites' stories: their items
+/// never form a saga out of their own feed (see [`agg_saga::Origin`]).
+const AGGREGATOR_HOSTS: &[&str] = &[
+    "news.ycombinator.com",
+    "hnrss.org",
+    "reddit.com",
+    "lobste.rs",
+    "slashdot.org",
+    "digg.com",
+    "news.google.com",
+    "feeds.feedburner.com/techmeme",
+    "techmeme.com",
+    "metafilter.com",
+    "tildes.net",
+];
+
+/// What kind of feed an item came from: a podcast when it carries an audio
+/// enclosure, an aggregator when its feed (or, lacking one, its link) is on
+/// a known aggregator's host or the feed calls itself one; an article
+/// otherwise.
+fn origin_of(item: &agg_core::Item) -> agg_saga::Origin {
+    let audio = item.enclosures.iter().any(|e| {
+        e.mime.as_deref().is_some_and(|m| m.starts_with("audio/"))
+            || [".mp3", ".m4a", ".ogg", ".opus", ".aac"].iter().any(|x| {
+                e.url
+                    .to_ascii_lowercase()
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with(x)
+            })
+    });
+    if audio {
+        return agg_saga::Origin::Podcast;
+    }
+    let feed = item.feed.as_deref().unwrap_or("").to_ascii_lowercase();
+    let title = item
+        .feed_title
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let on_host = |u: &str| {
+        let rest = u.split("://").nth(1).unwrap_or(u);
+        let host_path = rest.trim_start_matches("www.").trim_start_matches("old.");
+        AGGREGATOR_HOSTS.iter().any(|h| host_path.starts_with(h))
+    };
+    if on_host(&feed)
+        || (feed.is_empty()
+            && item
+                .url
+                .as_deref()
+                .is_some_and(|u| on_host(&u.to_ascii_lowercase())))
+        || title.contains("hacker news")
+        || title.starts_with("reddit")
+        || title.contains(": reddit")
+        || title.contains("front page")
+    {
+        agg_saga::Origin::Aggregator
+    } else {
+        agg_saga::Origin::Article
+    }
+}
+
 fn saga_ref(s: &agg_saga::Saga) -> SagaRef {
     SagaRef {
         id: s.id.0,
@@ -169,11 +245,14 @@ fn saga_ref(s: &agg_saga::Saga) -> SagaRef {
     }
 }
 
-/// Saves the engine and logs the events it produced since the last save.
+/// Saves the engine and logs the events it produced since the last save
+/// (in one batch: a run that founds or merges thousands of sagas wrote one
+/// statement, and one SQLite commit, per event).
 /// Merges and splits (by the user, or automatic merges of two fragments of
 /// one story) move items between sagas: their stored membership follows.
 pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::Result<()> {
     let mut moved = Vec::new();
+    let mut events = Vec::new();
     for ev in engine.take_events() {
         if let agg_saga::SagaEvent::Merged { into, .. } | agg_saga::SagaEvent::Split { into, .. } =
             &ev
@@ -192,9 +271,21 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
             .iter()
             .find_map(|k| json.get(*k).and_then(|v| v.as_u64()))
             .unwrap_or(0);
-        store.log_saga_event(saga, &name, &json.to_string()).await?;
+        events.push((saga, name, json.to_string()));
     }
+    store.log_saga_events(&events).await?;
     store.save_state(STATE_KEY, &engine.to_json()?).await?;
+    let marks = SagaMarks {
+        followed: engine
+            .sagas()
+            .filter(|s| s.followed)
+            .map(|s| s.id.0)
+            .collect(),
+        muted: engine.sagas().filter(|s| s.muted).map(|s| s.id.0).collect(),
+    };
+    store
+        .save_state(MARKS_KEY, &serde_json::to_string(&marks)?)
+        .await?;
     store.set_item_sagas(&moved).await
 }
 
@@ -206,7 +297,23 @@ impl Agent for Saga {
         input: &mut Inbox,
         output: &mut Outbox,
     ) -> anyhow::Result<()> {
-        let mut items = input.collect().await;
+        let items = input.collect().await;
+        if items.is_empty() {
+            // Nothing pending: the engine's state is neither loaded nor saved.
+            return Ok(());
+        }
+        let (placed, mut items) = self.place_known(ctx, items).await?;
+        for chunk in placed.chunks(256) {
+            output.send(chunk.to_vec()).await?;
+        }
+        if items.is_empty() {
+            // Every item was placed by an earlier run: the engine's state
+            // is neither loaded nor saved.
+            return Ok(());
+        }
+        if self.opts.use_embeddings {
+            with_cached_embeddings(ctx.store.as_ref(), &mut items).await?;
+        }
         // Online assignment is in time order, as the engine was tuned.
         items.sort_by_key(|i| i.when());
         let lease = lock_engine_as(ctx.store.as_ref(), ctx.worker.as_deref()).await?;
@@ -224,7 +331,107 @@ impl Agent for Saga {
     }
 }
 
+/// Items taken from the store (a backlog: the scorer handled them in an
+/// earlier run) carry no vector in memory; the scorer cached one per item
+/// and model, so the saga step reads those instead of grouping them on
+/// words alone.
+async fn with_cached_embeddings(
+    store: &dyn Store,
+    items: &mut [agg_core::Item],
+) -> anyhow::Result<()> {
+    let missing: Vec<i64> = items
+        .iter()
+        .filter(|i| i.embedding.is_none())
+        .filter_map(|i| i.id)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let Some(model) = store.latest_embedding_model().await? else {
+        return Ok(());
+    };
+    let mut cached = store.get_embeddings(&model, &missing).await?;
+    for i in items.iter_mut().filter(|i| i.embedding.is_none()) {
+        if let Some(v) = i.id.and_then(|id| cached.remove(&id)) {
+            i.embedding = Some(std::sync::Arc::from(v));
+        }
+    }
+    Ok(())
+}
+
 impl Saga {
+    /// Splits off the items the engine placed in an earlier run (their
+    /// stored row names a saga; re-offering them to the engine changes
+    /// nothing) and gives them their saga and follow/mute adjustment from
+    /// the store and [`MARKS_KEY`]. Returns (placed, still to assign). With
+    /// no marks document (a store whose engine was last saved by an older
+    /// agg) every item goes to the engine, as before.
+    async fn place_known(
+        &self,
+        ctx: &RunCtx,
+        items: Vec<agg_core::Item>,
+    ) -> anyhow::Result<(Vec<agg_core::Item>, Vec<agg_core::Item>)> {
+        let store = ctx.store.as_ref();
+        let ids: Vec<i64> = items.iter().filter_map(|i| i.id).collect();
+        if ids.is_empty() {
+            return Ok((Vec::new(), items));
+        }
+        let Some(marks) = store.load_state(MARKS_KEY).await? else {
+            return Ok((Vec::new(), items));
+        };
+        let marks: SagaMarks = serde_json::from_str(&marks)
+            .map_err(|e| anyhow::anyhow!("stored saga marks are unreadable: {e}"))?;
+        let stored: std::collections::HashMap<i64, SagaRef> = store
+            .get_items(&ids)
+            .await?
+            .into_iter()
+            .filter_map(|i| Some((i.id?, i.saga?)))
+            .collect();
+        let (mut placed, rest): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .partition(|i| i.id.is_some_and(|id| stored.contains_key(&id)));
+        let mut scores = Vec::new();
+        for item in &mut placed {
+            let mut r = stored[&item.id.unwrap_or_default()].clone();
+            r.followed = marks.followed.contains(&r.id);
+            r.muted = marks.muted.contains(&r.id);
+            self.adjust(item, &r);
+            if r.followed || r.muted {
+                scores.extend(
+                    item.score
+                        .zip(item.id)
+                        .map(|(score, item_id)| agg_core::ScoreRow {
+                            item_id,
+                            score,
+                            model: "saga".into(),
+                            reasons: item.reasons.clone(),
+                        }),
+                );
+            }
+            item.saga = Some(r);
+        }
+        if !ctx.dry_run {
+            store.set_scores(&scores).await?;
+        }
+        Ok((placed, rest))
+    }
+
+    /// Raises an item of a followed saga, lowers one of a muted saga, and
+    /// says why.
+    fn adjust(&self, item: &mut agg_core::Item, r: &SagaRef) {
+        if let Some(score) = item.score {
+            if r.followed {
+                item.score = Some((score * self.opts.follow_boost).min(1.0));
+                item.reasons
+                    .insert(0, format!("you follow the saga \"{}\"", r.title));
+            } else if r.muted {
+                item.score = Some(score * self.opts.mute_factor);
+                item.reasons
+                    .insert(0, format!("you muted the saga \"{}\"", r.title));
+            }
+        }
+    }
+
     /// Assigns `items` to sagas and stores the result; the engine is held.
     async fn assign(&self, ctx: &RunCtx, items: &mut [agg_core::Item]) -> anyhow::Result<()> {
         let mut engine = load_engine(ctx.store.as_ref()).await?;
@@ -247,23 +454,19 @@ impl Saga {
                 } else {
                     None
                 },
+                feed: item.feed.clone(),
+                origin: origin_of(item),
+                lang: None,
             };
             let a = engine.assign(&si, now);
             let saga = engine
                 .saga(a.saga)
                 .ok_or_else(|| anyhow::anyhow!("saga {} vanished", a.saga.0))?;
+            let mut r = saga_ref(saga);
+            r.followed = a.followed;
+            r.muted = a.muted;
+            self.adjust(item, &r);
             let r = saga_ref(saga);
-            if let Some(score) = item.score {
-                if a.followed {
-                    item.score = Some((score * self.opts.follow_boost).min(1.0));
-                    item.reasons
-                        .insert(0, format!("you follow the saga \"{}\"", r.title));
-                } else if a.muted {
-                    item.score = Some(score * self.opts.mute_factor);
-                    item.reasons
-                        .insert(0, format!("you muted the saga \"{}\"", r.title));
-                }
-            }
             rows.push((item.key.clone(), a.score));
             item.saga = Some(r);
         }
@@ -297,5 +500,47 @@ impl Saga {
             ctx.store.set_scores(&scores).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(feed: &str, feed_title: &str) -> agg_core::Item {
+        let mut i: agg_core::Item = serde_json::from_value(serde_json::json!({
+            "key": "k", "source": "news", "title": "t", "text": "",
+            "fetched": "2025-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        i.feed = Some(feed.into());
+        i.feed_title = Some(feed_title.into());
+        i
+    }
+
+    #[test]
+    fn origin_tells_podcasts_and_aggregators() {
+        assert_eq!(
+            origin_of(&item("https://example.org/feed.xml", "Example Times")),
+            agg_saga::Origin::Article
+        );
+        assert_eq!(
+            origin_of(&item("https://news.ycombinator.com/rss", "Hacker News")),
+            agg_saga::Origin::Aggregator
+        );
+        assert_eq!(
+            origin_of(&item(
+                "https://www.reddit.com/.rss",
+                "reddit: the front page of the internet"
+            )),
+            agg_saga::Origin::Aggregator
+        );
+        let mut p = item("https://example.org/podcast.xml", "This American Life");
+        p.enclosures.push(agg_core::Enclosure {
+            url: "https://cdn.example.org/214.mp3?x=1".into(),
+            mime: None,
+            length: None,
+        });
+        assert_eq!(origin_of(&p), agg_saga::Origin::Podcast);
     }
 }

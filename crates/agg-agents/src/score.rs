@@ -254,7 +254,7 @@ impl Score {
             let items = store.get_items(&ids).await?;
             let vectors = embed_items(store, embedder, &items, true).await?;
             let kinds: HashMap<i64, Feedback> = feedback.iter().copied().collect();
-            let now = chrono::Utc::now();
+            let now = agg_core::clock::current();
             let examples: Vec<LabelledExample> = items
                 .iter()
                 .zip(vectors)
@@ -292,16 +292,25 @@ impl Agent for Score {
         input: &mut Inbox,
         output: &mut Outbox,
     ) -> anyhow::Result<()> {
-        let embedder = self
-            .embedder
-            .get_or_try_init(|| load_embedder(self.cfg.clone()))
-            .await?
-            .clone();
-        let model = self.model(ctx, &embedder).await?;
-        let tag = format!("{}@{}", self.model_name, model.revision);
-        let now = chrono::Utc::now();
+        // The model is loaded only once something is pending: a run with
+        // nothing new never pays for it (~260 MB and a second or more).
+        let mut loaded: Option<(Arc<OrtEmbedder>, InterestModel, String)> = None;
+        let now = agg_core::clock::current();
         while let Some(mut batch) = input.next().await {
-            let vectors = embed_items(ctx.store.as_ref(), &embedder, &batch, !ctx.dry_run).await?;
+            if loaded.is_none() {
+                let embedder = self
+                    .embedder
+                    .get_or_try_init(|| load_embedder(self.cfg.clone()))
+                    .await?
+                    .clone();
+                let model = self.model(ctx, &embedder).await?;
+                let tag = format!("{}@{}", self.model_name, model.revision);
+                loaded = Some((embedder, model, tag));
+            }
+            let Some((embedder, model, tag)) = &loaded else {
+                unreachable!("loaded above")
+            };
+            let vectors = embed_items(ctx.store.as_ref(), embedder, &batch, !ctx.dry_run).await?;
             let mut rows = Vec::with_capacity(batch.len());
             for (item, v) in batch.iter_mut().zip(vectors) {
                 let features = ItemFeatures {

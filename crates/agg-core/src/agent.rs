@@ -6,6 +6,7 @@
 //! by their [`Role`] (declared in the table entry, used to check edges and to
 //! decide what the executor does with an agent's output), not by their names.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -17,7 +18,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::item::Item;
-use crate::store::{RunId, Store};
+use crate::store::{RunId, StageMark, StageQuery, StageStatus, Store};
 use crate::yaml::PathSeg;
 
 /// Where an agent sits in the data flow.
@@ -151,7 +152,31 @@ pub struct RunCtx {
     /// that must be done once (fetching a due feed) is claimed in the store
     /// under this id first.
     pub worker: Option<String>,
+    /// Fetch every feed now, whatever its polling schedule says (`--refetch`).
+    pub refetch: bool,
+    /// The agent's inputs and their roles: a sink that shows a view of the
+    /// store (a page) asks the store for what these hold.
+    pub inputs: Vec<(String, Role)>,
+    /// Start of the backlog window: items first fetched before it are no
+    /// longer offered or shown. `None`: the whole store.
+    pub backlog_since: Option<chrono::DateTime<chrono::Utc>>,
     pub(crate) errors: Mutex<Vec<String>>,
+    pub(crate) ledger: Mutex<LedgerNotes>,
+}
+
+/// What an agent said about the items it took, beyond passing them on:
+/// the executor turns it into ledger entries when the agent ends.
+#[derive(Default)]
+pub(crate) struct LedgerNotes {
+    /// Items that failed here, with why (each counts as an attempt).
+    pub(crate) failed: Vec<(i64, String)>,
+    /// Items left pending on purpose (not failed, not done), e.g. a digest
+    /// already sent today keeps its items for tomorrow.
+    pub(crate) deferred: Vec<i64>,
+    /// Every item taken was left pending on purpose.
+    pub(crate) defer_all: bool,
+    /// What the agent skipped and why, for the run summary.
+    pub(crate) skips: Vec<String>,
 }
 
 impl RunCtx {
@@ -171,8 +196,84 @@ impl RunCtx {
             store,
             dry_run,
             worker: None,
+            refetch: false,
+            inputs: Vec::new(),
+            backlog_since: None,
             errors: Mutex::new(Vec::new()),
+            ledger: Mutex::default(),
         }
+    }
+
+    /// Records that the agent could not handle one item: it stays pending
+    /// and counts one attempt; after the pipeline's `max_attempts` it is
+    /// parked (`agg items --failed`, `agg retry`).
+    pub fn item_failed(&self, item_id: i64, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::warn!(agent = %self.agent, item = item_id, "{reason}");
+        self.ledger
+            .lock()
+            .expect("ledger lock")
+            .failed
+            .push((item_id, reason));
+    }
+
+    /// Leaves these items pending without counting a failure: they are
+    /// offered again on the next run.
+    pub fn defer(&self, ids: impl IntoIterator<Item = i64>) {
+        self.ledger
+            .lock()
+            .expect("ledger lock")
+            .deferred
+            .extend(ids);
+    }
+
+    /// Leaves every item this agent took pending, and says why in the run
+    /// summary (a digest already sent today keeps its items for the next).
+    pub fn defer_all(&self, why: impl Into<String>) {
+        let mut l = self.ledger.lock().expect("ledger lock");
+        l.defer_all = true;
+        l.skips.push(why.into());
+    }
+
+    /// Says in the run summary what this agent skipped and why ("58 of 60
+    /// feeds not due until 10:12").
+    pub fn skip(&self, why: impl Into<String>) {
+        let why = why.into();
+        tracing::info!(agent = %self.agent, "{why}");
+        self.ledger.lock().expect("ledger lock").skips.push(why);
+    }
+
+    /// Input agents that are sources, and those that are not: the two
+    /// halves of a [`crate::store::StageQuery`].
+    pub fn input_split(&self) -> (Vec<String>, Vec<String>) {
+        let mut sources = Vec::new();
+        let mut stages = Vec::new();
+        for (name, role) in &self.inputs {
+            if *role == Role::Source {
+                sources.push(name.clone());
+            } else {
+                stages.push(name.clone());
+            }
+        }
+        (sources, stages)
+    }
+
+    /// What this agent's inputs hold in the store within the backlog window,
+    /// newest first, at most `limit`: the view a page shows. Read after the
+    /// inbox is drained, so this run's items are in it.
+    pub async fn view(&self, limit: u64) -> anyhow::Result<Vec<Item>> {
+        let (source_inputs, stage_inputs) = self.input_split();
+        self.store
+            .stage_view(&crate::store::StageQuery {
+                pipeline: self.pipeline.clone(),
+                agent: self.agent.clone(),
+                source_inputs,
+                stage_inputs,
+                since: self.backlog_since,
+                after_id: 0,
+                limit,
+            })
+            .await
     }
 
     /// Records a problem that does not stop the agent (one broken feed among
@@ -189,25 +290,122 @@ impl RunCtx {
     }
 }
 
-/// The receiving end of an agent's inputs: batches from all upstream agents,
-/// merged. It ends when every upstream agent has finished.
+/// The receiving end of an agent's inputs: first the stored items still
+/// pending for the agent (earlier runs' leftovers, in id order, paged from
+/// the store), then batches from all upstream agents, merged. It ends when
+/// the pending pages are read and every upstream agent has finished. An item
+/// is delivered once per run, and never when the ledger says this agent is
+/// done with it.
 pub struct Inbox {
     rx: Option<mpsc::Receiver<Vec<Item>>>,
+    pending: Option<PendingPages>,
+    /// Ids delivered to the agent this run, in order.
+    pub(crate) taken: Vec<i64>,
+    seen: HashSet<i64>,
     pub(crate) count: Arc<AtomicU64>,
+    /// Of the items delivered, how many came from earlier runs.
+    pub(crate) backlog: Arc<AtomicU64>,
 }
+
+/// Pages of pending items read from the store on demand, so a large backlog
+/// never sits in memory at once.
+pub(crate) struct PendingPages {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) query: StageQuery,
+    pub(crate) exhausted: bool,
+}
+
+/// Items read per page of pending ids.
+pub(crate) const PENDING_PAGE: u64 = 256;
 
 impl Inbox {
     pub(crate) fn new(rx: Option<mpsc::Receiver<Vec<Item>>>) -> Self {
         Inbox {
             rx,
+            pending: None,
+            taken: Vec::new(),
+            seen: HashSet::new(),
             count: Arc::default(),
+            backlog: Arc::default(),
+        }
+    }
+
+    pub(crate) fn with_pending(mut self, pending: PendingPages) -> Self {
+        self.pending = Some(pending);
+        self
+    }
+
+    /// Stops reading the store's backlog (the agent failed: what it did not
+    /// take stays pending for the next run).
+    pub(crate) fn stop_backlog(&mut self) {
+        if let Some(p) = &mut self.pending {
+            p.exhausted = true;
         }
     }
 
     pub async fn next(&mut self) -> Option<Vec<Item>> {
-        let batch = self.rx.as_mut()?.recv().await?;
+        match self.try_next().await {
+            Ok(b) => b,
+            Err(e) => {
+                // A store error while reading the backlog: what was not read
+                // stays pending; the live input still flows.
+                tracing::error!("reading pending items failed: {e:#}");
+                self.stop_backlog();
+                Box::pin(self.next()).await
+            }
+        }
+    }
+
+    /// This run's items first, then the store's backlog. Live items are the
+    /// fresher copies (rescored with today's interest model, boosted by a
+    /// saga followed since): an item both pending and sent again this run
+    /// is delivered once, as sent.
+    async fn try_next(&mut self) -> anyhow::Result<Option<Vec<Item>>> {
+        loop {
+            if let Some(rx) = self.rx.as_mut() {
+                let Some(mut batch) = rx.recv().await else {
+                    self.rx = None;
+                    continue;
+                };
+                batch.retain(|i| i.id.is_none_or(|id| !self.seen.contains(&id)));
+                if batch.is_empty() {
+                    continue;
+                }
+                return Ok(Some(self.deliver(batch)));
+            }
+            let Some(p) = self.pending.as_mut().filter(|p| !p.exhausted) else {
+                return Ok(None);
+            };
+            let ids = p.store.pending_items(&p.query).await?;
+            if (ids.len() as u64) < p.query.limit {
+                p.exhausted = true;
+            }
+            if let Some(last) = ids.last() {
+                p.query.after_id = *last;
+            }
+            let ids: Vec<i64> = ids
+                .into_iter()
+                .filter(|id| !self.seen.contains(id))
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let batch = p.store.get_items(&ids).await?;
+            self.backlog
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            return Ok(Some(self.deliver(batch)));
+        }
+    }
+
+    fn deliver(&mut self, batch: Vec<Item>) -> Vec<Item> {
+        for i in &batch {
+            if let Some(id) = i.id {
+                self.seen.insert(id);
+                self.taken.push(id);
+            }
+        }
         self.count.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Some(batch)
+        batch
     }
 
     /// Reads every remaining batch into one vector, for agents that need the
@@ -226,6 +424,11 @@ impl Inbox {
 pub struct Outbox {
     txs: Vec<mpsc::Sender<Vec<Item>>>,
     persist: Option<Arc<dyn Store>>,
+    /// For transforms: the ledger that records each item passed on, before
+    /// it is sent (pipeline, agent).
+    ledger: Option<(Arc<dyn Store>, String, String)>,
+    /// Ids passed on this run.
+    pub(crate) passed: HashSet<i64>,
     pub(crate) count: Arc<AtomicU64>,
     pub(crate) new_count: Arc<AtomicU64>,
 }
@@ -235,9 +438,21 @@ impl Outbox {
         Outbox {
             txs,
             persist,
+            ledger: None,
+            passed: HashSet::new(),
             count: Arc::default(),
             new_count: Arc::default(),
         }
+    }
+
+    pub(crate) fn with_ledger(
+        mut self,
+        store: Arc<dyn Store>,
+        pipeline: &str,
+        agent: &str,
+    ) -> Self {
+        self.ledger = Some((store, pipeline.into(), agent.into()));
+        self
     }
 
     /// Closes every output, so consumers see the end of their input now.
@@ -255,7 +470,30 @@ impl Outbox {
         if let Some(store) = &self.persist {
             let new = store.upsert_items(&mut batch).await?;
             self.new_count.fetch_add(new, Ordering::Relaxed);
+            // A key retention deleted for good (a tombstone) gets no id:
+            // it is not stored again, so it is not passed on either.
+            batch.retain(|i| i.id.is_some());
+            if batch.is_empty() {
+                return Ok(());
+            }
         }
+        if let Some((store, pipeline, agent)) = &self.ledger {
+            let marks: Vec<StageMark> = batch
+                .iter()
+                .filter_map(|i| i.id)
+                .filter(|id| !self.passed.contains(id))
+                .map(|id| StageMark {
+                    item_id: id,
+                    status: StageStatus::Passed,
+                    reason: None,
+                    attempt: false,
+                })
+                .collect();
+            if !marks.is_empty() {
+                store.mark_stage(pipeline, agent, &marks, u32::MAX).await?;
+            }
+        }
+        self.passed.extend(batch.iter().filter_map(|i| i.id));
         self.count.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let n = self.txs.len();
         let mut closed = Vec::new();
@@ -274,6 +512,36 @@ impl Outbox {
         }
         Ok(())
     }
+
+    /// Sends a batch like [`Outbox::send`] and says, per feed
+    /// ([`Item::feed`]), how many of its items the store had not seen
+    /// before: what a source adds to each feed's item count. Empty when this
+    /// outbox does not store (a dry run, an agent that is not a source).
+    pub async fn send_counting_new(
+        &mut self,
+        mut batch: Vec<Item>,
+    ) -> anyhow::Result<std::collections::HashMap<String, u64>> {
+        let mut by_feed = std::collections::HashMap::new();
+        let Some(store) = self.persist.clone().filter(|_| !batch.is_empty()) else {
+            self.send(batch).await?;
+            return Ok(by_feed);
+        };
+        let new = store.upsert_items(&mut batch).await?;
+        self.new_count.fetch_add(new, Ordering::Relaxed);
+        // Tombstoned keys (deleted by retention) are not passed on.
+        batch.retain(|i| i.id.is_some());
+        for i in batch.iter().filter(|i| i.is_new) {
+            *by_feed
+                .entry(i.feed.clone().unwrap_or_default())
+                .or_default() += 1;
+        }
+        // Stored already: `send` must not store the batch a second time.
+        self.persist = None;
+        let sent = self.send(batch).await;
+        self.persist = Some(store);
+        sent?;
+        Ok(by_feed)
+    }
 }
 
 /// An agent: reads its inbox (empty for sources), writes its outbox (ignored
@@ -283,4 +551,20 @@ impl Outbox {
 pub trait Agent: Send + Sync {
     async fn run(&self, ctx: &RunCtx, input: &mut Inbox, output: &mut Outbox)
     -> anyhow::Result<()>;
+
+    /// Whether the executor offers this agent, before the run's own items,
+    /// the stored items still pending for it (the default: a stage that
+    /// failed yesterday catches up today). A sink that shows a view of the
+    /// store (a page) reads what it shows itself, and says no.
+    fn takes_backlog(&self) -> bool {
+        true
+    }
+
+    /// Problems found while building that do not stop the agent from
+    /// running (a digest with no public URL sends without feedback links):
+    /// `validate` shows them located, as warnings. Settings the environment
+    /// may still supply at run time belong here, not in build errors.
+    fn warnings(&self) -> Vec<OptionsError> {
+        Vec::new()
+    }
 }

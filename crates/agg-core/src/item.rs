@@ -89,9 +89,112 @@ pub struct SagaRef {
 }
 
 impl Item {
-    /// The time a reader would put on the item: published, else updated, else
-    /// when we fetched it. Items without a date are never dropped for it.
+    /// The time to order items by: the feed's date ([`Item::dated`]), else
+    /// when we first fetched the item. Items without a date are never
+    /// dropped for it, but this is not a date to show: an undated item
+    /// fetched today is not today's news. Show [`Item::dated`] (and say
+    /// "undated" when it is `None`), and sort with [`Item::recency_key`].
     pub fn when(&self) -> DateTime<Utc> {
-        self.published.or(self.updated).unwrap_or(self.fetched)
+        self.dated().unwrap_or(self.fetched)
+    }
+
+    /// The date the feed gave the item (published, else updated), if it gave
+    /// one that could be believed (sources refuse dates in the future, see
+    /// `agg_fetch::date::plausible`). `None`: the item is undated, and pages
+    /// say so rather than showing the fetch time as its date.
+    pub fn dated(&self) -> Option<DateTime<Utc>> {
+        self.published.or(self.updated)
+    }
+
+    /// A key for "newest first" (sort by it reversed): the day of
+    /// [`Item::when`], then dated before undated items of that day, then the
+    /// time. An undated item stays near the day it was first seen, where a
+    /// reader would look for it, but below the items that are known to be
+    /// from that day: its real date is that day or any day before.
+    pub fn recency_key(&self) -> (chrono::NaiveDate, bool, DateTime<Utc>) {
+        let w = self.when();
+        (w.date_naive(), self.dated().is_some(), w)
+    }
+
+    /// True when the feed dated the item more than `max_age` before agg
+    /// first saw it: an archive entry (a feed's back catalogue on its first
+    /// fetch, an old post re-surfacing), to be stored and searchable but not
+    /// presented as new. Undated items are never archive: nothing says they
+    /// are old. See [`ARCHIVE_AGE`].
+    pub fn is_archive(&self, max_age: chrono::Duration) -> bool {
+        self.dated().is_some_and(|d| d < self.fetched - max_age)
+    }
+}
+
+/// The default age past which an item is archive, not news, when first seen
+/// ([`Item::is_archive`]): two weeks, the window a daily or weekly reader
+/// could still have missed an item in.
+pub const ARCHIVE_AGE: chrono::Duration = chrono::Duration::days(14);
+
+/// A date as pages show it: `Wed 6 Apr` in the year of `today`, `Wed 6 Apr
+/// 2016` in another year (an old item must never read as this year's), and
+/// `undated` for `None`.
+pub fn day_label<Tz: chrono::TimeZone>(d: Option<&DateTime<Tz>>, today: chrono::NaiveDate) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    use chrono::Datelike;
+    match d {
+        None => "undated".to_string(),
+        Some(d) if d.year() == today.year() => d.format("%a %-d %b").to_string(),
+        Some(d) => d.format("%a %-d %b %Y").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn undated_items_are_said_to_be_undated_and_sort_after_dated_ones() {
+        let fetched = at(2026, 3, 1, 20);
+        let undated = Item {
+            fetched,
+            ..Item::default()
+        };
+        let morning = Item {
+            published: Some(at(2026, 3, 1, 8)),
+            fetched,
+            ..Item::default()
+        };
+        let yesterday = Item {
+            published: Some(at(2026, 2, 28, 23)),
+            fetched,
+            ..Item::default()
+        };
+        assert_eq!(undated.dated(), None);
+        assert_eq!(undated.when(), fetched);
+        let mut v = [&yesterday, &undated, &morning];
+        v.sort_by_key(|i| std::cmp::Reverse(i.recency_key()));
+        assert_eq!(v, [&morning, &undated, &yesterday]);
+        let today = fetched.date_naive();
+        assert_eq!(day_label(undated.dated().as_ref(), today), "undated");
+        assert_eq!(day_label(morning.dated().as_ref(), today), "Sun 1 Mar");
+        let old = at(2016, 4, 6, 9);
+        assert_eq!(day_label(Some(&old), today), "Wed 6 Apr 2016");
+    }
+
+    #[test]
+    fn archive_is_what_the_feed_dated_long_before_first_sight() {
+        let fetched = at(2026, 3, 1, 20);
+        let item = |published| Item {
+            published,
+            fetched,
+            ..Item::default()
+        };
+        assert!(item(Some(at(2012, 5, 1, 0))).is_archive(ARCHIVE_AGE));
+        assert!(item(Some(at(2026, 2, 14, 0))).is_archive(ARCHIVE_AGE));
+        assert!(!item(Some(at(2026, 2, 16, 0))).is_archive(ARCHIVE_AGE));
+        assert!(!item(None).is_archive(ARCHIVE_AGE));
     }
 }

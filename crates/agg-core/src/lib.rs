@@ -10,6 +10,7 @@ pub mod clock;
 pub mod dag;
 pub mod diag;
 pub mod exec;
+pub mod fsutil;
 pub mod item;
 pub mod pipeline;
 pub mod secrets;
@@ -23,6 +24,6 @@ pub use diag::{Diagnostic, Severity, SourceMap};
 pub use item::{Enclosure, Item, SagaRef};
 pub use pipeline::{AgentDecl, Loaded, Pipeline};
 pub use store::{
-    AgentOutcome, DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus,
-    ScoreRow, Store,
+    AgentOutcome, DigestRecord, FeedState, FeedbackRow, ItemMark, ItemQuery, ItemState, RunId,
+    RunRecord, RunStatus, ScoreRow, Store,
 };

@@ -21,8 +21,22 @@ const TOP_KEYS: &[&str] = &[
     "timezone",
     "store",
     "retention_days",
+    "backlog",
+    "max_attempts",
     "agents",
 ];
+/// The default `backlog:` window: a week of outages is caught up.
+pub const DEFAULT_BACKLOG: chrono::Duration = chrono::Duration::days(7);
+/// The default `max_attempts:` per item and stage.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// A duration as people write it in a pipeline or on the command line:
+/// `90s`, `36h`, `7d`, `2w`, `1h 30m` (humantime's syntax).
+pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
+    let d = humantime::parse_duration(s.trim()).ok()?;
+    chrono::Duration::from_std(d).ok()
+}
+
 /// Keys every agent has, whatever its kind; the rest are the kind's options.
 const COMMON_KEYS: &[&str] = &["kind", "inputs", "use", "description"];
 /// `use:` files may pull in other files; this bounds the chain.
@@ -38,6 +52,11 @@ pub struct Pipeline {
     /// Store URL or path given in the file (the CLI's `--db` wins over it).
     pub store: Option<String>,
     pub retention_days: Option<u32>,
+    /// How far back a run looks for stored items still pending for a stage
+    /// (`backlog:`, default 7 days): a stage that failed catches up within it.
+    pub backlog: chrono::Duration,
+    /// Failures of one item in one stage before it is parked (`max_attempts:`).
+    pub max_attempts: u32,
     /// Agents in file order.
     pub agents: Vec<AgentDecl>,
 }
@@ -78,6 +97,27 @@ impl Loaded {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
+}
+
+/// `use:` files are agent definitions of a few lines: one larger than this
+/// (or endless, like `/dev/zero`) is refused, not read into memory.
+pub const MAX_USE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A `use:` file's text, at most [`MAX_USE_FILE_BYTES`] of it (an error of
+/// kind `FileTooLarge` beyond).
+fn read_use_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_USE_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_USE_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {MAX_USE_FILE_BYTES} bytes, the limit for a `use:` file"),
+        ));
+    }
+    Ok(text)
 }
 
 /// Reads and validates a pipeline file. `env` resolves `${VAR}` references
@@ -269,6 +309,35 @@ impl Loader<'_> {
             }
         });
 
+        let backlog = root
+            .get("backlog")
+            .and_then(|n| match n.as_str().map(parse_duration) {
+                Some(Some(d)) if d > chrono::Duration::zero() => Some(d),
+                _ => {
+                    self.err(
+                        "wrong-type",
+                        "`backlog` must be a duration such as 7d, 36h or 2w",
+                        n.loc,
+                    );
+                    None
+                }
+            })
+            .unwrap_or(DEFAULT_BACKLOG);
+        let max_attempts = root
+            .get("max_attempts")
+            .and_then(|n| match n.value {
+                Value::Int(a) if a > 0 => u32::try_from(a).ok(),
+                _ => {
+                    self.err(
+                        "wrong-type",
+                        "`max_attempts` must be a positive whole number",
+                        n.loc,
+                    );
+                    None
+                }
+            })
+            .unwrap_or(DEFAULT_MAX_ATTEMPTS);
+
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         // Every declared name counts as an agent for `inputs`, even one whose
         // own definition failed: one mistake should produce one error.
@@ -289,6 +358,8 @@ impl Loader<'_> {
             timezone: timezone.unwrap_or(Tz::UTC),
             store,
             retention_days,
+            backlog,
+            max_attempts,
             agents,
         })
     }
@@ -449,8 +520,17 @@ impl Loader<'_> {
             return None;
         }
         let path = base_dir.join(rel);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_use_file(&path) {
             Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                self.err(
+                    "use-too-large",
+                    format!("`{}` is {e}", path.display()),
+                    used.loc,
+                )
+                .hint = Some("`use` names a file with one agent's definition".into());
+                return None;
+            }
             Err(e) => {
                 self.err(
                     "use-missing",
@@ -555,15 +635,20 @@ impl Loader<'_> {
                 timezone,
             };
             match (def.build)(&json, &ctx) {
-                Ok(agent) => out.push(AgentDecl {
-                    name: r.name.clone(),
-                    kind: def.name.to_string(),
-                    role: def.role,
-                    inputs,
-                    options: json,
-                    agent,
-                    loc: r.key.loc,
-                }),
+                Ok(agent) => {
+                    for w in agent.warnings() {
+                        self.option_warning(&options, w);
+                    }
+                    out.push(AgentDecl {
+                        name: r.name.clone(),
+                        kind: def.name.to_string(),
+                        role: def.role,
+                        inputs,
+                        options: json,
+                        agent,
+                        loc: r.key.loc,
+                    })
+                }
                 Err(e) => self.option_error(&r, def.name, &options, e),
             }
         }
@@ -661,6 +746,13 @@ impl Loader<'_> {
             out.push(name.to_string());
         }
         out
+    }
+
+    /// A build warning, at the option it names (or the nearest node there).
+    fn option_warning(&mut self, options: &Node, w: OptionsError) {
+        let (node, key) = options.locate(&w.path);
+        let loc = key.map_or(node.loc, |k| k.loc);
+        self.warn("option-warning", w.message, loc).hint = w.hint;
     }
 
     fn option_error(&mut self, r: &RawAgent, kind: &str, options: &Node, e: OptionsError) {

@@ -114,19 +114,126 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, (usize, String)> {
 /// in the output would hide everything and protect nothing.
 const MIN_LEN: usize = 4;
 
-static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// What [`redact`] looks for.
+struct Known {
+    /// Secrets as given, and their percent-encoded spellings (a password
+    /// quoted inside a URL), longest first.
+    literal: Vec<String>,
+    /// The base64 forms: for each secret, the characters that encode it
+    /// whatever bytes come before or after it in the encoded data (see
+    /// [`base64_cores`]), in the standard and URL-safe alphabets.
+    base64: Vec<String>,
+}
 
-/// Remembers a secret value so that [`redact`] hides it.
+static KNOWN: RwLock<Known> = RwLock::new(Known {
+    literal: Vec::new(),
+    base64: Vec::new(),
+});
+
+/// Remembers a secret value so that [`redact`] hides it, in the forms a
+/// protocol or a message may carry it in: as given, percent-encoded (a URL,
+/// a form) and base64 (SMTP `AUTH PLAIN` sends `\0user\0password` in base64,
+/// `AUTH LOGIN` the password alone; HTTP basic auth `user:password`). A
+/// server that quotes the command back in an error would otherwise put the
+/// credential in agg's output and run history.
 pub fn register(value: &str) {
     if value.len() < MIN_LEN {
         return;
     }
     let mut k = KNOWN.write().unwrap_or_else(|e| e.into_inner());
-    if !k.iter().any(|s| s == value) {
-        k.push(value.to_string());
-        // Longest first, so a secret containing another is hidden whole.
-        k.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for form in std::iter::once(value.to_string()).chain(percent_forms(value)) {
+        if !k.literal.contains(&form) {
+            k.literal.push(form);
+        }
     }
+    // Longest first, so a secret containing another is hidden whole.
+    k.literal.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for core in base64_cores(value.as_bytes()) {
+        if !k.base64.contains(&core) {
+            k.base64.push(core);
+        }
+    }
+}
+
+/// The percent-encoded spellings of `value` that differ from it: every
+/// byte but the unreserved ones as `%XX` (upper- or lower-case hex), a
+/// space also as `+` (form encoding).
+fn percent_forms(value: &str) -> Vec<String> {
+    let enc = |lower: bool, plus: bool| -> String {
+        let mut out = String::new();
+        for b in value.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else if plus && b == b' ' {
+                out.push('+');
+            } else if lower {
+                out.push_str(&format!("%{b:02x}"));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    };
+    let mut v = Vec::new();
+    for form in [
+        enc(false, false),
+        enc(true, false),
+        enc(false, true),
+        enc(true, true),
+    ] {
+        if form != value && !v.contains(&form) {
+            v.push(form);
+        }
+    }
+    v
+}
+
+const STD_B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Base64 of `data` in `alphabet`, without padding.
+fn base64(data: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(c.get(1).copied().unwrap_or(0)) << 8)
+            | u32::from(c.get(2).copied().unwrap_or(0));
+        for i in 0..=c.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The base64 characters that stand for `secret` wherever it sits in the
+/// encoded data: the secret starts 0, 1 or 2 bytes into a 3-byte group,
+/// and for each of those offsets the characters whose 6 bits all come from
+/// the secret are the same whatever surrounds it. Any base64 text that
+/// encodes the secret (alone, or inside `\0user\0password`) contains one of
+/// these.
+fn base64_cores(secret: &[u8]) -> Vec<String> {
+    let mut cores = Vec::new();
+    for alphabet in [STD_B64, URL_B64] {
+        for offset in 0..3usize {
+            let mut data = vec![0u8; offset];
+            data.extend_from_slice(secret);
+            let enc = base64(&data, alphabet);
+            let (start_bit, end_bit) = (8 * offset, 8 * (offset + secret.len()));
+            let first = start_bit.div_ceil(6);
+            let last = end_bit / 6; // exclusive
+            if last > first {
+                let core = enc[first..last].to_string();
+                if !cores.contains(&core) {
+                    cores.push(core);
+                }
+            }
+        }
+    }
+    cores
+}
+
+fn is_base64_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
 }
 
 /// The environment variables agg reads secrets from, by name or by suffix
@@ -192,15 +299,34 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `text` with every registered secret replaced by `***`.
+/// `text` with every registered secret replaced by `***`: its literal and
+/// percent-encoded forms, and any run of base64 that encodes it.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let k = KNOWN.read().unwrap_or_else(|e| e.into_inner());
-    if !k.iter().any(|s| text.contains(s.as_str())) {
+    let has_literal = k.literal.iter().any(|s| text.contains(s.as_str()));
+    let has_base64 = k.base64.iter().any(|s| text.contains(s.as_str()));
+    if !has_literal && !has_base64 {
         return Cow::Borrowed(text);
     }
     let mut t = text.to_string();
-    for s in k.iter() {
+    for s in k.literal.iter() {
         t = t.replace(s.as_str(), "***");
+    }
+    for core in k.base64.iter() {
+        // The whole run of base64 around the core goes: its edges carry
+        // bits of the secret too.
+        while let Some(at) = t.find(core.as_str()) {
+            let b = t.as_bytes();
+            let mut start = at;
+            while start > 0 && is_base64_char(b[start - 1]) {
+                start -= 1;
+            }
+            let mut end = at + core.len();
+            while end < b.len() && is_base64_char(b[end]) {
+                end += 1;
+            }
+            t.replace_range(start..end, "***");
+        }
     }
     Cow::Owned(t)
 }
@@ -291,6 +417,53 @@ mod tests {
         assert_eq!(redact("ab"), "ab", "too short to hide");
         assert!(is_secret_name("IMAP_PASSWORD") && is_secret_name("AGG_SECRET"));
         assert!(!is_secret_name("PATH") && !is_secret_name("AGG_DB"));
+    }
+
+    #[test]
+    fn encoded_forms_are_redacted() {
+        register("p@ss w/rd-77");
+        // Percent-encoded (a URL or a form), either hex case.
+        assert_eq!(
+            redact("url smtp://u:p%40ss%20w%2Frd-77@h"),
+            "url smtp://u:***@h"
+        );
+        assert_eq!(redact("form pw=p%40ss+w%2frd-77&x"), "form pw=***&x");
+        // Base64 alone (AUTH LOGIN), and inside \0user\0password (AUTH
+        // PLAIN) with the user name of any length, in both alphabets.
+        for user in ["", "a", "ab", "reader", "someone@example.org"] {
+            for data in [
+                format!("{user}p@ss w/rd-77"),
+                format!("\0{user}\0p@ss w/rd-77"),
+                format!("{user}:p@ss w/rd-77"),
+            ] {
+                for alphabet in [STD_B64, URL_B64] {
+                    let enc = base64(data.as_bytes(), alphabet);
+                    let line = format!("535 5.7.8 rejected: AUTH PLAIN {enc}== (try again)");
+                    assert_eq!(
+                        redact(&line),
+                        "535 5.7.8 rejected: AUTH PLAIN *** (try again)",
+                        "{data:?}"
+                    );
+                }
+            }
+        }
+        // Text that merely shares a few letters stays.
+        assert_eq!(redact("AUTH PLAIN dGVzdA=="), "AUTH PLAIN dGVzdA==");
+    }
+
+    #[test]
+    fn base64_cores_match_an_encoder() {
+        // The reference encoding of "\0reader\0secret-pw" (RFC 4648).
+        let enc = "AHJlYWRlcgBzZWNyZXQtcHc=";
+        assert_eq!(
+            base64(b"\0reader\0secret-pw", STD_B64),
+            enc.trim_end_matches('=')
+        );
+        assert!(
+            base64_cores(b"secret-pw")
+                .iter()
+                .any(|c| enc.contains(c.as_str()))
+        );
     }
 
     #[test]

@@ -62,6 +62,14 @@ pub struct AgentOutcome {
     pub items_new: u64,
     pub errors: Vec<String>,
     pub duration_ms: u64,
+    /// Of `items_in`, how many were stored items left pending by earlier
+    /// runs (the ledger's backlog).
+    #[serde(default)]
+    pub items_backlog: u64,
+    /// What the agent skipped and why ("58 of 60 feeds not due until
+    /// 10:12", "digest of 2026-12-03 already sent at 07:00").
+    #[serde(default)]
+    pub skips: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -87,6 +95,16 @@ pub struct ItemQuery {
     pub in_saga: bool,
     /// Only items scored at least this.
     pub min_score: Option<f32>,
+    /// Only items first stored at or after this (`since`/`until` read the
+    /// item's own date; a replay of a day wants what arrived that day).
+    pub fetched_since: Option<DateTime<Utc>>,
+    /// Only items first stored before this.
+    pub fetched_until: Option<DateTime<Utc>>,
+    /// Only items the reader has not read (issue 18). Pages and the CLI
+    /// ask for it; the digest and feeds never do.
+    pub unread: bool,
+    /// Only items the reader saved.
+    pub saved: bool,
 }
 
 /// What the store remembers about a feed between fetches: validators for
@@ -157,6 +175,168 @@ pub struct DigestRecord {
     pub created: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+}
+
+/// How one agent of one pipeline handled one stored item: the per-stage
+/// ledger. Sources need no rows (an item's `source` names the agent that
+/// produced it); every other agent gets a row for each item it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    /// Handled and passed on (a transform) or delivered (a sink).
+    Passed,
+    /// Handled and deliberately not passed on (a filter, a folded duplicate).
+    Dropped,
+    /// Not handled yet because of an error; offered again on the next run.
+    Failed,
+    /// Failed on this item `max_attempts` times: no longer offered until
+    /// `agg retry` puts it back.
+    Parked,
+}
+
+impl StageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageStatus::Passed => "passed",
+            StageStatus::Dropped => "dropped",
+            StageStatus::Failed => "failed",
+            StageStatus::Parked => "parked",
+        }
+    }
+
+    /// Strict: a value the store did not write is an error, never a guess.
+    pub fn parse(s: &str) -> anyhow::Result<StageStatus> {
+        Ok(match s {
+            "passed" => StageStatus::Passed,
+            "dropped" => StageStatus::Dropped,
+            "failed" => StageStatus::Failed,
+            "parked" => StageStatus::Parked,
+            other => anyhow::bail!("unknown stage status `{other}` in the ledger"),
+        })
+    }
+
+    /// Whether the item is finished with for this agent (not pending).
+    pub fn is_done(self) -> bool {
+        !matches!(self, StageStatus::Failed)
+    }
+}
+
+/// What retention removes ([`Store::apply_retention`]); see README,
+/// "Retention".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RetentionPlan {
+    /// Items first fetched before this lose their vectors and bodies
+    /// (title, link and saga membership stay: the item is still listed and
+    /// found by its title).
+    pub thin_before: DateTime<Utc>,
+    /// Items first fetched before this are deleted and their keys
+    /// remembered (tombstones), so that a feed still carrying one does not
+    /// bring it back as new.
+    pub delete_before: DateTime<Utc>,
+    /// Items of these sagas are kept whole (followed sagas).
+    pub keep_sagas: Vec<u64>,
+}
+
+/// What [`Store::apply_retention`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionReport {
+    /// Items whose vectors and bodies were dropped.
+    pub thinned: u64,
+    /// Items deleted (each leaves a tombstone).
+    pub deleted: u64,
+    /// Old items kept because of a followed saga, a like or a save.
+    pub kept: u64,
+}
+
+/// One ledger entry to write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageMark {
+    pub item_id: i64,
+    pub status: StageStatus,
+    /// Why it failed (failed/parked), or why it was dropped.
+    pub reason: Option<String>,
+    /// Count this as a failed attempt on the item (an error the agent
+    /// reported for this item). A stage-wide failure (model missing, SMTP
+    /// down) is not the item's fault and never parks it.
+    pub attempt: bool,
+}
+
+/// Which stored items are waiting for an agent: those its inputs produced
+/// (sources, by the item's `source`) or passed (transforms, by their
+/// ledger rows), fetched since `since`, that the agent has not finished.
+#[derive(Clone, Debug, Default)]
+pub struct StageQuery {
+    pub pipeline: String,
+    pub agent: String,
+    /// Input agents that are sources.
+    pub source_inputs: Vec<String>,
+    /// Input agents that are transforms.
+    pub stage_inputs: Vec<String>,
+    /// Only items first fetched at or after this (the backlog window).
+    pub since: Option<DateTime<Utc>>,
+    /// Only items with an id above this (paging: ids in ascending order).
+    pub after_id: i64,
+    pub limit: u64,
+}
+
+/// Per-agent counts of the ledger, for `agg status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageCounts {
+    pub agent: String,
+    pub passed: u64,
+    pub dropped: u64,
+    pub failed: u64,
+    pub parked: u64,
+    /// When the agent last finished an item.
+    pub last_ok: Option<DateTime<Utc>>,
+    /// The newest failure reason, if any item is failed or parked.
+    pub last_error: Option<String>,
+}
+
+/// An item that failed or was parked in some stage (`agg items --failed`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageFailure {
+    pub pipeline: String,
+    pub agent: String,
+    pub item_id: i64,
+    pub title: String,
+    pub status: StageStatus,
+    pub attempts: u32,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A feed subscribed to through the store (`agg feeds add`, the UI), read
+/// by the `subscriptions` source kind (issue 19).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The feed's URL (after discovery): the identity, one row per URL.
+    pub url: String,
+    pub title: Option<String>,
+    /// The folder it is filed in; `""` for none.
+    pub folder: String,
+    pub added: DateTime<Utc>,
+}
+
+/// What the reader did with an item (issue 18), kept apart from feedback:
+/// reading or saving an item never trains the interest model, and a 👍 never
+/// saves it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemState {
+    pub item_id: i64,
+    /// When it was first opened or marked read; `None`: unread.
+    pub read_at: Option<DateTime<Utc>>,
+    /// When it was saved; `None`: not saved.
+    pub saved_at: Option<DateTime<Utc>>,
+}
+
+/// A change of read/saved state ([`Store::mark_items`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemMark {
+    Read,
+    Unread,
+    Save,
+    Unsave,
 }
 
 #[async_trait]
@@ -266,4 +446,119 @@ pub trait Store: Send + Sync {
     ) -> anyhow::Result<Vec<String>>;
     /// Gives a lease back (only if `holder` holds it).
     async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()>;
+
+    /// Writes ledger entries for one agent, in one transaction. `Passed`
+    /// and `Dropped` replace any earlier entry; `Failed` with `attempt`
+    /// adds one to the item's attempts and becomes `Parked` once they reach
+    /// `max_attempts`; a `Failed` entry never overwrites a finished one.
+    async fn mark_stage(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        marks: &[StageMark],
+        max_attempts: u32,
+    ) -> anyhow::Result<()>;
+    /// Ids of the items pending for an agent, ascending, at most `limit`.
+    async fn pending_items(&self, q: &StageQuery) -> anyhow::Result<Vec<i64>>;
+    /// Items an agent's inputs hold for it to show (a page is a view of the
+    /// store, not of one run): produced by `source_inputs` or passed by
+    /// `stage_inputs`, first fetched since `since`, newest first.
+    async fn stage_view(&self, q: &StageQuery) -> anyhow::Result<Vec<Item>>;
+    /// Ledger counts per agent of a pipeline.
+    async fn stage_counts(&self, pipeline: &str) -> anyhow::Result<Vec<StageCounts>>;
+    /// Failed and parked entries, newest first (all pipelines when `None`).
+    async fn stage_failures(
+        &self,
+        pipeline: Option<&str>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<StageFailure>>;
+    /// Puts parked (and failed) entries back in line: their attempts are
+    /// forgotten, so the next run offers the items again. `agent` and
+    /// `item` narrow it. Returns how many entries were reset.
+    async fn retry_stage(
+        &self,
+        pipeline: &str,
+        agent: Option<&str>,
+        item: Option<i64>,
+    ) -> anyhow::Result<u64>;
+    /// The embedding model whose vectors were stored last: agents that use
+    /// cached vectors without loading the model (sagas) read this model's.
+    async fn latest_embedding_model(&self) -> anyhow::Result<Option<String>>;
+
+    // issue 23: history
+    /// Appends saga events `(saga, event, detail)`, one statement per batch
+    /// (a merge-heavy run logs thousands).
+    async fn log_saga_events(&self, events: &[(u64, String, String)]) -> anyhow::Result<()> {
+        for (saga, event, detail) in events {
+            self.log_saga_event(*saga, event, detail).await?;
+        }
+        Ok(())
+    }
+    /// Deletes saga events logged before `before`; returns how many. The log
+    /// explains recent changes (`agg sagas show`); a year of it is noise.
+    async fn prune_saga_events(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;
+    /// Retention: drops vectors and bodies of old items, then deletes older
+    /// ones, leaving a tombstone per deleted key, which `upsert_items` then
+    /// neither inserts nor reports as new (it leaves such an item's `id`
+    /// unset). Items of `keep_sagas`, items with a `like` and saved items
+    /// are kept whole.
+    /// Works in batches of its own transactions, vectors and bodies before
+    /// rows, so an interrupted pass leaves nothing half-deleted.
+    async fn apply_retention(&self, plan: &RetentionPlan) -> anyhow::Result<RetentionReport>;
+    /// Of `keys`, those retention deleted.
+    async fn tombstoned(
+        &self,
+        keys: &[String],
+    ) -> anyhow::Result<std::collections::HashSet<String>>;
+
+    // issue 19: subscriptions
+    /// Adds a subscription; `false` (and nothing changed) when its URL is
+    /// subscribed already.
+    async fn add_subscription(&self, sub: &Subscription) -> anyhow::Result<bool>;
+    /// Removes the subscription to `url`; `false` when there was none.
+    async fn remove_subscription(&self, url: &str) -> anyhow::Result<bool>;
+    /// Every subscription (of `folder` when given), by folder then URL.
+    async fn list_subscriptions(&self, folder: Option<&str>) -> anyhow::Result<Vec<Subscription>>;
+    /// Of `ids`, those a notification sink (pipeline, agent) has sent.
+    async fn notified(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashSet<i64>>;
+    /// Records that a notification sink sent item `item_id` at `at`.
+    async fn record_notification(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        item_id: i64,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// How many notifications a sink sent at or after `since`.
+    async fn notifications_since(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
+
+    // issue 18: read and saved
+    /// Marks the stored items among `ids` read, unread, saved or unsaved
+    /// (`at` is the time kept). Idempotent: marking an item read or saved
+    /// again keeps the first time; ids of no stored item are skipped.
+    /// Returns how many of `ids` (each counted once) are stored items.
+    async fn mark_items(
+        &self,
+        ids: &[i64],
+        mark: ItemMark,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
+    /// The state of those of `ids` that were read or saved (an item missing
+    /// from the map is unread and not saved).
+    async fn item_states(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, ItemState>>;
+    /// Saved items, most recently saved first, at most `limit`.
+    async fn saved_items(&self, limit: u64) -> anyhow::Result<Vec<ItemState>>;
 }

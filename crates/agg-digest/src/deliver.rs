@@ -133,10 +133,20 @@ pub fn summarize(sel: &Selection) -> Vec<String> {
         out.push(format!("source {}: {}", g.source, g.items.len()));
         out.extend(titles(&g.items));
     }
+    if !sel.archive.is_empty() {
+        out.push(format!("from feeds' archives: {}", sel.archive.len()));
+        out.extend(titles(&sel.archive));
+    }
     for h in &sel.health {
         out.push(format!(
             "feed health: [{}] {}: {}",
             h.kind, h.feed, h.reason
+        ));
+    }
+    if !sel.archive_passed.is_empty() {
+        out.push(format!(
+            "older archive items not listed (not offered again): {}",
+            sel.archive_passed.len()
         ));
     }
     if sel.held_back > 0 {
@@ -240,8 +250,14 @@ pub async fn run(
             other => {
                 out.status = Status::AlreadyDone;
                 out.message_id = Some(rec.message_id);
+                let at = rec
+                    .sent_at
+                    .unwrap_or(rec.created)
+                    .with_timezone(&tz)
+                    .format("%H:%M");
                 out.note = Some(format!(
-                    "the digest of {day} is already {other}; nothing sent (--force to send again)"
+                    "digest of {day} already {other} at {at}; new items wait for the next one \
+                     (--force to send again)"
                 ));
                 return Ok(out);
             }
@@ -255,7 +271,7 @@ pub async fn run(
         Vec::new()
     };
     let sel = select::select(items, &sent, sagas, &feeds, &cfg.select, now, today, tz);
-    out.items = sel.item_ids();
+    out.items = sel.covered_ids();
     out.summary = summarize(&sel);
     if sel.is_empty() && !cfg.send_empty && sending {
         out.note = Some(format!(
@@ -330,13 +346,6 @@ pub async fn run(
 }
 
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
+    agg_core::fsutil::write_atomic(path, bytes)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }

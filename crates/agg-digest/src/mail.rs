@@ -14,6 +14,11 @@ use crate::render::Rendered;
 /// How to reach the SMTP server, from a URL:
 /// `smtp://host:2525` (plain, for local relays), `smtp+starttls://user:pass@host:587`,
 /// `smtps://user:pass@host:465` (implicit TLS).
+///
+/// A plain `smtp://` URL with a password is refused unless the host is
+/// loopback or the URL ends in `?tls=none`: over plain SMTP the password
+/// crosses the network in clear text (AUTH PLAIN / LOGIN are base64, not
+/// encryption), which should be a choice written down, not a default.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpUrl {
     pub security: Security,
@@ -62,6 +67,30 @@ impl SmtpUrl {
         };
         let user = (!u.username().is_empty()).then(|| dec(u.username()));
         let password = u.password().map(dec);
+        let mut clear_text_ok = false;
+        for (k, v) in u.query_pairs() {
+            match (k.as_ref(), v.as_ref()) {
+                ("tls", "none") if security == Security::Plain => clear_text_ok = true,
+                _ => anyhow::bail!(
+                    "the SMTP URL `{}` has an unknown parameter `{k}={v}` (the only one is \
+                     `tls=none`, on smtp:// URLs)",
+                    redact_str(s)
+                ),
+            }
+        }
+        if security == Security::Plain
+            && (user.is_some() || password.is_some())
+            && !clear_text_ok
+            && !is_loopback(&host)
+        {
+            anyhow::bail!(
+                "`{}` would send the password to `{host}` unencrypted: use \
+                 smtp+starttls:// (port 587) or smtps:// (port 465), or add `?tls=none` to \
+                 the URL to send it in clear text anyway (plain smtp:// with a password is \
+                 accepted as it is only for localhost / 127.0.0.1 / ::1)",
+                redact_str(s)
+            );
+        }
         Ok(SmtpUrl {
             security,
             host,
@@ -85,6 +114,14 @@ impl SmtpUrl {
             .unwrap_or_default();
         format!("{scheme}://{user}{}:{}", self.host, self.port)
     }
+}
+
+/// Whether `host` is this machine (a name or a loopback address).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn redact_str(s: &str) -> String {
@@ -165,9 +202,13 @@ pub fn build_message(
         .from(from)
         .subject(r.subject.clone())
         .message_id(Some(message_id.to_string()))
-        .date(date)
-        .header(ListUnsubscribe(r.unsubscribe.clone()))
-        .header(ListUnsubscribePost);
+        .date(date);
+    // One-click unsubscribe (RFC 8058) needs a link to post to.
+    if let Some(u) = &r.unsubscribe {
+        b = b
+            .header(ListUnsubscribe(u.clone()))
+            .header(ListUnsubscribePost);
+    }
     if to.is_empty() {
         anyhow::bail!("the digest has no recipient: set `to:`");
     }
@@ -246,6 +287,11 @@ fn transport(
     }
     .port(url.port)
     .timeout(Some(timeout));
+    if let Some(pw) = &url.password {
+        // Known to redaction in every form it takes on the wire, however the
+        // URL reached us.
+        agg_core::secrets::register(pw);
+    }
     if let Some(user) = &url.user {
         b = b.credentials(Credentials::new(
             user.clone(),
@@ -263,7 +309,10 @@ fn tls_problem(e: &lettre::transport::smtp::Error) -> bool {
 /// Why sending failed, in words a user can act on.
 fn explain(e: &lettre::transport::smtp::Error, url: &SmtpUrl) -> String {
     let code = e.status().map(|c| c.to_string());
-    let text = e.to_string();
+    // The server's words may quote what it was sent: a server that echoes
+    // `AUTH PLAIN <base64 of \0user\0password>` in its refusal would put the
+    // credential in the digest's error, the run history and the output.
+    let text = agg_core::secrets::redact(&e.to_string()).into_owned();
     let lower = text.to_lowercase();
     if code
         .as_deref()
@@ -355,6 +404,36 @@ mod tests {
         assert_eq!((u.security, u.port), (Security::Tls, 465));
         let e = SmtpUrl::parse("http://a:secret@h").unwrap_err().to_string();
         assert!(e.contains("unknown SMTP URL scheme"), "{e}");
+    }
+
+    #[test]
+    fn a_clear_text_password_needs_loopback_or_tls_none() {
+        for ok in [
+            "smtp://u:pw@127.0.0.1:25",
+            "smtp://u:pw@[::1]:25",
+            "smtp://u:pw@localhost",
+            "smtp://mail.example.org:25",
+            "smtp://u:pw@mail.example.org:25?tls=none",
+            "smtp+starttls://u:pw@mail.example.org",
+            "smtps://u:pw@mail.example.org",
+        ] {
+            assert!(SmtpUrl::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "smtp://u:hunter22@mail.example.org:25",
+            "smtp://u:hunter22@10.0.0.5",
+            "smtp://u@mail.example.org",
+        ] {
+            let e = SmtpUrl::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("unencrypted") && e.contains("?tls=none"), "{e}");
+            assert!(!e.contains("hunter22"), "{e}");
+        }
+        let e = SmtpUrl::parse("smtps://u:pw@h?tls=none")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown parameter `tls=none`"), "{e}");
+        let e = SmtpUrl::parse("smtp://h?x=1").unwrap_err().to_string();
+        assert!(e.contains("unknown parameter `x=1`"), "{e}");
     }
 
     #[test]

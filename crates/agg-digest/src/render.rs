@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
-use crate::select::{FeedProblem, SagaGroup, Selection, source_name};
+use crate::select::{FeedProblem, SagaGroup, Selection, health_line, source_name};
 use crate::token::{Action, Signer, Token};
 
 /// The templates a digest is made of, and their shipped versions.
@@ -55,7 +55,8 @@ pub struct Rendered {
     /// Final HTML, CSS inlined, no `<style>` or `<script>`.
     pub html: String,
     /// The List-Unsubscribe URL.
-    pub unsubscribe: String,
+    /// `None` when the digest has no public URL (no link to point at).
+    pub unsubscribe: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +80,7 @@ struct GroupView {
     header: String,
     title: String,
     day: i64,
+    since: String,
     new: usize,
     outlets: usize,
     followed: bool,
@@ -100,15 +102,24 @@ struct View<'a> {
     pipeline: &'a str,
     date: String,
     date_short: String,
+    /// News items (the archive section is not news).
     count: usize,
     held_back: usize,
+    /// Archive items left out by the caps (mentioned, not offered again).
+    archive_passed: usize,
     top: Vec<EntryView>,
+    /// Items dated long before agg first saw them: last, and said so.
+    archive: Vec<EntryView>,
     followed: Vec<GroupView>,
     sagas: Vec<GroupView>,
     sources: Vec<SourceView>,
     muted: Vec<GroupView>,
     health: &'a [FeedProblem],
-    unsubscribe_url: String,
+    /// "56 feeds quiet, 1 failing": the digest's whole feed-health section.
+    health_line: Option<String>,
+    /// Where the feeds behind that line are listed (`agg serve`'s UI).
+    health_url: Option<String>,
+    unsubscribe_url: Option<String>,
     public_url: String,
 }
 
@@ -124,26 +135,42 @@ struct Ctx<'a> {
     cfg: &'a RenderConfig,
     expires: i64,
     base: String,
+    /// The digest's local day: a date in another year shows its year.
+    day: chrono::NaiveDate,
 }
 
 impl Ctx<'_> {
-    fn link(&self, action: Action, target: i64) -> String {
+    /// A signed feedback link; `None` without a public URL, so the digest
+    /// leaves the link out rather than pointing at a host that is not there.
+    fn link(&self, action: Action, target: i64) -> Option<String> {
+        if self.base.is_empty() {
+            return None;
+        }
         let t = self.cfg.signer.sign(&Token {
             action,
             target,
             expires: self.expires,
         });
-        format!("{}/f/{t}", self.base)
+        Some(format!("{}/f/{t}", self.base))
     }
 
     fn entry(&self, i: &Item, sel: &Selection, with_saga: bool) -> EntryView {
-        let local = i.when().with_timezone(&self.cfg.tz);
+        // The feed's date, never the fetch time: an undated item says so.
+        let local = i.dated().map(|d| d.with_timezone(&self.cfg.tz));
+        let time = match &local {
+            Some(d) => format!(
+                "{}, {}",
+                agg_core::item::day_label(Some(d), self.day),
+                d.format("%H:%M")
+            ),
+            None => agg_core::item::day_label::<Utc>(None, self.day),
+        };
         EntryView {
             id: i.id,
             title: one_line(&i.title, 300),
             url: safe_url(i.url.as_deref()),
             source: source_name(i).to_string(),
-            time: local.format("%a %-d %b, %H:%M").to_string(),
+            time,
             reason: i.reasons.first().map(|r| one_line(r, 200)),
             also_in: (!i.also_in.is_empty())
                 .then(|| format!("also covered by {}", i.also_in.join(", "))),
@@ -155,8 +182,8 @@ impl Ctx<'_> {
                 .filter(|h| h.new > 1)
                 .map(|h| h.line()),
             score: i.score.map(|s| (s.clamp(0.0, 1.0) * 100.0).round() as u32),
-            like_url: i.id.map(|id| self.link(Action::Like, id)),
-            dislike_url: i.id.map(|id| self.link(Action::Dislike, id)),
+            like_url: i.id.and_then(|id| self.link(Action::Like, id)),
+            dislike_url: i.id.and_then(|id| self.link(Action::Dislike, id)),
         }
     }
 
@@ -167,12 +194,17 @@ impl Ctx<'_> {
             header: g.saga.line(),
             title: g.saga.title.clone(),
             day: g.saga.day,
+            since: g.saga.since.clone(),
             new: g.saga.new,
             outlets: g.saga.outlets,
             followed: g.saga.followed,
             muted: g.saga.muted,
-            follow_url: (!g.saga.followed).then(|| self.link(Action::Follow, id)),
-            mute_url: (!g.saga.muted).then(|| self.link(Action::Mute, id)),
+            follow_url: (!g.saga.followed)
+                .then(|| self.link(Action::Follow, id))
+                .flatten(),
+            mute_url: (!g.saga.muted)
+                .then(|| self.link(Action::Mute, id))
+                .flatten(),
             items: g.items.iter().map(|i| self.entry(i, sel, false)).collect(),
         }
     }
@@ -226,6 +258,7 @@ pub fn render(
         cfg,
         expires: (now + cfg.link_ttl).timestamp(),
         base,
+        day,
     };
     let unsubscribe_url = ctx.link(Action::Unsubscribe, 0);
     let view = View {
@@ -233,8 +266,14 @@ pub fn render(
         pipeline: &cfg.pipeline,
         date: day.format("%A %-d %B %Y").to_string(),
         date_short: day.format("%a %-d %b").to_string(),
-        count: sel.len(),
+        count: sel.news_len(),
+        archive: sel
+            .archive
+            .iter()
+            .map(|i| ctx.entry(i, sel, false))
+            .collect(),
         held_back: sel.held_back,
+        archive_passed: sel.archive_passed.len(),
         top: sel.top.iter().map(|i| ctx.entry(i, sel, true)).collect(),
         followed: sel.followed.iter().map(|g| ctx.group(g, sel)).collect(),
         sagas: sel.sagas.iter().map(|g| ctx.group(g, sel)).collect(),
@@ -248,6 +287,8 @@ pub fn render(
             .collect(),
         muted: sel.muted.iter().map(|g| ctx.group(g, sel)).collect(),
         health: &sel.health,
+        health_line: health_line(&sel.health),
+        health_url: (!ctx.base.is_empty()).then(|| format!("{}/ui/feeds", ctx.base)),
         unsubscribe_url: unsubscribe_url.clone(),
         public_url: ctx.base.clone(),
     };
@@ -344,6 +385,10 @@ mod tests {
     }
 
     fn rendered() -> Rendered {
+        rendered_with(&cfg())
+    }
+
+    fn rendered_with(c: &RenderConfig) -> Rendered {
         let sel = select(
             items(),
             &HashSet::new(),
@@ -354,7 +399,7 @@ mod tests {
             now().date_naive(),
             chrono_tz::Europe::London,
         );
-        render(&sel, &cfg(), now(), now().date_naive()).unwrap()
+        render(&sel, c, now(), now().date_naive()).unwrap()
     }
 
     #[test]
@@ -396,6 +441,62 @@ mod tests {
                 .starts_with("Morning ☕ digest · Thu 26 Nov · 2 new"),
             "{}",
             r.subject
+        );
+    }
+
+    /// Without a public URL there is nothing a link could point at: the
+    /// digest has none (no localhost guess), no List-Unsubscribe, and says
+    /// how to get them.
+    #[test]
+    fn without_a_public_url_the_digest_has_no_links_and_says_why() {
+        let mut c = cfg();
+        c.public_url = String::new();
+        let r = rendered_with(&c);
+        assert_eq!(r.unsubscribe, None);
+        for part in [&r.html, &r.text] {
+            assert!(!part.contains("/f/"), "{part}");
+            assert!(!part.contains("localhost"), "{part}");
+            assert!(part.contains("public_url"), "{part}");
+        }
+        assert!(!r.html.contains("👍 More like this"), "{}", r.html);
+        assert!(r.text.contains("Port strike ends"), "{}", r.text);
+        // With one, every link is there.
+        assert!(rendered().unsubscribe.is_some());
+    }
+
+    #[test]
+    fn followed_stories_lead_and_feed_health_is_one_linked_line() {
+        let feeds: Vec<agg_core::FeedState> = (0..40)
+            .map(|n| agg_core::FeedState {
+                url: format!("https://quiet{n}.example/feed"),
+                recent_items: vec![now() - Duration::days(10)],
+                ..agg_core::FeedState::default()
+            })
+            .collect();
+        let sel = select(
+            items(),
+            &HashSet::new(),
+            &HashMap::new(),
+            &feeds,
+            &SelectOptions::default(),
+            now(),
+            now().date_naive(),
+            chrono_tz::Europe::London,
+        );
+        let r = render(&sel, &cfg(), now(), now().date_naive()).unwrap();
+        for part in [&r.html, &r.text] {
+            let lower = part.to_lowercase();
+            let follow = lower.find("stories you follow").expect(part);
+            let top = lower.find("top stories").expect(part);
+            assert!(follow < top, "{part}");
+            assert!(part.contains("Feed health: 40 feeds quiet"), "{part}");
+            assert!(part.contains("https://agg.example.org/ui/feeds"), "{part}");
+            // One line, not forty: no feed is named.
+            assert!(!part.contains("quiet7.example"), "{part}");
+        }
+        assert!(
+            !r.html.contains("width=\"640\""),
+            "fluid, not a fixed table"
         );
     }
 

@@ -61,6 +61,10 @@ pub struct SelectOptions {
     pub max_age: Option<Duration>,
     /// A feed with no new item for this many days is reported as silent.
     pub silent_days: u32,
+    /// An item its feed dated this long before agg first saw it is archive
+    /// (a back catalogue on a first fetch): it goes in its own section at
+    /// the end and is never counted or shown as today's news.
+    pub archive_age: Duration,
 }
 
 impl Default for SelectOptions {
@@ -73,6 +77,7 @@ impl Default for SelectOptions {
             muted: MutedPolicy::Drop,
             max_age: None,
             silent_days: 3,
+            archive_age: agg_core::item::ARCHIVE_AGE,
         }
     }
 }
@@ -87,13 +92,17 @@ pub struct SagaInfo {
     pub muted: bool,
 }
 
-/// A saga as the digest shows it: "<title> — day N · K new · M outlets".
+/// A saga as the digest shows it: "<title> — since Fri 20 Nov · K new · M outlets".
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SagaHeader {
     pub id: u64,
     pub title: String,
     /// Days since the saga started, counting its first day as day 1.
     pub day: i64,
+    /// When it started, as a reader says it: "since Fri 20 Nov", "since
+    /// Tue 3 Dec 2024" in another year, "new today". A day count ("day
+    /// 4040") means nothing to a reader; a date does.
+    pub since: String,
     /// Items of the saga not yet sent (before the caps).
     pub new: usize,
     /// Outlets that covered it.
@@ -103,12 +112,12 @@ pub struct SagaHeader {
 }
 
 impl SagaHeader {
-    /// The header line, e.g. `Port strike — day 4 · 3 new · 2 outlets`.
+    /// The header line, e.g. `Port strike — since Fri 20 Nov · 3 new · 2 outlets`.
     pub fn line(&self) -> String {
         format!(
-            "{} — day {} · {} new · {} {}",
+            "{} — {} · {} new · {} {}",
             self.title,
-            self.day,
+            self.since,
             self.new,
             self.outlets,
             if self.outlets == 1 {
@@ -156,24 +165,47 @@ pub struct Selection {
     pub health: Vec<FeedProblem>,
     /// Every saga header, by id (for the top section's labels).
     pub headers: BTreeMap<u64, SagaHeader>,
-    /// Candidates left out by the caps.
+    /// Items their feeds dated long before agg first saw them
+    /// ([`SelectOptions::archive_age`]), best first: sent once, apart.
+    pub archive: Vec<Item>,
+    /// Archive items the caps left out: not held back for later (a feed's
+    /// back catalogue would otherwise fill every following digest), but
+    /// counted as covered by this one; they stay on the items page.
+    pub archive_passed: Vec<i64>,
+    /// News candidates left out by the caps (offered again next time).
     pub held_back: usize,
 }
 
 impl Selection {
     /// Every item included, in display order.
     pub fn items(&self) -> Vec<&Item> {
-        let mut v: Vec<&Item> = self.top.iter().collect();
-        v.extend(self.followed.iter().flat_map(|g| &g.items));
+        // Followed stories lead: the reader asked for them by name.
+        let mut v: Vec<&Item> = self.followed.iter().flat_map(|g| &g.items).collect();
+        v.extend(&self.top);
         v.extend(self.sagas.iter().flat_map(|g| &g.items));
         v.extend(self.sources.iter().flat_map(|g| &g.items));
         v.extend(self.muted.iter().flat_map(|g| &g.items));
+        v.extend(&self.archive);
         v
     }
 
-    /// Ids of every included item (what the digest record keeps).
+    /// How many included items are news (not from a feed's archive): what
+    /// the subject and summary call "new".
+    pub fn news_len(&self) -> usize {
+        self.len() - self.archive.len()
+    }
+
+    /// Ids of every included item.
     pub fn item_ids(&self) -> Vec<i64> {
         self.items().iter().filter_map(|i| i.id).collect()
+    }
+
+    /// What this digest covers (what its record keeps): its items, and the
+    /// archive items it mentions only as a count (never offered again).
+    pub fn covered_ids(&self) -> Vec<i64> {
+        let mut ids = self.item_ids();
+        ids.extend(&self.archive_passed);
+        ids
     }
 
     pub fn len(&self) -> usize {
@@ -268,6 +300,11 @@ pub fn select(
     let (mut cands, muted): (Vec<Item>, Vec<Item>) =
         cands.into_iter().partition(|i| !is_muted(i, sagas));
     cands.extend(muted);
+    // Archive after all news, so the caps never keep news out for it.
+    let (mut cands, archive): (Vec<Item>, Vec<Item>) = cands
+        .into_iter()
+        .partition(|i| !i.is_archive(opts.archive_age));
+    cands.extend(archive);
 
     // Saga headers from every candidate (the "K new" counts what is unsent).
     let mut headers: BTreeMap<u64, SagaHeader> = BTreeMap::new();
@@ -283,6 +320,7 @@ pub fn select(
                 .filter(|t| !t.is_empty())
                 .unwrap_or_else(|| s.title.clone()),
             day: 1,
+            since: "new today".into(),
             new: 0,
             outlets: 0,
             followed: is_followed(i, sagas),
@@ -305,6 +343,7 @@ pub fn select(
         if let Some(start) = start {
             let d = start.with_timezone(&tz).date_naive();
             h.day = (today - d).num_days().max(0) + 1;
+            h.since = since(d, today);
         }
     }
 
@@ -312,18 +351,21 @@ pub fn select(
     let mut per_saga: HashMap<u64, usize> = HashMap::new();
     let mut chosen = Vec::new();
     let mut held_back = 0;
+    let mut archive_passed = Vec::new();
     for i in cands {
-        if chosen.len() >= opts.max_items {
-            held_back += 1;
+        let full = chosen.len() >= opts.max_items
+            || i.saga
+                .as_ref()
+                .is_some_and(|s| per_saga.get(&s.id).copied().unwrap_or(0) >= opts.max_per_saga);
+        if full {
+            match i.id {
+                Some(id) if i.is_archive(opts.archive_age) => archive_passed.push(id),
+                _ => held_back += 1,
+            }
             continue;
         }
         if let Some(s) = &i.saga {
-            let n = per_saga.entry(s.id).or_default();
-            if *n >= opts.max_per_saga {
-                held_back += 1;
-                continue;
-            }
-            *n += 1;
+            *per_saga.entry(s.id).or_default() += 1;
         }
         chosen.push(i);
     }
@@ -331,13 +373,16 @@ pub fn select(
     let want = |s: Section| opts.sections.contains(&s);
     let mut sel = Selection {
         held_back,
+        archive_passed,
         ..Selection::default()
     };
     let mut rest = Vec::new();
     // Followed sagas first, then muted ones aside, then the top stories.
     for i in chosen {
         let muted = is_muted(&i, sagas);
-        if muted {
+        if i.is_archive(opts.archive_age) && !muted {
+            sel.archive.push(i);
+        } else if muted {
             push_saga(&mut sel.muted, &headers, i);
         } else if want(Section::Followed) && is_followed(&i, sagas) {
             push_saga(&mut sel.followed, &headers, i);
@@ -387,6 +432,49 @@ pub fn select(
     sel
 }
 
+/// A saga's start as the header says it, counted in the reader's days.
+pub fn since(start: chrono::NaiveDate, today: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    if start >= today {
+        "new today".into()
+    } else if start.year() == today.year() {
+        format!("since {}", start.format("%a %-d %b"))
+    } else {
+        format!("since {}", start.format("%a %-d %b %Y"))
+    }
+}
+
+/// Feed health in one line: "56 feeds quiet, 1 failing". The digest is
+/// news; the list of feeds behind these counts is a link away.
+pub fn health_line(problems: &[FeedProblem]) -> Option<String> {
+    let count = |k: &str| problems.iter().filter(|p| p.kind == k).count();
+    let parts: Vec<String> = [
+        ("silent", "quiet"),
+        ("failing", "failing"),
+        ("paused", "paused"),
+    ]
+    .into_iter()
+    .filter_map(|(kind, word)| {
+        let n = count(kind);
+        (n > 0).then(|| format!("{n} {word}"))
+    })
+    .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    // "feeds" goes after the first number: "56 feeds quiet, 1 failing".
+    let mut line = parts.join(", ");
+    if let Some(sp) = line.find(' ') {
+        let noun = if parts[0].starts_with("1 ") {
+            "feed"
+        } else {
+            "feeds"
+        };
+        line.insert_str(sp + 1, &format!("{noun} "));
+    }
+    Some(line)
+}
+
 /// Appends an item to its saga's group (groups keep first-seen order, which
 /// is rank order since items arrive ranked).
 fn push_saga(groups: &mut Vec<SagaGroup>, headers: &BTreeMap<u64, SagaHeader>, i: Item) {
@@ -399,6 +487,7 @@ fn push_saga(groups: &mut Vec<SagaGroup>, headers: &BTreeMap<u64, SagaHeader>, i
         id,
         title: i.saga.as_ref().map(|s| s.title.clone()).unwrap_or_default(),
         day: 1,
+        since: "new today".into(),
         new: 1,
         outlets: 1,
         followed: false,
@@ -414,7 +503,12 @@ fn push_saga(groups: &mut Vec<SagaGroup>, headers: &BTreeMap<u64, SagaHeader>, i
 pub fn feed_health(feeds: &[FeedState], silent_days: u32, now: DateTime<Utc>) -> Vec<FeedProblem> {
     let silent = Duration::days(i64::from(silent_days));
     let mut out = Vec::new();
+    // A feed several sources or pipelines read is one feed to the reader.
+    let mut seen = HashSet::new();
     for f in feeds {
+        if !seen.insert(f.url.as_str()) {
+            continue;
+        }
         let (kind, reason) = if f.paused {
             (
                 "paused",
@@ -557,6 +651,41 @@ mod tests {
         assert_eq!(*s.item_ids().last().unwrap(), 3, "muted last");
     }
 
+    /// A feed's back catalogue is not today's news: after every news item,
+    /// in its own section, never a top story, and not counted as new.
+    #[test]
+    fn archive_items_come_last_in_their_own_section() {
+        let mut items: Vec<Item> = (1..=4)
+            .map(|i| item(i, 1.0 - i as f32 / 10.0, "a", None))
+            .collect();
+        // The best-scored items are years older than their first sight.
+        for i in &mut items[..2] {
+            i.published = Some(i.fetched - Duration::days(3000));
+        }
+        let opts = SelectOptions {
+            top: 5,
+            ..SelectOptions::default()
+        };
+        let s = run(items.clone(), &[], &opts);
+        let top: Vec<i64> = s.top.iter().filter_map(|i| i.id).collect();
+        assert_eq!(top, vec![3, 4], "archive is never a top story");
+        let archive: Vec<i64> = s.archive.iter().filter_map(|i| i.id).collect();
+        assert_eq!(archive, vec![1, 2], "best first within the archive");
+        assert_eq!((s.len(), s.news_len()), (4, 2));
+        assert_eq!(s.item_ids()[2..], [1, 2], "archive last");
+        // The caps keep news first: with room for two, no archive.
+        let tight = SelectOptions {
+            max_items: 2,
+            ..opts
+        };
+        let s = run(items, &[], &tight);
+        assert!(s.archive.is_empty(), "{:?}", s.item_ids());
+        // The archive left out is covered, not held back for every later
+        // digest.
+        assert_eq!((s.held_back, s.archive_passed.clone()), (0, vec![1, 2]));
+        assert_eq!(s.covered_ids(), vec![3, 4, 1, 2]);
+    }
+
     #[test]
     fn caps_per_saga_and_total() {
         let mut items: Vec<Item> = (1..=6)
@@ -595,8 +724,9 @@ mod tests {
         assert_eq!(s.sagas.len(), 1);
         assert_eq!(
             s.sagas[0].saga.line(),
-            "saga 3 — day 12 · 2 new · 3 outlets"
+            "saga 3 — since Sun 15 Nov · 2 new · 3 outlets"
         );
+        assert_eq!(s.sagas[0].saga.day, 12);
     }
 
     #[test]
@@ -640,5 +770,45 @@ mod tests {
         );
         assert!(h[1].reason.contains("HTTP 500") && h[1].reason.contains("2 failures"));
         assert!(h[2].reason.contains("9 days"));
+        assert_eq!(
+            health_line(&h).as_deref(),
+            Some("1 feed quiet, 1 failing, 1 paused")
+        );
+    }
+
+    #[test]
+    fn health_counts_each_feed_once_in_one_line() {
+        let quiet = |url: &str| FeedState {
+            url: url.into(),
+            recent_items: vec![now() - Duration::days(9)],
+            ..FeedState::default()
+        };
+        // The same feed three times (read by three sources) counts once.
+        let mut feeds: Vec<FeedState> = (0..56).map(|n| quiet(&format!("q{n}"))).collect();
+        feeds.push(quiet("q0"));
+        feeds.push(quiet("q0"));
+        feeds.push(FeedState {
+            url: "broken".into(),
+            consecutive_failures: 1,
+            ..FeedState::default()
+        });
+        let h = feed_health(&feeds, 3, now());
+        assert_eq!(h.len(), 57);
+        assert_eq!(
+            health_line(&h).as_deref(),
+            Some("56 feeds quiet, 1 failing")
+        );
+        assert_eq!(health_line(&[]), None);
+    }
+
+    #[test]
+    fn since_names_the_start_day_with_a_year_only_when_needed() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(since(d(2026, 11, 20), d(2026, 11, 26)), "since Fri 20 Nov");
+        assert_eq!(
+            since(d(2025, 12, 30), d(2026, 1, 2)),
+            "since Tue 30 Dec 2025"
+        );
+        assert_eq!(since(d(2026, 11, 26), d(2026, 11, 26)), "new today");
     }
 }

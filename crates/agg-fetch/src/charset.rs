@@ -1,8 +1,9 @@
 //! Feed bytes → UTF-8, whatever they were sent in.
 //!
 //! The encoding is taken, in order, from a byte-order mark, the HTTP
-//! `Content-Type` charset, the XML prolog's `encoding="…"`, else UTF-8 (and
-//! windows-1252 when the bytes are not valid UTF-8). Labels follow the WHATWG
+//! `Content-Type` charset, the XML prolog's `encoding="…"`, else UTF-8 (and,
+//! when the bytes are not valid UTF-8, the legacy encoding their content
+//! points to: see `guess_legacy`). Labels follow the WHATWG
 //! Encoding Standard, so `ISO-8859-1` decodes as windows-1252, as browsers do
 //! (feeds labelled Latin-1 routinely contain curly quotes from 1252).
 //!
@@ -99,6 +100,17 @@ fn is_single_byte_western(e: &'static Encoding) -> bool {
     e == WINDOWS_1252 || e.name() == "ISO-8859-15" || e.name() == "ISO-8859-2"
 }
 
+/// The legacy encoding of bytes that are not UTF-8 and carry no usable
+/// label, guessed the way Firefox does (chardetng, from the content):
+/// windows-1252 for Western text, as before, but windows-1255 for Hebrew,
+/// windows-1251 or KOI8-R for Cyrillic, Shift_JIS, GBK… instead of reading
+/// them all as windows-1252 mojibake. The first 64 KiB are enough to tell.
+fn guess_legacy(body: &[u8]) -> &'static Encoding {
+    let mut d = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    d.feed(&body[..body.len().min(64 * 1024)], true);
+    d.guess(None, chardetng::Utf8Detection::Deny)
+}
+
 /// How a body was decoded (for tests and diagnostics).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Decoded<'a> {
@@ -144,12 +156,12 @@ pub fn to_utf8<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
     }
     if !from_bom && chosen == UTF_8 && !valid_utf8 && !looks_json {
         // Labelled (or defaulted to) UTF-8 but it is not: trust whichever
-        // other label names a legacy encoding, else windows-1252.
+        // other label names a legacy encoding, else guess as browsers do.
         chosen = [declared, header]
             .into_iter()
             .flatten()
             .find(|e| *e != UTF_8)
-            .unwrap_or(WINDOWS_1252);
+            .unwrap_or_else(|| guess_legacy(body));
     }
     let decl_ok = decl.as_ref().is_none_or(|d| {
         d.range.start == 0

@@ -570,6 +570,55 @@ impl Fetcher {
         self.page(url, Origin::Untrusted).await
     }
 
+    /// POSTs `body` to `url` (a webhook, a notification service) and
+    /// returns the status of a 2xx answer. Every hop is guarded as URLs from
+    /// content are: a notification carries item text, and a pipeline file
+    /// shared with `use:` must not be able to aim it at a service inside the
+    /// user's network unless `allow_private` names it. Redirects are not
+    /// followed (a 3xx is an error): re-sending a POST elsewhere is not
+    /// something a receiver should decide for us. Any other status is
+    /// [`FetchError::Status`], with `Retry-After` read as for GETs; the
+    /// answer's body is read up to `max_bytes` and dropped.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<u16, FetchError> {
+        let target =
+            url::Url::parse(url).map_err(|e| FetchError::Other(format!("bad URL {url}: {e}")))?;
+        self.guard_hop(&target, Origin::Untrusted).await?;
+        let mut req = self.guarded.post(target.clone()).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let mut resp = req.send().await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = if matches!(status.as_u16(), 429 | 503) {
+                resp.headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, Utc::now()))
+            } else {
+                None
+            };
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+                url: target.to_string(),
+                retry_after,
+            });
+        }
+        let mut read = 0u64;
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            read += chunk.len() as u64;
+            if read > self.limits.max_bytes {
+                break;
+            }
+        }
+        Ok(status.as_u16())
+    }
+
     async fn page(
         &self,
         url: &str,

@@ -10,6 +10,7 @@ pub mod charset;
 pub mod date;
 pub mod extract;
 pub mod http;
+mod legacy;
 pub mod netguard;
 pub mod normalize;
 pub mod opml;

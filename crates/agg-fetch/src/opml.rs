@@ -463,3 +463,106 @@ mod tests {
         assert_eq!(d[1].mime, "application/atom+xml");
     }
 }
+
+/// Why a URL could not be subscribed to, in words for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("cannot fetch {url}: {source}")]
+    Fetch {
+        url: String,
+        source: crate::http::FetchError,
+    },
+    #[error(
+        "{url} is not a feed ({why}) and advertises none (no <link rel=\"alternate\"> of a feed type)"
+    )]
+    NotAFeed { url: String, why: String },
+    #[error("{page} advertises {feed}, but it is not a readable feed: {why}")]
+    BadFeed {
+        page: String,
+        feed: String,
+        why: String,
+    },
+}
+
+/// A feed found and read by [`resolve_feed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// The feed's URL after redirects.
+    pub url: String,
+    pub title: Option<String>,
+}
+
+/// The feed at `url`, fetched once to check that it can be read: a feed URL
+/// as it is, a page resolved to the first feed it advertises (which is
+/// fetched and parsed too), so nothing is subscribed that agg cannot read.
+/// `untrusted`: the URL came from a browser (the web UI), so every hop
+/// passes the SSRF guard; otherwise the user typed it (the CLI) and only an
+/// advertised feed on another host is guarded.
+pub async fn resolve_feed(
+    fetcher: &crate::http::Fetcher,
+    url: &str,
+    untrusted: bool,
+) -> Result<Resolved, ResolveError> {
+    let parse = |bytes: &[u8], at: &str, ct: Option<&str>| {
+        crate::parse::parse_feed_from(
+            bytes,
+            &crate::parse::FeedSource {
+                feed: at,
+                base: Some(at),
+                content_type: ct,
+                source: "subscribe",
+            },
+            chrono::Utc::now(),
+        )
+    };
+    let first = if untrusted {
+        fetcher.get_untrusted(url).await
+    } else {
+        fetcher.get_page(url).await
+    };
+    let (bytes, page_url, ct) = first.map_err(|e| ResolveError::Fetch {
+        url: url.into(),
+        source: e,
+    })?;
+    let why = match parse(&bytes, &page_url, ct.as_deref()) {
+        Ok(feed) => {
+            return Ok(Resolved {
+                url: page_url,
+                title: feed.title,
+            });
+        }
+        Err(e) => e.to_string(),
+    };
+    let page = crate::charset::to_utf8(&bytes, ct.as_deref());
+    let html = String::from_utf8_lossy(&page.utf8);
+    let base = url::Url::parse(&page_url).map_err(|e| ResolveError::NotAFeed {
+        url: page_url.clone(),
+        why: e.to_string(),
+    })?;
+    let Some(d) = discover(&html, &base).into_iter().next() else {
+        return Err(ResolveError::NotAFeed { url: page_url, why });
+    };
+    let same_host = url::Url::parse(&d.url)
+        .ok()
+        .is_some_and(|u| u.host_str() == base.host_str());
+    let got = if same_host && !untrusted {
+        fetcher.get_page(&d.url).await
+    } else {
+        fetcher.get_untrusted(&d.url).await
+    };
+    let (bytes, feed_url, ct) = got.map_err(|e| ResolveError::Fetch {
+        url: d.url.clone(),
+        source: e,
+    })?;
+    match parse(&bytes, &feed_url, ct.as_deref()) {
+        Ok(feed) => Ok(Resolved {
+            url: feed_url,
+            title: feed.title.or(d.title),
+        }),
+        Err(e) => Err(ResolveError::BadFeed {
+            page: page_url,
+            feed: d.url,
+            why: e.to_string(),
+        }),
+    }
+}

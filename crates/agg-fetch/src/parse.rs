@@ -203,15 +203,19 @@ pub fn parse_feed_from(
     // An empty id tells us the entry had no guid of its own; we then key it
     // by URL or content instead of feed-rs's generated id, which changes
     // when a title is edited.
-    let parser = feed_rs::parser::Builder::new()
-        .base_uri(base_url.as_ref().map(|u| u.as_str()))
-        .id_generator(|_, _, _| String::new())
-        .timestamp_parser(crate::date::parse_date)
-        .build();
+    // A parser for each try: one that failed part-way keeps state that
+    // makes its next parse panic.
+    let parser = || {
+        feed_rs::parser::Builder::new()
+            .base_uri(base_url.as_ref().map(|u| u.as_str()))
+            .id_generator(|_, _, _| String::new())
+            .timestamp_parser(crate::date::parse_date)
+            .build()
+    };
     // feed-rs (through quick-xml) has panicked on odd inputs; a panic is
     // one bad feed, never a crashed run.
     let parse = |bytes: &[u8]| {
-        contained(|| parser.parse(bytes)).map_err(|why| {
+        contained(|| parser().parse(bytes)).map_err(|why| {
             ParseError::Invalid(format!("the feed parser failed on this document ({why})"))
         })
     };
@@ -223,6 +227,11 @@ pub fn parse_feed_from(
     {
         parsed = parse(&repaired)?;
     }
+    // Atom 0.3, RSS 0.90, RSS 2.0 in a namespace, `&#X41;`: spellings
+    // feed-rs refuses or reads as empty (see legacy.rs).
+    if parsed.as_ref().is_ok_and(|f| f.entries.is_empty()) || parsed.is_err() {
+        crate::legacy::reparse(bytes, &mut parsed, &parse);
+    }
     let parsed = parsed.map_err(|e| {
         let msg = e.to_string();
         if root.is_empty() || root.starts_with('{') || root.starts_with('[') {
@@ -231,6 +240,11 @@ pub fn parse_feed_from(
             ParseError::Invalid(format!("{msg} (document starts with <{root}>)"))
         }
     })?;
+    if parsed.entries.is_empty()
+        && let Some(why) = crate::legacy::unread_entries(bytes)
+    {
+        return Err(ParseError::Invalid(why));
+    }
     let feed_title = parsed
         .title
         .map(|t| html_to_text(&t.content))
@@ -341,8 +355,10 @@ pub fn parse_feed_from(
                     .and_then(|a| a.name.as_deref())
                     .map(collapse_ws)
                     .filter(|a| !a.is_empty()),
-                published: e.published,
-                updated: e.updated,
+                // A date in the future or before feeds existed is an error
+                // of the feed: the item is undated rather than dated wrongly.
+                published: crate::date::plausible(e.published, fetched),
+                updated: crate::date::plausible(e.updated, fetched),
                 fetched,
                 tags: e
                     .categories

@@ -97,7 +97,7 @@ pub fn clean(html: &str, base: Option<&Url>) -> Cleaned {
 /// without building the HTML).
 pub fn text_of(html: &str) -> String {
     // Most titles and many bodies are plain text: nothing to parse.
-    if !html.contains(['<', '&']) && !html.contains(['\0', BOM]) {
+    if !html.contains(['<', '&']) && !html.contains(['\0', BOM]) && !has_c1(html) {
         let mut t = Text::with_capacity(html.len());
         t.push(html);
         return t.s;
@@ -442,6 +442,38 @@ fn escape_into(out: &mut String, s: &str, attr: bool) {
     out.push_str(&s[last..]);
 }
 
+/// Whether `s` holds a C1 control code (U+0080–U+009F; `C2 80`–`C2 9F` in
+/// UTF-8).
+fn has_c1(s: &str) -> bool {
+    let b = s.as_bytes();
+    memchr::memchr_iter(0xc2, b).any(|i| b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+}
+
+/// C1 control codes read as windows-1252 reads the same byte: `&#146;` is
+/// ’ in every browser (the HTML standard maps numeric references to these
+/// codes so), and feeds written on Windows are full of such references,
+/// while XML parsers and entity decoders hand over the control code U+0092.
+/// No text means a C1 control. The five codes windows-1252 leaves
+/// unassigned stay as they are.
+fn c1_as_1252(s: &str) -> Cow<'_, str> {
+    if !has_c1(s) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| match u8::try_from(u32::from(c)) {
+                Ok(b @ 0x80..=0x9f) => encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(&[b])
+                    .0
+                    .chars()
+                    .next()
+                    .unwrap_or(c),
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
 fn decode(s: &str) -> Cow<'_, str> {
     if s.contains('&') {
         html_escape::decode_html_entities(s)
@@ -459,6 +491,9 @@ impl Writer<'_> {
         let mut t = decode(raw);
         if t.contains('\0') || t.contains(BOM) {
             t = Cow::Owned(t.replace(['\0', BOM], ""));
+        }
+        if has_c1(&t) {
+            t = Cow::Owned(c1_as_1252(&t).into_owned());
         }
         self.text.push(&t);
         if let Some(h) = &mut self.html {

@@ -140,7 +140,11 @@ fn fields_match_feed_rs_expectations() {
                     .unwrap()
                     .with_timezone(&Utc)
             });
-            assert_eq!(it.published, published, "{stem}: published of {}", it.title);
+            // agg reads date forms feed-rs does not (a 12-hour clock,
+            // localised names): where feed-rs found a date it must agree.
+            if published.is_some() {
+                assert_eq!(it.published, published, "{stem}: published of {}", it.title);
+            }
             if let Some(link) = e["links"].as_array().and_then(|l| l.first()) {
                 let href = link["href"].as_str().unwrap();
                 if url::Url::parse(href).is_ok() {

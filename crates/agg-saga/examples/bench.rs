@@ -93,6 +93,7 @@ fn main() {
             text: String::new(),
             source: Some(format!("outlet{}", rng.below(50))),
             embedding,
+            ..Default::default()
         }
     };
     let seeds: Vec<SagaItem> = (0..sagas)

@@ -205,6 +205,7 @@ pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
             text: r.text.clone(),
             source: r.source.clone(),
             embedding: r.embedding.clone(),
+            ..Default::default()
         };
         let a = engine.assign(&item, dates[i]);
         saga_of_row[i] = a.saga;

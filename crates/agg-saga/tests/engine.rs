@@ -14,8 +14,9 @@ fn item(id: &str, hours: i64, title: &str) -> SagaItem {
         time: Some(t0() + Duration::hours(hours)),
         title: title.to_string(),
         text: String::new(),
-        source: Some(format!("outlet-{}", id.len() % 3)),
+        source: Some(format!("outlet-{id}")),
         embedding: None,
+        ..Default::default()
     }
 }
 

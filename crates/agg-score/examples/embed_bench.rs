@@ -7,6 +7,7 @@
 //! embed_bench --input FILE.jsonl [--field title|title_text] [--n 2000] [--batch 64]
 //!             [--device cpu|cuda|webgpu|auto] [--no-sort] [--repeat 3]
 //!             [--max-tokens 256] [--threads N] [--compare-cpu] [--dump FILE]
+//!             [--batch-tokens N] [--arena on|off] [--mem-pattern on|off]
 //! ```
 //!
 //! Prints one JSON line. `--dump` writes the vectors as raw little-endian f32
@@ -24,6 +25,27 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+fn on_off(v: &str) -> Result<bool, String> {
+    match v {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, got {v}")),
+    }
+}
+
+/// Peak resident set of this process so far (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -48,12 +70,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--input" => input = Some(PathBuf::from(val()?)),
             "--field" => field = val()?,
             "--n" => n = val()?.parse()?,
-            "--batch" => cfg.batch_size = val()?.parse()?,
+            "--batch" => {
+                cfg.batch_size = val()?.parse()?;
+                cfg.gpu_batch_size = cfg.batch_size;
+            }
             "--device" => cfg.device = val()?.parse()?,
             "--no-sort" => cfg.sort_by_length = false,
             "--repeat" => repeat = val()?.parse()?,
             "--max-tokens" => cfg.max_tokens = val()?.parse()?,
             "--threads" => cfg.intra_threads = Some(val()?.parse()?),
+            "--batch-tokens" => cfg.batch_tokens = val()?.parse()?,
+            "--arena" => cfg.cpu_arena = on_off(&val()?)?,
+            "--mem-pattern" => cfg.memory_pattern = on_off(&val()?)?,
             "--compare-cpu" => compare_cpu = true,
             "--dump" => dump = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown argument {other}").into()),
@@ -128,9 +156,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "model_id": emb.model_id(),
             "field": field,
             "n": refs.len(),
-            "batch": cfg.batch_size,
+            "batch": if emb.provider() == "cpu" { cfg.batch_size } else { cfg.gpu_batch_size },
             "sorted_by_length": cfg.sort_by_length,
             "max_tokens": cfg.max_tokens,
+            "batch_tokens": cfg.batch_tokens,
+            "threads": cfg.intra_threads,
+            "arena": cfg.cpu_arena,
+            "mem_pattern": cfg.memory_pattern,
+            "peak_rss_mib": peak_rss_mib(),
             "load_s": load_s,
             "best_s": best,
             "median_s": median,

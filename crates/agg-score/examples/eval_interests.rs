@@ -12,7 +12,8 @@
 //! issue. `--tune` runs the protocol inside the pool half only (labels from
 //! the start of the pool, AUC on the rest of the pool), which is what the
 //! default training options were chosen with: the test half is never looked at.
-//! `--l2 X`, `--l2-alpha Y`, `--l2-features Z` override training options.
+//! `--l2 X`, `--l2-alpha Y`, `--l2-features Z` override training options;
+//! `--max-tokens N` the embedder's token cap (to measure what a cap costs).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -44,6 +45,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut cache = Some(PathBuf::from("/tmp/agg-embed-cache.json"));
     let mut opts = TrainOptions::default();
     let mut time_train: Vec<usize> = Vec::new();
+    let mut embed_cfg = EmbedConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
@@ -60,6 +62,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--seeds" => seeds = val()?.parse()?,
             "--cache" => cache = Some(PathBuf::from(val()?)),
             "--no-cache" => cache = None,
+            "--max-tokens" => embed_cfg.max_tokens = val()?.parse()?,
             "--agnews" => agnews = true,
             "--tune" => tune = true,
             "--time-train" => {
@@ -71,6 +74,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--l2" => opts.l2_embedding = val()?.parse()?,
             "--l2-alpha" => opts.l2_alpha = val()?.parse()?,
             "--l2-features" => opts.l2_features = val()?.parse()?,
+            "--knn-k" => opts.knn_k = val()?.parse()?,
+            "--knn-weight" => opts.knn_weight = val()?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -78,7 +83,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let rows = read_jsonl(&input)?;
 
     let t0 = Instant::now();
-    let embedder = CachingEmbedder::new(OrtEmbedder::new(EmbedConfig::default())?);
+    let embedder = CachingEmbedder::new(OrtEmbedder::new(embed_cfg)?);
     if let Some(c) = &cache {
         embedder.load(c)?;
     }

@@ -9,6 +9,8 @@
 //! * [`eval`]: the `agg eval interests` protocol and ROC AUC.
 //! * [`search`]: ranking for `agg search`.
 //! * [`cache`]: an embedding cache for repeated texts.
+//! * [`runtime`]: which ONNX Runtime build to load; the NVIDIA driver probe
+//!   and the CUDA libraries from `scripts/setup-model.sh --gpu cuda`.
 //!
 //! Typical use (the score agent):
 //!
@@ -32,6 +34,7 @@ pub mod error;
 pub mod eval;
 pub mod interest;
 mod optim;
+pub mod runtime;
 pub mod search;
 
 pub use cache::CachingEmbedder;

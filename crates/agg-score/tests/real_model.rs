@@ -252,7 +252,7 @@ fn feedback_retrains_and_changes_scores_with_explanations() {
         "{after:?}"
     );
     let text = after.explain();
-    assert!(text.contains("similar to"), "{text}");
+    assert!(text.contains("which you liked"), "{text}");
 
     // A rocket item drops.
     let rocket = e

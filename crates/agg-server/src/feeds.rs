@@ -118,7 +118,11 @@ pub fn rss(meta: &FeedMeta, items: &[Item]) -> String {
             "<guid isPermaLink=\"false\">{}</guid>",
             esc(&entry_id(i))
         ));
-        s.push_str(&format!("<pubDate>{}</pubDate>", i.when().to_rfc2822()));
+        // RSS dates are optional: an undated item gets none rather than the
+        // time agg fetched it, which a reader would take for its date.
+        if let Some(d) = i.dated() {
+            s.push_str(&format!("<pubDate>{}</pubDate>", d.to_rfc2822()));
+        }
         s.push_str(&format!(
             "<description>{}</description>",
             esc(&text_as_html(&summary(i)))
@@ -156,7 +160,11 @@ pub fn atom(meta: &FeedMeta, items: &[Item]) -> String {
         s.push_str(&format!("<id>{}</id>", esc(&entry_id(i))));
         let upd = i.updated.unwrap_or(i.when()).max(i.when());
         s.push_str(&format!("<updated>{}</updated>", upd.to_rfc3339()));
-        s.push_str(&format!("<published>{}</published>", i.when().to_rfc3339()));
+        // Atom requires <updated> (the last change agg knows of) but not
+        // <published>, which only a dated item has.
+        if let Some(d) = i.dated() {
+            s.push_str(&format!("<published>{}</published>", d.to_rfc3339()));
+        }
         if let Some(src) = &i.feed_title {
             s.push_str(&format!("<author><name>{}</name></author>", esc(src)));
         }
@@ -180,7 +188,7 @@ pub async fn export(
 ) -> anyhow::Result<Vec<std::path::PathBuf>> {
     use agg_core::ItemQuery;
     let base = base_url.trim_end_matches('/');
-    let engine = agg_agents::saga::load_engine(store).await?;
+    let engine = agg_app::sagas::read(store).await?;
     std::fs::create_dir_all(dir.join("sagas"))?;
     let mut written = Vec::new();
     let mut write = |rel: String, body: String| -> anyhow::Result<()> {

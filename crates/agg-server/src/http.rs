@@ -1,6 +1,9 @@
 //! The HTTP side of `agg serve`: saga feeds, the reader's own feed, health
 //! and metrics. Everything here is read-only; it binds 127.0.0.1 unless told
-//! otherwise.
+//! otherwise. Also what guards every request and connection of the server:
+//! the `Host` check against DNS rebinding ([`AllowedHosts`]) and the
+//! connection cap and header timeout against slow clients
+//! ([`serve_bounded`]).
 
 use std::sync::Arc;
 
@@ -39,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sagas/{file}", get(one_saga))
         .route("/feed.xml", get(own_rss))
         .route("/feed.atom", get(own_atom))
+        .route("/saved.xml", get(saved_rss))
+        .route("/saved.atom", get(saved_atom))
         .route("/f/{token}", get(feedback_page).post(feedback_apply))
         .with_state(state)
 }
@@ -210,9 +215,9 @@ async fn one_saga(
     };
     // Merged sagas resolve to the saga they went into; titles come from the
     // engine, which owns them.
-    let engine = match agg_agents::saga::load_engine(st.store.as_ref()).await {
+    let engine = match agg_app::sagas::read(st.store.as_ref()).await {
         Ok(e) => e,
-        Err(e) => return server_error(e),
+        Err(e) => return server_error(e.into()),
     };
     let Some(saga) = engine
         .resolve(agg_saga::SagaId(id))
@@ -274,6 +279,48 @@ async fn own_rss(
 
 async fn own_atom(State(st): State<AppState>, headers: HeaderMap) -> Response {
     own(st, headers, Fmt::Atom).await
+}
+
+/// The reader's saved items (issue 18), most recently saved first: a feed
+/// to read them elsewhere. No Last-Modified: unsaving changes the feed
+/// without a newer date anywhere, so only the ETag (of the body) can say
+/// whether it changed.
+async fn saved(st: AppState, headers: HeaderMap, fmt: Fmt) -> Response {
+    let saved = match crate::ui::reading::saved(st.store.as_ref(), FEED_ITEMS).await {
+        Ok(s) => s,
+        Err(e) => return server_error(e),
+    };
+    let items: Vec<agg_core::Item> = saved.into_iter().map(|(i, _)| i).collect();
+    let path = if fmt == Fmt::Atom {
+        "/saved.atom"
+    } else {
+        "/saved.xml"
+    };
+    let m = meta(
+        &st,
+        path,
+        "agg: saved items".into(),
+        "Items you saved, most recently saved first",
+        "saved",
+        false,
+    );
+    let body = match fmt {
+        Fmt::Rss => rss(&m, &items),
+        Fmt::Atom => atom(&m, &items),
+    };
+    conditional(&headers, body, None, fmt)
+}
+
+async fn saved_rss(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FormatQuery>,
+) -> Response {
+    saved(st, headers, fmt_of(false, &q)).await
+}
+
+async fn saved_atom(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    saved(st, headers, Fmt::Atom).await
 }
 
 /// Prometheus text format.
@@ -370,9 +417,9 @@ async fn describe(
             )
         }
         Action::Follow | Action::Mute => {
-            let engine = agg_agents::saga::load_engine(st.store.as_ref())
+            let engine = agg_app::sagas::read(st.store.as_ref())
                 .await
-                .map_err(server_error)?;
+                .map_err(|e| server_error(e.into()))?;
             let saga = engine
                 .resolve(agg_saga::SagaId(t.target as u64))
                 .and_then(|id| engine.saga(id))
@@ -427,51 +474,14 @@ async fn feedback_apply(State(st): State<AppState>, Path(token): Path<String>) -
         Err(r) => return r,
         Ok(x) => x,
     };
-    let used_key = format!(
-        "token-used:{}",
-        hex::encode(&Sha256::digest(token.as_bytes())[..16])
-    );
-    let result: anyhow::Result<bool> = async {
-        // The engine lease also serialises the "used already?" check.
-        let lease = agg_agents::saga::lock_engine(st.store.as_ref()).await?;
-        let applied: anyhow::Result<bool> = async {
-            if st.store.load_state(&used_key).await?.is_some() {
-                return Ok(false);
-            }
-            use agg_digest::token::Action;
-            match t.action {
-                Action::Like => st.store.add_feedback(t.target, "like", "email").await?,
-                Action::Dislike => st.store.add_feedback(t.target, "dislike", "email").await?,
-                Action::Follow | Action::Mute => {
-                    let mut engine = agg_agents::saga::load_engine(st.store.as_ref()).await?;
-                    let id = agg_saga::SagaId(t.target as u64);
-                    let id = engine.resolve(id).unwrap_or(id);
-                    if t.action == Action::Follow {
-                        engine.follow(id, true)?;
-                    } else {
-                        engine.mute(id, true)?;
-                    }
-                    agg_agents::saga::save_engine(st.store.as_ref(), &mut engine).await?;
-                }
-                Action::Unsubscribe => {}
-            }
-            st.store
-                .save_state(&used_key, &Utc::now().to_rfc3339())
-                .await?;
-            Ok(true)
-        }
-        .await;
-        lease.release().await?;
-        applied
-    }
-    .await;
+    let result = agg_app::feedback::apply_link(st.store.as_ref(), &token, &t).await;
     match result {
-        Ok(true) => page(
+        Ok(agg_app::feedback::Link::Recorded) => page(
             StatusCode::OK,
             "Thanks",
             &format!("<p>Recorded: {}.</p>", crate::feeds::esc(&what)),
         ),
-        Ok(false) => page(
+        Ok(agg_app::feedback::Link::AlreadyRecorded) => page(
             StatusCode::OK,
             "Already recorded",
             &format!(
@@ -479,20 +489,211 @@ async fn feedback_apply(State(st): State<AppState>, Path(token): Path<String>) -
                 crate::feeds::esc(&what)
             ),
         ),
-        Err(e) => server_error(e),
+        Err(e) => server_error(e.into()),
     }
 }
 
-/// Fraction of the query's words found in an item (the UI's search box).
-pub(crate) fn keyword_score(query: &str, item: &agg_core::Item) -> f32 {
-    let words: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 2)
-        .map(str::to_lowercase)
-        .collect();
-    if words.is_empty() {
-        return 0.0;
+/// The host names this server answers to, the defence against DNS
+/// rebinding: a page on `attacker.example` can re-point its own name at
+/// 127.0.0.1 and then talk to agg from the victim's browser as a
+/// same-origin site (so the cross-site check passes), but every request
+/// still carries `Host: attacker.example`. A request is served only when
+/// its `Host` is
+/// - `localhost` (or a name under `.localhost`, which resolves to this
+///   machine by definition),
+/// - an IP address: a loopback one, the address agg is bound to, or any
+///   when it is bound to all addresses (`0.0.0.0`, `::`). An address is no
+///   name an attacker can re-point;
+/// - the host of `--public-url` (the name a reverse proxy or readers use).
+///
+/// The port is not compared: a rebinding attack needs a name it controls,
+/// whatever the port, and a proxy may or may not pass it on.
+#[derive(Clone, Debug)]
+pub struct AllowedHosts {
+    bind: std::net::IpAddr,
+    public: Option<String>,
+}
+
+impl AllowedHosts {
+    pub fn new(bind: std::net::SocketAddr, public_url: &str) -> Self {
+        let public = agg_fetch::url::Url::parse(public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(normal_host));
+        AllowedHosts {
+            bind: bind.ip(),
+            public,
+        }
     }
-    let hay = format!("{} {}", item.title, item.text).to_lowercase();
-    words.iter().filter(|w| hay.contains(w.as_str())).count() as f32 / words.len() as f32
+
+    /// Whether a request with this `Host` header value is for us.
+    pub fn allows(&self, host: &str) -> bool {
+        let name = normal_host(host_without_port(host));
+        if name == "localhost" || name.ends_with(".localhost") {
+            return true;
+        }
+        if let Ok(ip) = name.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            return ip.is_loopback() || self.bind.is_unspecified() || ip == self.bind;
+        }
+        self.public.as_deref() == Some(name.as_str())
+    }
+}
+
+/// `host[:port]` → `host` (IPv6 literals keep their brackets).
+fn host_without_port(h: &str) -> &str {
+    let h = h.trim();
+    if h.starts_with('[') {
+        return h.split_inclusive(']').next().unwrap_or(h);
+    }
+    h.rsplit_once(':').map_or(h, |(name, _)| name)
+}
+
+/// Lower-cased, without the root's final dot.
+fn normal_host(h: &str) -> String {
+    h.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Middleware: refuses a request whose `Host` is not one of ours (see
+/// [`AllowedHosts`]) with 421 Misdirected Request, before any handler runs.
+pub async fn check_host(
+    axum::extract::State(hosts): axum::extract::State<Arc<AllowedHosts>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    match host {
+        Some(h) if !hosts.allows(h) => {
+            tracing::warn!(host = %h, "refused a request for another host name (DNS rebinding?)");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                "this agg does not answer to that host name; use the address it listens on, \
+                 localhost, or the host of --public-url\n",
+            )
+                .into_response()
+        }
+        // HTTP/1.0 clients may send no Host: no browser does.
+        _ => next.run(req).await,
+    }
+}
+
+/// Limits on the connections of `agg serve`: the whole budget of sockets a
+/// client can hold, and how long one may take to send a request's headers.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Connections served at once; more wait in the kernel's backlog until
+    /// one closes (`AGG_HTTP_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// A client that has not sent a request's headers in full after this
+    /// long (the first request, or the next one on a kept-alive
+    /// connection) is disconnected (`AGG_HTTP_HEADER_TIMEOUT_SECS`).
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_connections: 256,
+            header_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The defaults, with `AGG_HTTP_MAX_CONNECTIONS` and
+    /// `AGG_HTTP_HEADER_TIMEOUT_SECS` applied when set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut l = HttpLimits::default();
+        let num = |name: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(name) {
+                Err(_) => Ok(None),
+                Ok(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Some)
+                    .ok_or_else(|| anyhow::anyhow!("{name}={v:?} is not a positive whole number")),
+            }
+        };
+        if let Some(n) = num("AGG_HTTP_MAX_CONNECTIONS")? {
+            l.max_connections = usize::try_from(n.min(u64::from(u32::MAX >> 3)))?;
+        }
+        if let Some(s) = num("AGG_HTTP_HEADER_TIMEOUT_SECS")? {
+            l.header_timeout = std::time::Duration::from_secs(s);
+        }
+        Ok(l)
+    }
+}
+
+/// Serves `app` on `listener` until `stop` changes, within `limits`: at
+/// most `max_connections` connections at once (the next `accept` waits for
+/// one to close, so the file descriptors a client can take are bounded),
+/// each one dropped when it sends a request's headers too slowly (a
+/// slowloris holds connections open by never finishing them). On `stop`,
+/// no connection is accepted any more, idle ones close, and requests in
+/// progress finish; then it returns.
+///
+/// (`axum::serve` sets neither limit: its connections have no header
+/// timeout, and it accepts all it is offered.)
+pub async fn serve_bounded(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let max = limits.max_connections.max(1);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            _ = stop.changed() => break,
+        };
+        let tcp = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before it
+                    // was taken…: wait a little rather than spin.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut closing = closing_rx.clone();
+        let header_timeout = limits.header_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = b.serve_connection(TokioIo::new(tcp), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                }
+                _ = closing.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    let _ = closing_tx.send(true);
+    // Each connection holds a permit: all of them back means all closed.
+    let _ = permits
+        .acquire_many(u32::try_from(max).unwrap_or(u32::MAX))
+        .await;
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agg_app::run::Retention;
 use agg_core::exec::{Observer, RunOptions};
 use agg_core::{Pipeline, Store};
 use chrono::{DateTime, Utc};
@@ -68,12 +69,33 @@ pub async fn run_slot(
         return Ok(false);
     }
     tracing::info!(pipeline = %p.name, slot = %slot, "running");
-    let result = agg_core::exec::run(p, store.clone(), &RunOptions::default(), observer).await;
+    // Retention, when due, runs inside the lease too, so another server
+    // sharing the store does not start this pipeline's next slot meanwhile.
+    // (Passes of different pipelines may overlap; a pass is idempotent.)
+    let result = agg_app::run(p, store.clone(), &RunOptions::default(), observer).await;
     store.save_state(&state_key(p), &slot.to_rfc3339()).await?;
     store.release_lease(&lease, holder).await?;
-    let summary = result?;
-    tracing::info!(pipeline = %p.name, status = summary.status.as_str(), "run finished");
+    let outcome = result?;
+    tracing::info!(pipeline = %p.name, status = outcome.summary.status.as_str(), "run finished");
+    log_retention(p, &outcome.retention);
     Ok(true)
+}
+
+/// Logs what retention did after a run of `p` (nothing when it was skipped
+/// or found nothing to do, as `agg run` prints nothing then).
+fn log_retention(p: &Pipeline, r: &Retention) {
+    match r {
+        Retention::Applied { days, report } if report.thinned + report.deleted > 0 => {
+            tracing::info!(
+                pipeline = %p.name, days, thinned = report.thinned,
+                deleted = report.deleted, kept = report.kept, "retention applied"
+            )
+        }
+        Retention::Failed { days, error } => {
+            tracing::warn!(pipeline = %p.name, days, "retention failed (the run is done): {error:#}")
+        }
+        Retention::Applied { .. } | Retention::Skipped(_) => {}
+    }
 }
 
 async fn pipeline_loop(
@@ -157,15 +179,25 @@ pub async fn serve(
         .with_allow_private(&cfg.allow_private)
         .map_err(anyhow::Error::msg)?,
     );
-    let app = crate::http::router(app_state).merge(ui);
-    let mut http_stop = stop_rx.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.changed().await;
-            })
-            .await
-    });
+    // Every request is checked for its `Host` first (DNS rebinding), and
+    // connections are capped and timed (slow clients): see `crate::http`.
+    let hosts = Arc::new(crate::http::AllowedHosts::new(
+        listener.local_addr()?,
+        &cfg.public_url,
+    ));
+    let app = crate::http::router(app_state)
+        .merge(ui)
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            crate::http::check_host,
+        ));
+    let limits = crate::http::HttpLimits::from_env()?;
+    let http = tokio::spawn(crate::http::serve_bounded(
+        listener,
+        app,
+        limits,
+        stop_rx.clone(),
+    ));
     let mut loops = Vec::new();
     for index in 0..pipelines.len() {
         loops.push(tokio::spawn(pipeline_loop(
@@ -190,7 +222,7 @@ pub async fn serve(
             Ok(Ok(())) => {}
         }
     }
-    http.await??;
+    http.await?;
     Ok(())
 }
 
@@ -202,9 +234,10 @@ fn cycle_key(p: &Pipeline, holder: &str) -> String {
 
 /// Whether every agent of a run got to the end. A source's failed feeds
 /// (404, timeouts) do not count: they are fetched again when due anyway.
-fn completed(r: &anyhow::Result<agg_core::exec::RunSummary>) -> bool {
-    r.as_ref().is_ok_and(|s| {
-        s.outcomes
+fn completed(r: &Result<agg_app::run::Outcome, agg_app::run::Error>) -> bool {
+    r.as_ref().is_ok_and(|o| {
+        o.summary
+            .outcomes
             .iter()
             .all(|o| o.status != "failed" || o.role == "source")
     })
@@ -267,11 +300,12 @@ async fn worker_cycle(
     }
     store.save_state(&key, &Utc::now().to_rfc3339()).await?;
     let quiet: Arc<dyn Observer> = Arc::new(agg_core::exec::Quiet);
-    let result = agg_core::exec::run(p, store.clone(), opts, quiet).await;
+    let result = agg_app::run(p, store.clone(), opts, quiet).await;
     let done = completed(&result);
     match &result {
-        Ok(s) => {
-            tracing::info!(pipeline = %p.name, worker = %holder, status = s.status.as_str(), complete = done, "cycle run")
+        Ok(o) => {
+            tracing::info!(pipeline = %p.name, worker = %holder, status = o.summary.status.as_str(), complete = done, "cycle run");
+            log_retention(p, &o.retention);
         }
         Err(e) => tracing::error!(pipeline = %p.name, "run failed: {e:#}"),
     }

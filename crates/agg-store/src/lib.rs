@@ -4,10 +4,14 @@
 //! URL so that a PostgreSQL implementation can slot in beside it and pass the
 //! same test suite (`tests/store.rs` is written against the trait).
 
+mod history;
+mod ledger;
 mod packed;
 mod postgres;
 mod rows;
 mod sqlite;
+mod state;
+mod subs;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -17,6 +17,11 @@ use sqlx::{PgPool, Row};
 
 use crate::rows::{blob_to_vec, vec_to_blob};
 
+crate::ledger::ledger_methods!(sqlx::Postgres, PgStore);
+crate::history::history_methods!(sqlx::Postgres, PgStore);
+crate::subs::subscription_methods!(sqlx::Postgres, PgStore);
+crate::state::state_methods!(sqlx::Postgres, PgStore);
+
 crate::rows::row_mappers!(sqlx::postgres::PgRow);
 
 /// An item body column (`text`, `html`): plain text here (PostgreSQL
@@ -182,9 +187,17 @@ impl Store for PgStore {
         // New: inserted in the batch's order (ids ascend with it). Another
         // worker may insert the same key meanwhile: that row is left alone
         // and the item counts as already stored.
-        let fresh: Vec<&Item> = keys
+        // Deleted by retention: never stored again (the item's id stays
+        // unset and it is not new).
+        let unknown: Vec<String> = keys
             .iter()
             .filter(|k| !ids.contains_key(*k))
+            .cloned()
+            .collect();
+        let gone = Self::history_tombstoned_in(&mut tx, &unknown).await?;
+        let fresh: Vec<&Item> = unknown
+            .iter()
+            .filter(|k| !gone.contains(*k))
             .map(|k| &items[last[k]])
             .collect();
         let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -257,15 +270,21 @@ impl Store for PgStore {
     }
 
     async fn list_items(&self, q: &ItemQuery) -> anyhow::Result<Vec<Item>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(concat!(
             "SELECT * FROM items
              WHERE ($1::text IS NULL OR source = $1)
                AND ($2::timestamptz IS NULL OR sort_time >= $2)
                AND ($3::timestamptz IS NULL OR sort_time < $3)
                AND ($5::bigint IS NULL OR saga_id = $5) AND (NOT $6 OR saga_id IS NOT NULL)
                AND ($7::float8 IS NULL OR score >= $7)
-             ORDER BY sort_time DESC, id DESC LIMIT $4",
-        )
+               AND ($8::timestamptz IS NULL OR fetched >= $8)
+               AND ($9::timestamptz IS NULL OR fetched < $9)
+               AND (NOT $10 OR NOT ",
+            crate::state::read_exists!(),
+            ") AND (NOT $11 OR ",
+            crate::state::saved_exists!(),
+            ") ORDER BY sort_time DESC, id DESC LIMIT $4"
+        ))
         .bind(&q.source)
         .bind(q.since)
         .bind(q.until)
@@ -273,26 +292,37 @@ impl Store for PgStore {
         .bind(q.saga.map(|s| s as i64))
         .bind(q.in_saga)
         .bind(q.min_score.map(f64::from))
+        .bind(q.fetched_since)
+        .bind(q.fetched_until)
+        .bind(q.unread)
+        .bind(q.saved)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(item_from_row).collect()
     }
 
     async fn count_items(&self, q: &ItemQuery) -> anyhow::Result<u64> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = sqlx::query_scalar(concat!(
             "SELECT COUNT(*) FROM items
              WHERE ($1::text IS NULL OR source = $1)
                AND ($2::timestamptz IS NULL OR sort_time >= $2)
                AND ($3::timestamptz IS NULL OR sort_time < $3)
                AND ($4::bigint IS NULL OR saga_id = $4) AND (NOT $5 OR saga_id IS NOT NULL)
-               AND ($6::float8 IS NULL OR score >= $6)",
-        )
+               AND ($6::float8 IS NULL OR score >= $6)
+               AND (NOT $7 OR NOT ",
+            crate::state::read_exists!(),
+            ") AND (NOT $8 OR ",
+            crate::state::saved_exists!(),
+            ")"
+        ))
         .bind(&q.source)
         .bind(q.since)
         .bind(q.until)
         .bind(q.saga.map(|s| s as i64))
         .bind(q.in_saga)
         .bind(q.min_score.map(f64::from))
+        .bind(q.unread)
+        .bind(q.saved)
         .fetch_one(&self.pool)
         .await?;
         Ok(n as u64)
@@ -320,12 +350,13 @@ impl Store for PgStore {
     async fn record_agent(&self, run: RunId, o: &AgentOutcome) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO run_events (run_id, agent, kind, role, status, items_in,
-                 items_out, items_new, errors, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 items_out, items_new, errors, duration_ms, items_backlog, skips)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (run_id, agent) DO UPDATE SET kind = excluded.kind, role = excluded.role,
                  status = excluded.status, items_in = excluded.items_in,
                  items_out = excluded.items_out, items_new = excluded.items_new,
-                 errors = excluded.errors, duration_ms = excluded.duration_ms",
+                 errors = excluded.errors, duration_ms = excluded.duration_ms,
+                 items_backlog = excluded.items_backlog, skips = excluded.skips",
         )
         .bind(run)
         .bind(&o.agent)
@@ -337,6 +368,8 @@ impl Store for PgStore {
         .bind(o.items_new as i64)
         .bind(serde_json::to_string(&o.errors)?)
         .bind(o.duration_ms as i64)
+        .bind(o.items_backlog as i64)
+        .bind(serde_json::to_string(&o.skips)?)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -378,6 +411,8 @@ impl Store for PgStore {
                         items_new: e.try_get::<i64, _>("items_new")? as u64,
                         errors: serde_json::from_str(&errors).unwrap_or_default(),
                         duration_ms: e.try_get::<i64, _>("duration_ms")? as u64,
+                        items_backlog: e.try_get::<i64, _>("items_backlog")? as u64,
+                        skips: serde_json::from_str(&e.try_get::<String, _>("skips")?)?,
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -865,5 +900,127 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // The ledger, written once for both backends in `ledger.rs`.
+    async fn mark_stage(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        marks: &[agg_core::store::StageMark],
+        max_attempts: u32,
+    ) -> anyhow::Result<()> {
+        self.ledger_mark_stage(pipeline, agent, marks, max_attempts)
+            .await
+    }
+    async fn pending_items(&self, q: &agg_core::store::StageQuery) -> anyhow::Result<Vec<i64>> {
+        self.ledger_pending_items(q).await
+    }
+    async fn stage_view(
+        &self,
+        q: &agg_core::store::StageQuery,
+    ) -> anyhow::Result<Vec<agg_core::Item>> {
+        self.ledger_stage_view(q).await
+    }
+    async fn stage_counts(
+        &self,
+        pipeline: &str,
+    ) -> anyhow::Result<Vec<agg_core::store::StageCounts>> {
+        self.ledger_stage_counts(pipeline).await
+    }
+    async fn stage_failures(
+        &self,
+        pipeline: Option<&str>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<agg_core::store::StageFailure>> {
+        self.ledger_stage_failures(pipeline, limit).await
+    }
+    async fn retry_stage(
+        &self,
+        pipeline: &str,
+        agent: Option<&str>,
+        item: Option<i64>,
+    ) -> anyhow::Result<u64> {
+        self.ledger_retry_stage(pipeline, agent, item).await
+    }
+    async fn latest_embedding_model(&self) -> anyhow::Result<Option<String>> {
+        self.ledger_latest_embedding_model().await
+    }
+
+    // issue 23: history
+    async fn log_saga_events(&self, events: &[(u64, String, String)]) -> anyhow::Result<()> {
+        self.history_log_saga_events(events).await
+    }
+    async fn prune_saga_events(&self, before: DateTime<Utc>) -> anyhow::Result<u64> {
+        self.history_prune_saga_events(before).await
+    }
+    async fn apply_retention(
+        &self,
+        plan: &agg_core::store::RetentionPlan,
+    ) -> anyhow::Result<agg_core::store::RetentionReport> {
+        self.history_apply_retention(plan).await
+    }
+    async fn tombstoned(
+        &self,
+        keys: &[String],
+    ) -> anyhow::Result<std::collections::HashSet<String>> {
+        self.history_tombstoned(keys).await
+    }
+    // issue 19: subscriptions, written once for both backends in `subs.rs`.
+    async fn add_subscription(&self, sub: &agg_core::store::Subscription) -> anyhow::Result<bool> {
+        self.subs_add(sub).await
+    }
+    async fn remove_subscription(&self, url: &str) -> anyhow::Result<bool> {
+        self.subs_remove(url).await
+    }
+    async fn list_subscriptions(
+        &self,
+        folder: Option<&str>,
+    ) -> anyhow::Result<Vec<agg_core::store::Subscription>> {
+        self.subs_list(folder).await
+    }
+    async fn notified(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashSet<i64>> {
+        self.subs_notified(pipeline, agent, ids).await
+    }
+    async fn record_notification(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        item_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
+        self.subs_record_notification(pipeline, agent, item_id, at)
+            .await
+    }
+    async fn notifications_since(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        self.subs_notifications_since(pipeline, agent, since).await
+    }
+    // issue 18: read and saved, written once for both backends in `state.rs`.
+    async fn mark_items(
+        &self,
+        ids: &[i64],
+        mark: agg_core::store::ItemMark,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        self.state_mark(ids, mark, at).await
+    }
+    async fn item_states(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, agg_core::store::ItemState>> {
+        self.state_get(ids).await
+    }
+    async fn saved_items(&self, limit: u64) -> anyhow::Result<Vec<agg_core::store::ItemState>> {
+        self.state_saved(limit).await
     }
 }

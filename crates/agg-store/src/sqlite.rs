@@ -19,6 +19,11 @@ use sqlx::{Row, SqlitePool};
 use crate::packed::{Body, pack};
 use crate::rows::{blob_to_vec, vec_to_blob};
 
+crate::ledger::ledger_methods!(sqlx::Sqlite, SqliteStore);
+crate::history::history_methods!(sqlx::Sqlite, SqliteStore);
+crate::subs::subscription_methods!(sqlx::Sqlite, SqliteStore);
+crate::state::state_methods!(sqlx::Sqlite, SqliteStore);
+
 crate::rows::row_mappers!(sqlx::sqlite::SqliteRow);
 
 /// An item body column (`text`, `html`): TEXT as written, or a BLOB that
@@ -212,10 +217,22 @@ impl Store for SqliteStore {
         // First sightings of unknown keys are inserted; everything else
         // (stored items, and keys repeated within the batch) is compared
         // afterwards, in batch order, as if the items came one by one.
+        // Deleted by retention: never stored again (the item's id stays
+        // unset and it is not new).
+        let unknown: Vec<String> = keys
+            .iter()
+            .filter(|k| !stored.contains_key(*k))
+            .cloned()
+            .collect();
+        let gone = Self::history_tombstoned_in(&mut tx, &unknown).await?;
+        drop(unknown);
         let mut fresh = Vec::new();
         let mut later = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for (i, it) in items.iter().enumerate() {
+            if gone.contains(&it.key) {
+                continue;
+            }
             if stored.contains_key(&it.key) || !seen.insert(it.key.as_str()) {
                 later.push(i);
             } else {
@@ -223,6 +240,10 @@ impl Store for SqliteStore {
             }
         }
         drop(seen);
+        for it in items.iter_mut().filter(|it| gone.contains(&it.key)) {
+            it.id = None;
+            it.is_new = false;
+        }
         let mut new = 0;
         for chunk in fresh.chunks(ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::new(
@@ -329,13 +350,18 @@ impl Store for SqliteStore {
     }
 
     async fn list_items(&self, q: &ItemQuery) -> anyhow::Result<Vec<Item>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(concat!(
             "SELECT * FROM items
              WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
                AND (?3 IS NULL OR sort_time < ?3) AND (?5 IS NULL OR saga_id = ?5)
                AND (?6 = 0 OR saga_id IS NOT NULL) AND (?7 IS NULL OR score >= ?7)
-             ORDER BY sort_time DESC, id DESC LIMIT ?4",
-        )
+               AND (?8 IS NULL OR fetched >= ?8) AND (?9 IS NULL OR fetched < ?9)
+               AND (?10 = 0 OR NOT ",
+            crate::state::read_exists!(),
+            ") AND (?11 = 0 OR ",
+            crate::state::saved_exists!(),
+            ") ORDER BY sort_time DESC, id DESC LIMIT ?4"
+        ))
         .bind(&q.source)
         .bind(q.since)
         .bind(q.until)
@@ -343,18 +369,27 @@ impl Store for SqliteStore {
         .bind(q.saga.map(|s| s as i64))
         .bind(q.in_saga)
         .bind(q.min_score.map(f64::from))
+        .bind(q.fetched_since)
+        .bind(q.fetched_until)
+        .bind(q.unread)
+        .bind(q.saved)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(item_from_row).collect()
     }
 
     async fn count_items(&self, q: &ItemQuery) -> anyhow::Result<u64> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = sqlx::query_scalar(concat!(
             "SELECT COUNT(*) FROM items
              WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
                AND (?3 IS NULL OR sort_time < ?3) AND (?5 IS NULL OR saga_id = ?5)
-               AND (?6 = 0 OR saga_id IS NOT NULL) AND (?7 IS NULL OR score >= ?7)",
-        )
+               AND (?6 = 0 OR saga_id IS NOT NULL) AND (?7 IS NULL OR score >= ?7)
+               AND (?8 = 0 OR NOT ",
+            crate::state::read_exists!(),
+            ") AND (?9 = 0 OR ",
+            crate::state::saved_exists!(),
+            ")"
+        ))
         .bind(&q.source)
         .bind(q.since)
         .bind(q.until)
@@ -362,6 +397,8 @@ impl Store for SqliteStore {
         .bind(q.saga.map(|s| s as i64))
         .bind(q.in_saga)
         .bind(q.min_score.map(f64::from))
+        .bind(q.unread)
+        .bind(q.saved)
         .fetch_one(&self.pool)
         .await?;
         Ok(n as u64)
@@ -387,8 +424,8 @@ impl Store for SqliteStore {
     async fn record_agent(&self, run: RunId, o: &AgentOutcome) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT OR REPLACE INTO run_events (run_id, agent, kind, role, status, items_in,
-                 items_out, items_new, errors, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 items_out, items_new, errors, duration_ms, items_backlog, skips)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(run)
         .bind(&o.agent)
@@ -400,6 +437,8 @@ impl Store for SqliteStore {
         .bind(o.items_new as i64)
         .bind(serde_json::to_string(&o.errors)?)
         .bind(o.duration_ms as i64)
+        .bind(o.items_backlog as i64)
+        .bind(serde_json::to_string(&o.skips)?)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -441,6 +480,8 @@ impl Store for SqliteStore {
                         items_new: e.try_get::<i64, _>("items_new")? as u64,
                         errors: serde_json::from_str(&errors).unwrap_or_default(),
                         duration_ms: e.try_get::<i64, _>("duration_ms")? as u64,
+                        items_backlog: e.try_get::<i64, _>("items_backlog")? as u64,
+                        skips: serde_json::from_str(&e.try_get::<String, _>("skips")?)?,
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
@@ -527,17 +568,22 @@ impl Store for SqliteStore {
     }
 
     async fn get_items(&self, ids: &[i64]) -> anyhow::Result<Vec<Item>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query("SELECT * FROM items WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(r) = row {
-                out.push(item_from_row(&r)?);
+        // One statement per chunk of ids, in the order asked.
+        let mut by_id: HashMap<i64, Item> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(KEYS_PER_SELECT) {
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("SELECT * FROM items WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&self.pool).await? {
+                let it = item_from_row(&r)?;
+                by_id.insert(it.id.unwrap_or_default(), it);
             }
         }
-        Ok(out)
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     async fn get_embeddings(
@@ -857,5 +903,127 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    // The ledger, written once for both backends in `ledger.rs`.
+    async fn mark_stage(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        marks: &[agg_core::store::StageMark],
+        max_attempts: u32,
+    ) -> anyhow::Result<()> {
+        self.ledger_mark_stage(pipeline, agent, marks, max_attempts)
+            .await
+    }
+    async fn pending_items(&self, q: &agg_core::store::StageQuery) -> anyhow::Result<Vec<i64>> {
+        self.ledger_pending_items(q).await
+    }
+    async fn stage_view(
+        &self,
+        q: &agg_core::store::StageQuery,
+    ) -> anyhow::Result<Vec<agg_core::Item>> {
+        self.ledger_stage_view(q).await
+    }
+    async fn stage_counts(
+        &self,
+        pipeline: &str,
+    ) -> anyhow::Result<Vec<agg_core::store::StageCounts>> {
+        self.ledger_stage_counts(pipeline).await
+    }
+    async fn stage_failures(
+        &self,
+        pipeline: Option<&str>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<agg_core::store::StageFailure>> {
+        self.ledger_stage_failures(pipeline, limit).await
+    }
+    async fn retry_stage(
+        &self,
+        pipeline: &str,
+        agent: Option<&str>,
+        item: Option<i64>,
+    ) -> anyhow::Result<u64> {
+        self.ledger_retry_stage(pipeline, agent, item).await
+    }
+    async fn latest_embedding_model(&self) -> anyhow::Result<Option<String>> {
+        self.ledger_latest_embedding_model().await
+    }
+
+    // issue 23: history
+    async fn log_saga_events(&self, events: &[(u64, String, String)]) -> anyhow::Result<()> {
+        self.history_log_saga_events(events).await
+    }
+    async fn prune_saga_events(&self, before: DateTime<Utc>) -> anyhow::Result<u64> {
+        self.history_prune_saga_events(before).await
+    }
+    async fn apply_retention(
+        &self,
+        plan: &agg_core::store::RetentionPlan,
+    ) -> anyhow::Result<agg_core::store::RetentionReport> {
+        self.history_apply_retention(plan).await
+    }
+    async fn tombstoned(
+        &self,
+        keys: &[String],
+    ) -> anyhow::Result<std::collections::HashSet<String>> {
+        self.history_tombstoned(keys).await
+    }
+    // issue 19: subscriptions, written once for both backends in `subs.rs`.
+    async fn add_subscription(&self, sub: &agg_core::store::Subscription) -> anyhow::Result<bool> {
+        self.subs_add(sub).await
+    }
+    async fn remove_subscription(&self, url: &str) -> anyhow::Result<bool> {
+        self.subs_remove(url).await
+    }
+    async fn list_subscriptions(
+        &self,
+        folder: Option<&str>,
+    ) -> anyhow::Result<Vec<agg_core::store::Subscription>> {
+        self.subs_list(folder).await
+    }
+    async fn notified(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashSet<i64>> {
+        self.subs_notified(pipeline, agent, ids).await
+    }
+    async fn record_notification(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        item_id: i64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
+        self.subs_record_notification(pipeline, agent, item_id, at)
+            .await
+    }
+    async fn notifications_since(
+        &self,
+        pipeline: &str,
+        agent: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        self.subs_notifications_since(pipeline, agent, since).await
+    }
+    // issue 18: read and saved, written once for both backends in `state.rs`.
+    async fn mark_items(
+        &self,
+        ids: &[i64],
+        mark: agg_core::store::ItemMark,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        self.state_mark(ids, mark, at).await
+    }
+    async fn item_states(
+        &self,
+        ids: &[i64],
+    ) -> anyhow::Result<std::collections::HashMap<i64, agg_core::store::ItemState>> {
+        self.state_get(ids).await
+    }
+    async fn saved_items(&self, limit: u64) -> anyhow::Result<Vec<agg_core::store::ItemState>> {
+        self.state_saved(limit).await
     }
 }

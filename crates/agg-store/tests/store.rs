@@ -662,3 +662,492 @@ async fn two_processes_may_open_a_new_database_at_once() {
             .expect("every opener sees a migrated store");
     }
 }
+
+/// The stage ledger: what a stage has not finished is pending for it (in
+/// ascending id pages, within the window); a failure counts attempts and
+/// parks at the limit; a stage-wide failure never parks; retry puts parked
+/// items back; a transform's passed items are pending for its consumer.
+#[tokio::test]
+async fn the_stage_ledger_keeps_what_each_stage_has_not_finished() {
+    use agg_core::store::{StageMark, StageQuery, StageStatus};
+    for (_d, s) in backends().await {
+        let mut batch: Vec<Item> = (1..=5).map(|d| item(&format!("k{d}"), "src", d)).collect();
+        s.upsert_items(&mut batch).await.unwrap();
+        let ids: Vec<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
+        let q =
+            |agent: &str, sources: &[&str], stages: &[&str], after: i64, limit: u64| StageQuery {
+                pipeline: "p".into(),
+                agent: agent.into(),
+                source_inputs: sources.iter().map(|s| s.to_string()).collect(),
+                stage_inputs: stages.iter().map(|s| s.to_string()).collect(),
+                since: None,
+                after_id: after,
+                limit,
+            };
+        let mark = |id: i64, status: StageStatus, attempt: bool| StageMark {
+            item_id: id,
+            status,
+            reason: Some(format!("reason {id}")),
+            attempt,
+        };
+        // Everything the source stored is pending for its consumer, paged.
+        let page1 = s.pending_items(&q("t", &["src"], &[], 0, 3)).await.unwrap();
+        assert_eq!(page1, ids[..3]);
+        let page2 = s
+            .pending_items(&q("t", &["src"], &[], page1[2], 3))
+            .await
+            .unwrap();
+        assert_eq!(page2, ids[3..]);
+        // Another pipeline's ledger is its own.
+        assert!(
+            s.pending_items(&q("t", &["other"], &[], 0, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // t passes 1, drops 2, fails 3 per item twice (parked at 2), and
+        // fails 4 stage-wide three times (never parked).
+        s.mark_stage(
+            "p",
+            "t",
+            &[
+                mark(ids[0], StageStatus::Passed, false),
+                mark(ids[1], StageStatus::Dropped, false),
+            ],
+            2,
+        )
+        .await
+        .unwrap();
+        for _ in 0..2 {
+            s.mark_stage("p", "t", &[mark(ids[2], StageStatus::Failed, true)], 2)
+                .await
+                .unwrap();
+        }
+        for _ in 0..3 {
+            s.mark_stage("p", "t", &[mark(ids[3], StageStatus::Failed, false)], 2)
+                .await
+                .unwrap();
+        }
+        let pending = s
+            .pending_items(&q("t", &["src"], &[], 0, 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            pending,
+            vec![ids[3], ids[4]],
+            "failed stays pending, parked does not"
+        );
+        // What t passed is pending for its consumer, nothing else.
+        assert_eq!(
+            s.pending_items(&q("sink", &[], &["t"], 0, 10))
+                .await
+                .unwrap(),
+            vec![ids[0]]
+        );
+        let counts = s.stage_counts("p").await.unwrap();
+        let t = counts.iter().find(|c| c.agent == "t").unwrap();
+        assert_eq!((t.passed, t.dropped, t.failed, t.parked), (1, 1, 1, 1));
+        let failures = s.stage_failures(Some("p"), 10).await.unwrap();
+        let parked = failures.iter().find(|f| f.item_id == ids[2]).unwrap();
+        assert_eq!((parked.status, parked.attempts), (StageStatus::Parked, 2));
+        assert_eq!(
+            parked.reason.as_deref(),
+            Some(&*format!("reason {}", ids[2]))
+        );
+        let failed = failures.iter().find(|f| f.item_id == ids[3]).unwrap();
+        assert_eq!(failed.status, StageStatus::Failed);
+
+        // Retry puts the parked item back in line.
+        assert!(s.retry_stage("p", Some("t"), Some(ids[2])).await.unwrap() >= 1);
+        assert_eq!(
+            s.pending_items(&q("t", &["src"], &[], 0, 10))
+                .await
+                .unwrap(),
+            vec![ids[2], ids[3], ids[4]]
+        );
+        // Passing it later finishes it; marks are idempotent.
+        for _ in 0..2 {
+            s.mark_stage("p", "t", &[mark(ids[2], StageStatus::Passed, false)], 2)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            s.pending_items(&q("sink", &[], &["t"], 0, 10))
+                .await
+                .unwrap(),
+            vec![ids[0], ids[2]]
+        );
+        // The window: items fetched before `since` are not offered.
+        let mut late = q("t", &["src"], &[], 0, 10);
+        late.since = Some(Utc::now() + chrono::Duration::hours(1));
+        assert!(s.pending_items(&late).await.unwrap().is_empty());
+        // The view of a stage holds what its inputs passed.
+        let view = s.stage_view(&q("sink", &[], &["t"], 0, 10)).await.unwrap();
+        let mut seen: Vec<i64> = view.iter().map(|i| i.id.unwrap()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![ids[0], ids[2]]);
+    }
+}
+
+// issue 23: history
+
+/// Retention drops vectors and bodies first, then rows, remembers deleted
+/// keys so that an upsert of the same key is neither stored nor new, and
+/// keeps items of kept sagas and liked items whole.
+#[tokio::test]
+async fn retention_thins_deletes_with_tombstones_and_keeps_what_matters() {
+    use agg_core::store::RetentionPlan;
+    let now = Utc::now();
+    for (_d, s) in backends().await {
+        let at = |days: i64, key: &str| {
+            let mut i = item(key, "x", 1);
+            i.fetched = now - chrono::Duration::days(days);
+            i.text = format!("body of {key}");
+            i.html = Some(format!("<p>{key}</p>"));
+            i
+        };
+        let mut batch = vec![
+            at(100, "old"),
+            at(100, "followed"),
+            at(100, "liked"),
+            at(20, "middle"),
+            at(1, "young"),
+        ];
+        s.upsert_items(&mut batch).await.unwrap();
+        let id = |k: &str| batch.iter().find(|i| i.key == k).unwrap().id.unwrap();
+        let vectors: Vec<(i64, Vec<f32>)> = batch
+            .iter()
+            .map(|i| (i.id.unwrap(), vec![1.0, 0.0]))
+            .collect();
+        s.put_embeddings("m", &vectors).await.unwrap();
+        let saga = agg_core::SagaRef {
+            id: 7,
+            title: "kept".into(),
+            followed: true,
+            muted: false,
+        };
+        s.set_item_sagas(&[("followed".into(), saga, 0.9)])
+            .await
+            .unwrap();
+        s.add_feedback(id("liked"), "like", "cli").await.unwrap();
+
+        let plan = RetentionPlan {
+            thin_before: now - chrono::Duration::days(10),
+            delete_before: now - chrono::Duration::days(60),
+            keep_sagas: vec![7],
+        };
+        let r = s.apply_retention(&plan).await.unwrap();
+        assert_eq!((r.thinned, r.deleted, r.kept), (2, 1, 2), "{r:?}");
+
+        let left = s.list_items(&ItemQuery::default()).await.unwrap();
+        let keys: Vec<&str> = left.iter().map(|i| i.key.as_str()).collect();
+        assert!(!keys.contains(&"old"), "{keys:?}");
+        let get = |k: &str| left.iter().find(|i| i.key == k).unwrap();
+        for k in ["followed", "liked", "young"] {
+            assert_eq!(get(k).text, format!("body of {k}"), "{k} kept whole");
+        }
+        assert_eq!(get("middle").text, "", "thinned: no body");
+        assert_eq!(get("middle").html, None);
+        assert_eq!(get("middle").title, "title middle", "thinned: still listed");
+        let vecs = s
+            .get_embeddings("m", &[id("middle"), id("followed"), id("young")])
+            .await
+            .unwrap();
+        assert!(!vecs.contains_key(&id("middle")));
+        assert!(vecs.contains_key(&id("followed")) && vecs.contains_key(&id("young")));
+
+        // The feed still carries the deleted item: not stored, not new.
+        let mut again = vec![at(0, "old"), at(0, "brand-new")];
+        assert_eq!(s.upsert_items(&mut again).await.unwrap(), 1);
+        assert!(!again[0].is_new && again[0].id.is_none(), "{:?}", again[0]);
+        assert!(again[1].is_new && again[1].id.is_some());
+        assert!(
+            s.list_items(&ItemQuery::default())
+                .await
+                .unwrap()
+                .iter()
+                .all(|i| i.key != "old")
+        );
+        let gone = s.tombstoned(&["old".into(), "young".into()]).await.unwrap();
+        assert_eq!(gone.into_iter().collect::<Vec<_>>(), ["old".to_string()]);
+
+        // A second pass finds nothing more to do.
+        let r = s.apply_retention(&plan).await.unwrap();
+        assert_eq!((r.thinned, r.deleted), (0, 0));
+    }
+}
+
+/// Saga events are written in batches and pruned by age.
+#[tokio::test]
+async fn saga_events_are_batched_and_pruned() {
+    for (_d, s) in backends().await {
+        let events: Vec<(u64, String, String)> = (0..1234u64)
+            .map(|i| (i, "created".to_string(), format!("{{\"saga\":{i}}}")))
+            .collect();
+        s.log_saga_events(&events).await.unwrap();
+        assert_eq!(
+            s.prune_saga_events(Utc::now() - chrono::Duration::days(1))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            s.prune_saga_events(Utc::now() + chrono::Duration::seconds(1))
+                .await
+                .unwrap(),
+            1234
+        );
+    }
+}
+
+// issue 19: subscriptions
+#[tokio::test]
+async fn subscriptions_are_added_once_listed_by_folder_and_removed() {
+    use agg_core::store::Subscription;
+    for (_d, s) in backends().await {
+        let at = Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap();
+        let sub = |url: &str, folder: &str| Subscription {
+            url: url.into(),
+            title: Some(format!("T {url}")),
+            folder: folder.into(),
+            added: at,
+        };
+        assert!(s.list_subscriptions(None).await.unwrap().is_empty());
+        assert!(
+            s.add_subscription(&sub("https://b.example/feed", "tech"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.add_subscription(&sub("https://a.example/feed", ""))
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.add_subscription(&sub("https://c.example/feed", "tech"))
+                .await
+                .unwrap()
+        );
+        // A duplicate is refused and changes nothing (not even its folder).
+        assert!(
+            !s.add_subscription(&sub("https://b.example/feed", "news"))
+                .await
+                .unwrap()
+        );
+        let all = s.list_subscriptions(None).await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|x| (x.folder.as_str(), x.url.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("", "https://a.example/feed"),
+                ("tech", "https://b.example/feed"),
+                ("tech", "https://c.example/feed"),
+            ]
+        );
+        assert_eq!(all[1], sub("https://b.example/feed", "tech"), "round trip");
+        assert_eq!(s.list_subscriptions(Some("tech")).await.unwrap().len(), 2);
+        assert!(s.list_subscriptions(Some("news")).await.unwrap().is_empty());
+        assert!(
+            s.remove_subscription("https://b.example/feed")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.remove_subscription("https://b.example/feed")
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.list_subscriptions(Some("tech")).await.unwrap().len(), 1);
+    }
+}
+
+// issue 19: what the notification sinks sent.
+#[tokio::test]
+async fn notifications_are_recorded_once_and_counted_by_time() {
+    for (_d, s) in backends().await {
+        let mut batch = vec![item("a", "x", 1), item("b", "x", 2)];
+        s.upsert_items(&mut batch).await.unwrap();
+        let (a, b) = (batch[0].id.unwrap(), batch[1].id.unwrap());
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap();
+        assert!(s.notified("p", "hook", &[a, b]).await.unwrap().is_empty());
+        s.record_notification("p", "hook", a, t0).await.unwrap();
+        // Recording again changes nothing.
+        s.record_notification("p", "hook", a, t0).await.unwrap();
+        s.record_notification("p", "hook", b, t0 + chrono::Duration::minutes(90))
+            .await
+            .unwrap();
+        let got = s.notified("p", "hook", &[a, b]).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(s.notified("p", "other", &[a]).await.unwrap().is_empty());
+        assert_eq!(s.notifications_since("p", "hook", t0).await.unwrap(), 2);
+        let later = t0 + chrono::Duration::minutes(30);
+        assert_eq!(s.notifications_since("p", "hook", later).await.unwrap(), 1);
+    }
+}
+
+// issue 18: read and saved
+/// Read and saved state: marks and unmarks, idempotent (the first time is
+/// kept), unknown ids skipped, listing filters, the saved list in the order
+/// things were saved, and none of it is feedback.
+#[tokio::test]
+async fn items_are_marked_read_and_saved_apart_from_feedback() {
+    use agg_core::store::ItemMark;
+    let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 26, h, 0, 0).unwrap();
+    for (_d, s) in backends().await {
+        let mut batch = vec![item("a", "x", 1), item("b", "x", 2), item("c", "y", 3)];
+        s.upsert_items(&mut batch).await.unwrap();
+        let id = |k: &str| batch.iter().find(|i| i.key == k).unwrap().id.unwrap();
+        let (a, b, c) = (id("a"), id("b"), id("c"));
+        let keys = |q: ItemQuery| {
+            let s = s.clone();
+            async move {
+                let mut k: Vec<String> = s
+                    .list_items(&q)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| i.key)
+                    .collect();
+                k.sort();
+                k
+            }
+        };
+        let unread = || ItemQuery {
+            unread: true,
+            ..ItemQuery::default()
+        };
+        let saved = || ItemQuery {
+            saved: true,
+            ..ItemQuery::default()
+        };
+        assert!(s.item_states(&[a, b, c]).await.unwrap().is_empty());
+        assert_eq!(keys(unread()).await, ["a", "b", "c"]);
+        assert!(keys(saved()).await.is_empty());
+
+        // "Mark all above as read": a list, with an unknown id and a repeat.
+        let n = s
+            .mark_items(&[a, b, 999_999, a], ItemMark::Read, t(8))
+            .await
+            .unwrap();
+        assert_eq!(n, 2, "stored items among the ids, each once");
+        assert_eq!(keys(unread()).await, ["c"]);
+        assert_eq!(s.count_items(&unread()).await.unwrap(), 1);
+        // Again, later: still read, still read at the first time.
+        assert_eq!(s.mark_items(&[a], ItemMark::Read, t(9)).await.unwrap(), 1);
+        let st = s.item_states(&[a, b, c, 999_999]).await.unwrap();
+        assert_eq!(st.len(), 2, "{st:?}");
+        assert_eq!(st[&a].read_at, Some(t(8)));
+        assert_eq!(st[&a].saved_at, None);
+
+        // Saving: b first, then c; saving b again keeps its time.
+        s.mark_items(&[b], ItemMark::Save, t(10)).await.unwrap();
+        s.mark_items(&[c], ItemMark::Save, t(11)).await.unwrap();
+        s.mark_items(&[b], ItemMark::Save, t(12)).await.unwrap();
+        let list = s.saved_items(10).await.unwrap();
+        assert_eq!(
+            list.iter().map(|x| x.item_id).collect::<Vec<_>>(),
+            [c, b],
+            "most recently saved first"
+        );
+        assert_eq!(list[1].saved_at, Some(t(10)));
+        assert_eq!(list[1].read_at, Some(t(8)), "saving keeps read state");
+        assert_eq!(s.saved_items(1).await.unwrap().len(), 1);
+        assert_eq!(keys(saved()).await, ["b", "c"]);
+        assert_eq!(s.count_items(&saved()).await.unwrap(), 2);
+        // Filters combine with each other and with the rest.
+        let q = ItemQuery {
+            source: Some("y".into()),
+            ..saved()
+        };
+        assert_eq!(keys(q).await, ["c"]);
+        let q = ItemQuery {
+            saved: true,
+            ..unread()
+        };
+        assert_eq!(keys(q).await, ["c"]);
+
+        // Neither reading nor saving is feedback (nothing to train on).
+        assert!(s.list_feedback().await.unwrap().is_empty());
+        // And a 👍 neither saves nor reads.
+        s.add_feedback(a, "like", "web").await.unwrap();
+        assert_eq!(keys(saved()).await, ["b", "c"]);
+
+        // Unmarking: back to unread / not saved; twice is harmless; an item
+        // with nothing left to remember has no state at all.
+        assert_eq!(
+            s.mark_items(&[a, 999_999], ItemMark::Unread, t(13))
+                .await
+                .unwrap(),
+            1
+        );
+        s.mark_items(&[a], ItemMark::Unread, t(13)).await.unwrap();
+        assert_eq!(keys(unread()).await, ["a", "c"]);
+        s.mark_items(&[b], ItemMark::Unsave, t(14)).await.unwrap();
+        s.mark_items(&[b], ItemMark::Unsave, t(14)).await.unwrap();
+        assert_eq!(keys(saved()).await, ["c"]);
+        let st = s.item_states(&[a, b, c]).await.unwrap();
+        assert!(!st.contains_key(&a), "{st:?}");
+        assert_eq!(st[&b].saved_at, None);
+        assert_eq!(st[&b].read_at, Some(t(8)), "unsaving keeps read state");
+        assert_eq!(st[&c].saved_at, Some(t(11)));
+        // Unsaving an item never saved, or marking nothing, changes nothing.
+        s.mark_items(&[a], ItemMark::Unsave, t(15)).await.unwrap();
+        assert_eq!(s.mark_items(&[], ItemMark::Read, t(15)).await.unwrap(), 0);
+        assert!(!s.item_states(&[a]).await.unwrap().contains_key(&a));
+        // An unknown id alone: nothing stored, no error.
+        assert_eq!(
+            s.mark_items(&[999_999], ItemMark::Save, t(15))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(s.saved_items(10).await.unwrap().len(), 1);
+    }
+}
+
+/// Retention keeps a saved item whole, as it does a liked one; reading an
+/// item keeps nothing, and an unsaved item goes on the next pass.
+#[tokio::test]
+async fn retention_keeps_saved_items_whole() {
+    use agg_core::store::{ItemMark, RetentionPlan};
+    let now = Utc::now();
+    for (_d, s) in backends().await {
+        let at = |key: &str| {
+            let mut i = item(key, "x", 1);
+            i.fetched = now - chrono::Duration::days(100);
+            i.text = format!("body of {key}");
+            i
+        };
+        let mut batch = vec![at("saved"), at("read"), at("plain")];
+        s.upsert_items(&mut batch).await.unwrap();
+        let id = |k: &str| batch.iter().find(|i| i.key == k).unwrap().id.unwrap();
+        s.mark_items(&[id("saved"), id("read")], ItemMark::Read, now)
+            .await
+            .unwrap();
+        s.mark_items(&[id("saved")], ItemMark::Save, now)
+            .await
+            .unwrap();
+        let plan = RetentionPlan {
+            thin_before: now - chrono::Duration::days(10),
+            delete_before: now - chrono::Duration::days(60),
+            keep_sagas: vec![],
+        };
+        let r = s.apply_retention(&plan).await.unwrap();
+        assert_eq!((r.thinned, r.deleted, r.kept), (2, 2, 1), "{r:?}");
+        let left = s.list_items(&ItemQuery::default()).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].key, "saved");
+        assert_eq!(left[0].text, "body of saved", "kept whole");
+        assert_eq!(s.saved_items(10).await.unwrap().len(), 1);
+
+        // Unsaved, it is an old item like any other.
+        s.mark_items(&[id("saved")], ItemMark::Unsave, now)
+            .await
+            .unwrap();
+        let r = s.apply_retention(&plan).await.unwrap();
+        assert_eq!((r.deleted, r.kept), (1, 0), "{r:?}");
+        assert!(s.item_states(&[id("saved")]).await.unwrap().is_empty());
+    }
+}

@@ -96,13 +96,19 @@ impl Adder {
         Ok(Adder { fetcher })
     }
 
+    /// The guarded fetcher, for the other pages that fetch a URL from the
+    /// browser (subscribing to a feed).
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
     /// Fetches, extracts, stores and likes `raw`. The like is recorded once
     /// (a second add of the same page changes nothing more).
     pub async fn add(
         &self,
         store: &dyn Store,
         raw: &str,
-        searcher: &super::search::Searcher,
+        searcher: &agg_app::search::Searcher,
     ) -> Result<Added, AddError> {
         let url = check_url(raw)?;
         let (bytes, final_url, content_type) = self
@@ -212,7 +218,7 @@ impl Adder {
 
 async fn embed(
     store: &dyn Store,
-    searcher: &super::search::Searcher,
+    searcher: &agg_app::search::Searcher,
     item: &Item,
 ) -> anyhow::Result<()> {
     use agg_score::Embedder;

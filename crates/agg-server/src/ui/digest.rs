@@ -1,27 +1,15 @@
-//! The digest preview: what the next digest of each served pipeline would
-//! contain if it were sent now, rendered by the digest's own selection and
-//! templates, with nothing sent and nothing recorded.
+//! The digest preview page: what the next digest of each served pipeline
+//! would contain if it were sent now, and whether today's went out.
 //!
-//! The pipeline's `email_digest` agent is rebuilt in preview mode (as `agg
-//! digest --preview` does) and run alone, with no input, in a dry run: it
-//! then offers exactly the items it would backfill from the store (unsent
-//! items of its sources within its `backfill` window), selects and renders
-//! them, and writes the HTML to a scratch file. A dry run records no run,
-//! and preview mode never claims the day, sends, or marks an item sent.
-//! Running the whole pipeline instead would fetch feeds and store items:
-//! a GET must not change anything.
+//! The preview itself is `agg_app::digest::preview` (the digest agent
+//! rebuilt in preview mode and run alone, nothing fetched, sent or
+//! recorded); this module only puts it in the shape the page shows.
 
 use std::sync::Arc;
 
-use agg_agents::email_digest::{Mode, Status};
-use agg_core::exec::{Quiet, RunOptions};
-use agg_core::{AgentDecl, BuildCtx, Pipeline, Role, Store};
+use agg_core::{Pipeline, Store};
 
-/// Largest digest HTML shown inline (a template gone wrong should not make
-/// the page enormous).
-const MAX_HTML: u64 = 2 * 1024 * 1024;
-
-/// One digest agent's preview.
+/// One digest agent's preview, as the page shows it.
 #[derive(Debug, serde::Serialize)]
 pub struct Preview {
     pub pipeline: String,
@@ -37,153 +25,128 @@ pub struct Preview {
     pub html: Option<String>,
     /// Why this digest could not be previewed.
     pub error: Option<String>,
-}
-
-impl Preview {
-    fn failed(p: &Pipeline, agent: &str, why: String) -> Preview {
-        Preview {
-            pipeline: p.name.clone(),
-            agent: agent.into(),
-            day: String::new(),
-            subject: None,
-            to: String::new(),
-            count: 0,
-            items: Vec::new(),
-            summary: Vec::new(),
-            note: None,
-            html: None,
-            error: Some(why),
-        }
-    }
+    /// Whether today's digest went out, when and to whom (or the last one
+    /// that did): the first thing a reader asks on this page.
+    pub sent: Option<String>,
 }
 
 /// Previews of every `email_digest` agent of `pipelines`, in order.
 pub async fn previews(pipelines: &[Pipeline], store: &Arc<dyn Store>) -> Vec<Preview> {
     let mut out = Vec::new();
     for p in pipelines {
-        let dag = agg_core::dag::Dag::build(p);
-        for (i, decl) in p.agents.iter().enumerate() {
+        for decl in &p.agents {
             if decl.kind != agg_agents::email_digest::KIND.name {
                 continue;
             }
-            // The digest backfills from the sources it has seen in earlier
-            // runs; a pipeline whose digest never ran has seen none, so the
-            // preview names the sources upstream of it explicitly.
-            let mut sources: Vec<String> = dag
-                .ancestors(i)
-                .into_iter()
-                .filter(|&j| p.agents[j].role == Role::Source)
-                .map(|j| p.agents[j].name.clone())
-                .collect();
-            sources.sort();
-            let preview = match preview_one(p, decl, sources, store).await {
-                Ok(pr) => pr,
-                Err(e) => Preview::failed(p, &decl.name, format!("{e:#}")),
+            let view = match agg_app::digest::preview(p, &decl.name, store).await {
+                Ok(pr) => {
+                    let o = pr.outcome;
+                    let to = o.to.join(", ");
+                    let sent = Some(sent_line(pr.last.as_ref(), &o.day, &to, p.timezone));
+                    Preview {
+                        pipeline: p.name.clone(),
+                        agent: decl.name.clone(),
+                        day: o.day,
+                        subject: o.subject,
+                        to,
+                        count: o.items.len(),
+                        items: o.items,
+                        summary: o.summary,
+                        note: o.note,
+                        html: pr.html,
+                        error: None,
+                        sent,
+                    }
+                }
+                Err(e) => Preview {
+                    pipeline: p.name.clone(),
+                    agent: decl.name.clone(),
+                    day: String::new(),
+                    subject: None,
+                    to: String::new(),
+                    count: 0,
+                    items: Vec::new(),
+                    summary: Vec::new(),
+                    note: None,
+                    html: None,
+                    error: Some(e.to_string()),
+                    sent: None,
+                },
             };
-            out.push(preview);
+            out.push(view);
         }
     }
     out
 }
 
-async fn preview_one(
-    p: &Pipeline,
-    decl: &AgentDecl,
-    sources: Vec<String>,
-    store: &Arc<dyn Store>,
-) -> anyhow::Result<Preview> {
-    let mut options = decl.options.clone();
-    if let Some(obj) = options.as_object_mut() {
-        let mut listed: Vec<serde_json::Value> = obj
-            .get("sources")
-            .and_then(|v| v.as_array())
-            .cloned()
-            .unwrap_or_default();
-        for s in sources {
-            if !listed.iter().any(|v| v.as_str() == Some(s.as_str())) {
-                listed.push(s.into());
-            }
-        }
-        obj.insert("sources".into(), listed.into());
-    }
-    let scratch = tempfile::tempdir()?;
-    let html_path = scratch.path().join("digest.html");
-    let ctx = BuildCtx {
-        pipeline: p.name.clone(),
-        agent: decl.name.clone(),
-        base_dir: p
-            .file
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_else(|| ".".into()),
-        timezone: p.timezone,
+/// "Today's digest was sent at 07:00 to me@example.org (12 items)", or
+/// that it was not, with the last one that was.
+fn sent_line(
+    last: Option<&agg_core::DigestRecord>,
+    today: &str,
+    to: &str,
+    tz: chrono_tz::Tz,
+) -> String {
+    let at = |r: &agg_core::DigestRecord| {
+        r.sent_at
+            .unwrap_or(r.created)
+            .with_timezone(&tz)
+            .format("%H:%M %Z")
+            .to_string()
     };
-    let mode = Mode::Preview {
-        html: Some(html_path.clone()),
-        eml: None,
-    };
-    let (agent, report) = agg_agents::email_digest::build_with(&options, &ctx, mode, false)
-        .map_err(|e| anyhow::anyhow!("agent `{}`: {}", decl.name, e.message))?;
-    let alone = Pipeline {
-        name: p.name.clone(),
-        description: None,
-        file: p.file.clone(),
-        schedule: None,
-        timezone: p.timezone,
-        store: None,
-        retention_days: None,
-        agents: vec![AgentDecl {
-            name: decl.name.clone(),
-            kind: decl.kind.clone(),
-            role: decl.role,
-            inputs: Vec::new(),
-            options,
-            agent,
-            loc: decl.loc,
-        }],
-    };
-    let opts = RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    };
-    let summary = agg_core::exec::run(&alone, store.clone(), &opts, Arc::new(Quiet)).await?;
-    let result = report
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the digest agent panicked"))?
-        .pop();
-    let outcome = match result {
-        Some(r) => r?,
-        None => anyhow::bail!(
-            "the digest did not run: {}",
-            summary
-                .outcomes
-                .iter()
-                .flat_map(|o| o.errors.iter().cloned())
-                .collect::<Vec<_>>()
-                .join("; ")
+    match last {
+        Some(r) if r.day == today && r.status == "sent" => format!(
+            "Today's digest ({today}) was sent at {} to {to} ({} item{}).",
+            at(r),
+            r.items.len(),
+            if r.items.len() == 1 { "" } else { "s" }
         ),
-    };
-    let html = if outcome.items.is_empty() || outcome.status != Status::Previewed {
-        None
-    } else {
-        let len = std::fs::metadata(&html_path)?.len();
-        anyhow::ensure!(
-            len <= MAX_HTML,
-            "the rendered digest is {len} bytes, more than the {MAX_HTML} shown here"
+        Some(r) if r.day == today => format!(
+            "Today's digest ({today}) is {}{}.",
+            r.status,
+            r.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ),
+        Some(r) => format!(
+            "Today's digest ({today}) has not been sent yet; the last one, of {}, was {} at {}.",
+            r.day,
+            r.status,
+            at(r)
+        ),
+        None => {
+            format!("Today's digest ({today}) has not been sent yet; none has been sent before.")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn says_whether_today_went_out_when_and_to_whom() {
+        let rec = agg_core::DigestRecord {
+            pipeline: "p".into(),
+            day: "2026-11-26".into(),
+            message_id: "m".into(),
+            items: vec![1, 2],
+            status: "sent".into(),
+            created: chrono::Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap(),
+            sent_at: Some(chrono::Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 5).unwrap()),
+            error: None,
+        };
+        let tz = chrono_tz::Europe::London;
+        assert_eq!(
+            sent_line(Some(&rec), "2026-11-26", "me@example.org", tz),
+            "Today's digest (2026-11-26) was sent at 07:00 GMT to me@example.org (2 items)."
         );
-        Some(std::fs::read_to_string(&html_path)?)
-    };
-    Ok(Preview {
-        pipeline: p.name.clone(),
-        agent: decl.name.clone(),
-        day: outcome.day,
-        subject: outcome.subject,
-        to: outcome.to.join(", "),
-        count: outcome.items.len(),
-        items: outcome.items,
-        summary: outcome.summary,
-        note: outcome.note,
-        html,
-        error: None,
-    })
+        assert!(
+            sent_line(Some(&rec), "2026-11-27", "me@example.org", tz)
+                .starts_with("Today's digest (2026-11-27) has not been sent yet; the last one, of 2026-11-26, was sent")
+        );
+        assert!(sent_line(None, "2026-11-27", "x", tz).contains("none has been sent"));
+    }
 }

@@ -1,16 +1,20 @@
 //! The web UI: small server-rendered pages (minijinja, no front-end build
 //! step, no scripts). Everything is read-only except feedback, saga
-//! controls and "add this URL", which are POST forms. An optional access
+//! controls, "add this URL" and read/saved state, which are POST forms —
+//! and opening an item's page, which marks it read. An optional access
 //! token guards it.
 //!
-//! Pages: items with score, reasons and 👍/👎 (`/`), search by meaning
-//! ([`search`]), sagas with timelines, the digest preview ([`digest`]),
+//! Pages: items ranked by score with their reasons, saga, outlets and 👍/👎
+//! (`/`, paginated), one item with its content and enclosures
+//! (`/ui/item/ID`; both in [`reading`], with saved items on `/ui/saved`),
+//! search by meaning
+//! (`agg_app::search`), sagas with timelines, the digest preview ([`digest`]),
 //! feed health, run history, pipelines with their DAG drawn as SVG
 //! ([`dag_svg`]), and adding a page by URL or bookmarklet ([`add`]).
 
 use std::sync::Arc;
 
-use agg_core::{ItemQuery, Pipeline};
+use agg_core::Pipeline;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -22,7 +26,8 @@ use minijinja::{Environment, context};
 pub mod add;
 pub mod dag_svg;
 pub mod digest;
-pub mod search;
+pub mod reading;
+pub mod subscribe;
 mod templates;
 use serde::Deserialize;
 
@@ -36,7 +41,7 @@ pub struct UiState {
     pub access_token: Option<String>,
     env: Arc<Environment<'static>>,
     /// The search model, loaded on the first search and kept.
-    searcher: Arc<search::Searcher>,
+    searcher: Arc<agg_app::search::Searcher>,
     /// Fetches pages for "add this URL" (or why it cannot).
     adder: Arc<Result<add::Adder, String>>,
 }
@@ -44,7 +49,7 @@ pub struct UiState {
 impl UiState {
     pub fn new(app: AppState, pipelines: Arc<Vec<Pipeline>>, access_token: Option<String>) -> Self {
         UiState {
-            searcher: Arc::new(search::Searcher::for_pipelines(&pipelines)),
+            searcher: Arc::new(agg_app::search::Searcher::for_pipelines(&pipelines)),
             adder: Arc::new(add::Adder::new(&[])),
             app,
             pipelines,
@@ -61,11 +66,16 @@ impl UiState {
         Ok(self)
     }
 
-    fn render(&self, name: &str, ctx: minijinja::Value) -> Response {
+    pub(crate) fn render(&self, name: &str, ctx: minijinja::Value) -> Response {
         self.render_status(StatusCode::OK, name, ctx)
     }
 
-    fn render_status(&self, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    pub(crate) fn render_status(
+        &self,
+        status: StatusCode,
+        name: &str,
+        ctx: minijinja::Value,
+    ) -> Response {
         match self.env.get_template(name).and_then(|t| t.render(ctx)) {
             Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
@@ -78,8 +88,11 @@ impl UiState {
 
 pub fn router(state: UiState) -> Router {
     Router::new()
-        .route("/", get(items_page))
+        .route("/", get(reading::items_page))
+        .route("/ui/item/{id}", get(reading::item_page))
         .route("/ui/items/{id}/{action}", post(item_feedback))
+        .route("/ui/read", post(reading::mark_read))
+        .route("/ui/saved", get(reading::saved_page))
         .route("/ui/search", get(search_page))
         .route("/ui/sagas", get(sagas_page))
         .route("/ui/sagas/{id}", get(saga_page))
@@ -88,6 +101,9 @@ pub fn router(state: UiState) -> Router {
         .route("/ui/add", get(add_page).post(add_apply))
         .route("/ui/runs", get(runs_page))
         .route("/ui/feeds", get(feeds_page))
+        .route("/ui/feeds/subscribe", get(subscribe::confirm_page))
+        .route("/ui/feeds/add", post(subscribe::add))
+        .route("/ui/feeds/remove", post(subscribe::remove))
         .route("/ui/pipelines", get(pipelines_page))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -179,60 +195,14 @@ async fn guard(
         .into_response()
 }
 
-/// The template context of one item row.
+/// The template context of one item row (see [`reading::row`]).
 fn item_row(
     i: &agg_core::Item,
     feedback: &[agg_core::FeedbackRow],
+    states: &std::collections::HashMap<i64, agg_core::ItemState>,
     matched: Option<String>,
 ) -> minijinja::Value {
-    let fb = feedback
-        .iter()
-        .rev()
-        .find(|f| Some(f.item_id) == i.id)
-        .map(|f| format!("you said: {}", f.kind));
-    context! {
-        id => i.id, title => i.title.clone(), url => crate::feeds::http_link(i),
-        source => match (&i.feed_title, i.source == add::SOURCE) {
-            (Some(t), true) => format!("{} · {t}", add::SOURCE),
-            (Some(t), false) => t.clone(),
-            (None, _) => i.source.clone(),
-        },
-        when => i.when().format("%Y-%m-%d %H:%M").to_string(), score => i.score,
-        reason => i.reasons.first().cloned(),
-        saga => i.saga.as_ref().map(|g| context! { id => g.id, title => g.title.clone() }),
-        feedback => fb, match => matched,
-    }
-}
-
-/// Recent items; `?q=` filters them by words (the search page searches by
-/// meaning).
-async fn items_page(State(st): State<UiState>, Query(q): Query<TokenQuery>) -> Response {
-    let query = q.q.clone().unwrap_or_default();
-    let items = match st
-        .app
-        .store
-        .list_items(&ItemQuery {
-            limit: Some(if query.is_empty() { 100 } else { 2000 }),
-            ..ItemQuery::default()
-        })
-        .await
-    {
-        Ok(i) => i,
-        Err(e) => return crate::http::server_error(e),
-    };
-    let feedback = st.app.store.list_feedback().await.unwrap_or_default();
-    let rows: Vec<minijinja::Value> = items
-        .iter()
-        .filter(|i| query.is_empty() || crate::http::keyword_score(&query, i) > 0.0)
-        .take(100)
-        .map(|i| item_row(i, &feedback, None))
-        .collect();
-    let title = if query.is_empty() {
-        "Recent items".to_string()
-    } else {
-        format!("Items matching “{query}”")
-    };
-    st.render("items", context! { title, q => query, items => rows })
+    reading::row(i, feedback, states, matched)
 }
 
 /// Search by meaning (keywords when the model is not installed, said so on
@@ -245,30 +215,39 @@ async fn search_page(State(st): State<UiState>, Query(q): Query<TokenQuery>) -> 
             context! { title => "Search", q => "", items => Vec::<()>::new() },
         );
     }
-    let results = match st.searcher.search(st.app.store.as_ref(), &query).await {
+    let req = agg_app::search::Request::new(&query);
+    let results = match st.searcher.search(st.app.store.as_ref(), &req).await {
         Ok(r) => r,
-        Err(e) => return crate::http::server_error(e),
+        Err(e) => return crate::http::server_error(e.into()),
     };
     let feedback = st.app.store.list_feedback().await.unwrap_or_default();
+    let found: Vec<agg_core::Item> = results.hits.iter().map(|f| f.item.clone()).collect();
+    let states = reading::states_of(st.app.store.as_ref(), &found).await;
     let rows: Vec<minijinja::Value> = results
-        .found
+        .hits
         .iter()
         .map(|f| {
             let how = match f.similarity {
                 Some(s) => format!("similarity {s:.2}"),
                 None => format!("{:.0}% of the words", f.keyword_match * 100.0),
             };
-            item_row(&f.item, &feedback, Some(how))
+            item_row(&f.item, &feedback, &states, Some(how))
         })
         .collect();
-    let how = if results.semantic {
-        "best match by meaning first"
-    } else {
-        "keyword matches only"
+    let (how, note) = match results.ranking {
+        agg_app::search::Ranking::Meaning => ("best match by meaning first", None),
+        agg_app::search::Ranking::Words { why } => (
+            "keyword matches only",
+            Some(format!(
+                "The sentence model is not available, so these are keyword matches only \
+                 (items that share the query's words, not its meaning). \
+                 Install it with scripts/setup-model.sh and restart agg serve. ({why})"
+            )),
+        ),
     };
     st.render(
         "search",
-        context! { title => format!("Search: “{query}”"), q => query, items => rows, how, note => results.note },
+        context! { title => format!("Search: “{query}”"), q => query, items => rows, how, note },
     )
 }
 
@@ -327,11 +306,13 @@ async fn add_apply(State(st): State<UiState>, axum::Form(f): axum::Form<AddForm>
     match result {
         Ok(a) => {
             let feedback = st.app.store.list_feedback().await.unwrap_or_default();
+            let states =
+                reading::states_of(st.app.store.as_ref(), std::slice::from_ref(&a.item)).await;
             st.render(
                 "add_result",
                 context! {
                     title => "Added", q => "", url, existed => a.existed, excerpt => a.excerpt,
-                    items => vec![item_row(&a.item, &feedback, None)],
+                    items => vec![item_row(&a.item, &feedback, &states, None)],
                 },
             )
         }
@@ -348,20 +329,36 @@ async fn add_apply(State(st): State<UiState>, axum::Form(f): axum::Form<AddForm>
     }
 }
 
+/// POST `/ui/items/ID/ACTION`: 👍/👎 (feedback, which trains the model),
+/// or the star and read marks (state, which trains nothing).
 async fn item_feedback(
     State(st): State<UiState>,
     Path((id, action)): Path<(i64, String)>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
-    if action != "like" && action != "dislike" {
-        return (StatusCode::NOT_FOUND, "unknown action\n").into_response();
-    }
-    match st.app.store.get_items(&[id]).await {
-        Ok(v) if !v.is_empty() => {}
-        Ok(_) => return (StatusCode::NOT_FOUND, "no such item\n").into_response(),
-        Err(e) => return crate::http::server_error(e),
-    }
-    if let Err(e) = st.app.store.add_feedback(id, &action, "web").await {
-        return crate::http::server_error(e);
+    use agg_core::ItemMark;
+    let kind = match action.as_str() {
+        "like" => agg_app::feedback::Kind::Like,
+        "dislike" => agg_app::feedback::Kind::Dislike,
+        "save" => return reading::mark_item(&st, id, ItemMark::Save, &headers).await,
+        "unsave" => return reading::mark_item(&st, id, ItemMark::Unsave, &headers).await,
+        "read" => return reading::mark_item(&st, id, ItemMark::Read, &headers).await,
+        "unread" => return reading::mark_item(&st, id, ItemMark::Unread, &headers).await,
+        _ => return (StatusCode::NOT_FOUND, "unknown action\n").into_response(),
+    };
+    match agg_app::feedback::record(
+        st.app.store.as_ref(),
+        &[id],
+        kind,
+        agg_app::feedback::Via::Web,
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(agg_app::feedback::Error::NoSuchItem(_)) => {
+            return (StatusCode::NOT_FOUND, "no such item\n").into_response();
+        }
+        Err(e) => return crate::http::server_error(e.into()),
     }
     Redirect::to(&format!("/#item-{id}")).into_response()
 }
@@ -371,27 +368,66 @@ fn saga_row(s: &agg_saga::Saga) -> minijinja::Value {
         id => s.id.0, title => s.title.clone(), status => format!("{:?}", s.status).to_lowercase(),
         items => s.item_count(), outlets => s.outlet_count(), followed => s.followed, muted => s.muted,
         first => s.first_seen.format("%Y-%m-%d").to_string(), last => s.last_seen.format("%Y-%m-%d").to_string(),
+        // "since 20 Nov 2026, last 24 Nov": the span as a reader says it.
+        range => s.date_range(),
+        outlet_names => s.outlets.keys().take(8).cloned().collect::<Vec<_>>(),
     }
 }
 
-async fn sagas_page(State(st): State<UiState>) -> Response {
-    let engine = match agg_agents::saga::load_engine(st.app.store.as_ref()).await {
+#[derive(Deserialize, Default)]
+struct SagasQuery {
+    /// `1`: list one-item sagas too.
+    all: Option<String>,
+}
+
+/// Where a saga sits on `/ui/sagas`: followed first, then stories several
+/// outlets cover, then other stories of several items; one-item "sagas"
+/// (most of them: a story nobody else told) only behind `?all=1`.
+fn saga_group(s: &agg_saga::Saga) -> u8 {
+    if s.followed {
+        0
+    } else if s.outlet_count() >= 2 && s.status == agg_saga::SagaStatus::Active && !s.muted {
+        1
+    } else if s.item_count() >= 2 {
+        2
+    } else {
+        3
+    }
+}
+
+async fn sagas_page(State(st): State<UiState>, Query(q): Query<SagasQuery>) -> Response {
+    let engine = match agg_app::sagas::read(st.app.store.as_ref()).await {
         Ok(e) => e,
-        Err(e) => return crate::http::server_error(e),
+        Err(e) => return crate::http::server_error(e.into()),
     };
+    let all = q.all.as_deref() == Some("1");
     let mut sagas: Vec<_> = engine.sagas().filter(|s| s.merged_into.is_none()).collect();
-    sagas.sort_by_key(|s| (!s.followed, std::cmp::Reverse(s.last_seen)));
-    let rows: Vec<_> = sagas.into_iter().take(200).map(saga_row).collect();
+    sagas.sort_by_key(|s| (saga_group(s), std::cmp::Reverse(s.last_seen)));
+    let single = sagas.iter().filter(|s| saga_group(s) == 3).count();
+    let rows: Vec<_> = sagas
+        .into_iter()
+        .filter(|s| all || saga_group(s) < 3)
+        .take(300)
+        .map(|s| {
+            let group = match saga_group(s) {
+                0 => "Stories you follow",
+                1 => "Active stories, several outlets",
+                2 => "Other stories",
+                _ => "One-item stories",
+            };
+            context! { group, ..saga_row(s) }
+        })
+        .collect();
     st.render(
         "sagas",
-        context! { title => "Sagas", q => "", sagas => rows },
+        context! { title => "Sagas", q => "", sagas => rows, single, all },
     )
 }
 
 async fn saga_page(State(st): State<UiState>, Path(id): Path<u64>) -> Response {
-    let engine = match agg_agents::saga::load_engine(st.app.store.as_ref()).await {
+    let engine = match agg_app::sagas::read(st.app.store.as_ref()).await {
         Ok(e) => e,
-        Err(e) => return crate::http::server_error(e),
+        Err(e) => return crate::http::server_error(e.into()),
     };
     let Some(s) = engine
         .resolve(agg_saga::SagaId(id))
@@ -399,10 +435,31 @@ async fn saga_page(State(st): State<UiState>, Path(id): Path<u64>) -> Response {
     else {
         return (StatusCode::NOT_FOUND, "no such saga\n").into_response();
     };
+    // The stored items of the saga, by key: each title links to its page.
+    let ids: std::collections::HashMap<String, i64> = st
+        .app
+        .store
+        .list_items(&agg_core::ItemQuery {
+            saga: Some(s.id.0),
+            limit: Some(1000),
+            ..agg_core::ItemQuery::default()
+        })
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.id.map(|id| (i.key, id)))
+        .collect();
+    let now = agg_core::clock::current();
     let timeline: Vec<_> = s
         .timeline()
         .into_iter()
-        .map(|m| context! { time => m.time.format("%Y-%m-%d %H:%M").to_string(), source => m.source.clone(), title => m.title.clone() })
+        .map(|m| {
+            context! {
+                time => reading::when_label(Some(m.time), m.time, now),
+                source => m.source.clone(), title => m.title.clone(),
+                item => ids.get(&m.item_id).copied(),
+            }
+        })
         .collect();
     st.render(
         "saga",
@@ -410,31 +467,31 @@ async fn saga_page(State(st): State<UiState>, Path(id): Path<u64>) -> Response {
     )
 }
 
+#[derive(Deserialize, Default)]
+struct BackQuery {
+    /// `list`: go back to `/ui/sagas` (the form was on the list).
+    back: Option<String>,
+}
+
 async fn saga_control(
     State(st): State<UiState>,
     Path((id, action)): Path<(u64, String)>,
+    Query(back): Query<BackQuery>,
 ) -> Response {
-    let result: anyhow::Result<()> = async {
-        let lease = agg_agents::saga::lock_engine(st.app.store.as_ref()).await?;
-        let changed: anyhow::Result<()> = async {
-            let mut engine = agg_agents::saga::load_engine(st.app.store.as_ref()).await?;
-            let id = agg_saga::SagaId(id);
-            match action.as_str() {
-                "follow" => engine.follow(id, true)?,
-                "unfollow" => engine.follow(id, false)?,
-                "mute" => engine.mute(id, true)?,
-                "unmute" => engine.mute(id, false)?,
-                _ => anyhow::bail!("unknown action"),
-            }
-            agg_agents::saga::save_engine(st.app.store.as_ref(), &mut engine).await
-        }
-        .await;
-        lease.release().await?;
-        changed
-    }
-    .await;
+    use agg_app::sagas::Control;
+    let control = match action.as_str() {
+        "follow" => Control::Follow,
+        "unfollow" => Control::Unfollow,
+        "mute" => Control::Mute,
+        "unmute" => Control::Unmute,
+        _ => return (StatusCode::BAD_REQUEST, "unknown action\n").into_response(),
+    };
+    let result = agg_app::sagas::control(st.app.store.as_ref(), id, control).await;
     match result {
-        Ok(()) => Redirect::to(&format!("/ui/sagas/{id}")).into_response(),
+        Ok(_) if back.back.as_deref() == Some("list") => {
+            Redirect::to(&format!("/ui/sagas#saga-{id}")).into_response()
+        }
+        Ok(_) => Redirect::to(&format!("/ui/sagas/{id}")).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     }
 }
@@ -498,7 +555,15 @@ async fn feeds_page(State(st): State<UiState>) -> Response {
             ]
         })
         .collect();
-    st.render("table", context! { title => "Feeds", q => "", head => ["feed", "agent", "last success", "health", "items"], rows })
+    let subs = match st.app.store.list_subscriptions(None).await {
+        Ok(s) => s,
+        Err(e) => return crate::http::server_error(e),
+    };
+    let subs: Vec<_> = subs
+        .iter()
+        .map(|s| context! { url => s.url.clone(), title => s.title.clone().unwrap_or_default(), folder => s.folder.clone() })
+        .collect();
+    st.render("feeds", context! { title => "Feeds", q => "", head => ["feed", "agent", "last success", "health", "items"], rows, subs })
 }
 
 async fn pipelines_page(State(st): State<UiState>) -> Response {

@@ -25,24 +25,58 @@ form.inline{display:inline} button{cursor:pointer;border:1px solid #ccc;backgrou
 iframe.digest{width:100%;height:70vh;border:1px solid #ddd;border-radius:6px}
 input[type=url],input[type=search]{width:100%;max-width:40rem;padding:.35rem;font:inherit}
 a.bookmarklet{display:inline-block;padding:.3rem .8rem;border:1px dashed #245;border-radius:4px;background:#eef3fb}
-</style></head><body><nav><a href="/">Items</a><a href="/ui/sagas">Sagas</a><a href="/ui/digest">Digest</a>
+td{overflow-wrap:anywhere} table.items td.score{width:3rem} a.title{font-weight:600;color:#123;text-decoration:none}
+.why{color:#2a6a3a} .fb{margin-top:.3rem} .pager{margin:1rem 0;font-weight:600}
+.content{max-width:42rem;overflow-wrap:anywhere} .content img,.content video,.content iframe,.content table{max-width:100%;height:auto}
+audio,video{max-width:100%} .timeline li{margin:.3rem 0} nav form{flex:1 1 12rem}
+tr.read td{opacity:.55} tr.read a.title{font-weight:400} button.star{color:#a60}
+</style></head><body><nav><a href="/">Items</a><a href="/ui/saved">Saved</a><a href="/ui/sagas">Sagas</a><a href="/ui/digest">Digest</a>
 <a href="/ui/feeds">Feeds</a><a href="/ui/runs">Runs</a><a href="/ui/pipelines">Pipelines</a><a href="/ui/add">Add URL</a>
 <form class="inline" action="/ui/search" method="get"><input type="search" name="q" value="{{ q }}" placeholder="search by meaning" aria-label="search"></form></nav>
 <h1>{{ title }}</h1>{% block body %}{% endblock %}</body></html>"#;
 
-/// One item row with its 👍/👎 forms (items page and search results).
-const ITEM_ROW: &str = r#"<tr id="item-{{ i.id }}">
+/// One item row with its 👍/👎 forms (items page and search results): the
+/// title opens the item page, its score, every reason, its saga (linked)
+/// and the outlets a folded duplicate came from ("also in"). Read rows are
+/// dimmed; the star saves (a POST, like 👍/👎, but it trains nothing).
+const ITEM_ROW: &str = r#"<tr id="item-{{ i.id }}" class="item{% if i.read %} read{% endif %}{% if i.saved %} saved{% endif %}">
 <td class="score">{% if i.score is not none %}{{ "%.2f"|format(i.score) }}{% endif %}</td>
-<td>{% if i.url %}<a href="{{ i.url }}">{{ i.title }}</a>{% else %}{{ i.title }}{% endif %}
-<div class="meta">{{ i.source }} · {{ i.when }}{% if i.saga %} · saga <a href="/ui/sagas/{{ i.saga.id }}">{{ i.saga.title }}</a>{% endif %}{% if i.match %} · {{ i.match }}{% endif %}</div>
-{% if i.reason %}<div class="meta">why: {{ i.reason }}</div>{% endif %}</td>
-<td style="white-space:nowrap"><form class="inline" method="post" action="/ui/items/{{ i.id }}/like"><button name="like" title="more like this">👍 more</button></form>
+<td><a class="title" href="/ui/item/{{ i.id }}">{{ i.title }}</a>
+<div class="meta">{% if i.url %}<a href="{{ i.url }}" title="the original">{{ i.source }} ↗</a>{% else %}{{ i.source }}{% endif %} · {{ i.when }}{% if i.saga %} · saga <a href="/ui/sagas/{{ i.saga.id }}">{{ i.saga.title }}</a>{% endif %}{% if i.match %} · {{ i.match }}{% endif %}</div>
+{% if i.also_in %}<div class="meta also">also in {{ i.also_in|join(", ") }}</div>{% endif %}
+{% for r in i.reasons %}<div class="meta why">why: {{ r }}</div>{% endfor %}
+<div class="fb"><form class="inline" method="post" action="/ui/items/{{ i.id }}/like"><button name="like" title="more like this">👍 more</button></form>
 <form class="inline" method="post" action="/ui/items/{{ i.id }}/dislike"><button name="dislike" title="less like this">👎 less</button></form>
-{% if i.feedback %}<div class="meta ok">{{ i.feedback }}</div>{% endif %}</td></tr>"#;
+{% if i.saved %}<form class="inline" method="post" action="/ui/items/{{ i.id }}/unsave"><button class="star" name="unsave" title="remove from saved">★ saved</button></form>{% else %}<form class="inline" method="post" action="/ui/items/{{ i.id }}/save"><button class="star" name="save" title="keep it on the saved page">☆ save</button></form>{% endif %}
+{% if i.read %}<form class="inline" method="post" action="/ui/items/{{ i.id }}/unread"><button name="unread" title="show it as new again">mark unread</button></form>{% endif %}
+{% if i.feedback %}<span class="meta ok">{{ i.feedback }}</span>{% endif %}</div></td></tr>"#;
 
 const ITEMS: &str = r#"{% extends "layout" %}{% block body %}
-<table>{% for i in items %}{% include "item_row" %}
-{% else %}<tr><td>Nothing stored yet: run a pipeline.</td></tr>{% endfor %}</table>{% endblock %}"#;
+<p class="meta">{{ total }} item{% if total != 1 %}s{% endif %} · page {{ page }} of {{ pages }} ·
+{% if newest %}<a href="{{ best_link }}">best first</a> · newest first{% else %}best first · <a href="{{ newest_link }}">newest first</a>{% endif %} ·
+{% if unread %}<a id="unread-filter" href="{{ unread_link }}">show read items too</a>{% else %}<a id="unread-filter" href="{{ unread_link }}">unread only</a>{% endif %}</p>
+<table class="items">{% for i in items %}{% include "item_row" %}
+{% else %}<tr><td>{% if unread %}Nothing unread.{% else %}Nothing stored yet: run a pipeline.{% endif %}</td></tr>{% endfor %}</table>
+{% if shown %}<form method="post" action="/ui/read" id="mark-read"><input type="hidden" name="ids" value="{{ shown }}"><button>Mark all above as read</button></form>{% endif %}
+<p class="pager">{% if prev %}<a rel="prev" href="{{ prev }}">← newer page</a>{% endif %}{% if prev and next %} · {% endif %}{% if next %}<a rel="next" href="{{ next }}">next page →</a>{% endif %}</p>{% endblock %}"#;
+
+/// One item: what the feed said (sanitised), its enclosures as players,
+/// its saga's timeline, and feedback.
+const ITEM: &str = r#"{% extends "layout" %}{% block body %}
+<table class="items">{% include "item_row" %}</table>
+{% for e in enclosures %}<p class="enclosure">{% if e.kind == "audio" %}<audio controls preload="none" src="{{ e.url }}"></audio>{% elif e.kind == "video" %}<video controls preload="none" src="{{ e.url }}"></video>{% endif %}
+<a class="meta" href="{{ e.url }}">{{ e.mime or "enclosure" }}</a></p>{% endfor %}
+<article class="content">{% if content %}{{ content|safe }}{% else %}<p>{{ text }}</p>{% endif %}</article>
+{% if i.url %}<p><a href="{{ i.url }}">Read it at {{ i.source }} ↗</a></p>{% endif %}
+{% if timeline %}<h2>The story so far{% if i.saga %}: <a href="/ui/sagas/{{ i.saga.id }}">{{ i.saga.title }}</a>{% endif %}</h2>
+<ol class="timeline">{% for m in timeline %}<li>{% if m.current %}<strong>{{ m.title }}</strong>{% else %}<a href="/ui/item/{{ m.id }}">{{ m.title }}</a>{% endif %} <span class="meta">{{ m.source }} · {{ m.when }}</span></li>{% endfor %}</ol>{% endif %}
+{% endblock %}"#;
+
+/// Saved items, most recently saved first, and their feed.
+const SAVED: &str = r#"{% extends "layout" %}{% block body %}
+<p class="meta">{{ items|length }} saved item{% if items|length != 1 %}s{% endif %}, most recently saved first · <a href="/saved.xml">RSS of saved items</a></p>
+<table class="items">{% for i in items %}{% include "item_row" %}
+{% else %}<tr><td>Nothing saved yet: ☆ on any item saves it here.</td></tr>{% endfor %}</table>{% endblock %}"#;
 
 const SEARCH: &str = r#"{% extends "layout" %}{% block body %}
 {% if note %}<p class="note" id="search-note">{{ note }}</p>{% endif %}
@@ -53,20 +87,59 @@ const SEARCH: &str = r#"{% extends "layout" %}{% block body %}
 <p class="meta">Search finds items by meaning (the interest model's sentence embeddings), and exact names by their words.</p>{% endif %}
 {% endblock %}"#;
 
+/// Followed stories first, then active ones several outlets cover, then
+/// the rest; one-item stories behind a link; follow/mute on every row.
 const SAGAS: &str = r#"{% extends "layout" %}{% block body %}
-<p><a href="/sagas.xml">RSS of all saga updates</a></p><table>
-{% for s in sagas %}<tr><td><a href="/ui/sagas/{{ s.id }}">{{ s.title }}</a>
-<div class="meta">{{ s.status }} · {{ s.items }} items · {{ s.outlets }} outlets · {{ s.first }} – {{ s.last }}{% if s.followed %} · followed{% endif %}{% if s.muted %} · muted{% endif %}</div></td></tr>
-{% else %}<tr><td>No sagas yet: add a <code>saga</code> agent to a pipeline.</td></tr>{% endfor %}</table>{% endblock %}"#;
+<p><a href="/sagas.xml">RSS of all saga updates</a>{% if single %} · {% if all %}<a href="/ui/sagas">hide the {{ single }} one-item stories</a>{% else %}<a href="/ui/sagas?all=1">show {{ single }} one-item stories</a>{% endif %}{% endif %}</p>
+{% for s in sagas %}{% if loop.first or s.group != loop.previtem.group %}{% if not loop.first %}</table>{% endif %}<h2>{{ s.group }}</h2><table class="sagas">{% endif %}
+<tr id="saga-{{ s.id }}"><td><a class="title" href="/ui/sagas/{{ s.id }}">{{ s.title }}</a>
+<div class="meta">{{ s.range }} · {{ s.items }} item{% if s.items != 1 %}s{% endif %} · {{ s.outlets }} outlet{% if s.outlets != 1 %}s{% endif %}{% if s.outlet_names %}: {{ s.outlet_names|join(", ") }}{% endif %}{% if s.status != "active" %} · {{ s.status }}{% endif %}{% if s.muted %} · muted{% endif %}</div>
+<div class="fb"><form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.followed %}unfollow{% else %}follow{% endif %}?back=list"><button>{% if s.followed %}Unfollow{% else %}Follow{% endif %}</button></form>
+<form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.muted %}unmute{% else %}mute{% endif %}?back=list"><button>{% if s.muted %}Unmute{% else %}Mute{% endif %}</button></form></div></td></tr>
+{% if loop.last %}</table>{% endif %}{% else %}<p>No sagas yet: add a <code>saga</code> agent to a pipeline{% if single %}, or <a href="/ui/sagas?all=1">show the one-item stories</a>{% endif %}.</p>{% endfor %}{% endblock %}"#;
 
 const SAGA: &str = r#"{% extends "layout" %}{% block body %}
-<p class="meta">{{ s.status }} · {{ s.items }} items from {{ s.outlets }} outlets · <a href="/sagas/{{ s.id }}.xml">RSS</a> · <a href="/sagas/{{ s.id }}.atom">Atom</a></p>
+<p class="meta">{{ s.range }} · {{ s.status }} · {{ s.items }} items from {{ s.outlets }} outlets{% if s.outlet_names %} ({{ s.outlet_names|join(", ") }}){% endif %} · <a href="/sagas/{{ s.id }}.xml">RSS</a> · <a href="/sagas/{{ s.id }}.atom">Atom</a></p>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.followed %}unfollow{% else %}follow{% endif %}"><button>{% if s.followed %}Unfollow{% else %}Follow{% endif %}</button></form>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.muted %}unmute{% else %}mute{% endif %}"><button>{% if s.muted %}Unmute{% else %}Mute{% endif %}</button></form>
-<table>{% for m in timeline %}<tr><td class="meta">{{ m.time }}</td><td>{{ m.source }}</td><td>{{ m.title }}</td></tr>{% endfor %}</table>{% endblock %}"#;
+<table class="timeline">{% for m in timeline %}<tr><td class="meta">{{ m.time }}</td><td>{{ m.source }}</td><td>{% if m.item %}<a href="/ui/item/{{ m.item }}">{{ m.title }}</a>{% else %}{{ m.title }}{% endif %}</td></tr>{% endfor %}</table>{% endblock %}"#;
 
 const TABLE: &str = r#"{% extends "layout" %}{% block body %}<table><tr>{% for h in head %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% else %}<tr><td>Nothing yet.</td></tr>{% endfor %}</table>{% endblock %}"#;
+
+const FEEDS: &str = r#"{% extends "layout" %}{% block body %}
+<h2>Subscriptions</h2>
+<form method="post" action="/ui/feeds/add" id="subscribe"><p><label>Feed or site <input type="url" name="url" required placeholder="https://…"></label>
+<label>Folder <input type="text" name="folder" placeholder="(none)"></label> <button>Subscribe</button></p></form>
+<p>To subscribe from any site you read, <a href="/ui/feeds/subscribe">get the bookmarklet</a>.</p>
+<table id="subscriptions"><tr><th>folder</th><th>feed</th><th></th></tr>
+{% for s in subs %}<tr><td>{{ s.folder }}</td><td>{% if s.title %}{{ s.title }}<div class="meta">{{ s.url }}</div>{% else %}{{ s.url }}{% endif %}</td>
+<td><form class="inline" method="post" action="/ui/feeds/remove"><input type="hidden" name="url" value="{{ s.url }}"><button>Unsubscribe</button></form></td></tr>
+{% else %}<tr><td colspan="3">No subscriptions in the store: a <code>subscriptions</code> source fetches what you add here.</td></tr>{% endfor %}</table>
+<h2>Health</h2>
+<table><tr>{% for h in head %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% else %}<tr><td>Nothing fetched yet.</td></tr>{% endfor %}</table>{% endblock %}"#;
+
+/// The bookmarklet lives on a page of its own: pages that show feed content
+/// carry no `javascript:` URL at all (the sanitiser test checks them).
+const SUBSCRIBE_FORM: &str = r#"{% extends "layout" %}{% block body %}
+<form action="/ui/feeds/subscribe" method="get"><p><label>Site or feed <input type="url" name="url" required placeholder="https://…"></label> <button>Next</button></p></form>
+<p>Or drag this link to your bookmarks bar and click it on a site you want to follow:
+<a class="bookmarklet" href="{{ bookmarklet }}">+ subscribe (agg)</a></p>
+<p class="meta">It opens this server's confirmation for the page you are on; nothing is fetched until you press Subscribe.</p>
+{% endblock %}"#;
+
+const SUBSCRIBE_CONFIRM: &str = r#"{% extends "layout" %}{% block body %}
+<p>Subscribe to the feed of this page?</p>
+<p><code class="url">{{ url }}</code></p>
+<form method="post" action="/ui/feeds/add"><input type="hidden" name="url" value="{{ url }}">
+<label>Folder <input type="text" name="folder" placeholder="(none)"></label> <button type="submit">Subscribe</button></form>
+{% endblock %}"#;
+
+const SUBSCRIBE_RESULT: &str = r#"{% extends "layout" %}{% block body %}
+{% if error %}<p class="error" id="subscribe-error">{{ error }}</p>{% else %}<p class="ok" id="subscribe-ok">Subscribed to {{ url }}{% if feed_title %} ({{ feed_title }}){% endif %}.</p>{% endif %}
+<p><a href="/ui/feeds">Back to feeds</a></p>
+{% endblock %}"#;
 
 const PIPELINES: &str = r#"{% extends "layout" %}{% block body %}
 <p class="legend"><span style="background:#e3f4e1;border-color:#3d8b37">source</span><span style="background:#e2ecfa;border-color:#3b6bb5">transform</span><span style="background:#fdf0d9;border-color:#b7791f">sink</span></p>
@@ -75,17 +148,23 @@ const PIPELINES: &str = r#"{% extends "layout" %}{% block body %}
 <details><summary>As text</summary><pre>{{ p.graph }}</pre></details><details><summary>Mermaid source</summary><pre>{{ p.mermaid }}</pre></details>
 {% endfor %}{% endblock %}"#;
 
+/// The rendered email first, then whether today's went out, then what the
+/// next one would hold (the list, folded). The preview frame may share the
+/// page's origin because it may not run scripts (no `allow-scripts`): with an
+/// opaque origin Chromium paints it out of process, and headless screenshots
+/// of the page showed an empty frame.
 const DIGEST: &str = r#"{% extends "layout" %}{% block body %}
-<p class="meta">What the next digest would contain if it were sent now: nothing is sent and nothing is marked sent.</p>
 {% for d in digests %}<section class="digest" id="digest-{{ d.pipeline }}-{{ d.agent }}"><h2>{{ d.pipeline }} · {{ d.agent }}</h2>
 {% if d.error %}<p class="error">{{ d.error }}</p>{% else %}
-<p>{% if d.subject %}<b>{{ d.subject }}</b> · {% endif %}digest of {{ d.day }} · {{ d.count }} item{% if d.count != 1 %}s{% endif %} · to {{ d.to }}</p>
+{% if d.sent %}<p class="sent"><b>{{ d.sent }}</b></p>{% endif %}
+<p>Next digest{% if d.subject %}: <b>{{ d.subject }}</b>{% endif %} · {{ d.count }} item{% if d.count != 1 %}s{% endif %} · to {{ d.to }}</p>
 {% if d.note %}<p class="note">{{ d.note }}</p>{% endif %}
-{% if d.summary %}<details open><summary>Contents</summary><pre class="summary">{% for l in d.summary %}{{ l }}
+{% if d.html %}<iframe class="digest" title="digest preview" sandbox="allow-same-origin allow-popups allow-popups-to-escape-sandbox" srcdoc="{{ d.html }}"></iframe>{% else %}<p>Nothing new for the next digest.</p>{% endif %}
+{% if d.summary %}<details><summary>Contents as a list</summary><pre class="summary">{% for l in d.summary %}{{ l }}
 {% endfor %}</pre></details>{% endif %}
-{% if d.html %}<iframe class="digest" title="digest preview" sandbox="allow-popups allow-popups-to-escape-sandbox" srcdoc="{{ d.html }}"></iframe>{% else %}<p>Nothing new for the next digest.</p>{% endif %}
 {% endif %}</section>
-{% else %}<p>No pipeline served here has an <code>email_digest</code> agent.</p>{% endfor %}{% endblock %}"#;
+{% else %}<p>No pipeline served here has an <code>email_digest</code> agent.</p>{% endfor %}
+<p class="meta">The preview is what the next digest would contain if it were sent now: nothing is sent and nothing is marked sent.</p>{% endblock %}"#;
 
 const ADD_FORM: &str = r#"{% extends "layout" %}{% block body %}
 <form action="/ui/add" method="get"><p><label>Page to add <input type="url" name="url" required placeholder="https://…" value="{{ url }}"></label> <button>Next</button></p></form>
@@ -116,6 +195,8 @@ pub fn environment() -> Environment<'static> {
         ("layout", LAYOUT),
         ("item_row", ITEM_ROW),
         ("items", ITEMS),
+        ("item", ITEM),
+        ("saved", SAVED),
         ("search", SEARCH),
         ("sagas", SAGAS),
         ("saga", SAGA),
@@ -123,6 +204,10 @@ pub fn environment() -> Environment<'static> {
         ("pipelines", PIPELINES),
         ("digest", DIGEST),
         ("add_form", ADD_FORM),
+        ("feeds", FEEDS),
+        ("subscribe_form", SUBSCRIBE_FORM),
+        ("subscribe_confirm", SUBSCRIBE_CONFIRM),
+        ("subscribe_result", SUBSCRIBE_RESULT),
         ("add_confirm", ADD_CONFIRM),
         ("add_result", ADD_RESULT),
     ] {

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# History benchmark (issue 23): does a daily run stay cheap as the store
+# grows? For each size in SIZES, grows one SQLite store to that many
+# synthetic items (examples/grow_history.rs: a year of stories, random unit
+# vectors under the real model's id, the real saga engine), then measures
+# with GNU time (wall seconds, peak RSS):
+#   run-new   `agg run` of 10 local feeds carrying 20 new items
+#   run-idle  the same run again: nothing new
+#   search    `agg search` of a word present in ~1 in 300 items
+#   sagas     GET /ui/sagas from `agg serve` (curl, wall time only)
+#   db        size of the database file (after a checkpoint)
+#
+#   benches/history/run.sh                 # SIZES="20000 100000"
+#   SIZES="20000 100000 200000" PROFILE=release benches/history/run.sh
+#   KEEP=/tmp/h benches/history/run.sh     # keep (and reuse) the stores
+#
+# Stores are grown incrementally in KEEP (default: a temporary folder), so
+# a rerun after a code change reuses them: pass KEEP to compare before and
+# after on the same data (a store grown by older code is migrated by newer).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+SIZES=${SIZES:-"20000 100000"}
+PROFILE=${PROFILE:-debug}
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+NOW=2026-11-26T07:00:00Z
+[ -x /usr/bin/time ] || { echo "GNU time missing: apt-get install -y time"; exit 2; }
+flag=""; [ "$PROFILE" = release ] && flag="--release"
+echo "building ($PROFILE)…" >&2
+cargo build $flag -q -p agg --bin agg --example grow_history
+WORK=${KEEP:-$(mktemp -d /tmp/agg-history-bench.XXXXXX)}
+mkdir -p "$WORK/bin"
+# Copies: a build during the benchmark must not swap the binary under it.
+cp "$TARGET/$PROFILE/agg" "$TARGET/$PROFILE/examples/grow_history" "$WORK/bin/"
+AGG=$WORK/bin/agg
+GROW=$WORK/bin/grow_history
+SERVER_PID=
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; [ -z "${KEEP:-}" ] && rm -rf "$WORK"; true; }
+trap cleanup EXIT
+export AGG_NOW=$NOW
+
+measure() { # LOG CMD… -> "wall rss_mb"
+  local log=$1; shift
+  sync
+  /usr/bin/time -v "$@" >"$log.out" 2>"$log" || { echo "failed: $* (see $log)" >&2; tail -5 "$log" >&2; }
+  awk -F': ' '/Elapsed \(wall clock\)/ {split($2,t,":"); w=(length(t)==3)? t[1]*3600+t[2]*60+t[3] : t[1]*60+t[2]}
+              /Maximum resident set size/ {r=$2/1024} END {printf "%.2f s %.0f MB", w, r}' "$log"
+}
+
+# The model id the saga step and search will look vectors up by.
+MODEL=$("$AGG" --db "$WORK/probe.db" search probe 2>&1 >/dev/null | sed -n 's/^embedding with \([^ ]*\) on .*/\1/p' | head -1)
+[ -n "$MODEL" ] || { echo "could not learn the model id from agg search (is the model installed?)"; exit 2; }
+echo "model: $MODEL" >&2
+
+# Ten feeds, two new items each, for round R of size N.
+write_feeds() { # DIR TAG
+  local dir=$1 tag=$2
+  mkdir -p "$dir"
+  for f in $(seq 0 9); do
+    {
+      echo '<?xml version="1.0"?><rss version="2.0"><channel>'
+      echo "<title>Bench feed $f</title><link>https://bench$f.example/</link><description>b</description>"
+      for i in 0 1; do
+        echo "<item><title>Harbour strike day $tag $f $i</title><link>https://bench$f.example/$tag/$i</link>"
+        echo "<guid>bench-$tag-$f-$i</guid><pubDate>Thu, 26 Nov 2026 0$i:00:00 GMT</pubDate>"
+        echo "<description>The harbour strike goes on ($tag, $f, $i).</description></item>"
+      done
+      echo '</channel></rss>'
+    } >"$dir/feed$f.xml"
+  done
+  {
+    echo "name: history"
+    echo "agents:"
+    for f in $(seq 0 9); do echo "  f$f: { kind: file, path: feed$f.xml }"; done
+    echo "  sagas: { kind: saga, inputs: [f0, f1, f2, f3, f4, f5, f6, f7, f8, f9] }"
+    echo "  page: { kind: html, inputs: [sagas], path: out.html }"
+  } >"$dir/p.yaml"
+}
+
+printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | db |\n|---|---|---|---|---|---|\n' >"$WORK/table.md"
+for N in $SIZES; do
+  DB=$WORK/store-$N.db
+  echo "growing $DB to $N…" >&2
+  "$GROW" "$DB" "$N" "$MODEL" 384 "$NOW" 2>&1 | tail -1 >&2
+  tag=$(date +%s)
+  write_feeds "$WORK/feeds-$N" "$tag"
+  new=$(measure "$WORK/run-new-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
+  idle=$(measure "$WORK/run-idle-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
+  search=$(measure "$WORK/search-$N.log" "$AGG" --db "$DB" search "harbour strike" --limit 10)
+  port=$((18000 + RANDOM % 1000))
+  "$AGG" --db "$DB" serve "$WORK/feeds-$N/p.yaml" --bind 127.0.0.1:$port --catch-up none >"$WORK/serve-$N.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 200); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  curl -fs -o /dev/null "http://127.0.0.1:$port/ui/sagas" || true # warm
+  sagas=$(curl -fs -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/ui/sagas" || echo fail)
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
+  size=$(du -m "$DB" | cut -f1)
+  state=$(sqlite3 "$DB" "SELECT length(value)/1048576 FROM state WHERE key='saga-engine'" 2>/dev/null || echo "?")
+  events=$(sqlite3 "$DB" "SELECT count(*) FROM saga_events" 2>/dev/null || echo "?")
+  printf '| %s | %s | %s | %s | %s s | %s MB (engine state %s MB, %s saga events) |\n' \
+    "$N" "$new" "$idle" "$search" "$sagas" "$size" "$state" "$events" | tee -a "$WORK/table.md" >&2
+done
+cat "$WORK/table.md"

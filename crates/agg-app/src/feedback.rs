@@ -1,0 +1,151 @@
+//! Feedback: a reader's like or dislike of an item (and follow or mute of a
+//! saga from an email link), which the next scoring run learns from.
+//!
+//! Written once so that every front end checks the same things before
+//! recording: the item exists (a mark on a missing id would train the model
+//! on nothing and say "recorded"), and an email link counts once however
+//! often it is opened or replayed.
+
+use agg_core::{Item, Store};
+use agg_digest::token::{Action, Token};
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+/// What the reader thinks of an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Like,
+    Dislike,
+    Click,
+}
+
+impl Kind {
+    /// The name the store and the interest model know it by.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Like => "like",
+            Kind::Dislike => "dislike",
+            Kind::Click => "click",
+        }
+    }
+}
+
+/// Where the feedback came from (kept with it, for `agg runs`-style audits
+/// of what trained the model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Cli,
+    Web,
+    Email,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Cli => "cli",
+            Via::Web => "web",
+            Via::Email => "email",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no item with id {0} (see `agg items`)")]
+    NoSuchItem(i64),
+    #[error(transparent)]
+    Saga(#[from] crate::sagas::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records `kind` for every item of `ids` and returns the items, in the
+/// order of `ids`. Nothing is recorded unless every id exists: a typo in
+/// the third id must not leave the first two half-applied.
+pub async fn record(
+    store: &dyn Store,
+    ids: &[i64],
+    kind: Kind,
+    via: Via,
+) -> Result<Vec<Item>, Error> {
+    let found = store.get_items(ids).await.map_err(StoreError)?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let item = found
+            .iter()
+            .find(|i| i.id == Some(*id))
+            .ok_or(Error::NoSuchItem(*id))?;
+        items.push(item.clone());
+    }
+    for id in ids {
+        store
+            .add_feedback(*id, kind.as_str(), via.as_str())
+            .await
+            .map_err(StoreError)?;
+    }
+    Ok(items)
+}
+
+/// What an email link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Recorded,
+    /// The link was used before: nothing changed.
+    AlreadyRecorded,
+}
+
+/// Applies a verified email-link token once. `raw` is the token as it came
+/// in the URL: a digest of it marks the link used. The saga engine lease
+/// also serialises the "used already?" check, so two clicks racing apply
+/// once.
+pub async fn apply_link(store: &dyn Store, raw: &str, t: &Token) -> Result<Link, Error> {
+    let used_key = format!(
+        "token-used:{}",
+        hex::encode(&Sha256::digest(raw.as_bytes())[..16])
+    );
+    crate::sagas::locked(store, async {
+        if store
+            .load_state(&used_key)
+            .await
+            .map_err(StoreError)?
+            .is_some()
+        {
+            return Ok(Link::AlreadyRecorded);
+        }
+        match t.action {
+            Action::Like => {
+                store
+                    .add_feedback(t.target, Kind::Like.as_str(), Via::Email.as_str())
+                    .await
+            }
+            Action::Dislike => {
+                store
+                    .add_feedback(t.target, Kind::Dislike.as_str(), Via::Email.as_str())
+                    .await
+            }
+            Action::Follow | Action::Mute => {
+                crate::sagas::change_held(store, |engine| {
+                    let id = agg_saga::SagaId(t.target as u64);
+                    let id = engine.resolve(id).unwrap_or(id);
+                    if t.action == Action::Follow {
+                        engine.follow(id, true)?;
+                    } else {
+                        engine.mute(id, true)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+                Ok(())
+            }
+            Action::Unsubscribe => Ok(()),
+        }
+        .map_err(StoreError)?;
+        store
+            .save_state(&used_key, &agg_core::clock::current().to_rfc3339())
+            .await
+            .map_err(StoreError)?;
+        Ok(Link::Recorded)
+    })
+    .await
+}

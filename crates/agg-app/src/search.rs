@@ -1,0 +1,359 @@
+//! Search over the stored items: by meaning when the sentence model is
+//! there, by words always — one rule for `agg search` and `/ui/search`.
+//!
+//! The rule, and why:
+//! - Items with a stored vector (made by a `score` agent with the same
+//!   model) rank by cosine similarity plus a boost for the query's words
+//!   (`agg_score::search::rank`).
+//! - Items never embedded (stored by pipelines without `score`) are still
+//!   found by their words: a reader does not know which pipeline stored
+//!   what.
+//! - An embedded item that shares no word with the query and is further in
+//!   meaning than [`MIN_SIMILARITY`] is left out: below that floor a
+//!   "result" is noise, and an honest "nothing matches" is more useful.
+//! - Without a model only words count ([`Ranking::Words`] says why), so a
+//!   missing model degrades search instead of breaking it.
+//! - At most [`POOL`] of the newest items are searched, a bound on the work
+//!   (and memory) of one search whatever the store holds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use agg_core::{Item, ItemQuery, Pipeline, Store};
+use agg_score::{Device, EmbedConfig, Embedder, OrtEmbedder};
+use chrono::{DateTime, Utc};
+use tokio::sync::OnceCell;
+
+use crate::StoreError;
+
+/// Results returned unless the caller asks for another number (`agg search
+/// --limit`): a page a person reads, not a dump of the store.
+pub const LIMIT: usize = 25;
+/// Most recent items searched (a bound on the work per search).
+pub const POOL: u64 = 20_000;
+/// Lowest cosine similarity kept for an item that shares no word with the
+/// query. MiniLM puts unrelated short news texts at about 0.0–0.15 from
+/// each other, related ones at 0.3 and up.
+pub const MIN_SIMILARITY: f32 = 0.2;
+/// Longest query embedded (characters); the model reads 256 tokens anyway.
+pub const MAX_QUERY_CHARS: usize = 500;
+
+/// What to search for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The query as typed; trimmed and cut to [`MAX_QUERY_CHARS`] here.
+    pub query: String,
+    /// Only items dated on or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// How many results at most.
+    pub limit: usize,
+}
+
+impl Request {
+    /// A search for `query` with the defaults ([`LIMIT`], no date bound).
+    pub fn new(query: &str) -> Request {
+        Request {
+            query: query.to_string(),
+            since: None,
+            limit: LIMIT,
+        }
+    }
+}
+
+/// The sentence model a search may use.
+pub enum Model {
+    Loaded(Arc<dyn Embedder>),
+    /// Not available, and why (shown to the reader: words only).
+    Unavailable(String),
+}
+
+/// One result.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub item: Item,
+    /// What the results are ordered by.
+    pub score: f32,
+    /// Cosine similarity to the query; `None` for an item without a vector
+    /// (or when the search had no model).
+    pub similarity: Option<f32>,
+    /// Share of the query's words the item has (0 to 1).
+    pub keyword_match: f32,
+}
+
+/// How the results were ranked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ranking {
+    /// By meaning (and words).
+    Meaning,
+    /// By words only: the model is not available, for this reason.
+    Words { why: String },
+}
+
+/// What a search found, best first.
+#[derive(Debug)]
+pub struct Results {
+    pub hits: Vec<Hit>,
+    pub ranking: Ranking,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The model loaded but could not embed the query.
+    #[error("cannot embed the query: {0}")]
+    Embed(String),
+}
+
+/// Searches the stored items for `req.query` with `model` (see the module
+/// documentation for the rule).
+pub async fn search(
+    store: &dyn Store,
+    req: &Request,
+    model: Model,
+) -> Result<Results, SearchError> {
+    let query: String = req.query.trim().chars().take(MAX_QUERY_CHARS).collect();
+    let items = store
+        .list_items(&ItemQuery {
+            since: req.since,
+            limit: Some(POOL),
+            ..ItemQuery::default()
+        })
+        .await
+        .map_err(StoreError)?;
+    match model {
+        Model::Loaded(e) => {
+            let q = query.clone();
+            let e2 = e.clone();
+            let qv = tokio::task::spawn_blocking(move || e2.embed(&[q.as_str()]))
+                .await
+                .map_err(|e| SearchError::Embed(e.to_string()))?
+                .map_err(|e| SearchError::Embed(format!("{e:#}")))?
+                .pop()
+                .ok_or_else(|| SearchError::Embed("the model returned no vector".into()))?;
+            let vectors = store
+                .all_embeddings(e.model_id())
+                .await
+                .map_err(StoreError)?;
+            Ok(Results {
+                hits: rank(&query, Some(&qv), items, &vectors, req.limit),
+                ranking: Ranking::Meaning,
+            })
+        }
+        Model::Unavailable(why) => Ok(Results {
+            hits: rank(&query, None, items, &[], req.limit),
+            ranking: Ranking::Words { why },
+        }),
+    }
+}
+
+/// Ranks `items` by the rule of this module: by similarity plus the keyword
+/// boost for items with a vector in `vectors`, by words alone for the rest
+/// or when there is no query vector; at most `limit`, best first, equal
+/// scores newest (highest id) first so the order is stable.
+pub fn rank(
+    query: &str,
+    query_vector: Option<&[f32]>,
+    items: Vec<Item>,
+    vectors: &[(i64, Vec<f32>)],
+    limit: usize,
+) -> Vec<Hit> {
+    use agg_score::search::{Candidate, KEYWORD_BOOST, keyword_match, rank as rank_vectors};
+    let by_id: HashMap<i64, &Item> = items.iter().filter_map(|i| Some((i.id?, i))).collect();
+    let mut scored: Vec<(i64, f32, Option<f32>, f32)> = Vec::new();
+    let mut embedded = HashSet::new();
+    if let Some(qv) = query_vector {
+        let candidates = vectors.iter().filter_map(|(id, v)| {
+            let item = by_id.get(id)?;
+            Some(Candidate {
+                key: *id,
+                embedding: v.as_slice(),
+                title: &item.title,
+                text: &item.text,
+            })
+        });
+        for h in rank_vectors(query, qv, candidates, limit) {
+            if h.similarity >= MIN_SIMILARITY || h.keyword_match > 0.0 {
+                scored.push((h.key, h.score, Some(h.similarity), h.keyword_match));
+            }
+        }
+        embedded.extend(vectors.iter().map(|(id, _)| *id));
+    }
+    for (id, item) in &by_id {
+        if embedded.contains(id) {
+            continue;
+        }
+        let k = keyword_match(query, &item.title, &item.text);
+        if k > 0.0 {
+            scored.push((*id, KEYWORD_BOOST * k, None, k));
+        }
+    }
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+    scored.truncate(limit);
+    let mut items: HashMap<i64, Item> =
+        items.into_iter().filter_map(|i| Some((i.id?, i))).collect();
+    scored
+        .into_iter()
+        .filter_map(|(id, score, similarity, keyword_match)| {
+            Some(Hit {
+                item: items.remove(&id)?,
+                score,
+                similarity,
+                keyword_match,
+            })
+        })
+        .collect()
+}
+
+/// Whether `item` has any of the query's words, by the same word rule
+/// search uses (whole words, case-insensitive, two characters or more):
+/// the item list's `?q=` filter, so that a word that filters the list
+/// also finds the item in search, and the other way round.
+pub fn has_words(query: &str, item: &Item) -> bool {
+    agg_score::search::keyword_match(query, &item.title, &item.text) > 0.0
+}
+
+/// A sentence model loaded once, on first use, for a long-lived process.
+///
+/// Loading reads ~25 MB and builds an ONNX Runtime session: too slow to do
+/// per request, and wasteful at start-up for a server that may never
+/// search. A failed load is remembered too, so a missing model costs one
+/// attempt, not one per search.
+pub struct Searcher {
+    cfg: EmbedConfig,
+    model: OnceCell<Result<Arc<OrtEmbedder>, String>>,
+}
+
+impl Searcher {
+    pub fn new(cfg: EmbedConfig) -> Searcher {
+        Searcher {
+            cfg,
+            model: OnceCell::new(),
+        }
+    }
+
+    /// Uses the model folder of the first `score` agent among `pipelines`
+    /// (so search compares vectors made by the model those pipelines
+    /// stored), else the default folder. Always on the CPU with one thread:
+    /// one short query does not need a GPU, and probing one takes seconds.
+    pub fn for_pipelines(pipelines: &[Pipeline]) -> Searcher {
+        let model_dir = pipelines.iter().find_map(|p| {
+            let a = p.agents.iter().find(|a| a.kind == "score")?;
+            let dir = a.options.get("model_dir")?.as_str()?;
+            let base = p.file.parent().unwrap_or(std::path::Path::new("."));
+            Some(base.join(dir))
+        });
+        Searcher::new(EmbedConfig {
+            device: Device::Cpu,
+            model_dir,
+            intra_threads: Some(1),
+            ..EmbedConfig::default()
+        })
+    }
+
+    /// The embedder, loading it on the first call; the load's error (model
+    /// not installed, runtime missing) on every call after a failed load.
+    pub async fn embedder(&self) -> Result<Arc<OrtEmbedder>, String> {
+        self.model
+            .get_or_init(|| async {
+                let cfg = self.cfg.clone();
+                match tokio::task::spawn_blocking(move || OrtEmbedder::new(cfg)).await {
+                    Ok(Ok(e)) => {
+                        tracing::info!(model = e.model_id(), "search model loaded");
+                        Ok(Arc::new(e))
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!("search falls back to keywords: {e}");
+                        Err(e.to_string())
+                    }
+                    Err(e) => Err(format!("loading the model panicked: {e}")),
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// The model as a search takes it.
+    pub async fn model(&self) -> Model {
+        match self.embedder().await {
+            Ok(e) => Model::Loaded(e),
+            Err(why) => Model::Unavailable(why),
+        }
+    }
+
+    /// [`search`] with this searcher's model, words only if it cannot load.
+    pub async fn search(&self, store: &dyn Store, req: &Request) -> Result<Results, SearchError> {
+        search(store, req, self.model().await).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: i64, title: &str) -> Item {
+        Item {
+            id: Some(id),
+            key: format!("k{id}"),
+            source: "s".into(),
+            title: title.into(),
+            fetched: chrono::Utc::now(),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn vectors_rank_by_meaning_and_unembedded_items_by_words() {
+        let items = vec![
+            item(1, "Compiler release"),
+            item(2, "Football results"),
+            item(3, "Rust news, never embedded"),
+        ];
+        let vectors = vec![(1, vec![1.0, 0.0]), (2, vec![0.0, 1.0])];
+        let found = rank(
+            "rust",
+            Some(&[0.9f32, 0.1][..]),
+            items.clone(),
+            &vectors,
+            10,
+        );
+        let ids: Vec<i64> = found.iter().map(|f| f.item.id.unwrap()).collect();
+        // Item 1 wins on meaning; item 3 is found by its word; item 2 is
+        // too far in meaning (cosine 0.11) and shares no word: left out.
+        assert_eq!(ids, vec![1, 3]);
+        assert!(found[1].similarity.is_none() && found[1].keyword_match == 1.0);
+
+        // Without a model only words count, and nothing unrelated shows.
+        let found = rank("rust", None, items, &vectors, 10);
+        let ids: Vec<i64> = found.iter().map(|f| f.item.id.unwrap()).collect();
+        assert_eq!(ids, vec![3]);
+    }
+
+    #[test]
+    fn an_embedded_item_sharing_a_word_is_kept_below_the_floor() {
+        // Far in meaning (cosine 0) but it has the query's word: kept.
+        let items = vec![item(1, "Rust belt factories"), item(2, "Weather")];
+        let vectors = vec![(1, vec![0.0, 1.0]), (2, vec![0.0, 1.0])];
+        let found = rank("rust", Some(&[1.0f32, 0.0][..]), items, &vectors, 10);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].item.id, Some(1));
+        assert_eq!(found[0].similarity, Some(0.0));
+    }
+
+    #[test]
+    fn the_limit_cuts_and_equal_scores_are_newest_first() {
+        let items: Vec<Item> = (1..=5).map(|i| item(i, "rust")).collect();
+        let found = rank("rust", None, items, &[], 3);
+        let ids: Vec<i64> = found.iter().map(|f| f.item.id.unwrap()).collect();
+        assert_eq!(ids, vec![5, 4, 3]);
+    }
+
+    #[test]
+    fn words_are_whole_words_in_title_or_text() {
+        let mut i = item(1, "Rustic bread");
+        assert!(!has_words("rust", &i), "a prefix is not the word");
+        i.text = "Baked with Rust-coloured flour".into();
+        assert!(has_words("RUST", &i));
+        assert!(!has_words("a", &i), "one-letter words are not matched");
+    }
+}

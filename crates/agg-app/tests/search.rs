@@ -1,0 +1,126 @@
+//! `agg_app::search` on a real SQLite store: the one rule both front ends
+//! use (meaning with a floor, words for items without a vector, words only
+//! without a model, the date bound and the limit).
+
+use std::sync::Arc;
+
+use agg_app::search::{Model, Ranking, Request, search};
+use agg_core::{Item, Store};
+use chrono::{TimeZone, Utc};
+
+/// Every query means "space" to this model: [1, 0].
+struct Space;
+
+impl agg_score::Embedder for Space {
+    fn embed(&self, texts: &[&str]) -> agg_score::Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|_| vec![1.0, 0.0]).collect())
+    }
+    fn dim(&self) -> usize {
+        2
+    }
+    fn model_id(&self) -> &str {
+        "test-space"
+    }
+}
+
+fn item(key: &str, title: &str, day: u32) -> Item {
+    let when = Utc.with_ymd_and_hms(2026, 11, day, 8, 0, 0).unwrap();
+    Item {
+        key: key.into(),
+        source: "news".into(),
+        title: title.into(),
+        published: Some(when),
+        fetched: when,
+        ..Item::default()
+    }
+}
+
+/// A store with: an embedded item close to "space" in meaning without the
+/// word, an embedded unrelated item, an unembedded item with the word, and
+/// an old unembedded item with the word. Returns the store and their ids.
+async fn store(dir: &std::path::Path) -> (Arc<dyn Store>, [i64; 4]) {
+    let store = agg_store::open(&dir.join("agg.db").display().to_string())
+        .await
+        .unwrap();
+    let mut items = vec![
+        item("a", "Asteroid probe launched", 20),
+        item("b", "Football results", 21),
+        item("c", "Space telescope images", 22),
+        item("d", "Space station turns ten", 2),
+    ];
+    store.upsert_items(&mut items).await.unwrap();
+    let ids: Vec<i64> = items.iter().map(|i| i.id.unwrap()).collect();
+    store
+        .put_embeddings(
+            "test-space",
+            &[(ids[0], vec![1.0, 0.0]), (ids[1], vec![0.0, 1.0])],
+        )
+        .await
+        .unwrap();
+    (store, [ids[0], ids[1], ids[2], ids[3]])
+}
+
+fn ids(r: &agg_app::search::Results) -> Vec<i64> {
+    r.hits.iter().map(|h| h.item.id.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn meaning_then_words_with_a_floor_a_date_bound_and_a_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, [a, _b, c, d]) = store(tmp.path()).await;
+    let model = || Model::Loaded(Arc::new(Space));
+
+    // The probe by meaning first; the telescope and the station by their
+    // word; football is neither close nor sharing a word: left out.
+    let r = search(store.as_ref(), &Request::new("  space  "), model())
+        .await
+        .unwrap();
+    assert_eq!(r.ranking, Ranking::Meaning);
+    assert_eq!(ids(&r)[0], a);
+    let mut rest = ids(&r)[1..].to_vec();
+    rest.sort_unstable();
+    assert_eq!(rest, {
+        let mut v = vec![c, d];
+        v.sort_unstable();
+        v
+    });
+    assert_eq!(r.hits[0].similarity, Some(1.0));
+    assert!(r.hits[1..].iter().all(|h| h.similarity.is_none()));
+
+    // The date bound leaves the old item out.
+    let since = Request {
+        since: Some(Utc.with_ymd_and_hms(2026, 11, 10, 0, 0, 0).unwrap()),
+        ..Request::new("space")
+    };
+    let r = search(store.as_ref(), &since, model()).await.unwrap();
+    assert_eq!(ids(&r), vec![a, c]);
+
+    // The limit cuts, best first.
+    let one = Request {
+        limit: 1,
+        ..Request::new("space")
+    };
+    let r = search(store.as_ref(), &one, model()).await.unwrap();
+    assert_eq!(ids(&r), vec![a]);
+}
+
+#[tokio::test]
+async fn without_a_model_only_words_count_and_the_reason_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, [_a, _b, c, d]) = store(tmp.path()).await;
+    let r = search(
+        store.as_ref(),
+        &Request::new("space"),
+        Model::Unavailable("model.onnx not found".into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.ranking,
+        Ranking::Words {
+            why: "model.onnx not found".into()
+        }
+    );
+    // Equal word scores: newest id first.
+    assert_eq!(ids(&r), vec![d.max(c), d.min(c)]);
+}
