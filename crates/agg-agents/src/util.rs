@@ -1,7 +1,5 @@
 //! Small helpers shared by agent kinds.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
 /// One value or a list of them: `path: a.xml` and `path: [a.xml, b.xml]` both work.
@@ -22,21 +20,9 @@ impl OneOrMany {
 }
 
 /// Writes a file so that readers see the old content or the new, never half
-/// of it: a run killed mid-write leaves the previous file in place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!(
-        "{}.tmp-{}",
-        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
+/// of it, and nobody else can redirect the write: see
+/// [`agg_core::fsutil::write_atomic`].
+pub use agg_core::fsutil::write_atomic;
 
 /// The base URL of a JSON API source (`base_url`, so tests can point it at
 /// 127.0.0.1): an http(s) URL, without a trailing slash.
@@ -92,8 +78,58 @@ pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     }
 }
 
+/// Whether `s` can name an environment variable (`[A-Za-z_][A-Za-z0-9_]*`):
+/// options that say where a secret comes from (`password_env`,
+/// `token_env`) are checked at build time, so a typo is a located error,
+/// not a missing secret at run time.
+pub fn valid_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
+    /// Someone who can write to the output folder plants symlinks where a
+    /// sink writes (issue 20, item 4): at the temporary names the sinks and
+    /// the digest used (`<file>.tmp-<pid>`, predictable) and at the output
+    /// itself. The file they point to must stay untouched, and the output
+    /// must be a regular file with the new content.
+    #[test]
+    fn planted_symlinks_never_redirect_a_write() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim.txt");
+        std::fs::write(&victim, b"precious").unwrap();
+        let out = d.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let page = out.join("page.html");
+        let pid = std::process::id();
+        for name in [
+            format!("page.html.tmp-{pid}"),
+            format!("page.tmp-{pid}"),
+            format!("page.html.html.tmp-{pid}"),
+        ] {
+            symlink(&victim, out.join(name)).unwrap();
+        }
+        super::write_atomic(&page, b"new page").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&page).unwrap(), b"new page");
+
+        // A symlink at the output path is replaced, not followed.
+        std::fs::remove_file(&page).unwrap();
+        symlink(&victim, &page).unwrap();
+        super::write_atomic(&page, b"newer page").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(
+            !std::fs::symlink_metadata(&page)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&page).unwrap(), b"newer page");
+    }
+
     #[test]
     fn durations() {
         assert_eq!(
