@@ -296,6 +296,10 @@ enum Command {
             value_name = "HOST|IP|CIDR"
         )]
         allow_private: Vec<String>,
+        /// Turns on the Google Reader–compatible API at /api/greader for
+        /// this user; the password comes from AGG_API_PASSWORD.
+        #[arg(long, env = "AGG_API_USER")]
+        api_user: Option<String>,
     },
 }
 
@@ -661,6 +665,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             feed_min_score,
             ref access_token,
             ref allow_private,
+            ref api_user,
         } => {
             let catch_up: agg_server::schedule::CatchUp =
                 catch_up.parse().map_err(|e: String| anyhow::anyhow!(e))?;
@@ -683,6 +688,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 feed_min_score,
                 access_token: access_token.clone(),
                 allow_private: allow_private.clone(),
+                api_account: api_account(api_user.as_deref())?,
             };
             agg_server::serve::serve(pipelines, store, cfg).await?;
             Ok(ExitCode::SUCCESS)
@@ -695,6 +701,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The reader API's account: a user needs a password, from the
+/// environment (or the secrets file), never from the command line where
+/// `ps` shows it.
+fn api_account(user: Option<&str>) -> anyhow::Result<Option<agg_server::greader::ApiAccount>> {
+    let Some(user) = user.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let password = std::env::var("AGG_API_PASSWORD").unwrap_or_default();
+    if password.is_empty() {
+        anyhow::bail!(
+            "--api-user {user:?} needs a password: set AGG_API_PASSWORD (or put it in the secrets file)"
+        );
+    }
+    Ok(Some(agg_server::greader::ApiAccount {
+        user: user.to_string(),
+        password,
+    }))
 }
 
 /// This process among several sharing a store: host and pid.

@@ -105,6 +105,14 @@ pub struct ItemQuery {
     pub unread: bool,
     /// Only items the reader saved.
     pub saved: bool,
+    /// Only items from one of these feeds (`Item::feed`): a folder of
+    /// subscriptions, or one feed, for the reader API.
+    pub feeds: Option<Vec<String>>,
+    /// Only items after this one in the listing's order (newest first):
+    /// a page continues from the last item of the one before, so items
+    /// stored meanwhile never shift a page (keyset paging). An id of no
+    /// stored item gives an empty page.
+    pub after_id: Option<i64>,
 }
 
 /// What the store remembers about a feed between fetches: validators for

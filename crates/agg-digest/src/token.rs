@@ -103,6 +103,20 @@ impl Signer {
         m
     }
 
+    /// A keyed digest of `data` for another use of the same secret (the
+    /// reader API's login token): 40 hex digits. `purpose` separates the
+    /// uses, and the NUL after it keeps a derived value from ever being a
+    /// valid link signature (link payloads hold no NUL).
+    pub fn derive(&self, purpose: &str, data: &[u8]) -> String {
+        let mut m = self.mac(purpose.as_bytes());
+        m.update(b"\0");
+        m.update(data);
+        m.finalize().into_bytes()[..20]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn sign(&self, t: &Token) -> String {
         let payload = format!("{}.{}.{}", t.action.as_str(), t.target, t.expires);
         let tag = self.mac(payload.as_bytes()).finalize().into_bytes();

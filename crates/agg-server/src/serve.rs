@@ -28,6 +28,8 @@ pub struct ServeConfig {
     /// Non-public hosts, addresses or networks the UI's "add this URL" may
     /// fetch from (URLs from the browser are untrusted; none by default).
     pub allow_private: Vec<String>,
+    /// The reader API's account (`/api/greader`); `None`: the API is off.
+    pub api_account: Option<crate::greader::ApiAccount>,
 }
 
 /// How long a run may hold its pipeline's lease before others may assume
@@ -185,12 +187,10 @@ pub async fn serve(
         listener.local_addr()?,
         &cfg.public_url,
     ));
-    let app = crate::http::router(app_state)
-        .merge(ui)
-        .layer(axum::middleware::from_fn_with_state(
-            hosts,
-            crate::http::check_host,
-        ));
+    let api = crate::greader::router(app_state.clone(), cfg.api_account.clone());
+    let app = crate::http::router(app_state).merge(ui).merge(api).layer(
+        axum::middleware::from_fn_with_state(hosts, crate::http::check_host),
+    );
     let limits = crate::http::HttpLimits::from_env()?;
     let http = tokio::spawn(crate::http::serve_bounded(
         listener,

@@ -283,7 +283,9 @@ impl Store for PgStore {
             crate::state::read_exists!(),
             ") AND (NOT $11 OR ",
             crate::state::saved_exists!(),
-            ") ORDER BY sort_time DESC, id DESC LIMIT $4"
+            ") AND ($12::text[] IS NULL OR feed = ANY($12))
+               AND ($13::bigint IS NULL OR (sort_time, id) < (SELECT sort_time, id FROM items WHERE id = $13))
+             ORDER BY sort_time DESC, id DESC LIMIT $4"
         ))
         .bind(&q.source)
         .bind(q.since)
@@ -296,6 +298,8 @@ impl Store for PgStore {
         .bind(q.fetched_until)
         .bind(q.unread)
         .bind(q.saved)
+        .bind(&q.feeds)
+        .bind(q.after_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(item_from_row).collect()
@@ -313,7 +317,7 @@ impl Store for PgStore {
             crate::state::read_exists!(),
             ") AND (NOT $8 OR ",
             crate::state::saved_exists!(),
-            ")"
+            ") AND ($9::text[] IS NULL OR feed = ANY($9))"
         ))
         .bind(&q.source)
         .bind(q.since)
@@ -323,6 +327,7 @@ impl Store for PgStore {
         .bind(q.min_score.map(f64::from))
         .bind(q.unread)
         .bind(q.saved)
+        .bind(&q.feeds)
         .fetch_one(&self.pool)
         .await?;
         Ok(n as u64)

@@ -360,7 +360,9 @@ impl Store for SqliteStore {
             crate::state::read_exists!(),
             ") AND (?11 = 0 OR ",
             crate::state::saved_exists!(),
-            ") ORDER BY sort_time DESC, id DESC LIMIT ?4"
+            ") AND (?12 IS NULL OR feed IN (SELECT value FROM json_each(?12)))
+               AND (?13 IS NULL OR (sort_time, id) < (SELECT sort_time, id FROM items WHERE id = ?13))
+             ORDER BY sort_time DESC, id DESC LIMIT ?4"
         ))
         .bind(&q.source)
         .bind(q.since)
@@ -373,6 +375,8 @@ impl Store for SqliteStore {
         .bind(q.fetched_until)
         .bind(q.unread)
         .bind(q.saved)
+        .bind(q.feeds.as_ref().map(|f| serde_json::json!(f).to_string()))
+        .bind(q.after_id)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(item_from_row).collect()
@@ -388,7 +392,7 @@ impl Store for SqliteStore {
             crate::state::read_exists!(),
             ") AND (?9 = 0 OR ",
             crate::state::saved_exists!(),
-            ")"
+            ") AND (?10 IS NULL OR feed IN (SELECT value FROM json_each(?10)))"
         ))
         .bind(&q.source)
         .bind(q.since)
@@ -399,6 +403,7 @@ impl Store for SqliteStore {
         .bind(q.min_score.map(f64::from))
         .bind(q.unread)
         .bind(q.saved)
+        .bind(q.feeds.as_ref().map(|f| serde_json::json!(f).to_string()))
         .fetch_one(&self.pool)
         .await?;
         Ok(n as u64)

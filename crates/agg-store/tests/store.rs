@@ -242,6 +242,87 @@ async fn listing_filters_by_source_and_date_newest_first() {
     }
 }
 
+/// The reader API's queries (issue 19): items of some feeds, and keyset
+/// pages that an item stored meanwhile never shifts.
+#[tokio::test]
+async fn listing_filters_by_feed_and_pages_by_key() {
+    for (_d, s) in backends().await {
+        let mut batch: Vec<Item> = (1..=5)
+            .map(|d| {
+                let mut i = item(&format!("k{d}"), "x", d);
+                i.feed = Some(
+                    if d % 2 == 0 {
+                        "https://a/feed"
+                    } else {
+                        "https://b/feed"
+                    }
+                    .into(),
+                );
+                i
+            })
+            .collect();
+        // Two items at the same time: the id breaks the tie.
+        let mut twin = item("k3b", "x", 3);
+        twin.feed = Some("https://a/feed".into());
+        batch.push(twin);
+        s.upsert_items(&mut batch).await.unwrap();
+        let keys = |v: Vec<Item>| v.into_iter().map(|i| i.key).collect::<Vec<_>>();
+        let q = ItemQuery {
+            feeds: Some(vec!["https://a/feed".into()]),
+            ..ItemQuery::default()
+        };
+        assert_eq!(keys(s.list_items(&q).await.unwrap()), ["k4", "k3b", "k2"]);
+        assert_eq!(s.count_items(&q).await.unwrap(), 3);
+        let both = ItemQuery {
+            feeds: Some(vec!["https://a/feed".into(), "https://b/feed".into()]),
+            ..ItemQuery::default()
+        };
+        assert_eq!(s.count_items(&both).await.unwrap(), 6);
+        let none = ItemQuery {
+            feeds: Some(vec![]),
+            ..ItemQuery::default()
+        };
+        assert_eq!(s.count_items(&none).await.unwrap(), 0);
+
+        // Pages of two, each continuing after the last item of the one before.
+        let mut pages = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s
+                .list_items(&ItemQuery {
+                    limit: Some(2),
+                    after_id: after,
+                    ..ItemQuery::default()
+                })
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().unwrap().id;
+            pages.push(keys(page));
+            if pages.len() == 1 {
+                // A newer item arrives between two pages: it is not on them.
+                s.upsert_items(&mut [item("late", "x", 20)]).await.unwrap();
+            }
+        }
+        let flat: Vec<String> = pages.concat();
+        assert_eq!(flat.len(), 6, "{pages:?}");
+        assert_eq!(flat[0], "k5");
+        assert!(
+            flat[2..4].contains(&"k3".to_string()) && flat[2..4].contains(&"k3b".to_string()),
+            "{pages:?}"
+        );
+        assert_eq!(flat[5], "k1");
+        // After an id of no stored item: nothing.
+        let gone = ItemQuery {
+            after_id: Some(987_654_321),
+            ..ItemQuery::default()
+        };
+        assert!(s.list_items(&gone).await.unwrap().is_empty());
+    }
+}
+
 #[tokio::test]
 async fn runs_record_outcomes_and_abandoned_runs_are_marked() {
     for (_d, s) in backends().await {
