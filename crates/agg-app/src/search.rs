@@ -131,10 +131,15 @@ pub async fn search(
                 .map_err(|e| SearchError::Embed(format!("{e:#}")))?
                 .pop()
                 .ok_or_else(|| SearchError::Embed("the model returned no vector".into()))?;
-            let vectors = store
-                .all_embeddings(e.model_id())
+            // Only the vectors of the items searched: memory and time follow
+            // the pool, not the store.
+            let ids: Vec<i64> = items.iter().filter_map(|i| i.id).collect();
+            let vectors: Vec<(i64, Vec<f32>)> = store
+                .get_embeddings(e.model_id(), &ids)
                 .await
-                .map_err(StoreError)?;
+                .map_err(StoreError)?
+                .into_iter()
+                .collect();
             Ok(Results {
                 hits: rank(&query, Some(&qv), items, &vectors, req.limit),
                 ranking: Ranking::Meaning,

@@ -388,8 +388,6 @@ pub trait Store: Send + Sync {
         ids: &[i64],
     ) -> anyhow::Result<std::collections::HashMap<i64, Vec<f32>>>;
     async fn put_embeddings(&self, model: &str, rows: &[(i64, Vec<f32>)]) -> anyhow::Result<()>;
-    /// Every cached embedding of a model (semantic search).
-    async fn all_embeddings(&self, model: &str) -> anyhow::Result<Vec<(i64, Vec<f32>)>>;
 
     async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()>;
 

@@ -588,21 +588,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn all_embeddings(&self, model: &str) -> anyhow::Result<Vec<(i64, Vec<f32>)>> {
-        let rows = sqlx::query("SELECT item_id, vector FROM embeddings WHERE model = $1")
-            .bind(model)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("item_id")?,
-                    blob_to_vec(&r.try_get::<Vec<u8>, _>("vector")?),
-                ))
-            })
-            .collect()
-    }
-
     async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()> {
         if rows.is_empty() {
             return Ok(());

@@ -89,6 +89,9 @@ pub struct SqliteStore {
 /// Keys looked up per `SELECT … IN (…)`, and rows per multi-row `INSERT`
 /// (17 parameters each): well under SQLite's 32,766 bound parameters.
 const KEYS_PER_SELECT: usize = 500;
+/// Rows per multi-row INSERT or UPDATE: at most 4 values each, far under
+/// SQLite's 32,766 bound variables per statement.
+const ROWS_PER_STATEMENT: usize = 500;
 const ROWS_PER_INSERT: usize = 200;
 
 /// The columns of a stored item whose change makes an update worth writing
@@ -596,62 +599,76 @@ impl Store for SqliteStore {
         model: &str,
         ids: &[i64],
     ) -> anyhow::Result<HashMap<i64, Vec<f32>>> {
-        let mut out = HashMap::new();
-        for id in ids {
-            let blob: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT vector FROM embeddings WHERE item_id = ? AND model = ?")
-                    .bind(id)
-                    .bind(model)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            if let Some(b) = blob {
-                out.insert(*id, blob_to_vec(&b));
+        // One statement per chunk of ids (a search reads thousands).
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(KEYS_PER_SELECT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT item_id, vector FROM embeddings WHERE model = ",
+            );
+            q.push_bind(model).push(" AND item_id IN (");
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&self.pool).await? {
+                let b: Vec<u8> = r.try_get("vector")?;
+                out.insert(r.try_get("item_id")?, blob_to_vec(&b));
             }
         }
         Ok(out)
     }
 
     async fn put_embeddings(&self, model: &str, rows: &[(i64, Vec<f32>)]) -> anyhow::Result<()> {
+        // Multi-row statements, one transaction; an id listed twice keeps
+        // its last vector (INSERT OR REPLACE, rows applied in order).
         let mut tx = self.write_tx().await?;
-        for (id, v) in rows {
-            sqlx::query(
-                "INSERT OR REPLACE INTO embeddings (item_id, model, vector) VALUES (?, ?, ?)",
-            )
-            .bind(id)
-            .bind(model)
-            .bind(vec_to_blob(v))
-            .execute(&mut *tx)
-            .await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT OR REPLACE INTO embeddings (item_id, model, vector) ",
+            );
+            q.push_values(chunk, |mut b, (id, v)| {
+                b.push_bind(*id).push_bind(model).push_bind(vec_to_blob(v));
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn all_embeddings(&self, model: &str) -> anyhow::Result<Vec<(i64, Vec<f32>)>> {
-        let rows = sqlx::query("SELECT item_id, vector FROM embeddings WHERE model = ?")
-            .bind(model)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
+    async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()> {
+        // One UPDATE … FROM (VALUES …) per chunk; an id listed twice keeps
+        // its last row (one statement may not change a row twice).
+        let mut last: HashMap<i64, &ScoreRow> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            last.insert(r.item_id, r);
+        }
+        let rows: Vec<(i64, f64, &str, String)> = last
+            .into_values()
             .map(|r| {
                 Ok((
-                    r.try_get("item_id")?,
-                    blob_to_vec(&r.try_get::<Vec<u8>, _>("vector")?),
+                    r.item_id,
+                    f64::from(r.score),
+                    r.model.as_str(),
+                    serde_json::to_string(&r.reasons)?,
                 ))
             })
-            .collect()
-    }
-
-    async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()> {
+            .collect::<anyhow::Result<_>>()?;
         let mut tx = self.write_tx().await?;
-        for r in rows {
-            sqlx::query("UPDATE items SET score = ?, score_model = ?, reasons = ? WHERE id = ?")
-                .bind(f64::from(r.score))
-                .bind(&r.model)
-                .bind(serde_json::to_string(&r.reasons)?)
-                .bind(r.item_id)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH u(id, score, model, reasons) AS (");
+            q.push_values(chunk, |mut b, (id, score, model, reasons)| {
+                b.push_bind(*id)
+                    .push_bind(*score)
+                    .push_bind(*model)
+                    .push_bind(reasons.as_str());
+            });
+            q.push(
+                ") UPDATE items SET score = u.score, score_model = u.model, reasons = u.reasons
+                 FROM u WHERE items.id = u.id",
+            );
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -727,17 +744,27 @@ impl Store for SqliteStore {
     }
 
     async fn set_item_sagas(&self, rows: &[(String, SagaRef, f32)]) -> anyhow::Result<()> {
-        let mut tx = self.write_tx().await?;
+        // As `set_scores`: chunked UPDATE … FROM, the last row of a key wins.
+        let mut last: HashMap<&str, (&SagaRef, f32)> = HashMap::with_capacity(rows.len());
         for (key, saga, score) in rows {
-            sqlx::query(
-                "UPDATE items SET saga_id = ?, saga_title = ?, saga_score = ? WHERE key = ?",
-            )
-            .bind(saga.id as i64)
-            .bind(&saga.title)
-            .bind(f64::from(*score))
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+            last.insert(key.as_str(), (saga, *score));
+        }
+        let rows: Vec<(&str, (&SagaRef, f32))> = last.into_iter().collect();
+        let mut tx = self.write_tx().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q =
+                sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH u(key, id, title, score) AS (");
+            q.push_values(chunk, |mut b, (key, (saga, score))| {
+                b.push_bind(*key)
+                    .push_bind(saga.id as i64)
+                    .push_bind(saga.title.as_str())
+                    .push_bind(f64::from(*score));
+            });
+            q.push(
+                ") UPDATE items SET saga_id = u.id, saga_title = u.title, saga_score = u.score
+                 FROM u WHERE items.key = u.key",
+            );
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

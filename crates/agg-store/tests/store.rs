@@ -452,7 +452,16 @@ async fn embeddings_scores_and_sagas_attach_to_items() {
             s.get_embeddings("m2", &[a]).await.unwrap().is_empty(),
             "per model"
         );
-        assert_eq!(s.all_embeddings("m1").await.unwrap(), vec![(a, v)]);
+        // Many ids at once (more than one statement's worth on SQLite), a
+        // repeated id keeping its last vector.
+        let many: Vec<(i64, Vec<f32>)> = (0..1200).map(|i| (a, vec![i as f32])).collect();
+        s.put_embeddings("m3", &many).await.unwrap();
+        assert_eq!(
+            s.get_embeddings("m3", &[a]).await.unwrap()[&a],
+            vec![1199.0]
+        );
+        let ids: Vec<i64> = (0..1500).map(|i| a + 10_000 + i).chain([a]).collect();
+        assert_eq!(s.get_embeddings("m3", &ids).await.unwrap().len(), 1);
 
         s.set_scores(&[agg_core::ScoreRow {
             item_id: b,
