@@ -1410,6 +1410,16 @@ impl SagaEngine {
             None => (self.new_saga(t, None), 0.0, true),
         };
         let revived = self.sagas[idx as usize].status == SagaStatus::Dormant;
+        // A saga that had gone quiet (or dormant) by the item's time is an
+        // old story: an item that matches it and a current one may revive
+        // it, but is no evidence that the two are one story (the old one and
+        // the new one bridged by one item stay apart; a person may still
+        // merge them).
+        let across_gap = !created
+            && second.is_some_and(|(other, _, _)| {
+                self.is_quiet(&self.sagas[idx as usize], t)
+                    || self.is_quiet(&self.sagas[other as usize], t)
+            });
         self.attach(idx, item, t, score, v, emb_unit, &ctx);
         let mut idx = idx;
         let strong = self.config.join_threshold * self.config.strong_factor.max(1.0);
@@ -1417,6 +1427,7 @@ impl SagaEngine {
         // match both sagas strongly, not merely clear the bar for one.
         if let Some((other, raw2, _)) = second
             && !created
+            && !across_gap
             && (!self.config.auto_merge_strong || (score >= strong && raw2 >= strong))
         {
             idx = self.maybe_auto_merge(idx, other);
@@ -1463,9 +1474,11 @@ impl SagaEngine {
     ///
     /// Only on strong evidence, and capped: the smaller saga holds at most
     /// `auto_merge_max_items`; two sagas of one single feed, or of two
-    /// languages, are never merged automatically; when one is followed, the
-    /// centroids must agree at `followed_merge_threshold` and the followed
-    /// saga survives (a follow never moves onto another story's saga).
+    /// languages, are never merged automatically, nor are two sagas one of
+    /// which had gone quiet by the bridging item's time (checked by
+    /// `assign`); when one is followed, the centroids must agree at
+    /// `followed_merge_threshold` and the followed saga survives (a follow
+    /// never moves onto another story's saga).
     fn maybe_auto_merge(&mut self, a: u32, b: u32) -> u32 {
         let c = &self.config;
         let (sa, sb) = (&self.sagas[a as usize], &self.sagas[b as usize]);

@@ -570,3 +570,93 @@ fn a_feeds_own_vocabulary_is_not_evidence() {
         .unwrap();
     assert!(biggest <= 2, "{got:?}");
 }
+
+/// Day `d`, minute `m` after the tests' start.
+fn on_day(id: &str, d: i64, m: i64, feed: &str, title: &str) -> SagaItem {
+    at(id, d * 24 * 60 + m, feed, title, "")
+}
+
+#[test]
+fn no_automatic_merge_across_a_dormancy_gap() {
+    // An old story (the emissions scandal, six days quiet: quiet for its
+    // pace, not yet dormant) and a new one (the chief executive resigns), bridged by one item
+    // that matches both. Revival and merges are made easy here
+    // (`strong_factor` 1, `merge_threshold` 0.1): the rule alone keeps the
+    // two apart.
+    let config = SagaConfig {
+        strong_factor: 1.0,
+        merge_threshold: 0.1,
+        ..SagaConfig::default()
+    };
+    let run = |gap_days: i64| {
+        let mut e = SagaEngine::new(config.clone());
+        background(&mut e);
+        let s = feed(
+            &mut e,
+            &[
+                on_day(
+                    "vw1",
+                    0,
+                    60,
+                    "epa.example",
+                    "EPA says Volkswagen used software to cheat diesel emissions tests",
+                ),
+                on_day(
+                    "vw2",
+                    0,
+                    61,
+                    "times.example",
+                    "Volkswagen admits diesel emissions cheating software",
+                ),
+                on_day(
+                    "vw3",
+                    0,
+                    62,
+                    "post.example",
+                    "Volkswagen diesel emissions cheating: software in 11 million cars",
+                ),
+                on_day(
+                    "wk1",
+                    gap_days,
+                    63,
+                    "wire.example",
+                    "Martin Winterkorn resigns as chief executive",
+                ),
+                on_day(
+                    "wk2",
+                    gap_days,
+                    64,
+                    "paper.example",
+                    "Winterkorn resigns: board to name successor to chief executive",
+                ),
+            ],
+        );
+        assert_eq!(distinct(&s[..3]), 1);
+        assert_eq!(s[3], s[4]);
+        assert_ne!(s[0], s[3]);
+        let bridge = on_day(
+            "br",
+            gap_days,
+            65,
+            "daily.example",
+            "Volkswagen chief executive Winterkorn resigns over diesel emissions cheating software",
+        );
+        e.assign(&bridge, bridge.time.unwrap());
+        (e, s[0], s[3])
+    };
+    // The same day: one story in two fragments, merged.
+    let (e, vw, wk) = run(0);
+    assert_eq!(e.resolve(wk), e.resolve(vw));
+    // Six days on, the emissions saga had gone quiet (ten times its pace of
+    // half a day, with the one-day prior): no automatic merge.
+    let (mut e, vw, wk) = run(6);
+    assert_ne!(e.resolve(wk), e.resolve(vw));
+    assert!(
+        !e.take_events()
+            .iter()
+            .any(|x| matches!(x, SagaEvent::Merged { auto: true, .. }))
+    );
+    // A person can still merge them.
+    assert_eq!(e.merge(vw, wk), Ok(vw));
+    assert_eq!(e.resolve(wk), Some(vw));
+}
