@@ -1054,7 +1054,7 @@ impl SagaEngine {
                 // Embedding comparisons are the costliest step: only the best
                 // lexical candidates and the recently joined sagas get them.
                 let use_emb = pos < c.max_embedding_candidates || pos >= ranked;
-                let bar = self.bar(s, ctx, t);
+                let mut bar = self.bar(s, ctx, t);
                 let own_only = ctx
                     .feed
                     .as_ref()
@@ -1062,7 +1062,11 @@ impl SagaEngine {
                 let empty = SparseVec::new();
                 let tv = if own_only { title } else { &empty };
                 let mut sc = if bar.is_finite() {
-                    self.score(s, v, tv, emb.filter(|_| use_emb), t, ctx)
+                    let (sc, strong) = self.score(s, v, tv, emb.filter(|_| use_emb), t, ctx);
+                    if strong {
+                        bar = bar.max(c.join_threshold * c.strong_factor.max(1.0));
+                    }
+                    sc
                 } else {
                     0.0
                 };
@@ -1135,7 +1139,10 @@ impl SagaEngine {
         out
     }
 
-    /// Score of an item against a saga (before the threshold).
+    /// Score of an item against a saga (before the threshold), and whether
+    /// the match needs strong evidence: a saga of the item's own feed whose
+    /// headlines share fewer than two of the item's uncommon headline words
+    /// (one word of one outlet's headlines is a subject, not a story).
     #[allow(clippy::too_many_arguments)]
     fn score(
         &self,
@@ -1145,7 +1152,7 @@ impl SagaEngine {
         emb: Option<&[f32]>,
         t: DateTime<Utc>,
         ctx: &ItemCtx,
-    ) -> f32 {
+    ) -> (f32, bool) {
         let c = &self.config;
         // A solo item (aggregator, podcast, series instalment) is compared
         // only with other feeds' recent items: its own feed's items share
@@ -1159,7 +1166,7 @@ impl SagaEngine {
                 .map(|r| dot(v, &r.vec))
                 .fold(0.0f32, f32::max);
             let cen = s.centroid_cos(v).min(lex);
-            return self.finish_score(s, v, emb, t, cen, 0.0, other_feed);
+            return (self.finish_score(s, v, emb, t, cen, 0.0, other_feed), false);
         }
         if ctx.feed.is_some()
             && s.feeds.len() == 1
@@ -1171,7 +1178,7 @@ impl SagaEngine {
             // feed uses all the time; and no embedding: one outlet's
             // headlines share a style (and, in a language the model does
             // not know, look alike to it), not a story.
-            let mut lex = self.own_feed_title_match(s, title, ctx);
+            let (mut lex, shared) = self.own_feed_title_match(s, title, ctx);
             // With an embedding, the two kinds of evidence must agree: two
             // headlines of one outlet that share a word or two by chance
             // ("human speech", "human rights") are far apart to the model.
@@ -1189,7 +1196,10 @@ impl SagaEngine {
                     lex = lex.min(scaled);
                 }
             }
-            return self.finish_score(s, v, None, t, lex, 0.0, |_| true);
+            return (
+                self.finish_score(s, v, None, t, lex, 0.0, |_| true),
+                shared < 2,
+            );
         }
         let cen = s.centroid_cos(v);
         // The recent-item walk is the costliest part of scoring; skip it when
@@ -1202,12 +1212,14 @@ impl SagaEngine {
         } else {
             0.0
         };
-        self.finish_score(s, v, emb, t, cen, rec, other_feed)
+        (self.finish_score(s, v, emb, t, cen, rec, other_feed), false)
     }
 
     /// Best headline-to-headline cosine between the item and the saga's
-    /// latest members (headlines re-vectorised with the current vocabulary).
-    fn own_feed_title_match(&self, s: &Saga, title: &SparseVec, ctx: &ItemCtx) -> f32 {
+    /// latest members (headlines re-vectorised with the current vocabulary),
+    /// and how many distinct words of the item's headline that are not the
+    /// feed's own vocabulary those headlines share with it.
+    fn own_feed_title_match(&self, s: &Saga, title: &SparseVec, ctx: &ItemCtx) -> (f32, usize) {
         let k = self.config.recent_items.max(1);
         let heads: Vec<SparseVec> = s
             .members
@@ -1260,10 +1272,20 @@ impl SagaEngine {
             }
         };
         let title = keep(title);
-        heads
+        let mut shared: BTreeSet<u32> = BTreeSet::new();
+        let best = heads
             .iter()
-            .map(|h| dot(&title, &keep(h)))
-            .fold(0.0f32, f32::max)
+            .map(|h| {
+                let other = keep(h);
+                for (id, _) in &other {
+                    if self.vocab.is_word(*id) && title.binary_search_by_key(id, |x| x.0).is_ok() {
+                        shared.insert(*id);
+                    }
+                }
+                dot(&title, &other)
+            })
+            .fold(0.0f32, f32::max);
+        (best, shared.len())
     }
 
     /// The rest of [`SagaEngine::score`]: the lexical mix, the embedding
