@@ -162,9 +162,10 @@ pub struct SagaConfig {
     /// An automatic merge needs the bridging item to match both sagas with
     /// strong evidence (see `strong_factor`).
     pub auto_merge_strong: bool,
-    /// A word found in more than this share of one feed's items is that
-    /// feed's vocabulary, not evidence that two of its
-    /// items are one story (used when a saga holds only that feed's items).
+    /// A word found in more than this share of one feed's headlines (and in
+    /// two of them at least), not counting the headlines of the saga at
+    /// hand, is that feed's vocabulary, not evidence that two of its items
+    /// are one story (used when a saga holds only that feed's items).
     pub feed_word_share: f32,
 }
 
@@ -923,7 +924,7 @@ impl SagaEngine {
         let emb_unit = item.embedding.as_deref().and_then(unit);
         let emb = emb_unit.as_deref();
         let mut out: Vec<(SagaId, f32, f32, f32)> = self
-            .scored_candidates(&v, emb, t, &ctx, &item.title)
+            .scored_candidates(&v, emb, t, &ctx, &self.title_vec(item, &ctx))
             .into_iter()
             .map(|(i, sc, rank, bar)| (SagaId::from_index(i as usize), sc, rank, bar))
             .collect();
@@ -936,6 +937,20 @@ impl SagaEngine {
         });
         out.truncate(n);
         out.into_iter().map(|(id, sc, _, _)| (id, sc)).collect()
+    }
+
+    /// The item's headline alone, as a vector over the current vocabulary
+    /// (for its own feed: the per-feed vocabulary and the one-feed match);
+    /// empty when the item has no feed.
+    fn title_vec(&self, item: &SagaItem, ctx: &ItemCtx) -> SparseVec {
+        if ctx.feed.is_none() {
+            return SparseVec::new();
+        }
+        let it = SagaItem {
+            title: item.title.clone(),
+            ..Default::default()
+        };
+        self.vocab.peek(&self.weighted_features(&it, ctx))
     }
 
     fn item_ctx(&self, item: &SagaItem) -> ItemCtx {
@@ -1026,22 +1041,10 @@ impl SagaEngine {
         emb: Option<&[f32]>,
         t: DateTime<Utc>,
         ctx: &ItemCtx,
-        title: &str,
+        title: &SparseVec,
     ) -> Vec<(u32, f32, f32, f32)> {
         let c = &self.config;
         let (cands, ranked) = self.candidates(v);
-        // The item's headline alone, for sagas of its own feed only (see
-        // `score`); computed once, and only when such a saga is a candidate.
-        let title_vec = std::cell::OnceCell::new();
-        let title_of = || {
-            title_vec.get_or_init(|| {
-                let it = SagaItem {
-                    title: title.to_string(),
-                    ..Default::default()
-                };
-                self.vocab.peek(&self.weighted_features(&it, ctx))
-            })
-        };
         cands
             .into_iter()
             .enumerate()
@@ -1051,15 +1054,19 @@ impl SagaEngine {
                 // Embedding comparisons are the costliest step: only the best
                 // lexical candidates and the recently joined sagas get them.
                 let use_emb = pos < c.max_embedding_candidates || pos >= ranked;
-                let bar = self.bar(s, ctx, t);
+                let mut bar = self.bar(s, ctx, t);
                 let own_only = ctx
                     .feed
                     .as_ref()
                     .is_some_and(|f| s.feeds.len() == 1 && s.feeds.contains_key(f));
                 let empty = SparseVec::new();
-                let tv = if own_only { title_of() } else { &empty };
+                let tv = if own_only { title } else { &empty };
                 let mut sc = if bar.is_finite() {
-                    self.score(s, v, tv, emb.filter(|_| use_emb), t, ctx)
+                    let (sc, strong) = self.score(s, v, tv, emb.filter(|_| use_emb), t, ctx);
+                    if strong {
+                        bar = bar.max(c.join_threshold * c.strong_factor.max(1.0));
+                    }
+                    sc
                 } else {
                     0.0
                 };
@@ -1132,7 +1139,10 @@ impl SagaEngine {
         out
     }
 
-    /// Score of an item against a saga (before the threshold).
+    /// Score of an item against a saga (before the threshold), and whether
+    /// the match needs strong evidence: a saga of the item's own feed whose
+    /// headlines share fewer than two of the item's uncommon headline words
+    /// (one word of one outlet's headlines is a subject, not a story).
     #[allow(clippy::too_many_arguments)]
     fn score(
         &self,
@@ -1142,7 +1152,7 @@ impl SagaEngine {
         emb: Option<&[f32]>,
         t: DateTime<Utc>,
         ctx: &ItemCtx,
-    ) -> f32 {
+    ) -> (f32, bool) {
         let c = &self.config;
         // A solo item (aggregator, podcast, series instalment) is compared
         // only with other feeds' recent items: its own feed's items share
@@ -1156,7 +1166,7 @@ impl SagaEngine {
                 .map(|r| dot(v, &r.vec))
                 .fold(0.0f32, f32::max);
             let cen = s.centroid_cos(v).min(lex);
-            return self.finish_score(s, v, emb, t, cen, 0.0, other_feed);
+            return (self.finish_score(s, v, emb, t, cen, 0.0, other_feed), false);
         }
         if ctx.feed.is_some()
             && s.feeds.len() == 1
@@ -1168,7 +1178,7 @@ impl SagaEngine {
             // feed uses all the time; and no embedding: one outlet's
             // headlines share a style (and, in a language the model does
             // not know, look alike to it), not a story.
-            let mut lex = self.own_feed_title_match(s, title, ctx);
+            let (mut lex, shared) = self.own_feed_title_match(s, title, ctx);
             // With an embedding, the two kinds of evidence must agree: two
             // headlines of one outlet that share a word or two by chance
             // ("human speech", "human rights") are far apart to the model.
@@ -1186,7 +1196,10 @@ impl SagaEngine {
                     lex = lex.min(scaled);
                 }
             }
-            return self.finish_score(s, v, None, t, lex, 0.0, |_| true);
+            return (
+                self.finish_score(s, v, None, t, lex, 0.0, |_| true),
+                shared < 2,
+            );
         }
         let cen = s.centroid_cos(v);
         // The recent-item walk is the costliest part of scoring; skip it when
@@ -1199,37 +1212,17 @@ impl SagaEngine {
         } else {
             0.0
         };
-        self.finish_score(s, v, emb, t, cen, rec, other_feed)
+        (self.finish_score(s, v, emb, t, cen, rec, other_feed), false)
     }
 
     /// Best headline-to-headline cosine between the item and the saga's
-    /// latest members (headlines re-vectorised with the current vocabulary).
-    fn own_feed_title_match(&self, s: &Saga, title: &SparseVec, ctx: &ItemCtx) -> f32 {
+    /// latest members (headlines re-vectorised with the current vocabulary),
+    /// and how many distinct words of the item's headline that are not the
+    /// feed's own vocabulary those headlines share with it.
+    fn own_feed_title_match(&self, s: &Saga, title: &SparseVec, ctx: &ItemCtx) -> (f32, usize) {
         let k = self.config.recent_items.max(1);
-        // Words in more than `feed_word_share` of the feed's items are
-        // the feed's own vocabulary (its name, its column titles, function
-        // words of a language the stop lists do not know): no evidence.
-        let stats = ctx.feed.as_ref().and_then(|f| self.feed_stats.get(f));
-        let common = |id: u32| {
-            stats.is_some_and(|st| {
-                let df = st.df.get(&id).copied().unwrap_or(0);
-                // Seen in two earlier headlines at least: a feed's second
-                // item may still match its first on a shared function word,
-                // its third no longer.
-                df >= 2 && df as f32 > self.config.feed_word_share * st.docs as f32
-            })
-        };
-        let keep = |v: SparseVec| -> SparseVec {
-            let v: SparseVec = v.into_iter().filter(|(id, _)| !common(*id)).collect();
-            let n = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
-            if n > 0.0 {
-                v.into_iter().map(|(id, w)| (id, w / n)).collect()
-            } else {
-                v
-            }
-        };
-        let title = keep(title.clone());
-        s.members
+        let heads: Vec<SparseVec> = s
+            .members
             .iter()
             .rev()
             .take(k)
@@ -1243,12 +1236,56 @@ impl SagaEngine {
                     lang,
                     ..Default::default()
                 };
-                dot(
-                    &title,
-                    &keep(self.vocab.peek(&self.weighted_features(&it, &ctx))),
-                )
+                self.vocab.peek(&self.weighted_features(&it, &ctx))
             })
-            .fold(0.0f32, f32::max)
+            .collect();
+        // Words in more than `feed_word_share` of the feed's other headlines
+        // are the feed's own vocabulary (its name, its column titles,
+        // function words of a language the stop lists do not know): no
+        // evidence. "Other": outside this saga's headlines, so that a story
+        // that fills a small feed ("Climate summit opens…", "Climate summit:
+        // negotiators split…" in a feed of four headlines) does not make its
+        // own words the feed's.
+        let stats = ctx.feed.as_ref().and_then(|f| self.feed_stats.get(f));
+        let mut inside: IdMap<u32> = IdMap::default();
+        for h in &heads {
+            for (id, _) in h {
+                *inside.entry(*id).or_insert(0) += 1;
+            }
+        }
+        let common = |id: u32| {
+            stats.is_some_and(|st| {
+                let df = st.df.get(&id).copied().unwrap_or(0);
+                let df = df.saturating_sub(inside.get(&id).copied().unwrap_or(0));
+                let docs = st.docs.saturating_sub(heads.len() as u32);
+                // Seen in two other headlines at least.
+                df >= 2 && df as f32 > self.config.feed_word_share * docs as f32
+            })
+        };
+        let keep = |v: &SparseVec| -> SparseVec {
+            let v: SparseVec = v.iter().copied().filter(|(id, _)| !common(*id)).collect();
+            let n = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            if n > 0.0 {
+                v.into_iter().map(|(id, w)| (id, w / n)).collect()
+            } else {
+                v
+            }
+        };
+        let title = keep(title);
+        let mut shared: BTreeSet<u32> = BTreeSet::new();
+        let best = heads
+            .iter()
+            .map(|h| {
+                let other = keep(h);
+                for (id, _) in &other {
+                    if self.vocab.is_word(*id) && title.binary_search_by_key(id, |x| x.0).is_ok() {
+                        shared.insert(*id);
+                    }
+                }
+                dot(&title, &other)
+            })
+            .fold(0.0f32, f32::max);
+        (best, shared.len())
     }
 
     /// The rest of [`SagaEngine::score`]: the lexical mix, the embedding
@@ -1386,6 +1423,7 @@ impl SagaEngine {
 
         let ctx = self.item_ctx(item);
         let v = self.vectorise(item, &ctx);
+        let title_v = self.title_vec(item, &ctx);
         // Re-normalised here so that a caller's rounding (or a model that
         // does not normalise) cannot skew cosines computed as dot products.
         let emb_unit = item.embedding.as_deref().and_then(unit);
@@ -1394,7 +1432,7 @@ impl SagaEngine {
         let mut second: Option<(u32, f32, f32)> = None;
         // Only candidates whose own score clears their bar compete; among
         // those the ranking score (size prior included) picks the winner.
-        for (idx, raw, rank, bar) in self.scored_candidates(&v, emb, t, &ctx, &item.title) {
+        for (idx, raw, rank, bar) in self.scored_candidates(&v, emb, t, &ctx, &title_v) {
             if raw < bar {
                 continue;
             }
@@ -1410,13 +1448,24 @@ impl SagaEngine {
             None => (self.new_saga(t, None), 0.0, true),
         };
         let revived = self.sagas[idx as usize].status == SagaStatus::Dormant;
-        self.attach(idx, item, t, score, v, emb_unit, &ctx);
+        // A saga that had gone quiet (or dormant) by the item's time is an
+        // old story: an item that matches it and a current one may revive
+        // it, but is no evidence that the two are one story (the old one and
+        // the new one bridged by one item stay apart; a person may still
+        // merge them).
+        let across_gap = !created
+            && second.is_some_and(|(other, _, _)| {
+                self.is_quiet(&self.sagas[idx as usize], t)
+                    || self.is_quiet(&self.sagas[other as usize], t)
+            });
+        self.attach(idx, item, t, score, v, &title_v, emb_unit, &ctx);
         let mut idx = idx;
         let strong = self.config.join_threshold * self.config.strong_factor.max(1.0);
         // Automatic merges need strong evidence: the bridging item must
         // match both sagas strongly, not merely clear the bar for one.
         if let Some((other, raw2, _)) = second
             && !created
+            && !across_gap
             && (!self.config.auto_merge_strong || (score >= strong && raw2 >= strong))
         {
             idx = self.maybe_auto_merge(idx, other);
@@ -1463,9 +1512,11 @@ impl SagaEngine {
     ///
     /// Only on strong evidence, and capped: the smaller saga holds at most
     /// `auto_merge_max_items`; two sagas of one single feed, or of two
-    /// languages, are never merged automatically; when one is followed, the
-    /// centroids must agree at `followed_merge_threshold` and the followed
-    /// saga survives (a follow never moves onto another story's saga).
+    /// languages, are never merged automatically, nor are two sagas one of
+    /// which had gone quiet by the bridging item's time (checked by
+    /// `assign`); when one is followed, the centroids must agree at
+    /// `followed_merge_threshold` and the followed saga survives (a follow
+    /// never moves onto another story's saga).
     fn maybe_auto_merge(&mut self, a: u32, b: u32) -> u32 {
         let c = &self.config;
         let (sa, sb) = (&self.sagas[a as usize], &self.sagas[b as usize]);
@@ -1574,15 +1625,17 @@ impl SagaEngine {
         t: DateTime<Utc>,
         score: f32,
         v: SparseVec,
+        title_v: &SparseVec,
         emb: Option<Vec<f32>>,
         ctx: &ItemCtx,
     ) {
         if let Some(f) = &ctx.feed {
-            // Counted over the whole item (title and text): a word in a
-            // tenth of a feed's items is its vocabulary wherever it shows.
+            // Counted over headlines only, the text the one-feed match reads:
+            // counted over bodies too, a story's own words that its follow-ups
+            // repeat in their text became "the feed's vocabulary" and split it.
             let st = self.feed_stats.entry(f.clone()).or_default();
             st.docs += 1;
-            for &(id, _) in &v {
+            for &(id, _) in title_v {
                 if let Some(n) = st.df.get_mut(&id) {
                     *n += 1;
                 } else if st.df.len() < FEED_TERMS {
