@@ -544,3 +544,70 @@ fn newsboat_reads_the_served_saga_feeds() {
     assert!(again.starts_with("11 unread"), "{again}");
     assert_eq!(terminate(srv), Some(0));
 }
+
+/// Issue 16: a merge is shown where the saga is read — what came in, when,
+/// whether agg or the reader made it — and undone there with one POST.
+#[test]
+fn a_merge_is_shown_on_the_saga_page_and_undone_there() {
+    let (tmp, db) = saga_fixture("merges", true);
+    let list = |dir: &Path| -> Vec<serde_json::Value> {
+        let out = run_ok(
+            agg(dir)
+                .arg("--db")
+                .arg(&db)
+                .args(["sagas", "list", "--json"]),
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let sagas = list(tmp.path());
+    assert!(sagas.len() >= 2, "{sagas:?}");
+    let (into, from) = (
+        sagas[0]["id"].as_u64().unwrap(),
+        sagas[1]["id"].as_u64().unwrap(),
+    );
+    let from_title = sagas[1]["title"].as_str().unwrap().to_string();
+    run_ok(agg(tmp.path()).arg("--db").arg(&db).args([
+        "sagas",
+        "merge",
+        &into.to_string(),
+        &from.to_string(),
+    ]));
+
+    let (srv, port) = serve(tmp.path(), &db, "p.yaml", false, &[]);
+    let (status, _, page) = get(port, &format!("/ui/sagas/{into}"), &[]);
+    assert_eq!(status, 200);
+    let page = page
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    assert!(page.contains("Merged into this story"), "{page}");
+    assert!(page.contains(&from_title), "{page}");
+    assert!(page.contains("by you"), "{page}");
+    let (_, _, list_page) = get(port, "/ui/sagas", &[]);
+    assert!(list_page.contains("merged with 1 other"), "{list_page}");
+
+    // Undo: the items that came in are a saga again, and the page says
+    // nothing of the merge any more.
+    let (status, headers, _) = request(
+        port,
+        "POST",
+        &format!("/ui/sagas/{into}/unmerge/{from}"),
+        &[],
+    );
+    assert_eq!(status, 303);
+    let new = headers["location"]
+        .trim_start_matches("/ui/sagas/")
+        .to_string();
+    assert_ne!(new, into.to_string());
+    let (_, _, page) = get(port, &format!("/ui/sagas/{into}"), &[]);
+    assert!(!page.contains("Merged into this story"), "{page}");
+    let (status, _, page) = get(port, &format!("/ui/sagas/{new}"), &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("<table class=\"timeline\">"), "{page}");
+    assert_eq!(terminate(srv), Some(0));
+    assert_eq!(list(tmp.path()).len(), sagas.len(), "every saga back");
+}

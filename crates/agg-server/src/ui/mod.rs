@@ -97,6 +97,7 @@ pub fn router(state: UiState) -> Router {
         .route("/ui/sagas", get(sagas_page))
         .route("/ui/sagas/{id}", get(saga_page))
         .route("/ui/sagas/{id}/{action}", post(saga_control))
+        .route("/ui/sagas/{id}/unmerge/{from}", post(saga_unmerge))
         .route("/ui/digest", get(digest_page))
         .route("/ui/add", get(add_page).post(add_apply))
         .route("/ui/runs", get(runs_page))
@@ -371,7 +372,25 @@ fn saga_row(s: &agg_saga::Saga) -> minijinja::Value {
         // "since 20 Nov 2026, last 24 Nov": the span as a reader says it.
         range => s.date_range(),
         outlet_names => s.outlets.keys().take(8).cloned().collect::<Vec<_>>(),
+        merged => s.merges.len(),
     }
+}
+
+/// The merges a saga went through, newest first, each with what came in,
+/// when, whether agg made it, and on what evidence: a merge a person can
+/// check, and undo (`POST /ui/sagas/ID/unmerge/FROM`).
+fn merge_rows(s: &agg_saga::Saga) -> Vec<minijinja::Value> {
+    s.merges
+        .iter()
+        .rev()
+        .map(|m| {
+            context! {
+                from => m.from.0, title => m.from_title.clone(), items => m.items.len(),
+                at => m.at.map(|t| t.format("%-d %b %Y").to_string()).unwrap_or_default(),
+                auto => m.auto, evidence => format!("{:.2}", m.evidence),
+            }
+        })
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -463,7 +482,7 @@ async fn saga_page(State(st): State<UiState>, Path(id): Path<u64>) -> Response {
         .collect();
     st.render(
         "saga",
-        context! { title => s.title.clone(), q => "", s => saga_row(s), timeline },
+        context! { title => s.title.clone(), q => "", s => saga_row(s), timeline, merges => merge_rows(s) },
     )
 }
 
@@ -490,6 +509,19 @@ async fn saga_control(
     match result {
         Ok(_) if back.back.as_deref() == Some("list") => {
             Redirect::to(&format!("/ui/sagas#saga-{id}")).into_response()
+        }
+        Ok(_) => Redirect::to(&format!("/ui/sagas/{id}")).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}
+
+/// Undoes the merge of `from` into saga `id`: the items that came with it
+/// form a saga again, kept apart from this one.
+async fn saga_unmerge(State(st): State<UiState>, Path((id, from)): Path<(u64, u64)>) -> Response {
+    let control = agg_app::sagas::Control::Unmerge { from };
+    match agg_app::sagas::control(st.app.store.as_ref(), id, control).await {
+        Ok(agg_app::sagas::Changed::NewSaga(n)) => {
+            Redirect::to(&format!("/ui/sagas/{}", n.0)).into_response()
         }
         Ok(_) => Redirect::to(&format!("/ui/sagas/{id}")).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),

@@ -93,7 +93,7 @@ const SAGAS: &str = r#"{% extends "layout" %}{% block body %}
 <p><a href="/sagas.xml">RSS of all saga updates</a>{% if single %} · {% if all %}<a href="/ui/sagas">hide the {{ single }} one-item stories</a>{% else %}<a href="/ui/sagas?all=1">show {{ single }} one-item stories</a>{% endif %}{% endif %}</p>
 {% for s in sagas %}{% if loop.first or s.group != loop.previtem.group %}{% if not loop.first %}</table>{% endif %}<h2>{{ s.group }}</h2><table class="sagas">{% endif %}
 <tr id="saga-{{ s.id }}"><td><a class="title" href="/ui/sagas/{{ s.id }}">{{ s.title }}</a>
-<div class="meta">{{ s.range }} · {{ s.items }} item{% if s.items != 1 %}s{% endif %} · {{ s.outlets }} outlet{% if s.outlets != 1 %}s{% endif %}{% if s.outlet_names %}: {{ s.outlet_names|join(", ") }}{% endif %}{% if s.status != "active" %} · {{ s.status }}{% endif %}{% if s.muted %} · muted{% endif %}</div>
+<div class="meta">{{ s.range }} · {{ s.items }} item{% if s.items != 1 %}s{% endif %} · {{ s.outlets }} outlet{% if s.outlets != 1 %}s{% endif %}{% if s.outlet_names %}: {{ s.outlet_names|join(", ") }}{% endif %}{% if s.status != "active" %} · {{ s.status }}{% endif %}{% if s.muted %} · muted{% endif %}{% if s.merged %} · merged with {{ s.merged }} other{% if s.merged != 1 %}s{% endif %}{% endif %}</div>
 <div class="fb"><form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.followed %}unfollow{% else %}follow{% endif %}?back=list"><button>{% if s.followed %}Unfollow{% else %}Follow{% endif %}</button></form>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.muted %}unmute{% else %}mute{% endif %}?back=list"><button>{% if s.muted %}Unmute{% else %}Mute{% endif %}</button></form></div></td></tr>
 {% if loop.last %}</table>{% endif %}{% else %}<p>No sagas yet: add a <code>saga</code> agent to a pipeline{% if single %}, or <a href="/ui/sagas?all=1">show the one-item stories</a>{% endif %}.</p>{% endfor %}{% endblock %}"#;
@@ -102,7 +102,9 @@ const SAGA: &str = r#"{% extends "layout" %}{% block body %}
 <p class="meta">{{ s.range }} · {{ s.status }} · {{ s.items }} items from {{ s.outlets }} outlets{% if s.outlet_names %} ({{ s.outlet_names|join(", ") }}){% endif %} · <a href="/sagas/{{ s.id }}.xml">RSS</a> · <a href="/sagas/{{ s.id }}.atom">Atom</a></p>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.followed %}unfollow{% else %}follow{% endif %}"><button>{% if s.followed %}Unfollow{% else %}Follow{% endif %}</button></form>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.muted %}unmute{% else %}mute{% endif %}"><button>{% if s.muted %}Unmute{% else %}Mute{% endif %}</button></form>
-<table class="timeline">{% for m in timeline %}<tr><td class="meta">{{ m.time }}</td><td>{{ m.source }}</td><td>{% if m.item %}<a href="/ui/item/{{ m.item }}">{{ m.title }}</a>{% else %}{{ m.title }}{% endif %}</td></tr>{% endfor %}</table>{% endblock %}"#;
+<table class="timeline">{% for m in timeline %}<tr><td class="meta">{{ m.time }}</td><td>{{ m.source }}</td><td>{% if m.item %}<a href="/ui/item/{{ m.item }}">{{ m.title }}</a>{% else %}{{ m.title }}{% endif %}</td></tr>{% endfor %}</table>
+{% if merges %}<h2>Merged into this story</h2><ul class="merges">{% for m in merges %}<li>“{{ m.title }}” ({{ m.items }} item{% if m.items != 1 %}s{% endif %}){% if m.at %}, {{ m.at }}{% endif %}, {% if m.auto %}automatically (similarity {{ m.evidence }}){% else %}by you{% endif %}
+<form class="inline" method="post" action="/ui/sagas/{{ s.id }}/unmerge/{{ m.from }}"><button>Undo</button></form></li>{% endfor %}</ul>{% endif %}{% endblock %}"#;
 
 const TABLE: &str = r#"{% extends "layout" %}{% block body %}<table><tr>{% for h in head %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>{% else %}<tr><td>Nothing yet.</td></tr>{% endfor %}</table>{% endblock %}"#;
