@@ -8,8 +8,8 @@
 //! it; read and starred are agg's read and saved state (issue 18: they
 //! never train the interest model); a saga of two or more items is a label
 //! (`Saga · TITLE (#ID)`), and so is "Top picks" (items scored at least
-//! `--feed-min-score`, best first), which is how scores reach a client
-//! that sorts by date.
+//! `--feed-min-score`, the items of `/feed.xml`), which is how scores reach
+//! a client that knows nothing of them.
 //!
 //! Authentication is its own: one user and password given to `agg serve`
 //! (`--api-user`, `AGG_API_PASSWORD`), never the UI token. ClientLogin
@@ -456,15 +456,9 @@ async fn unread_count(State(api): State<Api>, headers: HeaderMap) -> ApiResult {
     ))
 }
 
-/// What a stream id names, as a query of the store.
-enum Stream {
-    Query(ItemQuery),
-    /// "Top picks": scored items, best first.
-    Top(ItemQuery),
-}
-
 impl Api {
-    async fn stream(&self, id: &str) -> Result<Stream, ApiError> {
+    /// What a stream id names, as a query of the store.
+    async fn stream(&self, id: &str) -> Result<ItemQuery, ApiError> {
         let mut q = ItemQuery::default();
         if id == READING_LIST {
         } else if id == STARRED {
@@ -481,7 +475,7 @@ impl Api {
         } else if let Some(name) = id.strip_prefix(LABEL) {
             if name == TOP_PICKS {
                 q.min_score = Some(self.app.feed_min_score);
-                return Ok(Stream::Top(q));
+                return Ok(q);
             }
             if let Some(saga) = name
                 .strip_prefix(SAGA_LABEL)
@@ -506,7 +500,7 @@ impl Api {
         } else {
             return Err(ApiError::NotFound(format!("no such stream: {id}")));
         }
-        Ok(Stream::Query(q))
+        Ok(q)
     }
 
     /// One page of a stream, with the filters of the stream requests:
@@ -522,10 +516,7 @@ impl Api {
         max: u64,
     ) -> Result<(Vec<Item>, Option<String>), ApiError> {
         let n = p.num("n")?.unwrap_or(20).clamp(1, max as i64) as u64;
-        let (mut q, top) = match self.stream(id).await? {
-            Stream::Query(q) => (q, false),
-            Stream::Top(q) => (q, true),
-        };
+        let mut q = self.stream(id).await?;
         for x in p.all("xt") {
             match x {
                 READ => q.unread = true,
@@ -551,20 +542,12 @@ impl Api {
             );
         }
         q.limit = Some(n);
-        let mut items = self.store().list_items(&q).await?;
+        let items = self.store().list_items(&q).await?;
         let more = items.len() as u64 == n;
         let cont = more
             .then(|| items.last().and_then(|i| i.id))
             .flatten()
             .map(|id| id.to_string());
-        if top {
-            items.sort_by(|a, b| {
-                b.score
-                    .unwrap_or(0.0)
-                    .total_cmp(&a.score.unwrap_or(0.0))
-                    .then(b.when().cmp(&a.when()))
-            });
-        }
         Ok((items, cont))
     }
 
@@ -983,9 +966,7 @@ async fn mark_all_read(
         .get("s")
         .ok_or_else(|| ApiError::BadRequest("no stream named (s=…)".into()))?
         .to_string();
-    let mut q = match api.stream(&s).await? {
-        Stream::Query(q) | Stream::Top(q) => q,
-    };
+    let mut q = api.stream(&s).await?;
     q.unread = true;
     q.limit = Some(MAX_ITEMS);
     if let Some(ts) = p.num("ts")? {
