@@ -153,3 +153,23 @@ fn json_outcome_and_a_pipeline_without_a_digest() {
         text(&out)
     );
 }
+
+/// A morning with nothing new sends no mail, and the run's summary says so
+/// under the digest (a reader wondering where today's mail is reads why).
+#[test]
+fn a_morning_with_nothing_new_says_so_in_the_run_summary() {
+    let s = Scratch::new("");
+    let smtp = Smtp::start(s.dir(), &[]);
+    let day1 = text(&s.run(DAY1, &smtp.url()));
+    assert!(
+        !day1.contains("nothing new since the last digest"),
+        "{day1}"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+    let day2 = text(&s.run(DAY2, &smtp.url()));
+    assert!(
+        day2.contains("nothing new since the last digest; no mail for 2026-11-27"),
+        "{day2}"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+}

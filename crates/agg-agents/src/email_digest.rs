@@ -357,7 +357,11 @@ impl Agent for EmailDigest {
                 match o.status {
                     // Delivered, or nothing worth sending among them: done.
                     Status::Sent | Status::Empty => {
-                        if let Some(n) = &o.note {
+                        // "Nothing new; no mail" belongs in the run's
+                        // summary: a morning without a mail must say why.
+                        if let (Status::Empty, Some(n)) = (&o.status, &o.note) {
+                            ctx.skip(n.clone());
+                        } else if let Some(n) = &o.note {
                             tracing::info!(agent = %ctx.agent, "{n}");
                         }
                         // Held back by the caps: offered again next time
