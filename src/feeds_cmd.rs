@@ -462,23 +462,15 @@ async fn add(store: &dyn Store, url: &str, folder: &str) -> anyhow::Result<ExitC
         return Ok(ExitCode::from(1));
     }
     let fetcher = agg_fetch::Fetcher::new(agg_fetch::FetchLimits::default())?;
-    let (feed, title) = match opml::resolve_feed(&fetcher, url, false).await {
-        Ok(f) => (f.url, f.title),
+    use agg_app::subscriptions::{Error, Origin, subscribe};
+    let (feed, title) = match subscribe(store, &fetcher, url, folder, Origin::Typed).await {
+        Ok(s) => (s.url, s.title),
+        Err(Error::Store(e)) => return Err(e.into()),
         Err(e) => {
-            eprintln!("not subscribed: {e}");
+            eprintln!("{e}");
             return Ok(ExitCode::from(1));
         }
     };
-    let sub = agg_core::store::Subscription {
-        url: feed.clone(),
-        title: title.clone(),
-        folder: folder.to_string(),
-        added: agg_core::clock::current(),
-    };
-    if !store.add_subscription(&sub).await? {
-        eprintln!("already subscribed to {feed}");
-        return Ok(ExitCode::from(1));
-    }
     println!(
         "subscribed to {feed}{}{}",
         title.map(|t| format!(" ({t})")).unwrap_or_default(),

@@ -2,7 +2,7 @@
 //!
 //! The CLI (`src/`) and the HTTP server (`agg-server`) offer the same
 //! things — running a pipeline, search, a digest and its preview, saga
-//! controls, feedback — and each used to write them itself, so the two
+//! controls, feedback, subscribing — and each used to write them itself, so the two
 //! drifted apart (different search limits and keyword rules, a digest
 //! preview built by hand, the saga lease taken in several places with
 //! slightly different care, retention applied after `agg run` but never by
@@ -18,6 +18,7 @@ pub mod retention;
 pub mod run;
 pub mod sagas;
 pub mod search;
+pub mod subscriptions;
 
 pub use run::run;
 

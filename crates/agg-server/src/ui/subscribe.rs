@@ -92,36 +92,37 @@ pub async fn add(State(st): State<UiState>, axum::Form(f): axum::Form<SubForm>) 
         Ok(a) => a,
         Err(e) => return fail(StatusCode::INTERNAL_SERVER_ERROR, e.clone()),
     };
-    let feed = match agg_fetch::opml::resolve_feed(adder.fetcher(), &url, true).await {
-        Ok(f) => f,
-        Err(e) => {
+    use agg_app::subscriptions::{Error, Origin, subscribe};
+    use agg_fetch::opml::ResolveError;
+    match subscribe(
+        st.app.store.as_ref(),
+        adder.fetcher(),
+        &url,
+        &f.folder,
+        Origin::Browser,
+    )
+    .await
+    {
+        Ok(sub) => st.render(
+            "subscribe_result",
+            context! { title => "Subscribed", q => "", url => sub.url, feed_title => sub.title },
+        ),
+        Err(Error::Already(feed)) => fail(
+            StatusCode::CONFLICT,
+            format!("Already subscribed to {feed}"),
+        ),
+        Err(Error::Resolve(e)) => {
             let status = match &e {
-                agg_fetch::opml::ResolveError::Fetch {
+                ResolveError::Fetch {
                     source: agg_fetch::FetchError::Blocked(_),
                     ..
                 } => StatusCode::FORBIDDEN,
-                agg_fetch::opml::ResolveError::Fetch { .. } => StatusCode::BAD_GATEWAY,
+                ResolveError::Fetch { .. } => StatusCode::BAD_GATEWAY,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
-            return fail(status, format!("Not subscribed: {e}"));
+            fail(status, format!("Not subscribed: {e}"))
         }
-    };
-    let sub = agg_core::store::Subscription {
-        url: feed.url.clone(),
-        title: feed.title.clone(),
-        folder: f.folder.trim().to_string(),
-        added: agg_core::clock::current(),
-    };
-    match st.app.store.add_subscription(&sub).await {
-        Ok(true) => st.render(
-            "subscribe_result",
-            context! { title => "Subscribed", q => "", url => feed.url, feed_title => feed.title },
-        ),
-        Ok(false) => fail(
-            StatusCode::CONFLICT,
-            format!("Already subscribed to {}", feed.url),
-        ),
-        Err(e) => crate::http::server_error(e),
+        Err(Error::Store(e)) => crate::http::server_error(e.0),
     }
 }
 
