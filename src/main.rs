@@ -1053,21 +1053,11 @@ async fn mark_items(
     ids: &[i64],
     mark: agg_core::ItemMark,
 ) -> anyhow::Result<ExitCode> {
-    let found = store.get_items(ids).await?;
-    let missing: Vec<String> = ids
-        .iter()
-        .filter(|id| !found.iter().any(|i| i.id == Some(**id)))
-        .map(|id| id.to_string())
-        .collect();
-    if !missing.is_empty() {
-        anyhow::bail!(
-            "no stored item {} (ids come from `agg items`); nothing marked",
-            missing.join(", ")
-        );
-    }
-    store
-        .mark_items(ids, mark, agg_core::clock::current())
-        .await?;
+    let found = match agg_app::items::mark(store, ids, mark).await {
+        Ok(found) => found,
+        Err(agg_app::items::Error::Store(e)) => return Err(e.into()),
+        Err(e) => anyhow::bail!("{e}"),
+    };
     let what = match mark {
         agg_core::ItemMark::Read => "read",
         agg_core::ItemMark::Unread => "unread",

@@ -52,8 +52,8 @@ impl Via {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no item with id {0} (see `agg items`)")]
-    NoSuchItem(i64),
+    #[error(transparent)]
+    Unknown(#[from] crate::items::UnknownItems),
     #[error(transparent)]
     Saga(#[from] crate::sagas::Error),
     #[error(transparent)]
@@ -69,15 +69,11 @@ pub async fn record(
     kind: Kind,
     via: Via,
 ) -> Result<Vec<Item>, Error> {
-    let found = store.get_items(ids).await.map_err(StoreError)?;
-    let mut items = Vec::with_capacity(ids.len());
-    for id in ids {
-        let item = found
-            .iter()
-            .find(|i| i.id == Some(*id))
-            .ok_or(Error::NoSuchItem(*id))?;
-        items.push(item.clone());
-    }
+    let items = match crate::items::all_stored(store, ids).await {
+        Ok(items) => items,
+        Err(crate::items::Error::Unknown(u)) => return Err(u.into()),
+        Err(crate::items::Error::Store(e)) => return Err(e.into()),
+    };
     for id in ids {
         store
             .add_feedback(*id, kind.as_str(), via.as_str())

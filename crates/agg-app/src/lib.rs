@@ -13,6 +13,7 @@
 
 pub mod digest;
 pub mod feedback;
+pub mod items;
 pub mod replay;
 pub mod retention;
 pub mod run;

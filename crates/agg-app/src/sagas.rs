@@ -22,8 +22,8 @@ pub enum Error {
     #[error(transparent)]
     Saga(#[from] SagaError),
     /// Some item ids given to a split do not exist.
-    #[error("some item ids do not exist (see `agg items`): {}", .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "))]
-    UnknownItems(Vec<i64>),
+    #[error(transparent)]
+    UnknownItems(#[from] crate::items::UnknownItems),
     /// The pinned clock (`--now`, `AGG_NOW`) does not parse.
     #[error("{0:#}")]
     Clock(anyhow::Error),
@@ -126,18 +126,11 @@ pub async fn control(store: &dyn Store, id: u64, control: Control) -> Result<Cha
     // The engine knows items by their stable key, people by their id; the
     // lookup needs no lease.
     let keys = match &control {
-        Control::Split { items } => {
-            let found = store.get_items(items).await.map_err(StoreError)?;
-            let missing: Vec<i64> = items
-                .iter()
-                .filter(|i| !found.iter().any(|f| f.id == Some(**i)))
-                .copied()
-                .collect();
-            if !missing.is_empty() {
-                return Err(Error::UnknownItems(missing));
-            }
-            found.into_iter().map(|i| i.key).collect()
-        }
+        Control::Split { items } => match crate::items::all_stored(store, items).await {
+            Ok(found) => found.into_iter().map(|i| i.key).collect(),
+            Err(crate::items::Error::Unknown(u)) => return Err(u.into()),
+            Err(crate::items::Error::Store(e)) => return Err(e.into()),
+        },
         _ => Vec::new(),
     };
     let now = agg_core::clock::now().map_err(Error::Clock)?;

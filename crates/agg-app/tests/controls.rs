@@ -46,7 +46,7 @@ async fn a_split_with_an_unknown_item_names_it() {
     )
     .await;
     match r {
-        Err(Error::UnknownItems(ids)) => assert_eq!(ids, vec![999, 1000]),
+        Err(Error::UnknownItems(u)) => assert_eq!(u.0, vec![999, 1000]),
         other => panic!("{other:?}"),
     }
 }
@@ -67,7 +67,7 @@ async fn feedback_with_one_unknown_id_records_nothing() {
     let id = items[0].id.unwrap();
 
     match record(store.as_ref(), &[id, id + 100], Kind::Like, Via::Cli).await {
-        Err(Error::NoSuchItem(missing)) => assert_eq!(missing, id + 100),
+        Err(Error::Unknown(u)) => assert_eq!(u.0, vec![id + 100]),
         other => panic!("{other:?}"),
     }
     assert!(store.list_feedback().await.unwrap().is_empty());

@@ -356,7 +356,7 @@ async fn item_feedback(
     .await
     {
         Ok(_) => {}
-        Err(agg_app::feedback::Error::NoSuchItem(_)) => {
+        Err(agg_app::feedback::Error::Unknown(_)) => {
             return (StatusCode::NOT_FOUND, "no such item\n").into_response();
         }
         Err(e) => return crate::http::server_error(e.into()),
