@@ -48,7 +48,8 @@ pub async fn run(args: DigestArgs, db: Option<&str>) -> anyhow::Result<ExitCode>
     let store = crate::open_store(db, Some(job.pipeline())).await?;
     let ran = job.run(store).await?;
     for o in &ran.summary.outcomes {
-        if o.status != "ok" && !ran.digests.iter().any(|d| d.agent == o.agent) {
+        if o.status != agg_core::AgentStatus::Ok && !ran.digests.iter().any(|d| d.agent == o.agent)
+        {
             for e in &o.errors {
                 eprintln!("warning: agent `{}`: {e}", o.agent);
             }

@@ -283,9 +283,9 @@ async fn a_failing_agent_does_not_stop_independent_ones() {
         .unwrap();
     assert_eq!(summary.status, RunStatus::Partial);
     let by = |n: &str| summary.outcomes.iter().find(|o| o.agent == n).unwrap();
-    assert_eq!(by("bad").status, "failed");
+    assert_eq!(by("bad").status, agg_core::AgentStatus::Failed);
     assert_eq!(by("bad").errors, vec!["boom".to_string()]);
-    assert_eq!(by("good").status, "ok");
+    assert_eq!(by("good").status, agg_core::AgentStatus::Ok);
     assert_eq!(by("sink_good").items_in, 5);
     assert_eq!(by("sink_bad").items_in, 0);
     let runs = s.list_runs(5).await.unwrap();

@@ -22,7 +22,7 @@ use crate::store::{RunId, StageMark, StageQuery, StageStatus, Store};
 use crate::yaml::PathSeg;
 
 /// Where an agent sits in the data flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Produces items from the outside world; takes no inputs. What a source
@@ -42,6 +42,16 @@ impl Role {
             Role::Transform => "transform",
             Role::Sink => "sink",
         }
+    }
+
+    /// Strict: a value agg did not write (in run history) is an error.
+    pub fn parse(s: &str) -> anyhow::Result<Role> {
+        Ok(match s {
+            "source" => Role::Source,
+            "transform" => Role::Transform,
+            "sink" => Role::Sink,
+            other => anyhow::bail!("unknown agent role `{other}`"),
+        })
     }
 }
 

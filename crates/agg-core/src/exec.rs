@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use crate::agent::{Inbox, Outbox, PENDING_PAGE, PendingPages, Role, RunCtx};
 use crate::dag::Dag;
 use crate::pipeline::Pipeline;
-use crate::store::{AgentOutcome, RunId, RunStatus, StageMark, StageQuery, StageStatus, Store};
+use crate::store::{
+    AgentOutcome, AgentStatus, RunId, RunStatus, StageMark, StageQuery, StageStatus, Store,
+};
 
 /// Which stored items a run offers each stage besides its own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -234,10 +236,10 @@ pub async fn run(
             let status = match &failure {
                 Some(e) => {
                     errors.push(e.clone());
-                    "failed"
+                    AgentStatus::Failed
                 }
-                None if !errors.is_empty() => "partial",
-                None => "ok",
+                None if !errors.is_empty() => AgentStatus::Partial,
+                None => AgentStatus::Ok,
             };
             // Run history is kept: an error that quotes a secret (a URL with
             // its password, a server echoing a login) must not keep it too.
@@ -249,8 +251,8 @@ pub async fn run(
             let outcome = AgentOutcome {
                 agent: ctx.agent.clone(),
                 kind: ctx.kind.clone(),
-                role: role.as_str().to_string(),
-                status: status.to_string(),
+                role,
+                status,
                 items_in: inbox.count.load(Ordering::Relaxed),
                 items_out: outbox.count.load(Ordering::Relaxed),
                 items_new: outbox.new_count.load(Ordering::Relaxed),
@@ -273,9 +275,9 @@ pub async fn run(
     drop(senders);
 
     let outcomes = futures::future::join_all(tasks).await;
-    let status = if outcomes.iter().all(|o| o.status == "ok") {
+    let status = if outcomes.iter().all(|o| o.status == AgentStatus::Ok) {
         RunStatus::Ok
-    } else if outcomes.iter().all(|o| o.status == "failed") {
+    } else if outcomes.iter().all(|o| o.status == AgentStatus::Failed) {
         RunStatus::Failed
     } else {
         RunStatus::Partial

@@ -24,6 +24,6 @@ pub use diag::{Diagnostic, Severity, SourceMap};
 pub use item::{Enclosure, Item, SagaRef};
 pub use pipeline::{AgentDecl, Loaded, Pipeline};
 pub use store::{
-    AgentOutcome, DigestRecord, FeedState, FeedbackRow, ItemMark, ItemQuery, ItemState, RunId,
-    RunRecord, RunStatus, ScoreRow, Store,
+    AgentOutcome, AgentStatus, DigestRecord, DigestStatus, FeedState, FeedbackRow, ItemMark,
+    ItemQuery, ItemState, RunId, RunRecord, RunStatus, ScoreRow, Store,
 };

@@ -37,25 +37,104 @@ impl RunStatus {
         }
     }
 
-    pub fn parse(s: &str) -> RunStatus {
-        match s {
+    /// Strict: a value the store did not write is an error, never a guess.
+    pub fn parse(s: &str) -> anyhow::Result<RunStatus> {
+        Ok(match s {
             "running" => RunStatus::Running,
             "ok" => RunStatus::Ok,
             "partial" => RunStatus::Partial,
             "failed" => RunStatus::Failed,
-            _ => RunStatus::Aborted,
+            "aborted" => RunStatus::Aborted,
+            other => anyhow::bail!("unknown run status `{other}` in run history"),
+        })
+    }
+}
+
+/// How one agent's part of a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    Ok,
+    /// Some inputs failed (one feed of many, some items): the rest went on.
+    Partial,
+    Failed,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Ok => "ok",
+            AgentStatus::Partial => "partial",
+            AgentStatus::Failed => "failed",
         }
+    }
+
+    /// Strict: a value the store did not write is an error, never a guess.
+    pub fn parse(s: &str) -> anyhow::Result<AgentStatus> {
+        Ok(match s {
+            "ok" => AgentStatus::Ok,
+            "partial" => AgentStatus::Partial,
+            "failed" => AgentStatus::Failed,
+            other => anyhow::bail!("unknown agent status `{other}` in run history"),
+        })
+    }
+}
+
+impl std::fmt::Display for AgentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Where a day's digest stands ([`DigestRecord::status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestStatus {
+    /// Recorded; the send is in progress (or the process died in it).
+    Pending,
+    Sent,
+    /// Known not sent: retried on the next run.
+    Failed,
+    /// Found pending by a later run: may or may not have gone out, so it
+    /// is never re-sent, and its items are offered again.
+    Interrupted,
+}
+
+impl DigestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestStatus::Pending => "pending",
+            DigestStatus::Sent => "sent",
+            DigestStatus::Failed => "failed",
+            DigestStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Strict: a value the store did not write is an error, never a guess.
+    pub fn parse(s: &str) -> anyhow::Result<DigestStatus> {
+        Ok(match s {
+            "pending" => DigestStatus::Pending,
+            "sent" => DigestStatus::Sent,
+            "failed" => DigestStatus::Failed,
+            "interrupted" => DigestStatus::Interrupted,
+            other => anyhow::bail!("unknown digest status `{other}` in the store"),
+        })
+    }
+}
+
+impl std::fmt::Display for DigestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
 /// What one agent did in one run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AgentOutcome {
     pub agent: String,
     pub kind: String,
-    pub role: String,
-    /// "ok", "partial" (some inputs failed, e.g. one feed of many) or "failed".
-    pub status: String,
+    pub role: crate::agent::Role,
+    pub status: AgentStatus,
     pub items_in: u64,
     pub items_out: u64,
     /// Items stored for the first time (sources only).
@@ -175,11 +254,7 @@ pub struct DigestRecord {
     pub day: String,
     pub message_id: String,
     pub items: Vec<i64>,
-    /// `pending` (recorded, send in progress or interrupted), `sent`,
-    /// `failed` (known not sent: retried on the next run) or `interrupted`
-    /// (found pending by a later run: may or may not have gone out, so it is
-    /// never re-sent, and its items are offered again in the next digest).
-    pub status: String,
+    pub status: DigestStatus,
     pub created: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
@@ -421,7 +496,7 @@ pub trait Store: Send + Sync {
         &self,
         pipeline: &str,
         day: &str,
-        status: &str,
+        status: DigestStatus,
         error: Option<&str>,
     ) -> anyhow::Result<()>;
     /// Removes a day's digest record (`agg digest --force`).
@@ -567,4 +642,48 @@ pub trait Store: Send + Sync {
     ) -> anyhow::Result<std::collections::HashMap<i64, ItemState>>;
     /// Saved items, most recently saved first, at most `limit`.
     async fn saved_items(&self, limit: u64) -> anyhow::Result<Vec<ItemState>>;
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    /// Every closed set the store writes as text reads back as itself, and
+    /// a value agg never writes is an error, not a guess (`RunStatus` used
+    /// to read anything unknown as "aborted").
+    #[test]
+    fn statuses_round_trip_and_unknown_values_are_errors() {
+        for s in [
+            RunStatus::Running,
+            RunStatus::Ok,
+            RunStatus::Partial,
+            RunStatus::Failed,
+            RunStatus::Aborted,
+        ] {
+            assert_eq!(RunStatus::parse(s.as_str()).unwrap(), s);
+        }
+        for s in [AgentStatus::Ok, AgentStatus::Partial, AgentStatus::Failed] {
+            assert_eq!(AgentStatus::parse(s.as_str()).unwrap(), s);
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        for s in [
+            DigestStatus::Pending,
+            DigestStatus::Sent,
+            DigestStatus::Failed,
+            DigestStatus::Interrupted,
+        ] {
+            assert_eq!(DigestStatus::parse(s.as_str()).unwrap(), s);
+        }
+        for r in [
+            crate::agent::Role::Source,
+            crate::agent::Role::Transform,
+            crate::agent::Role::Sink,
+        ] {
+            assert_eq!(crate::agent::Role::parse(r.as_str()).unwrap(), r);
+        }
+        assert!(RunStatus::parse("done").is_err());
+        assert!(AgentStatus::parse("OK").is_err());
+        assert!(DigestStatus::parse("").is_err());
+        assert!(crate::agent::Role::parse("filter").is_err());
+    }
 }

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use agg_core::{DigestRecord, Item, Store};
+use agg_core::{DigestRecord, DigestStatus, Item, Store};
 use chrono::{DateTime, Utc};
 
 use crate::mail::{self, SendOptions, SmtpUrl};
@@ -202,8 +202,8 @@ pub async fn run(
     if (sending || matches!(mode, Mode::DryRun))
         && let Some(rec) = store.digest(&cfg.pipeline, &day).await?
     {
-        match rec.status.as_str() {
-            "failed" => {
+        match rec.status {
+            DigestStatus::Failed => {
                 out.note = Some(format!(
                     "retrying the digest of {day}, which failed: {}",
                     rec.error.as_deref().unwrap_or("unknown error")
@@ -220,7 +220,7 @@ pub async fn run(
             }
             // Recorded moments ago: another worker may be in its SMTP
             // conversation right now. Leave it alone.
-            "pending" if now - rec.created < in_flight(&cfg.send) => {
+            DigestStatus::Pending if now - rec.created < in_flight(&cfg.send) => {
                 out.status = Status::ClaimedElsewhere;
                 out.message_id = Some(rec.message_id);
                 out.note = Some(format!(
@@ -229,7 +229,7 @@ pub async fn run(
                 ));
                 return Ok(out);
             }
-            "pending" => {
+            DigestStatus::Pending => {
                 let note = format!(
                     "the digest of {day} was being sent by a process that stopped \
                          (Message-ID {}); it may have arrived, so it is not sent again; \
@@ -239,7 +239,7 @@ pub async fn run(
                 );
                 if sending {
                     store
-                        .digest_finish(&cfg.pipeline, &day, "interrupted", Some(&note))
+                        .digest_finish(&cfg.pipeline, &day, DigestStatus::Interrupted, Some(&note))
                         .await?;
                 }
                 out.status = Status::Interrupted;
@@ -310,7 +310,7 @@ pub async fn run(
         day: day.clone(),
         message_id: message_id.clone(),
         items: out.items.clone(),
-        status: "pending".into(),
+        status: DigestStatus::Pending,
         // The digest's clock (pinned in tests), so "in flight" is judged on it.
         created: now,
         sent_at: None,
@@ -328,7 +328,7 @@ pub async fn run(
         Ok(()) => {
             crash_point("after-send");
             store
-                .digest_finish(&cfg.pipeline, &day, "sent", None)
+                .digest_finish(&cfg.pipeline, &day, DigestStatus::Sent, None)
                 .await?;
             out.status = Status::Sent;
             Ok(out)
@@ -336,7 +336,7 @@ pub async fn run(
         Err(e) => {
             let why = format!("{e:#}");
             store
-                .digest_finish(&cfg.pipeline, &day, "failed", Some(&why))
+                .digest_finish(&cfg.pipeline, &day, DigestStatus::Failed, Some(&why))
                 .await?;
             Err(anyhow::anyhow!(
                 "the digest of {day} was not sent: {why}; it will be retried on the next run"

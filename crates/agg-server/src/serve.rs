@@ -239,7 +239,7 @@ fn completed(r: &Result<agg_app::run::Outcome, agg_app::run::Error>) -> bool {
         o.summary
             .outcomes
             .iter()
-            .all(|o| o.status != "failed" || o.role == "source")
+            .all(|o| o.status != agg_core::AgentStatus::Failed || o.role == agg_core::Role::Source)
     })
 }
 

@@ -92,7 +92,7 @@ macro_rules! row_mappers {
                 day: r.try_get("day")?,
                 message_id: r.try_get("message_id")?,
                 items: serde_json::from_str(&items)?,
-                status: r.try_get("status")?,
+                status: agg_core::DigestStatus::parse(&r.try_get::<String, _>("status")?)?,
                 created: r.try_get("created")?,
                 sent_at: r.try_get("sent_at")?,
                 error: r.try_get("error")?,

@@ -438,8 +438,8 @@ impl Store for SqliteStore {
         .bind(run)
         .bind(&o.agent)
         .bind(&o.kind)
-        .bind(&o.role)
-        .bind(&o.status)
+        .bind(o.role.as_str())
+        .bind(o.status.as_str())
         .bind(o.items_in as i64)
         .bind(o.items_out as i64)
         .bind(o.items_new as i64)
@@ -481,12 +481,12 @@ impl Store for SqliteStore {
                     Ok(AgentOutcome {
                         agent: e.try_get("agent")?,
                         kind: e.try_get("kind")?,
-                        role: e.try_get("role")?,
-                        status: e.try_get("status")?,
+                        role: agg_core::Role::parse(&e.try_get::<String, _>("role")?)?,
+                        status: agg_core::AgentStatus::parse(&e.try_get::<String, _>("status")?)?,
                         items_in: e.try_get::<i64, _>("items_in")? as u64,
                         items_out: e.try_get::<i64, _>("items_out")? as u64,
                         items_new: e.try_get::<i64, _>("items_new")? as u64,
-                        errors: serde_json::from_str(&errors).unwrap_or_default(),
+                        errors: serde_json::from_str(&errors)?,
                         duration_ms: e.try_get::<i64, _>("duration_ms")? as u64,
                         items_backlog: e.try_get::<i64, _>("items_backlog")? as u64,
                         skips: serde_json::from_str(&e.try_get::<String, _>("skips")?)?,
@@ -499,7 +499,7 @@ impl Store for SqliteStore {
                 pipeline: r.try_get("pipeline")?,
                 started: r.try_get("started")?,
                 finished: r.try_get::<Option<DateTime<Utc>>, _>("finished")?,
-                status: RunStatus::parse(&status),
+                status: RunStatus::parse(&status)?,
                 agents,
             });
         }
@@ -820,14 +820,14 @@ impl Store for SqliteStore {
         &self,
         pipeline: &str,
         day: &str,
-        status: &str,
+        status: agg_core::DigestStatus,
         error: Option<&str>,
     ) -> anyhow::Result<()> {
-        let sent_at = (status == "sent").then(Utc::now);
+        let sent_at = (status == agg_core::DigestStatus::Sent).then(Utc::now);
         sqlx::query(
             "UPDATE digests SET status = ?, sent_at = ?, error = ? WHERE pipeline = ? AND day = ?",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(sent_at)
         .bind(error)
         .bind(pipeline)

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use agg_core::Item;
-use agg_core::store::{AgentOutcome, FeedState, ItemQuery, RunStatus, Store};
+use agg_core::store::{
+    AgentOutcome, AgentStatus, DigestStatus, FeedState, ItemQuery, RunStatus, Store,
+};
 use chrono::{TimeZone, Utc};
 
 /// A throwaway PostgreSQL database, dropped when the test ends.
@@ -332,12 +334,15 @@ async fn runs_record_outcomes_and_abandoned_runs_are_marked() {
         let outcome = AgentOutcome {
             agent: "a".into(),
             kind: "file".into(),
-            role: "source".into(),
-            status: "partial".into(),
+            role: agg_core::Role::Source,
+            status: AgentStatus::Partial,
+            items_in: 0,
             items_out: 3,
             items_new: 2,
             errors: vec!["feed x: HTTP 500".into()],
-            ..AgentOutcome::default()
+            duration_ms: 0,
+            items_backlog: 0,
+            skips: Vec::new(),
         };
         s.record_agent(run, &outcome).await.unwrap();
         s.finish_run(run, RunStatus::Partial).await.unwrap();
@@ -539,7 +544,7 @@ async fn a_digest_day_is_claimed_once() {
             day: "2026-11-26".into(),
             message_id: mid.into(),
             items,
-            status: "pending".into(),
+            status: DigestStatus::Pending,
             created: Utc::now(),
             sent_at: None,
             error: None,
@@ -563,11 +568,11 @@ async fn a_digest_day_is_claimed_once() {
         );
 
         // A known failure may be retried; a new attempt replaces it.
-        s.digest_finish("p", "2026-11-26", "failed", Some("SMTP 421"))
+        s.digest_finish("p", "2026-11-26", DigestStatus::Failed, Some("SMTP 421"))
             .await
             .unwrap();
         assert!(s.digest_begin(&rec("<c@x>", vec![1, 2, 5])).await.unwrap());
-        s.digest_finish("p", "2026-11-26", "sent", None)
+        s.digest_finish("p", "2026-11-26", DigestStatus::Sent, None)
             .await
             .unwrap();
         let d = s.digest("p", "2026-11-26").await.unwrap().unwrap();

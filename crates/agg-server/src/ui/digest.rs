@@ -95,7 +95,7 @@ fn sent_line(
             .to_string()
     };
     match last {
-        Some(r) if r.day == today && r.status == "sent" => format!(
+        Some(r) if r.day == today && r.status == agg_core::DigestStatus::Sent => format!(
             "Today's digest ({today}) was sent at {} to {to} ({} item{}).",
             at(r),
             r.items.len(),
@@ -133,7 +133,7 @@ mod tests {
             day: "2026-11-26".into(),
             message_id: "m".into(),
             items: vec![1, 2],
-            status: "sent".into(),
+            status: agg_core::DigestStatus::Sent,
             created: chrono::Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 0).unwrap(),
             sent_at: Some(chrono::Utc.with_ymd_and_hms(2026, 11, 26, 7, 0, 5).unwrap()),
             error: None,
