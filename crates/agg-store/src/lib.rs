@@ -9,6 +9,8 @@ mod ledger;
 mod packed;
 mod postgres;
 mod rows;
+mod runs;
+mod shared;
 mod sqlite;
 mod state;
 mod subs;

@@ -4,13 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use agg_core::store::{
-    AgentOutcome, DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, RunRecord, RunStatus,
-    ScoreRow, Store,
-};
+use agg_core::store::{DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, ScoreRow};
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
@@ -18,6 +14,7 @@ use sqlx::{PgPool, Row};
 use crate::rows::{blob_to_vec, vec_to_blob};
 
 crate::ledger::ledger_methods!(sqlx::Postgres, PgStore);
+crate::runs::runs_methods!(sqlx::Postgres, PgStore, "seq");
 crate::history::history_methods!(sqlx::Postgres, PgStore);
 crate::subs::subscription_methods!(sqlx::Postgres, PgStore);
 crate::state::state_methods!(sqlx::Postgres, PgStore);
@@ -119,8 +116,7 @@ impl Cols {
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
+crate::shared::impl_store!(PgStore, {
     /// A batch in a few statements, whatever its size: the keys looked up
     /// at once, the new items inserted from arrays (`unnest`), the changed
     /// ones updated likewise. One statement per item made the round trips,
@@ -350,88 +346,6 @@ impl Store for PgStore {
         .await?;
         tx.commit().await?;
         Ok(id)
-    }
-
-    async fn record_agent(&self, run: RunId, o: &AgentOutcome) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO run_events (run_id, agent, kind, role, status, items_in,
-                 items_out, items_new, errors, duration_ms, items_backlog, skips)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (run_id, agent) DO UPDATE SET kind = excluded.kind, role = excluded.role,
-                 status = excluded.status, items_in = excluded.items_in,
-                 items_out = excluded.items_out, items_new = excluded.items_new,
-                 errors = excluded.errors, duration_ms = excluded.duration_ms,
-                 items_backlog = excluded.items_backlog, skips = excluded.skips",
-        )
-        .bind(run)
-        .bind(&o.agent)
-        .bind(&o.kind)
-        .bind(o.role.as_str())
-        .bind(o.status.as_str())
-        .bind(o.items_in as i64)
-        .bind(o.items_out as i64)
-        .bind(o.items_new as i64)
-        .bind(serde_json::to_string(&o.errors)?)
-        .bind(o.duration_ms as i64)
-        .bind(o.items_backlog as i64)
-        .bind(serde_json::to_string(&o.skips)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn finish_run(&self, run: RunId, status: RunStatus) -> anyhow::Result<()> {
-        sqlx::query("UPDATE runs SET status = $1, finished = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(Utc::now())
-            .bind(run)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn list_runs(&self, limit: u64) -> anyhow::Result<Vec<RunRecord>> {
-        let runs = sqlx::query("SELECT * FROM runs ORDER BY id DESC LIMIT $1")
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::new();
-        for r in runs {
-            let id: i64 = r.try_get("id")?;
-            let events = sqlx::query("SELECT * FROM run_events WHERE run_id = $1 ORDER BY seq")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
-            let agents = events
-                .iter()
-                .map(|e| -> anyhow::Result<AgentOutcome> {
-                    let errors: String = e.try_get("errors")?;
-                    Ok(AgentOutcome {
-                        agent: e.try_get("agent")?,
-                        kind: e.try_get("kind")?,
-                        role: agg_core::Role::parse(&e.try_get::<String, _>("role")?)?,
-                        status: agg_core::AgentStatus::parse(&e.try_get::<String, _>("status")?)?,
-                        items_in: e.try_get::<i64, _>("items_in")? as u64,
-                        items_out: e.try_get::<i64, _>("items_out")? as u64,
-                        items_new: e.try_get::<i64, _>("items_new")? as u64,
-                        errors: serde_json::from_str(&errors)?,
-                        duration_ms: e.try_get::<i64, _>("duration_ms")? as u64,
-                        items_backlog: e.try_get::<i64, _>("items_backlog")? as u64,
-                        skips: serde_json::from_str(&e.try_get::<String, _>("skips")?)?,
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let status: String = r.try_get("status")?;
-            out.push(RunRecord {
-                id,
-                pipeline: r.try_get("pipeline")?,
-                started: r.try_get("started")?,
-                finished: r.try_get::<Option<DateTime<Utc>>, _>("finished")?,
-                status: RunStatus::parse(&status)?,
-                agents,
-            });
-        }
-        Ok(out)
     }
 
     async fn feed_state(&self, url: &str) -> anyhow::Result<Option<FeedState>> {
@@ -891,126 +805,4 @@ impl Store for PgStore {
             .await?;
         Ok(())
     }
-
-    // The ledger, written once for both backends in `ledger.rs`.
-    async fn mark_stage(
-        &self,
-        pipeline: &str,
-        agent: &str,
-        marks: &[agg_core::store::StageMark],
-        max_attempts: u32,
-    ) -> anyhow::Result<()> {
-        self.ledger_mark_stage(pipeline, agent, marks, max_attempts)
-            .await
-    }
-    async fn pending_items(&self, q: &agg_core::store::StageQuery) -> anyhow::Result<Vec<i64>> {
-        self.ledger_pending_items(q).await
-    }
-    async fn stage_view(
-        &self,
-        q: &agg_core::store::StageQuery,
-    ) -> anyhow::Result<Vec<agg_core::Item>> {
-        self.ledger_stage_view(q).await
-    }
-    async fn stage_counts(
-        &self,
-        pipeline: &str,
-    ) -> anyhow::Result<Vec<agg_core::store::StageCounts>> {
-        self.ledger_stage_counts(pipeline).await
-    }
-    async fn stage_failures(
-        &self,
-        pipeline: Option<&str>,
-        limit: u64,
-    ) -> anyhow::Result<Vec<agg_core::store::StageFailure>> {
-        self.ledger_stage_failures(pipeline, limit).await
-    }
-    async fn retry_stage(
-        &self,
-        pipeline: &str,
-        agent: Option<&str>,
-        item: Option<i64>,
-    ) -> anyhow::Result<u64> {
-        self.ledger_retry_stage(pipeline, agent, item).await
-    }
-    async fn latest_embedding_model(&self) -> anyhow::Result<Option<String>> {
-        self.ledger_latest_embedding_model().await
-    }
-
-    // issue 23: history
-    async fn log_saga_events(&self, events: &[(u64, String, String)]) -> anyhow::Result<()> {
-        self.history_log_saga_events(events).await
-    }
-    async fn prune_saga_events(&self, before: DateTime<Utc>) -> anyhow::Result<u64> {
-        self.history_prune_saga_events(before).await
-    }
-    async fn apply_retention(
-        &self,
-        plan: &agg_core::store::RetentionPlan,
-    ) -> anyhow::Result<agg_core::store::RetentionReport> {
-        self.history_apply_retention(plan).await
-    }
-    async fn tombstoned(
-        &self,
-        keys: &[String],
-    ) -> anyhow::Result<std::collections::HashSet<String>> {
-        self.history_tombstoned(keys).await
-    }
-    // issue 19: subscriptions, written once for both backends in `subs.rs`.
-    async fn add_subscription(&self, sub: &agg_core::store::Subscription) -> anyhow::Result<bool> {
-        self.subs_add(sub).await
-    }
-    async fn remove_subscription(&self, url: &str) -> anyhow::Result<bool> {
-        self.subs_remove(url).await
-    }
-    async fn list_subscriptions(
-        &self,
-        folder: Option<&str>,
-    ) -> anyhow::Result<Vec<agg_core::store::Subscription>> {
-        self.subs_list(folder).await
-    }
-    async fn notified(
-        &self,
-        pipeline: &str,
-        agent: &str,
-        ids: &[i64],
-    ) -> anyhow::Result<std::collections::HashSet<i64>> {
-        self.subs_notified(pipeline, agent, ids).await
-    }
-    async fn record_notification(
-        &self,
-        pipeline: &str,
-        agent: &str,
-        item_id: i64,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> anyhow::Result<()> {
-        self.subs_record_notification(pipeline, agent, item_id, at)
-            .await
-    }
-    async fn notifications_since(
-        &self,
-        pipeline: &str,
-        agent: &str,
-        since: chrono::DateTime<chrono::Utc>,
-    ) -> anyhow::Result<u64> {
-        self.subs_notifications_since(pipeline, agent, since).await
-    }
-    // issue 18: read and saved, written once for both backends in `state.rs`.
-    async fn mark_items(
-        &self,
-        ids: &[i64],
-        mark: agg_core::store::ItemMark,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> anyhow::Result<u64> {
-        self.state_mark(ids, mark, at).await
-    }
-    async fn item_states(
-        &self,
-        ids: &[i64],
-    ) -> anyhow::Result<std::collections::HashMap<i64, agg_core::store::ItemState>> {
-        self.state_get(ids).await
-    }
-    async fn saved_items(&self, limit: u64) -> anyhow::Result<Vec<agg_core::store::ItemState>> {
-        self.state_saved(limit).await
-    }
-}
+});
