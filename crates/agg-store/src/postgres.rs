@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use agg_core::store::{DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, ScoreRow};
+use agg_core::store::{DigestRecord, FeedState, ItemQuery, RunId, ScoreRow};
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -348,18 +348,6 @@ crate::shared::impl_store!(PgStore, {
         Ok(id)
     }
 
-    async fn feed_state(&self, url: &str) -> anyhow::Result<Option<FeedState>> {
-        let row = sqlx::query("SELECT * FROM feeds WHERE url = $1")
-            .bind(url)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(feed_from_row).transpose()
-    }
-
-    async fn save_feed_state(&self, s: &FeedState) -> anyhow::Result<()> {
-        self.save_feed_states(std::slice::from_ref(s)).await
-    }
-
     /// One statement for the batch (a URL listed twice keeps its last
     /// state): a fetch cycle saves its feeds a flush at a time.
     async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
@@ -434,13 +422,6 @@ crate::shared::impl_store!(PgStore, {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    async fn list_feeds(&self) -> anyhow::Result<Vec<FeedState>> {
-        let rows = sqlx::query("SELECT * FROM feeds ORDER BY agent, url")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(feed_from_row).collect()
     }
 
     async fn get_items(&self, ids: &[i64]) -> anyhow::Result<Vec<Item>> {
@@ -551,52 +532,6 @@ crate::shared::impl_store!(PgStore, {
         Ok(())
     }
 
-    async fn latest_model(&self, name: &str) -> anyhow::Result<Option<(u64, String)>> {
-        let row = sqlx::query(
-            "SELECT revision, body FROM models WHERE name = $1 ORDER BY revision DESC LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((r.try_get::<i64, _>("revision")? as u64, r.try_get("body")?)))
-            .transpose()
-    }
-
-    async fn add_feedback(&self, item_id: i64, kind: &str, via: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO feedback (item_id, kind, via, at) VALUES ($1, $2, $3, $4)")
-            .bind(item_id)
-            .bind(kind)
-            .bind(via)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await
-            .with_context(|| format!("cannot record {kind} for item {item_id}"))?;
-        Ok(())
-    }
-
-    async fn list_feedback(&self) -> anyhow::Result<Vec<FeedbackRow>> {
-        let rows = sqlx::query("SELECT * FROM feedback ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FeedbackRow {
-                    item_id: r.try_get("item_id")?,
-                    kind: r.try_get("kind")?,
-                    via: r.try_get("via")?,
-                    at: r.try_get("at")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
     async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO state (key, value, updated) VALUES ($1, $2, $3)
@@ -645,26 +580,6 @@ crate::shared::impl_store!(PgStore, {
         Ok(())
     }
 
-    async fn log_saga_event(&self, saga: u64, event: &str, detail: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO saga_events (saga, event, detail, at) VALUES ($1, $2, $3, $4)")
-            .bind(saga as i64)
-            .bind(event)
-            .bind(detail)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn digest(&self, pipeline: &str, day: &str) -> anyhow::Result<Option<DigestRecord>> {
-        let row = sqlx::query("SELECT * FROM digests WHERE pipeline = $1 AND day = $2")
-            .bind(pipeline)
-            .bind(day)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(digest_from_row).transpose()
-    }
-
     async fn digest_begin(&self, rec: &DigestRecord) -> anyhow::Result<bool> {
         // One statement, so two workers racing for a day cannot both win:
         // the row is inserted, or replaces a `failed` attempt, or nothing
@@ -686,59 +601,6 @@ crate::shared::impl_store!(PgStore, {
         .fetch_optional(&self.pool)
         .await?;
         Ok(claimed.is_some())
-    }
-
-    async fn digest_finish(
-        &self,
-        pipeline: &str,
-        day: &str,
-        status: agg_core::DigestStatus,
-        error: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let sent_at = (status == agg_core::DigestStatus::Sent).then(Utc::now);
-        sqlx::query(
-            "UPDATE digests SET status = $1, sent_at = $2, error = $3 WHERE pipeline = $4 AND day = $5",
-        )
-        .bind(status.as_str())
-        .bind(sent_at)
-        .bind(error)
-        .bind(pipeline)
-        .bind(day)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn digest_forget(&self, pipeline: &str, day: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM digests WHERE pipeline = $1 AND day = $2")
-            .bind(pipeline)
-            .bind(day)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn sent_items(&self, pipeline: &str) -> anyhow::Result<std::collections::HashSet<i64>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT items FROM digests WHERE pipeline = $1 AND status = 'sent'")
-                .bind(pipeline)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut out = std::collections::HashSet::new();
-        for r in rows {
-            out.extend(serde_json::from_str::<Vec<i64>>(&r)?);
-        }
-        Ok(out)
-    }
-
-    async fn list_digests(&self, pipeline: &str, limit: u64) -> anyhow::Result<Vec<DigestRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM digests WHERE pipeline = $1 ORDER BY day DESC LIMIT $2")
-                .bind(pipeline)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(digest_from_row).collect()
     }
 
     async fn try_lease(
@@ -795,14 +657,5 @@ crate::shared::impl_store!(PgStore, {
         .fetch_all(&self.pool)
         .await?;
         Ok(claimed)
-    }
-
-    async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
-            .bind(name)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 });

@@ -9,11 +9,162 @@
 //! passed in as they are.
 
 /// `#[async_trait] impl Store for $store { <$own methods> <shared ones> }`.
+/// The shared bodies call the backend module's row mappers
+/// (`feed_from_row`, `digest_from_row`, from `rows.rs`) and `self.pool`:
+/// they resolve where the macro is invoked, in each backend's module.
 macro_rules! impl_store {
     ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
         impl agg_core::Store for $store {
             $($own)*
+
+            // The same SQL on both (`$N` placeholders work on SQLite too).
+            async fn feed_state(&self, url: &str) -> anyhow::Result<Option<agg_core::store::FeedState>> {
+                let row = sqlx::query("SELECT * FROM feeds WHERE url = $1")
+                    .bind(url)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(feed_from_row).transpose()
+            }
+
+            async fn save_feed_state(&self, s: &agg_core::store::FeedState) -> anyhow::Result<()> {
+                self.save_feed_states(std::slice::from_ref(s)).await
+            }
+
+            async fn list_feeds(&self) -> anyhow::Result<Vec<agg_core::store::FeedState>> {
+                let rows = sqlx::query("SELECT * FROM feeds ORDER BY agent, url")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(feed_from_row).collect()
+            }
+
+            async fn latest_model(&self, name: &str) -> anyhow::Result<Option<(u64, String)>> {
+                let row = sqlx::query(
+                    "SELECT revision, body FROM models WHERE name = $1 ORDER BY revision DESC LIMIT 1",
+                )
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| Ok((r.try_get::<i64, _>("revision")? as u64, r.try_get("body")?)))
+                    .transpose()
+            }
+
+            async fn add_feedback(&self, item_id: i64, kind: &str, via: &str) -> anyhow::Result<()> {
+                sqlx::query("INSERT INTO feedback (item_id, kind, via, at) VALUES ($1, $2, $3, $4)")
+                    .bind(item_id)
+                    .bind(kind)
+                    .bind(via)
+                    .bind(chrono::Utc::now())
+                    .execute(&self.pool)
+                    .await
+                    .with_context(|| format!("cannot record {kind} for item {item_id}"))?;
+                Ok(())
+            }
+
+            async fn list_feedback(&self) -> anyhow::Result<Vec<agg_core::store::FeedbackRow>> {
+                let rows = sqlx::query("SELECT * FROM feedback ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(agg_core::store::FeedbackRow {
+                            item_id: r.try_get("item_id")?,
+                            kind: r.try_get("kind")?,
+                            via: r.try_get("via")?,
+                            at: r.try_get("at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn log_saga_event(&self, saga: u64, event: &str, detail: &str) -> anyhow::Result<()> {
+                sqlx::query("INSERT INTO saga_events (saga, event, detail, at) VALUES ($1, $2, $3, $4)")
+                    .bind(saga as i64)
+                    .bind(event)
+                    .bind(detail)
+                    .bind(chrono::Utc::now())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn digest(&self, pipeline: &str, day: &str) -> anyhow::Result<Option<agg_core::store::DigestRecord>> {
+                let row = sqlx::query("SELECT * FROM digests WHERE pipeline = $1 AND day = $2")
+                    .bind(pipeline)
+                    .bind(day)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(digest_from_row).transpose()
+            }
+
+            async fn digest_finish(
+                &self,
+                pipeline: &str,
+                day: &str,
+                status: agg_core::DigestStatus,
+                error: Option<&str>,
+            ) -> anyhow::Result<()> {
+                let sent_at = (status == agg_core::DigestStatus::Sent).then(Utc::now);
+                sqlx::query(
+                    "UPDATE digests SET status = $1, sent_at = $2, error = $3 WHERE pipeline = $4 AND day = $5",
+                )
+                .bind(status.as_str())
+                .bind(sent_at)
+                .bind(error)
+                .bind(pipeline)
+                .bind(day)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn digest_forget(&self, pipeline: &str, day: &str) -> anyhow::Result<()> {
+                sqlx::query("DELETE FROM digests WHERE pipeline = $1 AND day = $2")
+                    .bind(pipeline)
+                    .bind(day)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn sent_items(&self, pipeline: &str) -> anyhow::Result<std::collections::HashSet<i64>> {
+                let rows: Vec<String> =
+                    sqlx::query_scalar("SELECT items FROM digests WHERE pipeline = $1 AND status = 'sent'")
+                        .bind(pipeline)
+                        .fetch_all(&self.pool)
+                        .await?;
+                let mut out = std::collections::HashSet::new();
+                for r in rows {
+                    out.extend(serde_json::from_str::<Vec<i64>>(&r)?);
+                }
+                Ok(out)
+            }
+
+            async fn list_digests(&self, pipeline: &str, limit: u64) -> anyhow::Result<Vec<agg_core::store::DigestRecord>> {
+                let rows =
+                    sqlx::query("SELECT * FROM digests WHERE pipeline = $1 ORDER BY day DESC LIMIT $2")
+                        .bind(pipeline)
+                        .bind(limit as i64)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.iter().map(digest_from_row).collect()
+            }
+
+            async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
+                sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+                    .bind(name)
+                    .bind(holder)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
 
             // Run history, written once in `runs.rs`.
             async fn record_agent(

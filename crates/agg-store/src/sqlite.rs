@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use agg_core::store::{DigestRecord, FeedState, FeedbackRow, ItemQuery, RunId, ScoreRow};
+use agg_core::store::{DigestRecord, FeedState, ItemQuery, RunId, ScoreRow};
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -425,18 +425,6 @@ crate::shared::impl_store!(SqliteStore, {
         Ok(id)
     }
 
-    async fn feed_state(&self, url: &str) -> anyhow::Result<Option<FeedState>> {
-        let row = sqlx::query("SELECT * FROM feeds WHERE url = ?")
-            .bind(url)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(feed_from_row).transpose()
-    }
-
-    async fn save_feed_state(&self, s: &FeedState) -> anyhow::Result<()> {
-        self.save_feed_states(std::slice::from_ref(s)).await
-    }
-
     async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
         if states.is_empty() {
             return Ok(());
@@ -485,13 +473,6 @@ crate::shared::impl_store!(SqliteStore, {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn list_feeds(&self) -> anyhow::Result<Vec<FeedState>> {
-        let rows = sqlx::query("SELECT * FROM feeds ORDER BY agent, url")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(feed_from_row).collect()
     }
 
     async fn get_items(&self, ids: &[i64]) -> anyhow::Result<Vec<Item>> {
@@ -606,52 +587,6 @@ crate::shared::impl_store!(SqliteStore, {
         Ok(())
     }
 
-    async fn latest_model(&self, name: &str) -> anyhow::Result<Option<(u64, String)>> {
-        let row = sqlx::query(
-            "SELECT revision, body FROM models WHERE name = ? ORDER BY revision DESC LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((r.try_get::<i64, _>("revision")? as u64, r.try_get("body")?)))
-            .transpose()
-    }
-
-    async fn add_feedback(&self, item_id: i64, kind: &str, via: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO feedback (item_id, kind, via, at) VALUES (?, ?, ?, ?)")
-            .bind(item_id)
-            .bind(kind)
-            .bind(via)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await
-            .with_context(|| format!("cannot record {kind} for item {item_id}"))?;
-        Ok(())
-    }
-
-    async fn list_feedback(&self) -> anyhow::Result<Vec<FeedbackRow>> {
-        let rows = sqlx::query("SELECT * FROM feedback ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FeedbackRow {
-                    item_id: r.try_get("item_id")?,
-                    kind: r.try_get("kind")?,
-                    via: r.try_get("via")?,
-                    at: r.try_get("at")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
     async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
         sqlx::query("INSERT OR REPLACE INTO state (key, value, updated) VALUES (?, ?, ?)")
             .bind(key)
@@ -689,26 +624,6 @@ crate::shared::impl_store!(SqliteStore, {
         Ok(())
     }
 
-    async fn log_saga_event(&self, saga: u64, event: &str, detail: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO saga_events (saga, event, detail, at) VALUES (?, ?, ?, ?)")
-            .bind(saga as i64)
-            .bind(event)
-            .bind(detail)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn digest(&self, pipeline: &str, day: &str) -> anyhow::Result<Option<DigestRecord>> {
-        let row = sqlx::query("SELECT * FROM digests WHERE pipeline = ? AND day = ?")
-            .bind(pipeline)
-            .bind(day)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(digest_from_row).transpose()
-    }
-
     async fn digest_begin(&self, rec: &DigestRecord) -> anyhow::Result<bool> {
         let mut tx = self.write_tx().await?;
         let status: Option<String> =
@@ -733,59 +648,6 @@ crate::shared::impl_store!(SqliteStore, {
         .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    async fn digest_finish(
-        &self,
-        pipeline: &str,
-        day: &str,
-        status: agg_core::DigestStatus,
-        error: Option<&str>,
-    ) -> anyhow::Result<()> {
-        let sent_at = (status == agg_core::DigestStatus::Sent).then(Utc::now);
-        sqlx::query(
-            "UPDATE digests SET status = ?, sent_at = ?, error = ? WHERE pipeline = ? AND day = ?",
-        )
-        .bind(status.as_str())
-        .bind(sent_at)
-        .bind(error)
-        .bind(pipeline)
-        .bind(day)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn digest_forget(&self, pipeline: &str, day: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM digests WHERE pipeline = ? AND day = ?")
-            .bind(pipeline)
-            .bind(day)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn sent_items(&self, pipeline: &str) -> anyhow::Result<std::collections::HashSet<i64>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT items FROM digests WHERE pipeline = ? AND status = 'sent'")
-                .bind(pipeline)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut out = std::collections::HashSet::new();
-        for r in rows {
-            out.extend(serde_json::from_str::<Vec<i64>>(&r)?);
-        }
-        Ok(out)
-    }
-
-    async fn list_digests(&self, pipeline: &str, limit: u64) -> anyhow::Result<Vec<DigestRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM digests WHERE pipeline = ? ORDER BY day DESC LIMIT ?")
-                .bind(pipeline)
-                .bind(limit as i64)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(digest_from_row).collect()
     }
 
     async fn try_lease(
@@ -845,14 +707,5 @@ crate::shared::impl_store!(SqliteStore, {
         }
         tx.commit().await?;
         Ok(claimed)
-    }
-
-    async fn release_lease(&self, name: &str, holder: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
-            .bind(name)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 });
