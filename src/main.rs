@@ -90,26 +90,7 @@ enum Command {
         format: GraphFmt,
     },
     /// Run a pipeline once.
-    Run {
-        file: PathBuf,
-        /// Fetch and process but write nothing (store, files, mail).
-        #[arg(long)]
-        dry_run: bool,
-        /// Run only this agent and the agents it depends on.
-        #[arg(long)]
-        only: Option<String>,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Fetch every feed now, ignoring polling schedules, for this run.
-        #[arg(long)]
-        refetch: bool,
-        /// How far back stages look for stored items still pending for them:
-        /// a duration (7d, 36h) or `all` (a new agent over the whole store).
-        /// Default: the pipeline's `backlog:` (7 days).
-        #[arg(long, value_name = "DURATION|all")]
-        backlog: Option<String>,
-    },
+    Run(RunArgs),
     /// Run a pipeline again over the items one day brought, into an empty
     /// scratch store (`--db`), as of that day: no fetching, files under
     /// `--out`, the digest rendered instead of sent. The same every time.
@@ -139,15 +120,7 @@ enum Command {
     /// period and are deleted (remembered as tombstones) at the full period;
     /// followed sagas' and liked items are kept. Runs of a pipeline with
     /// `retention_days:` do this once a day by themselves.
-    Gc {
-        /// A pipeline whose `retention_days:` (and `store:`) to use.
-        file: Option<PathBuf>,
-        /// Retention period in days (overrides the pipeline's).
-        #[arg(long)]
-        days: Option<u32>,
-        #[arg(long)]
-        json: bool,
-    },
+    Gc(GcArgs),
     /// List recent runs and what each agent did.
     Runs {
         #[arg(long, default_value_t = 20)]
@@ -156,40 +129,7 @@ enum Command {
         json: bool,
     },
     /// List stored items, newest first.
-    Items {
-        /// Only items from this agent.
-        #[arg(long)]
-        source: Option<String>,
-        /// Only items dated on or after this (YYYY-MM-DD or RFC 3339).
-        #[arg(long)]
-        since: Option<String>,
-        /// Only items dated before this (YYYY-MM-DD or RFC 3339).
-        #[arg(long)]
-        until: Option<String>,
-        /// Only items of this saga.
-        #[arg(long)]
-        saga: Option<u64>,
-        #[arg(long, default_value_t = 50)]
-        limit: u64,
-        /// Print only the number of matching items.
-        #[arg(long)]
-        count: bool,
-        /// Show each item's score and the reasons for it.
-        #[arg(long)]
-        explain: bool,
-        /// List items that failed in some stage (or were parked after
-        /// `max_attempts`), with the reason; `agg retry` offers them again.
-        #[arg(long)]
-        failed: bool,
-        /// Only items not read yet (opened in the UI or `agg mark read`).
-        #[arg(long)]
-        unread: bool,
-        /// Only saved items (☆ in the UI, `agg mark save`).
-        #[arg(long)]
-        saved: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Items(ItemsArgs),
     /// Mark items (ids from `agg items`) read or unread, saved or not.
     /// Unlike `agg feedback`, this trains nothing.
     Mark {
@@ -264,43 +204,7 @@ enum Command {
     },
     /// Run pipelines on their schedules and serve saga feeds, the reader's
     /// own feed, /healthz and /metrics. Stops cleanly on SIGTERM.
-    Serve {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Address to listen on (loopback by default: nothing is exposed
-        /// unless you ask).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: std::net::SocketAddr,
-        /// URL readers use to reach this server (self links in feeds). The
-        /// same variable gives an `email_digest` its links' base.
-        #[arg(long, env = "AGG_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Runs missed while agg was down: last (one run), all, or none.
-        #[arg(long, default_value = "last")]
-        catch_up: String,
-        /// Run every pipeline once right away, then follow the schedules.
-        #[arg(long)]
-        run_now: bool,
-        /// Lowest score for /feed.xml.
-        #[arg(long, default_value_t = 0.5)]
-        feed_min_score: f32,
-        /// Access token for the web UI (open it once as /?token=…).
-        #[arg(long, env = "AGG_UI_TOKEN")]
-        access_token: Option<String>,
-        /// Private host, address or network (CIDR) the UI's "add this URL"
-        /// may fetch from (repeatable or comma-separated; none by default).
-        #[arg(
-            long,
-            env = "AGG_ALLOW_PRIVATE",
-            value_delimiter = ',',
-            value_name = "HOST|IP|CIDR"
-        )]
-        allow_private: Vec<String>,
-        /// Turns on the Google Reader–compatible API at /api/greader for
-        /// this user; the password comes from AGG_API_PASSWORD.
-        #[arg(long, env = "AGG_API_USER")]
-        api_user: Option<String>,
-    },
+    Serve(ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -443,48 +347,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", agg_core::dag::render(&p, f));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run {
-            ref file,
-            dry_run,
-            ref only,
-            json,
-            refetch,
-            ref backlog,
-        } => {
-            let Some((p, _)) = load_or_report(file)? else {
-                return Ok(ExitCode::from(1));
-            };
-            let store = open_store(cli.db.as_deref(), Some(&p)).await?;
-            let opts = RunOptions {
-                dry_run,
-                only: only.clone(),
-                refetch,
-                backlog: parse_backlog(backlog.as_deref())?,
-                ..RunOptions::default()
-            };
-            run(&p, store, opts, json, cli.log_format).await
-        }
-        Command::Gc {
-            ref file,
-            days,
-            json,
-        } => {
-            let p = match file {
-                Some(f) => match load_or_report(f)? {
-                    Some((p, _)) => Some(p),
-                    None => return Ok(ExitCode::from(1)),
-                },
-                None => None,
-            };
-            let Some(days) = days.or(p.as_ref().and_then(|p| p.retention_days)) else {
-                anyhow::bail!(
-                    "no retention period: pass --days N or a pipeline with `retention_days:`"
-                );
-            };
-            anyhow::ensure!(days > 0, "--days must be at least 1");
-            let store = open_store(cli.db.as_deref(), p.as_ref()).await?;
-            cmd_gc::gc(store.as_ref(), days, json).await
-        }
+        Command::Run(a) => run_cmd(cli.db.as_deref(), cli.log_format, a).await,
+        Command::Gc(a) => gc_cmd(cli.db.as_deref(), a).await,
         Command::Replay(args) => cmd_replay::run(args, cli.db.as_deref()).await,
         Command::Status { ref file, json } => {
             let Some((p, _)) = load_or_report(file)? else {
@@ -499,57 +363,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             item,
             no_run,
         } => {
-            let Some((p, _)) = load_or_report(file)? else {
-                return Ok(ExitCode::from(1));
-            };
-            if let Some(a) = agent {
-                anyhow::ensure!(
-                    p.agents.iter().any(|d| &d.name == a),
-                    "no agent named `{a}` in {}",
-                    p.file.display()
-                );
-            }
-            let store = open_store(cli.db.as_deref(), Some(&p)).await?;
-            let n = store.retry_stage(&p.name, agent.as_deref(), item).await?;
-            println!("{n} failed or parked entries put back in line");
-            if no_run || n == 0 {
-                return Ok(ExitCode::SUCCESS);
-            }
-            run(&p, store, RunOptions::default(), false, cli.log_format).await
+            retry(
+                cli.db.as_deref(),
+                cli.log_format,
+                file,
+                agent.as_deref(),
+                item,
+                no_run,
+            )
+            .await
         }
         Command::Runs { limit, json } => {
             let store = open_store(cli.db.as_deref(), None).await?;
             runs(store.as_ref(), limit, json).await
         }
-        Command::Items {
-            ref source,
-            ref since,
-            ref until,
-            saga,
-            limit,
-            count,
-            explain,
-            failed,
-            unread,
-            saved,
-            json,
-        } => {
-            let store = open_store(cli.db.as_deref(), None).await?;
-            if failed {
-                return failed_items(store.as_ref(), limit, json).await;
-            }
-            let q = ItemQuery {
-                source: source.clone(),
-                since: since.as_deref().map(parse_when).transpose()?,
-                until: until.as_deref().map(parse_when).transpose()?,
-                limit: Some(limit),
-                saga,
-                unread,
-                saved,
-                ..ItemQuery::default()
-            };
-            items(store.as_ref(), &q, count, explain, json).await
-        }
+        Command::Items(a) => items_cmd(cli.db.as_deref(), a).await,
         Command::Mark { kind, ref ids } => {
             let store = open_store(cli.db.as_deref(), None).await?;
             let mark = match kind {
@@ -600,99 +428,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             interval,
             cycles,
             ref name,
-        } => {
-            let mut pipelines = Vec::new();
-            for f in files {
-                let Some((p, _)) = load_or_report(f)? else {
-                    return Ok(ExitCode::from(1));
-                };
-                pipelines.push(p);
-            }
-            let store = open_store(cli.db.as_deref(), pipelines.first()).await?;
-            let holder = match name.as_deref().map(str::trim) {
-                Some("") => anyhow::bail!("--name: a worker name cannot be empty"),
-                Some(n) => n.to_string(),
-                None => holder_id(),
-            };
-            agg_server::serve::work(
-                pipelines,
-                store,
-                holder,
-                std::time::Duration::from_secs(interval),
-                cycles,
-            )
-            .await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => worker(cli.db.as_deref(), files, interval, cycles, name.as_deref()).await,
         Command::Migrate => {
             open_store(cli.db.as_deref(), None).await?;
             println!("store is up to date");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schedule { ref file, count } => {
-            let Some((p, _)) = load_or_report(file)? else {
-                return Ok(ExitCode::from(1));
-            };
-            let Some(s) = &p.schedule else {
-                println!(
-                    "{} has no schedule: it runs only when asked (agg run)",
-                    p.name
-                );
-                return Ok(ExitCode::SUCCESS);
-            };
-            println!(
-                "{}: `{}` in {} — {}",
-                p.name,
-                s.expr,
-                p.timezone,
-                s.cron.describe()
-            );
-            for t in agg_server::schedule::next_runs(&s.cron, p.timezone, Utc::now(), count) {
-                println!(
-                    "  {}  ({})",
-                    t.with_timezone(&p.timezone).format("%a %Y-%m-%d %H:%M %Z"),
-                    t.format("%Y-%m-%d %H:%M UTC")
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve {
-            ref files,
-            bind,
-            ref public_url,
-            ref catch_up,
-            run_now,
-            feed_min_score,
-            ref access_token,
-            ref allow_private,
-            ref api_user,
-        } => {
-            let catch_up: agg_server::schedule::CatchUp =
-                catch_up.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-            let mut pipelines = Vec::new();
-            for f in files {
-                let Some((p, _)) = load_or_report(f)? else {
-                    return Ok(ExitCode::from(1));
-                };
-                pipelines.push(p);
-            }
-            let store = open_store(cli.db.as_deref(), pipelines.first()).await?;
-            let cfg = agg_server::serve::ServeConfig {
-                bind,
-                public_url: public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{bind}")),
-                catch_up,
-                run_now,
-                holder: holder_id(),
-                feed_min_score,
-                access_token: access_token.clone(),
-                allow_private: allow_private.clone(),
-                api_account: api_account(api_user.as_deref())?,
-            };
-            agg_server::serve::serve(pipelines, store, cfg).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Schedule { ref file, count } => print_schedule(file, count),
+        Command::Serve(a) => serve_cmd(cli.db.as_deref(), a).await,
         Command::Doctor(ref a) => cmd_doctor::run(a),
         Command::Kinds => {
             for k in agg_agents::registry().kinds() {
@@ -701,6 +444,323 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Loads every pipeline of `files`, printing diagnostics; `None` when one
+/// has errors.
+fn load_all(files: &[PathBuf]) -> anyhow::Result<Option<Vec<Pipeline>>> {
+    let mut pipelines = Vec::new();
+    for f in files {
+        let Some((p, _)) = load_or_report(f)? else {
+            return Ok(None);
+        };
+        pipelines.push(p);
+    }
+    Ok(Some(pipelines))
+}
+
+/// `agg retry`: puts failed or parked ledger entries back in line, then
+/// runs the pipeline unless told not to.
+async fn retry(
+    db: Option<&str>,
+    log_format: LogFormat,
+    file: &Path,
+    agent: Option<&str>,
+    item: Option<i64>,
+    no_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let Some((p, _)) = load_or_report(file)? else {
+        return Ok(ExitCode::from(1));
+    };
+    if let Some(a) = agent {
+        anyhow::ensure!(
+            p.agents.iter().any(|d| d.name == a),
+            "no agent named `{a}` in {}",
+            p.file.display()
+        );
+    }
+    let store = open_store(db, Some(&p)).await?;
+    let n = store.retry_stage(&p.name, agent, item).await?;
+    println!("{n} failed or parked entries put back in line");
+    if no_run || n == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    run(&p, store, RunOptions::default(), false, log_format).await
+}
+
+/// `agg worker`: runs the pipelines due, under a name in the leases.
+async fn worker(
+    db: Option<&str>,
+    files: &[PathBuf],
+    interval: u64,
+    cycles: u64,
+    name: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let Some(pipelines) = load_all(files)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let store = open_store(db, pipelines.first()).await?;
+    let holder = match name.map(str::trim) {
+        Some("") => anyhow::bail!("--name: a worker name cannot be empty"),
+        Some(n) => n.to_string(),
+        None => holder_id(),
+    };
+    agg_server::serve::work(
+        pipelines,
+        store,
+        holder,
+        std::time::Duration::from_secs(interval),
+        cycles,
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `agg schedule`: the pipeline's schedule in words and its next runs.
+fn print_schedule(file: &Path, count: usize) -> anyhow::Result<ExitCode> {
+    let Some((p, _)) = load_or_report(file)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let Some(s) = &p.schedule else {
+        println!(
+            "{} has no schedule: it runs only when asked (agg run)",
+            p.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!(
+        "{}: `{}` in {} — {}",
+        p.name,
+        s.expr,
+        p.timezone,
+        s.cron.describe()
+    );
+    for t in agg_server::schedule::next_runs(&s.cron, p.timezone, Utc::now(), count) {
+        println!(
+            "  {}  ({})",
+            t.with_timezone(&p.timezone).format("%a %Y-%m-%d %H:%M %Z"),
+            t.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Address to listen on (loopback by default: nothing is exposed
+    /// unless you ask).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: std::net::SocketAddr,
+    /// URL readers use to reach this server (self links in feeds). The
+    /// same variable gives an `email_digest` its links' base.
+    #[arg(long, env = "AGG_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Runs missed while agg was down: last (one run), all, or none.
+    #[arg(long, default_value = "last")]
+    catch_up: String,
+    /// Run every pipeline once right away, then follow the schedules.
+    #[arg(long)]
+    run_now: bool,
+    /// Lowest score for /feed.xml.
+    #[arg(long, default_value_t = 0.5)]
+    feed_min_score: f32,
+    /// Access token for the web UI (open it once as /?token=…).
+    #[arg(long, env = "AGG_UI_TOKEN")]
+    access_token: Option<String>,
+    /// Private host, address or network (CIDR) the UI's "add this URL"
+    /// may fetch from (repeatable or comma-separated; none by default).
+    #[arg(
+        long,
+        env = "AGG_ALLOW_PRIVATE",
+        value_delimiter = ',',
+        value_name = "HOST|IP|CIDR"
+    )]
+    allow_private: Vec<String>,
+    /// Turns on the Google Reader–compatible API at /api/greader for
+    /// this user; the password comes from AGG_API_PASSWORD.
+    #[arg(long, env = "AGG_API_USER")]
+    api_user: Option<String>,
+}
+
+/// `agg serve`.
+async fn serve_cmd(db: Option<&str>, a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let ServeArgs {
+        files,
+        bind,
+        public_url,
+        catch_up,
+        run_now,
+        feed_min_score,
+        access_token,
+        allow_private,
+        api_user,
+    } = a;
+    let catch_up: agg_server::schedule::CatchUp =
+        catch_up.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let Some(pipelines) = load_all(&files)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let store = open_store(db, pipelines.first()).await?;
+    let cfg = agg_server::serve::ServeConfig {
+        bind,
+        public_url: public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bind}")),
+        catch_up,
+        run_now,
+        holder: holder_id(),
+        feed_min_score,
+        access_token: access_token.clone(),
+        allow_private: allow_private.clone(),
+        api_account: api_account(api_user.as_deref())?,
+    };
+    agg_server::serve::serve(pipelines, store, cfg).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+struct ItemsArgs {
+    /// Only items from this agent.
+    #[arg(long)]
+    source: Option<String>,
+    /// Only items dated on or after this (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only items dated before this (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Only items of this saga.
+    #[arg(long)]
+    saga: Option<u64>,
+    #[arg(long, default_value_t = 50)]
+    limit: u64,
+    /// Print only the number of matching items.
+    #[arg(long)]
+    count: bool,
+    /// Show each item's score and the reasons for it.
+    #[arg(long)]
+    explain: bool,
+    /// List items that failed in some stage (or were parked after
+    /// `max_attempts`), with the reason; `agg retry` offers them again.
+    #[arg(long)]
+    failed: bool,
+    /// Only items not read yet (opened in the UI or `agg mark read`).
+    #[arg(long)]
+    unread: bool,
+    /// Only saved items (☆ in the UI, `agg mark save`).
+    #[arg(long)]
+    saved: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `agg items`.
+async fn items_cmd(db: Option<&str>, a: ItemsArgs) -> anyhow::Result<ExitCode> {
+    let ItemsArgs {
+        source,
+        since,
+        until,
+        saga,
+        limit,
+        count,
+        explain,
+        failed,
+        unread,
+        saved,
+        json,
+    } = a;
+    let store = open_store(db, None).await?;
+    if failed {
+        return failed_items(store.as_ref(), limit, json).await;
+    }
+    let q = ItemQuery {
+        source: source.clone(),
+        since: since.as_deref().map(parse_when).transpose()?,
+        until: until.as_deref().map(parse_when).transpose()?,
+        limit: Some(limit),
+        saga,
+        unread,
+        saved,
+        ..ItemQuery::default()
+    };
+    items(store.as_ref(), &q, count, explain, json).await
+}
+
+#[derive(clap::Args)]
+struct GcArgs {
+    /// A pipeline whose `retention_days:` (and `store:`) to use.
+    file: Option<PathBuf>,
+    /// Retention period in days (overrides the pipeline's).
+    #[arg(long)]
+    days: Option<u32>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `agg gc`.
+async fn gc_cmd(db: Option<&str>, a: GcArgs) -> anyhow::Result<ExitCode> {
+    let GcArgs { file, days, json } = a;
+    let p = match file {
+        Some(f) => match load_or_report(&f)? {
+            Some((p, _)) => Some(p),
+            None => return Ok(ExitCode::from(1)),
+        },
+        None => None,
+    };
+    let Some(days) = days.or(p.as_ref().and_then(|p| p.retention_days)) else {
+        anyhow::bail!("no retention period: pass --days N or a pipeline with `retention_days:`");
+    };
+    anyhow::ensure!(days > 0, "--days must be at least 1");
+    let store = open_store(db, p.as_ref()).await?;
+    cmd_gc::gc(store.as_ref(), days, json).await
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    file: PathBuf,
+    /// Fetch and process but write nothing (store, files, mail).
+    #[arg(long)]
+    dry_run: bool,
+    /// Run only this agent and the agents it depends on.
+    #[arg(long)]
+    only: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Fetch every feed now, ignoring polling schedules, for this run.
+    #[arg(long)]
+    refetch: bool,
+    /// How far back stages look for stored items still pending for them:
+    /// a duration (7d, 36h) or `all` (a new agent over the whole store).
+    /// Default: the pipeline's `backlog:` (7 days).
+    #[arg(long, value_name = "DURATION|all")]
+    backlog: Option<String>,
+}
+
+/// `agg run`.
+async fn run_cmd(db: Option<&str>, log_format: LogFormat, a: RunArgs) -> anyhow::Result<ExitCode> {
+    let RunArgs {
+        file,
+        dry_run,
+        only,
+        json,
+        refetch,
+        backlog,
+    } = a;
+    let Some((p, _)) = load_or_report(&file)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let store = open_store(db, Some(&p)).await?;
+    let opts = RunOptions {
+        dry_run,
+        only: only.clone(),
+        refetch,
+        backlog: parse_backlog(backlog.as_deref())?,
+        ..RunOptions::default()
+    };
+    run(&p, store, opts, json, log_format).await
 }
 
 /// The reader API's account: a user needs a password, from the
