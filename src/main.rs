@@ -784,8 +784,10 @@ fn api_account(user: Option<&str>) -> anyhow::Result<Option<agg_server::greader:
 
 /// This process among several sharing a store: host and pid.
 fn holder_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    format!("{}:{}", host.trim(), std::process::id())
+    // gethostname(2), not /etc/hostname: containers and BSDs often have no
+    // such file, and two workers would then differ by pid alone.
+    let host = gethostname::gethostname();
+    format!("{}:{}", host.to_string_lossy().trim(), std::process::id())
 }
 
 fn env_lookup(name: &str) -> Option<String> {
