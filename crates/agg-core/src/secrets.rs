@@ -260,17 +260,12 @@ pub fn register_env() {
     }
 }
 
-/// The password of a URL such as `smtp://user:pw@host`, raw and
-/// percent-decoded.
+/// The password of a URL such as `smtp://user:pw@host`, raw (as written in
+/// the URL); its percent-decoded spelling is registered too, since both
+/// can appear in messages.
 fn url_password(v: &str) -> Option<String> {
-    let rest = v.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
-    let pw = userinfo.split_once(':')?.1;
-    if pw.is_empty() {
-        return None;
-    }
-    // Both spellings can appear in messages.
+    let u = url::Url::parse(v).ok()?;
+    let pw = u.password().filter(|p| !p.is_empty())?;
     let decoded = percent_decode(pw);
     if decoded != pw {
         register(&decoded);
@@ -278,25 +273,23 @@ fn url_password(v: &str) -> Option<String> {
     Some(pw.to_string())
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
+/// `%XX` sequences decoded (a `+` stays a `+`: userinfo is not a form).
+pub fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `url` with its password replaced by `***`, for messages and logs; a
+/// string that is not a URL with a password comes back as it is.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
         }
-        out.push(b[i]);
-        i += 1;
+        _ => url.to_string(),
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `text` with every registered secret replaced by `***`: its literal and

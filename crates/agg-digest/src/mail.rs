@@ -59,12 +59,7 @@ impl SmtpUrl {
             .ok_or_else(|| anyhow::anyhow!("the SMTP URL `{}` has no host", redact_str(s)))?
             .trim_matches(|c| c == '[' || c == ']')
             .to_string();
-        let dec = |x: &str| {
-            url::form_urlencoded::parse(format!("x={x}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
+        let dec = agg_core::secrets::percent_decode;
         let user = (!u.username().is_empty()).then(|| dec(u.username()));
         let password = u.password().map(dec);
         let mut clear_text_ok = false;
@@ -125,13 +120,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 fn redact_str(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => s.to_string(),
-    }
+    agg_core::secrets::redact_url(s)
 }
 
 /// `List-Unsubscribe: <url>` (RFC 2369).
@@ -402,6 +391,10 @@ mod tests {
         assert_eq!(u.redacted(), "smtp+starttls://me@x.org:***@mail.x.org:587");
         let u = SmtpUrl::parse("smtps://a:b@h").unwrap();
         assert_eq!((u.security, u.port), (Security::Tls, 465));
+        // Userinfo is not a form: a `+` is a plus, not a space (it was read
+        // as a form value once, and a password with `+` never logged in).
+        let u = SmtpUrl::parse("smtps://a:x+y%2Bz@h").unwrap();
+        assert_eq!(u.password.as_deref(), Some("x+y+z"));
         let e = SmtpUrl::parse("http://a:secret@h").unwrap_err().to_string();
         assert!(e.contains("unknown SMTP URL scheme"), "{e}");
     }

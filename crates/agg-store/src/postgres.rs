@@ -61,13 +61,7 @@ impl PgStore {
 
 /// The URL without its password, for messages and logs.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+    agg_core::secrets::redact_url(url)
 }
 
 /// An item batch as one array per column, for `unnest`.
