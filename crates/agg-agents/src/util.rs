@@ -62,21 +62,9 @@ pub fn allowance(list: &[String]) -> Result<agg_fetch::Allowance, agg_core::Opti
     })
 }
 
-/// Parses durations such as `90m`, `36h`, `7d`, `2w`.
-pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n.parse().ok()?;
-    match unit.trim() {
-        "s" => Some(chrono::Duration::seconds(n)),
-        "m" => Some(chrono::Duration::minutes(n)),
-        "h" => Some(chrono::Duration::hours(n)),
-        "d" => Some(chrono::Duration::days(n)),
-        "w" => Some(chrono::Duration::weeks(n)),
-        _ => None,
-    }
-}
+/// Durations as people write them (`90m`, `36h`, `7d`, `2w`, `1h 30m`):
+/// the one rule of the pipeline file, humantime's syntax.
+pub use agg_core::pipeline::parse_duration;
 
 /// Whether `s` can name an environment variable (`[A-Za-z_][A-Za-z0-9_]*`):
 /// options that say where a secret comes from (`password_env`,
@@ -140,7 +128,11 @@ mod tests {
             super::parse_duration("2w"),
             Some(chrono::Duration::days(14))
         );
-        assert_eq!(super::parse_duration("7"), None);
-        assert_eq!(super::parse_duration("3y"), None);
+        assert_eq!(
+            super::parse_duration("1h 30m"),
+            Some(chrono::Duration::minutes(90))
+        );
+        assert_eq!(super::parse_duration("7"), None, "a unit is needed");
+        assert_eq!(super::parse_duration("3 parsecs"), None);
     }
 }
