@@ -305,19 +305,11 @@ fn atom03(doc: &[u8], tags: &[Tag]) -> Vec<Edit> {
                     });
                     match decoded {
                         Some(text) => {
-                            let mut escaped = String::new();
-                            for ch in text.chars() {
-                                match ch {
-                                    '<' => escaped.push_str("&lt;"),
-                                    '&' => escaped.push_str("&amp;"),
-                                    '>' => escaped.push_str("&gt;"),
-                                    c => escaped.push(c),
-                                }
-                            }
+                            let escaped = html_escape::encode_text(&text);
                             body = Some(Edit {
                                 at: t.end,
                                 end: tags[i + close.unwrap_or(0)].at,
-                                with: escaped.into_bytes(),
+                                with: escaped.into_owned().into_bytes(),
                             });
                             Some(if html { "html" } else { "text" })
                         }
