@@ -307,7 +307,8 @@ pub struct Discovered {
     pub mime: String,
 }
 
-static LINK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?is)<link\b[^>]*>").unwrap());
+/// Attributes of a tag the lenient OPML reader found (OPML that is not
+/// well-formed XML is read tag by tag).
 static ATTR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?s)([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"#).unwrap()
 });
@@ -323,39 +324,30 @@ const FEED_TYPES: &[&str] = &[
 ];
 
 /// Feeds advertised by an HTML page with `<link rel="alternate" type=…>`,
-/// resolved against `base` (or the page's `<base href>`), each once.
+/// resolved against `base` (or the page's `<base href>`), each once. The
+/// page is parsed as a browser would (html5ever): a `<link>` inside a
+/// comment, a script or an attribute value is not one.
 pub fn discover(html: &str, base: &url::Url) -> Vec<Discovered> {
+    let doc = dom_query::Document::from(html);
     let mut base = base.clone();
-    let mut out: Vec<Discovered> = Vec::new();
-    if let Some(m) = Regex::new(r#"(?is)<base\b[^>]*\bhref\s*=\s*["']([^"']+)["']"#)
-        .unwrap()
-        .captures(html)
-        && let Ok(b) = base.join(&m[1])
+    if let Some(h) = doc.select("base[href]").attr("href")
+        && let Ok(b) = base.join(h.trim())
     {
         base = b;
     }
-    for tag in LINK.find_iter(html) {
-        let mut rel = String::new();
-        let (mut href, mut ty, mut title) = (None, None, None);
-        for c in ATTR.captures_iter(tag.as_str()) {
-            let v = c
-                .get(2)
-                .or(c.get(3))
-                .or(c.get(4))
-                .map(|m| html_escape::decode_html_entities(m.as_str()).into_owned())
-                .unwrap_or_default();
-            match c[1].to_ascii_lowercase().as_str() {
-                "rel" => rel = v.to_ascii_lowercase(),
-                "href" => href = Some(v),
-                "type" => ty = Some(v.to_ascii_lowercase()),
-                "title" => title = Some(v),
-                _ => {}
-            }
-        }
-        let (Some(href), Some(ty)) = (href, ty) else {
+    let mut out: Vec<Discovered> = Vec::new();
+    for link in doc.select("link[href][type]").iter() {
+        let get = |n: &str| link.attr(n).map(|v| v.to_string());
+        let rel = get("rel").unwrap_or_default().to_ascii_lowercase();
+        let (Some(href), Some(ty)) = (get("href"), get("type")) else {
             continue;
         };
-        let ty = ty.split(';').next().unwrap_or("").trim().to_string();
+        let ty = ty
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if !rel.split_whitespace().any(|r| r == "alternate") || !FEED_TYPES.contains(&ty.as_str()) {
             continue;
         }
@@ -369,7 +361,7 @@ pub fn discover(html: &str, base: &url::Url) -> Vec<Discovered> {
         if out.iter().all(|d| d.url != url) {
             out.push(Discovered {
                 url,
-                title: title.filter(|t| !t.trim().is_empty()),
+                title: get("title").filter(|t| !t.trim().is_empty()),
                 mime: ty,
             });
         }
@@ -461,6 +453,20 @@ mod tests {
         assert_eq!(d[0].title.as_deref(), Some("Posts"));
         assert_eq!(d[1].url, "https://cdn.example.org/atom?a=1&b=2");
         assert_eq!(d[1].mime, "application/atom+xml");
+    }
+
+    /// A `<link>` a browser would not see (in a comment, in a script's
+    /// string) is no feed: the page is parsed as HTML, not scanned.
+    #[test]
+    fn links_a_browser_would_not_see_are_not_feeds() {
+        let html = r#"<html><head>
+<!-- <link rel="alternate" type="application/rss+xml" href="/old-feed.xml"> -->
+<script>var t = '<link rel="alternate" type="application/rss+xml" href="/js-feed.xml">';</script>
+<link rel="alternate" type="application/rss+xml" href="/feed.xml">
+</head></html>"#;
+        let base = url::Url::parse("https://example.org/").unwrap();
+        let urls: Vec<String> = discover(html, &base).into_iter().map(|d| d.url).collect();
+        assert_eq!(urls, ["https://example.org/feed.xml"]);
     }
 }
 
