@@ -697,24 +697,18 @@ fn view_link(
         }
     }
     if let Some(html) = html {
-        static LINK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-            regex::Regex::new(
-                r#"(?is)<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>(.*?)</a\s*>"#,
-            )
-            .expect("link regex")
+        // Parsed as a browser would: a link in a comment or a script is
+        // none, and entities in `href` are decoded by the parser.
+        static LINK: std::sync::LazyLock<scraper::Selector> = std::sync::LazyLock::new(|| {
+            scraper::Selector::parse("a[href]").expect("link selector")
         });
-        for c in LINK.captures_iter(html) {
-            let href = c
-                .get(1)
-                .or(c.get(2))
-                .or(c.get(3))
-                .map_or("", |m| m.as_str());
-            let text = html_to_text(c.get(4).map_or("", |m| m.as_str()));
-            if says_view_online(&text) {
-                let href = html_escape::decode_html_entities(href);
-                if let Some(u) = http_url(&href) {
-                    return Some(u);
-                }
+        let doc = scraper::Html::parse_document(html);
+        for a in doc.select(&LINK) {
+            let text = a.text().collect::<Vec<_>>().join(" ");
+            if says_view_online(&text)
+                && let Some(u) = a.value().attr("href").and_then(http_url)
+            {
+                return Some(u);
             }
         }
     }
@@ -1112,7 +1106,7 @@ Message-ID: <abc@cafe.example>\r\n\
 List-Id: Cafe Weekly <weekly.cafe.example>\r\n\
 MIME-Version: 1.0\r\n\
 Content-Type: text/html; charset=utf-8\r\n\r\n\
-<p><a href=\"https://cafe.example/unsub\">Unsubscribe</a> <a href=\"https://cafe.example/i/12?a=1&amp;b=2\">View <b>in browser</b></a></p><script>x()</script><p>Hello</p>";
+<!-- <a href=\"https://old.example/i/11\">View in browser</a> --><p><a href=\"https://cafe.example/unsub\">Unsubscribe</a> <a href=\"https://cafe.example/i/12?a=1&amp;b=2\">View <b>in browser</b></a></p><script>x()</script><p>Hello</p>";
         let it = mail_to_item(raw, "nl", chrono::Utc::now()).unwrap();
         assert_eq!(it.title, "Issue #12: été");
         assert_eq!(it.author.as_deref(), Some("Café Weekly"));
