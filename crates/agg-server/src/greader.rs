@@ -268,11 +268,19 @@ impl Api {
         }
     }
 
-    /// A write request's `T`, when given, must be this login's action token.
-    fn check_action(&self, auth: &str, p: &Params) -> Result<(), ApiError> {
+    /// A write request: logged in, and its `T` (when given) this login's
+    /// action token. Returns its parameters, query and body together.
+    fn write_request(
+        &self,
+        headers: &HeaderMap,
+        query: &Option<String>,
+        body: &[u8],
+    ) -> Result<Params, ApiError> {
+        let auth = self.authorize(headers)?;
+        let p = Params::both(query, body);
         match p.get("T") {
-            Some(t) if !same(t.trim(), &self.action_token(auth)) => Err(ApiError::BadToken),
-            _ => Ok(()),
+            Some(t) if !same(t.trim(), &self.action_token(&auth)) => Err(ApiError::BadToken),
+            _ => Ok(p),
         }
     }
 
@@ -920,9 +928,7 @@ async fn edit_tag(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> ApiResult {
-    let auth = api.authorize(&headers)?;
-    let p = Params::both(&q, &body);
-    api.check_action(&auth, &p)?;
+    let p = api.write_request(&headers, &q, &body)?;
     let ids: Vec<i64> = named_items(&api, &p)
         .await?
         .iter()
@@ -959,9 +965,7 @@ async fn mark_all_read(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> ApiResult {
-    let auth = api.authorize(&headers)?;
-    let p = Params::both(&q, &body);
-    api.check_action(&auth, &p)?;
+    let p = api.write_request(&headers, &q, &body)?;
     let s = p
         .get("s")
         .ok_or_else(|| ApiError::BadRequest("no stream named (s=…)".into()))?
