@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use agg_core::store::{DigestRecord, FeedState, ItemQuery, RunId, ScoreRow};
+use agg_core::store::{DigestRecord, FeedState, ItemQuery, ScoreRow};
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -323,25 +323,6 @@ crate::shared::impl_store!(PgStore, {
         Ok(n as u64)
     }
 
-    async fn begin_run(&self, pipeline: &str) -> anyhow::Result<RunId> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "UPDATE runs SET status = 'aborted' WHERE pipeline = $1 AND status = 'running'",
-        )
-        .bind(pipeline)
-        .execute(&mut *tx)
-        .await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO runs (pipeline, started, status) VALUES ($1, $2, 'running') RETURNING id",
-        )
-        .bind(pipeline)
-        .bind(Utc::now())
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
     /// One statement for the batch (a URL listed twice keeps its last
     /// state): a fetch cycle saves its feeds a flush at a time.
     async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
@@ -507,33 +488,6 @@ crate::shared::impl_store!(PgStore, {
         .bind(&scores)
         .bind(&models)
         .bind(&reasons)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn save_model(&self, name: &str, revision: u64, json: &str) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO models (name, revision, created, body) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (name, revision) DO UPDATE SET created = excluded.created, body = excluded.body",
-        )
-        .bind(name)
-        .bind(revision as i64)
-        .bind(Utc::now())
-        .bind(json)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO state (key, value, updated) VALUES ($1, $2, $3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(Utc::now())
         .execute(&self.pool)
         .await?;
         Ok(())

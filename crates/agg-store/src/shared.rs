@@ -166,6 +166,52 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn save_model(&self, name: &str, revision: u64, json: &str) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO models (name, revision, created, body) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (name, revision) DO UPDATE SET created = excluded.created, body = excluded.body",
+                )
+                .bind(name)
+                .bind(revision as i64)
+                .bind(chrono::Utc::now())
+                .bind(json)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO state (key, value, updated) VALUES ($1, $2, $3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(chrono::Utc::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn begin_run(&self, pipeline: &str) -> anyhow::Result<agg_core::store::RunId> {
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "UPDATE runs SET status = 'aborted' WHERE pipeline = $1 AND status = 'running'",
+                )
+                .bind(pipeline)
+                .execute(&mut *tx)
+                .await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO runs (pipeline, started, status) VALUES ($1, $2, 'running') RETURNING id",
+                )
+                .bind(pipeline)
+                .bind(chrono::Utc::now())
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
             // Run history, written once in `runs.rs`.
             async fn record_agent(
                 &self,

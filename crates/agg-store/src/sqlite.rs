@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use agg_core::store::{DigestRecord, FeedState, ItemQuery, RunId, ScoreRow};
+use agg_core::store::{DigestRecord, FeedState, ItemQuery, ScoreRow};
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -408,23 +408,6 @@ crate::shared::impl_store!(SqliteStore, {
         Ok(n as u64)
     }
 
-    async fn begin_run(&self, pipeline: &str) -> anyhow::Result<RunId> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE runs SET status = 'aborted' WHERE pipeline = ? AND status = 'running'")
-            .bind(pipeline)
-            .execute(&mut *tx)
-            .await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO runs (pipeline, started, status) VALUES (?, ?, 'running') RETURNING id",
-        )
-        .bind(pipeline)
-        .bind(Utc::now())
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
     async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
         if states.is_empty() {
             return Ok(());
@@ -571,29 +554,6 @@ crate::shared::impl_store!(SqliteStore, {
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
-    }
-
-    async fn save_model(&self, name: &str, revision: u64, json: &str) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT OR REPLACE INTO models (name, revision, created, body) VALUES (?, ?, ?, ?)",
-        )
-        .bind(name)
-        .bind(revision as i64)
-        .bind(Utc::now())
-        .bind(json)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn save_state(&self, key: &str, value: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT OR REPLACE INTO state (key, value, updated) VALUES (?, ?, ?)")
-            .bind(key)
-            .bind(value)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
