@@ -76,6 +76,9 @@ struct Api {
     labels: Arc<Mutex<Option<CachedLabels>>>,
 }
 
+/// Feeds as subscriptions: URL → (title, folder label).
+type Feeds = BTreeMap<String, (String, Option<String>)>;
+
 /// The saga labels and when they were read.
 type CachedLabels = (Instant, Arc<SagaLabels>);
 
@@ -314,7 +317,7 @@ impl Api {
     }
 
     /// Feeds as subscriptions: URL → (title, folder label).
-    async fn feeds(&self) -> Result<BTreeMap<String, (String, Option<String>)>, ApiError> {
+    async fn feeds(&self) -> Result<Feeds, ApiError> {
         let folders: HashMap<String, String> = self
             .store()
             .list_subscriptions(None)
@@ -466,7 +469,7 @@ async fn unread_count(State(api): State<Api>, headers: HeaderMap) -> ApiResult {
 
 impl Api {
     /// What a stream id names, as a query of the store.
-    async fn stream(&self, id: &str) -> Result<ItemQuery, ApiError> {
+    fn stream(&self, id: &str, feeds: &Feeds) -> Result<ItemQuery, ApiError> {
         let mut q = ItemQuery::default();
         if id == READING_LIST {
         } else if id == STARRED {
@@ -476,7 +479,7 @@ impl Api {
                 "the read state is a filter (xt/it), not a stream".into(),
             ));
         } else if let Some(url) = id.strip_prefix("feed/") {
-            if !self.feeds().await?.contains_key(url) {
+            if !feeds.contains_key(url) {
                 return Err(ApiError::NotFound(format!("no such feed: {url}")));
             }
             q.feeds = Some(vec![url.to_string()]);
@@ -493,17 +496,15 @@ impl Api {
             {
                 q.saga = Some(saga);
             } else {
-                let feeds: Vec<String> = self
-                    .feeds()
-                    .await?
-                    .into_iter()
+                let in_folder: Vec<String> = feeds
+                    .iter()
                     .filter(|(_, (_, f))| f.as_deref() == Some(name))
-                    .map(|(u, _)| u)
+                    .map(|(u, _)| u.clone())
                     .collect();
-                if feeds.is_empty() {
+                if in_folder.is_empty() {
                     return Err(ApiError::NotFound(format!("no such label: {name}")));
                 }
-                q.feeds = Some(feeds);
+                q.feeds = Some(in_folder);
             }
         } else {
             return Err(ApiError::NotFound(format!("no such stream: {id}")));
@@ -522,9 +523,10 @@ impl Api {
         id: &str,
         p: &Params,
         max: u64,
+        feeds: &Feeds,
     ) -> Result<(Vec<Item>, Option<String>), ApiError> {
         let n = p.num("n")?.unwrap_or(20).clamp(1, max as i64) as u64;
-        let mut q = self.stream(id).await?;
+        let mut q = self.stream(id, feeds)?;
         for x in p.all("xt") {
             match x {
                 READ => q.unread = true,
@@ -559,19 +561,19 @@ impl Api {
         Ok((items, cont))
     }
 
-    /// What rendering `items` needs from the store, read once per page.
-    async fn context(&self, items: &[Item]) -> Result<Context, ApiError> {
+    /// What rendering `items` needs beyond `feeds`, read once per page.
+    async fn context(&self, items: &[Item], feeds: Feeds) -> Result<Context, ApiError> {
         let ids: Vec<i64> = items.iter().filter_map(|i| i.id).collect();
         Ok(Context {
             states: self.store().item_states(&ids).await?,
-            feeds: self.feeds().await?,
+            feeds,
             sagas: self.saga_labels().await?,
         })
     }
 
     /// Items as the dialect's JSON objects.
-    async fn render(&self, items: &[Item]) -> Result<Vec<Value>, ApiError> {
-        let ctx = self.context(items).await?;
+    async fn render(&self, items: &[Item], feeds: Feeds) -> Result<Vec<Value>, ApiError> {
+        let ctx = self.context(items, feeds).await?;
         let view = ctx.view(self.app.feed_min_score);
         Ok(items.iter().map(|i| item_json(i, &view)).collect())
     }
@@ -579,7 +581,7 @@ impl Api {
 
 struct Context {
     states: HashMap<i64, ItemState>,
-    feeds: BTreeMap<String, (String, Option<String>)>,
+    feeds: Feeds,
     sagas: Arc<SagaLabels>,
 }
 
@@ -596,7 +598,7 @@ impl Context {
 
 /// What a client needs to show one item: its categories and its feed.
 struct View<'a> {
-    feeds: &'a BTreeMap<String, (String, Option<String>)>,
+    feeds: &'a Feeds,
     sagas: &'a SagaLabels,
     states: &'a HashMap<i64, ItemState>,
     min_score: f32,
@@ -777,17 +779,16 @@ async fn atom_stream(
 ) -> ApiResult {
     api.authorize(&headers)?;
     let p = Params::query(&q);
-    let (items, cont) = api.page(&stream, &p, MAX_ITEMS).await?;
+    let feeds = api.feeds().await?;
+    let (items, cont) = api.page(&stream, &p, MAX_ITEMS, &feeds).await?;
     let title = match stream.strip_prefix("feed/") {
-        Some(url) => api
-            .feeds()
-            .await?
+        Some(url) => feeds
             .get(url)
             .map(|(t, _)| t.clone())
             .unwrap_or_else(|| url.to_string()),
         None => stream.rsplit('/').next().unwrap_or(&stream).to_string(),
     };
-    let ctx = api.context(&items).await?;
+    let ctx = api.context(&items, feeds).await?;
     let xml = atom_xml(
         &stream,
         &title,
@@ -804,7 +805,8 @@ async fn atom_stream(
 
 async fn contents(api: Api, headers: HeaderMap, stream: &str, p: Params) -> ApiResult {
     api.authorize(&headers)?;
-    let (items, cont) = api.page(stream, &p, MAX_ITEMS).await?;
+    let feeds = api.feeds().await?;
+    let (items, cont) = api.page(stream, &p, MAX_ITEMS, &feeds).await?;
     let updated = items
         .iter()
         .map(|i| i.fetched)
@@ -813,7 +815,7 @@ async fn contents(api: Api, headers: HeaderMap, stream: &str, p: Params) -> ApiR
     let mut v = json!({
         "id": stream,
         "updated": updated.timestamp(),
-        "items": api.render(&items).await?,
+        "items": api.render(&items, feeds).await?,
     });
     if let Some(c) = cont {
         v["continuation"] = json!(c);
@@ -844,7 +846,7 @@ async fn item_ids(State(api): State<Api>, headers: HeaderMap, RawQuery(q): RawQu
     api.authorize(&headers)?;
     let p = Params::query(&q);
     let s = p.get("s").unwrap_or(READING_LIST).to_string();
-    let (items, cont) = api.page(&s, &p, MAX_IDS).await?;
+    let (items, cont) = api.page(&s, &p, MAX_IDS, &api.feeds().await?).await?;
     let refs: Vec<Value> = items
         .iter()
         .filter_map(|i| {
@@ -916,7 +918,7 @@ async fn items_contents(
     Ok(json_response(&json!({
         "id": READING_LIST,
         "updated": Utc::now().timestamp(),
-        "items": api.render(&items).await?,
+        "items": api.render(&items, api.feeds().await?).await?,
     })))
 }
 
@@ -970,7 +972,7 @@ async fn mark_all_read(
         .get("s")
         .ok_or_else(|| ApiError::BadRequest("no stream named (s=…)".into()))?
         .to_string();
-    let mut q = api.stream(&s).await?;
+    let mut q = api.stream(&s, &api.feeds().await?)?;
     q.unread = true;
     q.limit = Some(MAX_ITEMS);
     if let Some(ts) = p.num("ts")? {
