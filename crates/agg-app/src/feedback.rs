@@ -60,6 +60,15 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
+impl From<crate::items::Error> for Error {
+    fn from(e: crate::items::Error) -> Self {
+        match e {
+            crate::items::Error::Unknown(u) => Error::Unknown(u),
+            crate::items::Error::Store(e) => Error::Store(e),
+        }
+    }
+}
+
 /// Records `kind` for every item of `ids` and returns the items, in the
 /// order of `ids`. Nothing is recorded unless every id exists: a typo in
 /// the third id must not leave the first two half-applied.
@@ -69,11 +78,7 @@ pub async fn record(
     kind: Kind,
     via: Via,
 ) -> Result<Vec<Item>, Error> {
-    let items = match crate::items::all_stored(store, ids).await {
-        Ok(items) => items,
-        Err(crate::items::Error::Unknown(u)) => return Err(u.into()),
-        Err(crate::items::Error::Store(e)) => return Err(e.into()),
-    };
+    let items = crate::items::all_stored(store, ids).await?;
     for id in ids {
         store
             .add_feedback(*id, kind.as_str(), via.as_str())

@@ -120,17 +120,26 @@ pub enum Changed {
     NewSaga(SagaId),
 }
 
+impl From<crate::items::Error> for Error {
+    fn from(e: crate::items::Error) -> Self {
+        match e {
+            crate::items::Error::Unknown(u) => Error::UnknownItems(u),
+            crate::items::Error::Store(e) => Error::Store(e),
+        }
+    }
+}
+
 /// Applies `control` to saga `id`, under the lease.
 pub async fn control(store: &dyn Store, id: u64, control: Control) -> Result<Changed, Error> {
     let id = SagaId(id);
     // The engine knows items by their stable key, people by their id; the
     // lookup needs no lease.
     let keys = match &control {
-        Control::Split { items } => match crate::items::all_stored(store, items).await {
-            Ok(found) => found.into_iter().map(|i| i.key).collect(),
-            Err(crate::items::Error::Unknown(u)) => return Err(u.into()),
-            Err(crate::items::Error::Store(e)) => return Err(e.into()),
-        },
+        Control::Split { items } => crate::items::all_stored(store, items)
+            .await?
+            .into_iter()
+            .map(|i| i.key)
+            .collect(),
         _ => Vec::new(),
     };
     let now = agg_core::clock::now().map_err(Error::Clock)?;
