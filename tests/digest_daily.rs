@@ -57,7 +57,7 @@ fn the_shipped_daily_digest_is_scored_grouped_and_sent() {
     let html = tmp.path().join("digest-email.html");
     std::fs::write(&html, m["html"].as_str().unwrap()).unwrap();
     for width in [360, 390, 640] {
-        let v = measure(
+        let v = common::measure(
             &format!("file://{}", html.display()),
             width,
             &format!("digest-{width}"),

@@ -8,6 +8,9 @@
 #[path = "fixtures/digest/support.rs"]
 mod support;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -109,7 +112,7 @@ fn the_digest_fits_a_phone_screen() {
     std::fs::write(&html, msg["html"].as_str().unwrap()).unwrap();
     let url = format!("file://{}", html.display());
     for width in [360u32, 390, 640] {
-        let v = measure(&url, width, &format!("digest-phone-{width}"));
+        let v = common::measure(&url, width, &format!("digest-phone-{width}"));
         eprintln!(
             "{width} px: scrollWidth {} innerWidth {} height {}",
             v["scrollWidth"], v["innerWidth"], v["height"]

@@ -93,32 +93,6 @@ fn feedback(db: &Path) -> Vec<agg_core::FeedbackRow> {
     rt.block_on(store.list_feedback()).unwrap()
 }
 
-/// Opens `url` in headless Chromium (tests/fixtures/ui/click.py), clicks
-/// `selector` (`-`: none), saves a screenshot as a test artifact and
-/// returns the URL the browser ended on.
-fn browser(url: &str, selector: &str, name: &str) -> String {
-    let shot = repo().join(format!("target/test-artifacts/ui-{name}.png"));
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("tests/fixtures/ui/click.py"))
-        .arg(url)
-        .arg(selector)
-        .arg(&shot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "browser on {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let size = std::fs::metadata(&shot).unwrap().len();
-    assert!(
-        size > 5_000,
-        "{name}: a rendered page, not a blank one ({size} bytes)"
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["after"].as_str().unwrap().to_string()
-}
-
 /// A scratch copy of the shipped pipelines (and demo feeds).
 fn shipped() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -620,30 +594,6 @@ fn add_url_fetches_stores_and_likes_only_on_post() {
         err.contains("--allow-private") && err.contains("10.0.0.0/99"),
         "{err}"
     );
-}
-
-/// Renders `url` at `width` px in headless Chromium
-/// (tests/fixtures/ui/measure.py), keeps the screenshot as
-/// target/test-artifacts/NAME.png, and returns the page's measurements.
-fn measure(url: &str, width: u32, name: &str) -> serde_json::Value {
-    let shot = repo().join(format!("target/test-artifacts/{name}.png"));
-    let out = std::process::Command::new("python3")
-        .arg(repo().join("tests/fixtures/ui/measure.py"))
-        .arg(url)
-        .arg(width.to_string())
-        .arg(&shot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium on {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        std::fs::metadata(&shot).unwrap().len() > 5_000,
-        "{name}: blank"
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// A phone shows the whole page: nothing scrolls sideways, no box reaches

@@ -400,3 +400,53 @@ pub fn rss(prefix: &str, n: usize) -> Vec<u8> {
     s.push_str("</channel></rss>");
     s.into_bytes()
 }
+
+/// Opens `url` in headless Chromium (tests/fixtures/ui/click.py), clicks
+/// `selector` (`-`: none), saves a screenshot as a test artifact and
+/// returns the URL the browser ended on.
+pub fn browser(url: &str, selector: &str, name: &str) -> String {
+    let shot = repo().join(format!("target/test-artifacts/ui-{name}.png"));
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/fixtures/ui/click.py"))
+        .arg(url)
+        .arg(selector)
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let size = std::fs::metadata(&shot).unwrap().len();
+    assert!(
+        size > 5_000,
+        "{name}: a rendered page, not a blank one ({size} bytes)"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["after"].as_str().unwrap().to_string()
+}
+
+/// Renders `url` at `width` px in headless Chromium
+/// (tests/fixtures/ui/measure.py), keeps the screenshot as
+/// target/test-artifacts/NAME.png, and returns the page's measurements.
+pub fn measure(url: &str, width: u32, name: &str) -> serde_json::Value {
+    let shot = repo().join(format!("target/test-artifacts/{name}.png"));
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("tests/fixtures/ui/measure.py"))
+        .arg(url)
+        .arg(width.to_string())
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 5_000,
+        "{name}: blank"
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
