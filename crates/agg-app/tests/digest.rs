@@ -2,6 +2,8 @@
 //! UI shows renders what the digest would send, changes nothing, and
 //! agrees with the CLI's preview (`Job` in preview mode).
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -37,17 +39,7 @@ fn setup(dir: &Path, with_digest: bool) -> Pipeline {
     );
     let file = dir.join("p.yaml");
     std::fs::write(&file, yaml).unwrap();
-    let env = |_: &str| None;
-    let mut loaded = agg_core::pipeline::load(&file, &agg_agents::registry(), &env).unwrap();
-    let diags: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .map(|d| d.render(&loaded.sources))
-        .collect();
-    loaded
-        .pipeline
-        .take()
-        .unwrap_or_else(|| panic!("{diags:?}"))
+    support::load(&file)
 }
 
 async fn store_with_items(dir: &Path, p: &Pipeline) -> Arc<dyn Store> {

@@ -2,6 +2,8 @@
 //! the run when the pipeline has a period, the run is a full one and the
 //! last pass is old enough; otherwise the outcome says why it was skipped.
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,17 +33,7 @@ fn setup(dir: &Path, retention: &str) -> Pipeline {
     );
     let file = dir.join("p.yaml");
     std::fs::write(&file, yaml).unwrap();
-    let env = |_: &str| None;
-    let mut loaded = agg_core::pipeline::load(&file, &agg_agents::registry(), &env).unwrap();
-    let diags: Vec<String> = loaded
-        .diagnostics
-        .iter()
-        .map(|d| d.render(&loaded.sources))
-        .collect();
-    loaded
-        .pipeline
-        .take()
-        .unwrap_or_else(|| panic!("{diags:?}"))
+    support::load(&file)
 }
 
 async fn store(dir: &Path) -> Arc<dyn Store> {
