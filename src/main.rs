@@ -408,9 +408,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let store = open_store(cli.db.as_deref(), None).await?;
             let req = agg_app::search::Request {
-                query: query.clone(),
                 since: since.as_deref().map(parse_when).transpose()?,
                 limit,
+                ..agg_app::search::Request::new(query)
             };
             cmd_score::search(store.as_ref(), req, model, json).await
         }

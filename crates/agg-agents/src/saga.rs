@@ -245,6 +245,44 @@ fn saga_ref(s: &agg_saga::Saga) -> SagaRef {
     }
 }
 
+/// The `state` key set once the saga list holds a row for every saga.
+pub const LIST_KEY: &str = "saga-list:complete";
+
+/// Writes the saga list rows (`Store::put_saga_list`) of the sagas the
+/// events of this save named, or of every saga the first time: each change
+/// to a saga is an event (join, merge, split, dormancy, every user
+/// control), so the list follows the engine without rewriting it.
+async fn write_saga_list(
+    store: &dyn Store,
+    engine: &SagaEngine,
+    touched: std::collections::BTreeSet<u64>,
+) -> anyhow::Result<()> {
+    let complete = store.load_state(LIST_KEY).await?.is_some();
+    let ids: Vec<u64> = if complete {
+        touched.into_iter().collect()
+    } else {
+        engine.sagas().map(|s| s.id.0).collect()
+    };
+    let mut rows = Vec::new();
+    let mut gone = Vec::new();
+    for id in ids {
+        match engine.saga(agg_saga::SagaId(id)) {
+            Some(s) if s.merged_into.is_none() => rows.push(agg_core::SagaListRow {
+                id,
+                group: s.list_group().number(),
+                last_seen: s.last_seen,
+                body: serde_json::to_string(&s.listing())?,
+            }),
+            _ => gone.push(id),
+        }
+    }
+    store.put_saga_list(&rows, &gone).await?;
+    if !complete {
+        store.save_state(LIST_KEY, "1").await?;
+    }
+    Ok(())
+}
+
 /// Saves the engine and logs the events it produced since the last save
 /// (in one batch: a run that founds or merges thousands of sagas wrote one
 /// statement, and one SQLite commit, per event).
@@ -253,6 +291,7 @@ fn saga_ref(s: &agg_saga::Saga) -> SagaRef {
 pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::Result<()> {
     let mut moved = Vec::new();
     let mut events = Vec::new();
+    let mut touched = std::collections::BTreeSet::new();
     for ev in engine.take_events() {
         if let agg_saga::SagaEvent::Merged { into, .. } | agg_saga::SagaEvent::Split { into, .. } =
             &ev
@@ -267,14 +306,16 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         }
         let json = serde_json::to_value(&ev)?;
         let name = json["event"].as_str().unwrap_or("event").to_string();
-        let saga = ["saga", "into", "from"]
+        let named = ["saga", "into", "from"]
             .iter()
-            .find_map(|k| json.get(*k).and_then(|v| v.as_u64()))
-            .unwrap_or(0);
+            .filter_map(|k| json.get(*k).and_then(|v| v.as_u64()));
+        touched.extend(named.clone());
+        let saga = named.clone().next().unwrap_or(0);
         events.push((saga, name, json.to_string()));
     }
     store.log_saga_events(&events).await?;
     store.save_state(STATE_KEY, &engine.to_json()?).await?;
+    write_saga_list(store, engine, touched).await?;
     let marks = SagaMarks {
         followed: engine
             .sagas()

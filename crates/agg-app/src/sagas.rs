@@ -12,7 +12,7 @@
 //! make `agg sagas list` wait behind a long run for nothing.
 
 use agg_core::Store;
-use agg_saga::{SagaEngine, SagaError, SagaId};
+use agg_saga::{ListGroup, SagaEngine, SagaError, SagaId, SagaListing};
 
 use crate::StoreError;
 
@@ -41,6 +41,108 @@ pub async fn read(store: &dyn Store) -> Result<SagaEngine, Error> {
         .map_err(StoreError)?;
     engine.sweep(agg_core::clock::now().map_err(Error::Clock)?);
     Ok(engine)
+}
+
+/// One page of the list of sagas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    /// The page's sagas with their group, in list order.
+    pub rows: Vec<(ListGroup, SagaListing)>,
+    /// One-item sagas in all (listed only when asked for).
+    pub single: u64,
+    /// Whether there is a next page.
+    pub more: bool,
+}
+
+/// Page `page` (from 0) of the list of sagas, `per_page` a page: followed,
+/// then several outlets, then several items, one-item sagas only with
+/// `all`; newest first within a group; merged sagas never.
+///
+/// Read from the store's saga list, one page at a time: the engine's state
+/// is not loaded (issue 23). Statuses are those of the last save (a run, a
+/// control), so a saga gone quiet since then reads active until the next
+/// run. A store whose list was never written (by an older version) gets the
+/// same page computed from the engine until its first save.
+pub async fn list_page(
+    store: &dyn Store,
+    all: bool,
+    page: u64,
+    per_page: u64,
+) -> Result<ListPage, Error> {
+    let max = if all {
+        ListGroup::OneItem
+    } else {
+        ListGroup::SeveralItems
+    };
+    let complete = store
+        .load_state(agg_agents::saga::LIST_KEY)
+        .await
+        .map_err(StoreError)?
+        .is_some();
+    if !complete {
+        // As last saved, like the stored rows (no sweep to now).
+        let engine = agg_agents::saga::load_engine(store)
+            .await
+            .map_err(StoreError)?;
+        return Ok(list_from_engine(&engine, max, page, per_page));
+    }
+    let stored = store
+        .saga_list(max.number(), page * per_page, per_page + 1)
+        .await
+        .map_err(StoreError)?;
+    let more = stored.len() as u64 > per_page;
+    let mut rows = Vec::with_capacity(stored.len());
+    for r in stored.into_iter().take(per_page as usize) {
+        let group = ListGroup::from_number(r.group).ok_or_else(|| {
+            StoreError(anyhow::anyhow!(
+                "saga {}: unknown list group {}",
+                r.id,
+                r.group
+            ))
+        })?;
+        let listing: SagaListing = serde_json::from_str(&r.body)
+            .map_err(|e| StoreError(anyhow::anyhow!("saga {}: unreadable list row: {e}", r.id)))?;
+        rows.push((group, listing));
+    }
+    let single = store
+        .saga_list_counts()
+        .await
+        .map_err(StoreError)?
+        .into_iter()
+        .find(|(g, _)| *g == ListGroup::OneItem.number())
+        .map_or(0, |(_, n)| n);
+    Ok(ListPage { rows, single, more })
+}
+
+/// [`list_page`] computed from the engine: the order the stored list keeps.
+pub fn list_from_engine(engine: &SagaEngine, max: ListGroup, page: u64, per_page: u64) -> ListPage {
+    let mut all: Vec<(ListGroup, SagaListing)> = engine
+        .sagas()
+        .filter(|s| s.merged_into.is_none())
+        .map(|s| (s.list_group(), s.listing()))
+        .collect();
+    let single = all.iter().filter(|(g, _)| *g == ListGroup::OneItem).count() as u64;
+    all.retain(|(g, _)| *g <= max);
+    all.sort_by(|a, b| {
+        (
+            a.0,
+            std::cmp::Reverse(a.1.last_seen),
+            std::cmp::Reverse(a.1.id),
+        )
+            .cmp(&(
+                b.0,
+                std::cmp::Reverse(b.1.last_seen),
+                std::cmp::Reverse(b.1.id),
+            ))
+    });
+    let start = (page * per_page) as usize;
+    let more = all.len() > start + per_page as usize;
+    let rows = all
+        .into_iter()
+        .skip(start)
+        .take(per_page as usize)
+        .collect();
+    ListPage { rows, single, more }
 }
 
 /// Runs `f` while holding the engine lease, and gives the lease back

@@ -13,13 +13,14 @@
 //!   "result" is noise, and an honest "nothing matches" is more useful.
 //! - Without a model only words count ([`Ranking::Words`] says why), so a
 //!   missing model degrades search instead of breaking it.
-//! - At most [`POOL`] of the newest items are searched, a bound on the work
-//!   (and memory) of one search whatever the store holds.
+//! - Words are looked up in the store's full-text index over every stored
+//!   item; meaning is compared over the vectors of the [`POOL`] newest
+//!   items: both bounded, whatever the store holds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use agg_core::{Item, ItemQuery, Pipeline, Store};
+use agg_core::{Item, Pipeline, Store, TextQuery};
 use agg_score::{Device, EmbedConfig, Embedder, OrtEmbedder};
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
@@ -29,8 +30,13 @@ use crate::StoreError;
 /// Results returned unless the caller asks for another number (`agg search
 /// --limit`): a page a person reads, not a dump of the store.
 pub const LIMIT: usize = 25;
-/// Most recent items searched (a bound on the work per search).
+/// Most recent items compared by meaning (a bound on the work per search;
+/// words are looked up over the whole store).
 pub const POOL: u64 = 20_000;
+/// Best word matches taken from the full-text index.
+pub const TEXT_CANDIDATES: u64 = 200;
+/// Nearest items in meaning taken from the pool.
+pub const MEANING_CANDIDATES: usize = 200;
 /// Lowest cosine similarity kept for an item that shares no word with the
 /// query. MiniLM puts unrelated short news texts at about 0.0–0.15 from
 /// each other, related ones at 0.3 and up.
@@ -47,6 +53,8 @@ pub struct Request {
     pub since: Option<DateTime<Utc>>,
     /// How many results at most.
     pub limit: usize,
+    /// How many of the newest items are compared by meaning ([`POOL`]).
+    pub pool: u64,
 }
 
 impl Request {
@@ -56,6 +64,7 @@ impl Request {
             query: query.to_string(),
             since: None,
             limit: LIMIT,
+            pool: POOL,
         }
     }
 }
@@ -107,49 +116,83 @@ pub enum SearchError {
 
 /// Searches the stored items for `req.query` with `model` (see the module
 /// documentation for the rule).
+///
+/// Candidates come from two bounded lookups, and only they are read: the
+/// full-text index over the whole store ([`TEXT_CANDIDATES`] best word
+/// matches) and, with a model, the vectors of the newest [`POOL`] items
+/// (the [`MEANING_CANDIDATES`] nearest). Their union is then ranked by the
+/// one rule, so an exact title is found however old, and an item that says
+/// the same thing in other words is found while it is recent.
 pub async fn search(
     store: &dyn Store,
     req: &Request,
     model: Model,
 ) -> Result<Results, SearchError> {
     let query: String = req.query.trim().chars().take(MAX_QUERY_CHARS).collect();
-    let items = store
-        .list_items(&ItemQuery {
-            since: req.since,
-            limit: Some(POOL),
-            ..ItemQuery::default()
-        })
+    let by_words = store
+        .search_text(&TextQuery::new(&query, req.since, TEXT_CANDIDATES))
         .await
         .map_err(StoreError)?;
-    match model {
-        Model::Loaded(e) => {
-            let q = query.clone();
-            let e2 = e.clone();
-            let qv = tokio::task::spawn_blocking(move || e2.embed(&[q.as_str()]))
-                .await
-                .map_err(|e| SearchError::Embed(e.to_string()))?
-                .map_err(|e| SearchError::Embed(format!("{e:#}")))?
-                .pop()
-                .ok_or_else(|| SearchError::Embed("the model returned no vector".into()))?;
-            // Only the vectors of the items searched: memory and time follow
-            // the pool, not the store.
-            let ids: Vec<i64> = items.iter().filter_map(|i| i.id).collect();
-            let vectors: Vec<(i64, Vec<f32>)> = store
-                .get_embeddings(e.model_id(), &ids)
-                .await
-                .map_err(StoreError)?
-                .into_iter()
-                .collect();
-            Ok(Results {
-                hits: rank(&query, Some(&qv), items, &vectors, req.limit),
-                ranking: Ranking::Meaning,
-            })
+    let mut ids: Vec<i64> = by_words.iter().map(|(id, _)| *id).collect();
+    let e = match model {
+        Model::Loaded(e) => e,
+        Model::Unavailable(why) => {
+            let items = store.get_items(&ids).await.map_err(StoreError)?;
+            return Ok(Results {
+                hits: rank(&query, None, items, &[], req.limit),
+                ranking: Ranking::Words { why },
+            });
         }
-        Model::Unavailable(why) => Ok(Results {
-            hits: rank(&query, None, items, &[], req.limit),
-            ranking: Ranking::Words { why },
-        }),
+    };
+    let q = query.clone();
+    let e2 = e.clone();
+    let qv = tokio::task::spawn_blocking(move || e2.embed(&[q.as_str()]))
+        .await
+        .map_err(|e| SearchError::Embed(e.to_string()))?
+        .map_err(|e| SearchError::Embed(format!("{e:#}")))?
+        .pop()
+        .ok_or_else(|| SearchError::Embed("the model returned no vector".into()))?;
+    // The pool's vectors only (no bodies): memory and time follow the pool,
+    // not the store.
+    let mut vectors = store
+        .recent_embeddings(e.model_id(), req.since, req.pool)
+        .await
+        .map_err(StoreError)?;
+    let nearest = nearest(&qv, &vectors, MEANING_CANDIDATES);
+    let worded: HashSet<i64> = ids.iter().copied().collect();
+    let in_pool: HashSet<i64> = vectors.iter().map(|(id, _)| *id).collect();
+    let older: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !in_pool.contains(id))
+        .collect();
+    vectors.retain(|(id, _)| nearest.contains(id) || worded.contains(id));
+    vectors.extend(
+        store
+            .get_embeddings(e.model_id(), &older)
+            .await
+            .map_err(StoreError)?,
+    );
+    ids.extend(nearest.into_iter().filter(|id| !worded.contains(id)));
+    let items = store.get_items(&ids).await.map_err(StoreError)?;
+    Ok(Results {
+        hits: rank(&query, Some(&qv), items, &vectors, req.limit),
+        ranking: Ranking::Meaning,
+    })
+}
+
+/// The ids of the `n` vectors most similar to `query` (cosine, as `rank`
+/// measures it).
+fn nearest(query: &[f32], vectors: &[(i64, Vec<f32>)], n: usize) -> HashSet<i64> {
+    let mut sims: Vec<(f32, i64)> = vectors
+        .iter()
+        .map(|(id, v)| (agg_score::embed::cosine(query, v), *id))
+        .collect();
+    if sims.len() > n {
+        sims.select_nth_unstable_by(n, |a, b| b.0.total_cmp(&a.0));
+        sims.truncate(n);
     }
+    sims.into_iter().map(|(_, id)| id).collect()
 }
 
 /// Ranks `items` by the rule of this module: by similarity plus the keyword

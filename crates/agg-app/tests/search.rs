@@ -124,3 +124,33 @@ async fn without_a_model_only_words_count_and_the_reason_is_kept() {
     // Equal word scores: newest id first.
     assert_eq!(ids(&r), vec![d.max(c), d.min(c)]);
 }
+
+/// Words are looked up over the whole store, meaning over the newest items
+/// (the pool): an old item is found by an exact title however many items
+/// came after it, and a pool bounds what is compared by meaning.
+#[tokio::test]
+async fn an_old_item_is_found_by_its_words_beyond_the_pool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, [a, b, c, d]) = store(tmp.path()).await;
+    let model = || Model::Loaded(Arc::new(Space));
+    // A pool of one: only the newest embedded item (football, day 21) is
+    // compared by meaning; the probe (day 20) is outside it.
+    let small = |q: &str| Request {
+        pool: 1,
+        ..Request::new(q)
+    };
+    let r = search(store.as_ref(), &small("Space station turns ten"), model())
+        .await
+        .unwrap();
+    assert_eq!(ids(&r)[0], d, "the exact title first, 24 days older");
+    assert!(!ids(&r).contains(&a), "outside the pool, no shared word");
+    assert!(!ids(&r).contains(&b), "in the pool but far in meaning");
+    assert!(ids(&r).contains(&c), "shares the word space");
+    // The probe shares a word with this query: found by the index, and
+    // ranked with its vector although it is outside the pool.
+    let r = search(store.as_ref(), &small("asteroid"), model())
+        .await
+        .unwrap();
+    assert_eq!(ids(&r), vec![a]);
+    assert_eq!(r.hits[0].similarity, Some(1.0));
+}

@@ -25,5 +25,5 @@ pub use item::{Enclosure, Item, SagaRef};
 pub use pipeline::{AgentDecl, Loaded, Pipeline};
 pub use store::{
     AgentOutcome, AgentStatus, DigestRecord, DigestStatus, FeedState, FeedbackRow, ItemMark,
-    ItemQuery, ItemState, RunId, RunRecord, RunStatus, ScoreRow, Store,
+    ItemQuery, ItemState, RunId, RunRecord, RunStatus, SagaListRow, ScoreRow, Store, TextQuery,
 };

@@ -194,6 +194,65 @@ pub struct ItemQuery {
     pub after_id: Option<i64>,
 }
 
+/// A full-text lookup (issues 17 and 23): stored items that contain any of
+/// the query's words, best match first, over the whole store — not a window
+/// of the newest items. Words are matched stemmed (English), so "missions"
+/// finds "mission"; a word in the title counts more than one in the body.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TextQuery {
+    /// Lower-case words of letters and digits only, so no backend's query
+    /// syntax (FTS5 `MATCH`, `to_tsquery`) can be injected through them.
+    pub words: Vec<String>,
+    /// Only items dated on or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many matches.
+    pub limit: u64,
+}
+
+impl TextQuery {
+    /// Most words looked up: a pasted paragraph is not a query, and every
+    /// word is one more index scan.
+    pub const MAX_WORDS: usize = 16;
+
+    /// The words of `text` (split at anything not a letter or a digit,
+    /// lower-cased, repeats dropped, at most [`Self::MAX_WORDS`]).
+    pub fn new(text: &str, since: Option<DateTime<Utc>>, limit: u64) -> TextQuery {
+        let mut words: Vec<String> = Vec::new();
+        for w in text.split(|c: char| !c.is_alphanumeric()) {
+            if w.is_empty() {
+                continue;
+            }
+            let w = w.to_lowercase();
+            if !words.contains(&w) {
+                words.push(w);
+            }
+            if words.len() == Self::MAX_WORDS {
+                break;
+            }
+        }
+        TextQuery {
+            words,
+            since,
+            limit,
+        }
+    }
+}
+
+/// One saga as a list of sagas shows it (issue 23): `/ui/sagas` reads a page
+/// of these rows instead of the saga engine's whole state. The saga agent
+/// writes the row of every saga a save changed; the store orders rows and
+/// never reads `body`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SagaListRow {
+    pub id: u64,
+    /// The list's group (lower first; the saga crate names them).
+    pub group: u8,
+    /// Within a group, newest first.
+    pub last_seen: DateTime<Utc>,
+    /// What the list shows, serialised by the saga crate.
+    pub body: String,
+}
+
 /// What the store remembers about a feed between fetches: validators for
 /// conditional GET, health, and polling schedule.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -463,6 +522,33 @@ pub trait Store: Send + Sync {
         ids: &[i64],
     ) -> anyhow::Result<std::collections::HashMap<i64, Vec<f32>>>;
     async fn put_embeddings(&self, model: &str, rows: &[(i64, Vec<f32>)]) -> anyhow::Result<()>;
+    /// The vectors of `model` for the newest `limit` items dated on or after
+    /// `since`, newest first: the pool a search compares by meaning, read
+    /// without the items' bodies.
+    async fn recent_embeddings(
+        &self,
+        model: &str,
+        since: Option<DateTime<Utc>>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<(i64, Vec<f32>)>>;
+    /// Items matching `q` in the full-text index (SQLite FTS5, PostgreSQL
+    /// `tsvector`), best first, each with the index's relevance (higher is
+    /// better; comparable only within one answer). No words: no matches.
+    async fn search_text(&self, q: &TextQuery) -> anyhow::Result<Vec<(i64, f32)>>;
+
+    /// Writes `rows` into the saga list (a row of the same id is replaced)
+    /// and removes the rows of `gone` (sagas merged into others).
+    async fn put_saga_list(&self, rows: &[SagaListRow], gone: &[u64]) -> anyhow::Result<()>;
+    /// A page of the saga list: rows of groups up to `max_group`, by group,
+    /// then newest `last_seen`, then highest id.
+    async fn saga_list(
+        &self,
+        max_group: u8,
+        offset: u64,
+        limit: u64,
+    ) -> anyhow::Result<Vec<SagaListRow>>;
+    /// How many rows each group of the saga list has.
+    async fn saga_list_counts(&self) -> anyhow::Result<Vec<(u8, u64)>>;
 
     async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()>;
 

@@ -43,6 +43,7 @@
 
 pub mod engine;
 pub mod eval;
+pub mod listing;
 pub mod metrics;
 pub mod text;
 pub mod vector;
@@ -52,4 +53,5 @@ pub use engine::{
     SagaId, SagaItem, SagaStatus, SagaSummary, date_range,
 };
 pub use eval::{EvalError, EvalOutput, EvalRow, attach_embeddings, evaluate, read_rows, write_tsv};
+pub use listing::{ListGroup, SagaListing};
 pub use metrics::Metrics;

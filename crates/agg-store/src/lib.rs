@@ -10,6 +10,7 @@ mod packed;
 mod postgres;
 mod rows;
 mod runs;
+mod search;
 mod shared;
 mod sqlite;
 mod state;

@@ -415,6 +415,10 @@ crate::shared::impl_store!(PgStore, {
         Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
     }
 
+    async fn search_text(&self, q: &agg_core::TextQuery) -> anyhow::Result<Vec<(i64, f32)>> {
+        crate::search::postgres_search(&self.pool, q).await
+    }
+
     async fn get_embeddings(
         &self,
         model: &str,

@@ -77,6 +77,111 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn recent_embeddings(
+                &self,
+                model: &str,
+                since: Option<chrono::DateTime<chrono::Utc>>,
+                limit: u64,
+            ) -> anyhow::Result<Vec<(i64, Vec<f32>)>> {
+                // Newest first through the items' date index; the vectors
+                // only, never the bodies.
+                let rows = sqlx::query(
+                    "SELECT e.item_id, e.vector FROM items i
+                     JOIN embeddings e ON e.item_id = i.id AND e.model = $1
+                     WHERE ($2 IS NULL OR i.sort_time >= $2)
+                     ORDER BY i.sort_time DESC, i.id DESC LIMIT $3",
+                )
+                .bind(model)
+                .bind(since)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let b: Vec<u8> = r.try_get("vector")?;
+                        Ok((r.try_get("item_id")?, crate::rows::blob_to_vec(&b)))
+                    })
+                    .collect()
+            }
+
+            async fn put_saga_list(
+                &self,
+                rows: &[agg_core::SagaListRow],
+                gone: &[u64],
+            ) -> anyhow::Result<()> {
+                // One transaction: a page never sees half a save.
+                let mut tx = self.pool.begin().await?;
+                for chunk in gone.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("DELETE FROM saga_list WHERE id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id as i64);
+                    }
+                    q.push(")");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                for chunk in rows.chunks(500) {
+                    let mut q =
+                        sqlx::QueryBuilder::new("INSERT INTO saga_list (id, grp, last_seen, body) ");
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.id as i64)
+                            .push_bind(i32::from(r.group))
+                            .push_bind(r.last_seen)
+                            .push_bind(r.body.as_str());
+                    });
+                    q.push(
+                        " ON CONFLICT (id) DO UPDATE SET grp = excluded.grp,
+                          last_seen = excluded.last_seen, body = excluded.body",
+                    );
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn saga_list(
+                &self,
+                max_group: u8,
+                offset: u64,
+                limit: u64,
+            ) -> anyhow::Result<Vec<agg_core::SagaListRow>> {
+                let rows = sqlx::query(
+                    "SELECT id, grp, last_seen, body FROM saga_list WHERE grp <= $1
+                     ORDER BY grp, last_seen DESC, id DESC LIMIT $2 OFFSET $3",
+                )
+                .bind(i32::from(max_group))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(agg_core::SagaListRow {
+                            id: r.try_get::<i64, _>("id")? as u64,
+                            group: u8::try_from(r.try_get::<i32, _>("grp")?)?,
+                            last_seen: r.try_get("last_seen")?,
+                            body: r.try_get("body")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn saga_list_counts(&self) -> anyhow::Result<Vec<(u8, u64)>> {
+                let rows = sqlx::query(
+                    "SELECT grp, COUNT(*) AS n FROM saga_list GROUP BY grp ORDER BY grp",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            u8::try_from(r.try_get::<i32, _>("grp")?)?,
+                            r.try_get::<i64, _>("n")? as u64,
+                        ))
+                    })
+                    .collect()
+            }
+
             async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>> {
                 Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
                     .bind(key)

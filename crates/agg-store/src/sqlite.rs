@@ -25,7 +25,7 @@ crate::rows::row_mappers!(sqlx::sqlite::SqliteRow);
 
 /// An item body column (`text`, `html`): TEXT as written, or a BLOB that
 /// [`crate::packed`] packed.
-fn body(r: &sqlx::sqlite::SqliteRow, col: &str) -> anyhow::Result<Option<String>> {
+pub(crate) fn body(r: &sqlx::sqlite::SqliteRow, col: &str) -> anyhow::Result<Option<String>> {
     use sqlx::{TypeInfo, ValueRef};
     let raw = r.try_get_raw(col)?;
     if raw.is_null() {
@@ -166,7 +166,12 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .with_context(|| format!("cannot open database {path}"))?;
-        let migrated = MIGRATOR.run(&pool).await;
+        let mut migrated = MIGRATOR.run(&pool).await.map_err(anyhow::Error::from);
+        if migrated.is_ok() {
+            // Under the same lock: one opener indexes what an older version
+            // stored, the others wait and find it done.
+            migrated = crate::search::backfill(&pool).await;
+        }
         if let Some(f) = lock {
             let _ = f.unlock();
         }
@@ -296,6 +301,13 @@ crate::shared::impl_store!(SqliteStore, {
                 new += 1;
             }
         }
+        let words: Vec<(i64, &str, &str)> = fresh
+            .iter()
+            .map(|&i| &items[i])
+            .filter_map(|it| Some((it.id?, it.title.as_str(), it.text.as_str())))
+            .collect();
+        crate::search::index(&mut tx, &words, crate::search::Words::New).await?;
+        drop(words);
         if !later.is_empty() {
             // Keys repeated within the batch compare against the first copy
             // (copied only for those keys: a copy of every fresh item's
@@ -342,6 +354,14 @@ crate::shared::impl_store!(SqliteStore, {
             .bind(*id)
             .execute(&mut *tx)
             .await?;
+            if shown.title != it.title || shown.text != it.text {
+                crate::search::index(
+                    &mut tx,
+                    &[(*id, &it.title, &it.text)],
+                    crate::search::Words::Replace,
+                )
+                .await?;
+            }
             *shown = Shown::of(it);
         }
         tx.commit().await?;
@@ -475,6 +495,10 @@ crate::shared::impl_store!(SqliteStore, {
             }
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    }
+
+    async fn search_text(&self, q: &agg_core::TextQuery) -> anyhow::Result<Vec<(i64, f32)>> {
+        crate::search::sqlite_search(&self.pool, q).await
     }
 
     async fn get_embeddings(

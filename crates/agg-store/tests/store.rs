@@ -1246,3 +1246,175 @@ async fn retention_keeps_saved_items_whole() {
         assert!(s.item_states(&[id("saved")]).await.unwrap().is_empty());
     }
 }
+
+/// The full-text index (issues 17 and 23): every stored item is found by its
+/// words, stemmed, a title word ranking above a body word; an edit replaces
+/// the words, a thinned body stays findable, a deleted item is gone, and
+/// `since` and `limit` bound the answer. The same on both backends.
+#[tokio::test]
+async fn full_text_search_finds_stored_words_and_forgets_deleted_items() {
+    use agg_core::store::{RetentionPlan, TextQuery};
+    let now = Utc::now();
+    for (_d, s) in backends().await {
+        let mk = |key: &str, title: &str, text: &str, days: i64| {
+            let mut i = item(key, "x", 1);
+            i.title = title.into();
+            i.text = text.into();
+            i.published = Some(now - chrono::Duration::days(days));
+            i.fetched = now - chrono::Duration::days(days);
+            i
+        };
+        // One long body, which SQLite stores packed: its words are indexed too.
+        let long = format!(
+            "{} the asteroid sample lands in Utah.",
+            "Filler words. ".repeat(40)
+        );
+        let mut batch = vec![
+            mk("title", "Asteroid missions return samples", "A report.", 1),
+            mk("body", "Space news", &long, 2),
+            mk("other", "Football results", "Nothing about space rocks.", 1),
+            mk("old", "Asteroid belt survey", "An old survey.", 100),
+            mk("thin", "Weekly notes", "The comet Tsuchinshan returns.", 30),
+        ];
+        s.upsert_items(&mut batch).await.unwrap();
+        let id = |k: &str| batch.iter().find(|i| i.key == k).unwrap().id.unwrap();
+        let find = |q: &str, since: Option<chrono::DateTime<Utc>>, limit: u64| {
+            let s = s.clone();
+            let q = TextQuery::new(q, since, limit);
+            async move { s.search_text(&q).await.unwrap() }
+        };
+
+        let hits = find("asteroid mission", None, 10).await;
+        let ids: Vec<i64> = hits.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids.len(), 3, "{hits:?}");
+        assert_eq!(
+            ids[0],
+            id("title"),
+            "both words, one in the title, stemmed: {hits:?}"
+        );
+        assert!(ids.contains(&id("body")) && ids.contains(&id("old")));
+        assert!(
+            hits.windows(2).all(|w| w[0].1 >= w[1].1),
+            "best first: {hits:?}"
+        );
+        assert_eq!(find("asteroid", None, 1).await.len(), 1, "limit");
+        let recent = find("asteroid", Some(now - chrono::Duration::days(10)), 10).await;
+        assert!(
+            !recent.iter().any(|(i, _)| *i == id("old")),
+            "since: {recent:?}"
+        );
+        assert!(find("", None, 10).await.is_empty(), "no words, no matches");
+        assert!(find("zeppelin", None, 10).await.is_empty());
+
+        // An edit replaces the words.
+        let mut edited = vec![mk(
+            "other",
+            "Rugby results",
+            "Nothing about space rocks.",
+            1,
+        )];
+        s.upsert_items(&mut edited).await.unwrap();
+        assert!(
+            find("football", None, 10).await.is_empty(),
+            "old title gone"
+        );
+        assert_eq!(find("rugby", None, 10).await.len(), 1);
+
+        // Retention: a thinned body stays findable, a deleted item is gone.
+        let plan = RetentionPlan {
+            thin_before: now - chrono::Duration::days(10),
+            delete_before: now - chrono::Duration::days(60),
+            keep_sagas: vec![],
+        };
+        let r = s.apply_retention(&plan).await.unwrap();
+        assert_eq!(r.deleted, 1, "{r:?}");
+        let comet = find("comet", None, 10).await;
+        assert_eq!(comet.iter().map(|h| h.0).collect::<Vec<_>>(), [id("thin")]);
+        let left = find("asteroid", None, 10).await;
+        assert!(!left.iter().any(|(i, _)| *i == id("old")), "{left:?}");
+        assert_eq!(left.len(), 2);
+    }
+}
+
+/// A store written before the full-text index existed is indexed once when
+/// it is opened: the migration leaves a mark and the open fills the index.
+#[tokio::test]
+async fn items_stored_before_the_index_are_found_after_opening() {
+    use agg_core::store::TextQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agg.db");
+    let path = path.to_str().unwrap();
+    {
+        let s = agg_store::open(path).await.unwrap();
+        let mut batch: Vec<Item> = (0..2500)
+            .map(|n| {
+                let mut i = item(&format!("k{n}"), "x", 1);
+                i.title = format!("headline number {n}");
+                i.text = format!("{} zebra{n}", "long body ".repeat(40));
+                i
+            })
+            .collect();
+        s.upsert_items(&mut batch).await.unwrap();
+    }
+    // Make it an old database: no words indexed, the migration's mark set.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO items_fts (items_fts) VALUES ('delete-all')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO state (key, value, updated) SELECT 'items_fts_backfill', MAX(id), 'x' FROM items",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let s = agg_store::open(path).await.unwrap();
+    for n in [0, 1999, 2000, 2499] {
+        let hits = s
+            .search_text(&TextQuery::new(&format!("zebra{n}"), None, 5))
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1, "zebra{n}: {hits:?}");
+    }
+    let all = s
+        .search_text(&TextQuery::new("headline", None, 5000))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2500, "each item indexed once");
+}
+
+/// The saga list (issue 23): rows replaced by id, removed when gone, paged
+/// by group then newest, counted per group. The same on both backends.
+#[tokio::test]
+async fn the_saga_list_pages_by_group_then_newest() {
+    use agg_core::store::SagaListRow;
+    for (_d, s) in backends().await {
+        let row = |id: u64, group: u8, d: u32| SagaListRow {
+            id,
+            group,
+            last_seen: Utc.with_ymd_and_hms(2026, 11, d, 8, 0, 0).unwrap(),
+            body: format!("{{\"id\":{id}}}"),
+        };
+        s.put_saga_list(
+            &[row(1, 2, 3), row(2, 0, 1), row(3, 2, 5), row(4, 3, 9)],
+            &[],
+        )
+        .await
+        .unwrap();
+        let ids = |rows: Vec<SagaListRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.saga_list(2, 0, 10).await.unwrap()), [2, 3, 1]);
+        assert_eq!(ids(s.saga_list(3, 1, 2).await.unwrap()), [3, 1]);
+        // Replaced by id, removed when gone.
+        s.put_saga_list(&[row(1, 1, 6)], &[3, 99]).await.unwrap();
+        let all = s.saga_list(3, 0, 10).await.unwrap();
+        assert_eq!(ids(all.clone()), [2, 1, 4]);
+        assert_eq!(all[1], row(1, 1, 6));
+        assert_eq!(
+            s.saga_list_counts().await.unwrap(),
+            [(0, 1), (1, 1), (3, 1)]
+        );
+    }
+}

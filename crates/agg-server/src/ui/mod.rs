@@ -364,15 +364,15 @@ async fn item_feedback(
     Redirect::to(&format!("/#item-{id}")).into_response()
 }
 
-fn saga_row(s: &agg_saga::Saga) -> minijinja::Value {
+fn saga_row(s: &agg_saga::SagaListing) -> minijinja::Value {
     context! {
         id => s.id.0, title => s.title.clone(), status => format!("{:?}", s.status).to_lowercase(),
-        items => s.item_count(), outlets => s.outlet_count(), followed => s.followed, muted => s.muted,
+        items => s.item_count, outlets => s.outlet_count, followed => s.followed, muted => s.muted,
         first => s.first_seen.format("%Y-%m-%d").to_string(), last => s.last_seen.format("%Y-%m-%d").to_string(),
         // "since 20 Nov 2026, last 24 Nov": the span as a reader says it.
-        range => s.date_range(),
-        outlet_names => s.outlets.keys().take(8).cloned().collect::<Vec<_>>(),
-        merged => s.merges.len(),
+        range => s.date_range.clone(),
+        outlet_names => s.outlet_names.clone(),
+        merged => s.merges,
     }
 }
 
@@ -397,49 +397,35 @@ fn merge_rows(s: &agg_saga::Saga) -> Vec<minijinja::Value> {
 struct SagasQuery {
     /// `1`: list one-item sagas too.
     all: Option<String>,
+    /// Page number, from 1.
+    page: Option<u64>,
 }
 
-/// Where a saga sits on `/ui/sagas`: followed first, then stories several
-/// outlets cover, then other stories of several items; one-item "sagas"
-/// (most of them: a story nobody else told) only behind `?all=1`.
-fn saga_group(s: &agg_saga::Saga) -> u8 {
-    if s.followed {
-        0
-    } else if s.outlet_count() >= 2 && s.status == agg_saga::SagaStatus::Active && !s.muted {
-        1
-    } else if s.item_count() >= 2 {
-        2
-    } else {
-        3
-    }
-}
+/// Sagas a page of `/ui/sagas` lists.
+const SAGAS_PER_PAGE: u64 = 300;
 
+/// The list of sagas, a page at a time from the store's saga list (see
+/// `agg_app::sagas::list_page` for the order): the engine is not loaded.
 async fn sagas_page(State(st): State<UiState>, Query(q): Query<SagasQuery>) -> Response {
-    let engine = match agg_app::sagas::read(st.app.store.as_ref()).await {
-        Ok(e) => e,
+    let all = q.all.as_deref() == Some("1");
+    let page = q.page.unwrap_or(1).max(1);
+    let list = match agg_app::sagas::list_page(st.app.store.as_ref(), all, page - 1, SAGAS_PER_PAGE)
+        .await
+    {
+        Ok(l) => l,
         Err(e) => return crate::http::server_error(e.into()),
     };
-    let all = q.all.as_deref() == Some("1");
-    let mut sagas: Vec<_> = engine.sagas().filter(|s| s.merged_into.is_none()).collect();
-    sagas.sort_by_key(|s| (saga_group(s), std::cmp::Reverse(s.last_seen)));
-    let single = sagas.iter().filter(|s| saga_group(s) == 3).count();
-    let rows: Vec<_> = sagas
-        .into_iter()
-        .filter(|s| all || saga_group(s) < 3)
-        .take(300)
-        .map(|s| {
-            let group = match saga_group(s) {
-                0 => "Stories you follow",
-                1 => "Active stories, several outlets",
-                2 => "Other stories",
-                _ => "One-item stories",
-            };
-            context! { group, ..saga_row(s) }
-        })
+    let rows: Vec<_> = list
+        .rows
+        .iter()
+        .map(|(g, s)| context! { group => g.heading(), ..saga_row(s) })
         .collect();
+    let link = |p: u64| format!("/ui/sagas?page={p}{}", if all { "&all=1" } else { "" });
+    let next = list.more.then(|| link(page + 1));
+    let prev = (page > 1).then(|| link(page - 1));
     st.render(
         "sagas",
-        context! { title => "Sagas", q => "", sagas => rows, single, all },
+        context! { title => "Sagas", q => "", sagas => rows, single => list.single, all, next, prev },
     )
 }
 
@@ -482,7 +468,7 @@ async fn saga_page(State(st): State<UiState>, Path(id): Path<u64>) -> Response {
         .collect();
     st.render(
         "saga",
-        context! { title => s.title.clone(), q => "", s => saga_row(s), timeline, merges => merge_rows(s) },
+        context! { title => s.title.clone(), q => "", s => saga_row(&s.listing()), timeline, merges => merge_rows(s) },
     )
 }
 

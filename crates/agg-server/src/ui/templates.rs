@@ -96,7 +96,8 @@ const SAGAS: &str = r#"{% extends "layout" %}{% block body %}
 <div class="meta">{{ s.range }} · {{ s.items }} item{% if s.items != 1 %}s{% endif %} · {{ s.outlets }} outlet{% if s.outlets != 1 %}s{% endif %}{% if s.outlet_names %}: {{ s.outlet_names|join(", ") }}{% endif %}{% if s.status != "active" %} · {{ s.status }}{% endif %}{% if s.muted %} · muted{% endif %}{% if s.merged %} · merged with {{ s.merged }} other{% if s.merged != 1 %}s{% endif %}{% endif %}</div>
 <div class="fb"><form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.followed %}unfollow{% else %}follow{% endif %}?back=list"><button>{% if s.followed %}Unfollow{% else %}Follow{% endif %}</button></form>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.muted %}unmute{% else %}mute{% endif %}?back=list"><button>{% if s.muted %}Unmute{% else %}Mute{% endif %}</button></form></div></td></tr>
-{% if loop.last %}</table>{% endif %}{% else %}<p>No sagas yet: add a <code>saga</code> agent to a pipeline{% if single %}, or <a href="/ui/sagas?all=1">show the one-item stories</a>{% endif %}.</p>{% endfor %}{% endblock %}"#;
+{% if loop.last %}</table>{% endif %}{% else %}<p>No sagas yet: add a <code>saga</code> agent to a pipeline{% if single %}, or <a href="/ui/sagas?all=1">show the one-item stories</a>{% endif %}.</p>{% endfor %}
+{% if prev or next %}<p class="pager">{% if prev %}<a rel="prev" href="{{ prev }}">← previous page</a>{% endif %}{% if prev and next %} · {% endif %}{% if next %}<a rel="next" href="{{ next }}">next page →</a>{% endif %}</p>{% endif %}{% endblock %}"#;
 
 const SAGA: &str = r#"{% extends "layout" %}{% block body %}
 <p class="meta">{{ s.range }} · {{ s.status }} · {{ s.items }} items from {{ s.outlets }} outlets{% if s.outlet_names %} ({{ s.outlet_names|join(", ") }}){% endif %} · <a href="/sagas/{{ s.id }}.xml">RSS</a> · <a href="/sagas/{{ s.id }}.atom">Atom</a></p>
