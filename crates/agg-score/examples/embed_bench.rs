@@ -8,6 +8,7 @@
 //!             [--device cpu|cuda|webgpu|auto] [--no-sort] [--repeat 3]
 //!             [--max-tokens 256] [--threads N] [--compare-cpu] [--dump FILE]
 //!             [--batch-tokens N] [--arena on|off] [--mem-pattern on|off]
+//!             [--model-dir DIR]
 //! ```
 //!
 //! Prints one JSON line. `--dump` writes the vectors as raw little-endian f32
@@ -78,6 +79,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--no-sort" => cfg.sort_by_length = false,
             "--repeat" => repeat = val()?.parse()?,
             "--max-tokens" => cfg.max_tokens = val()?.parse()?,
+            "--model-dir" => cfg.model_dir = Some(PathBuf::from(val()?)),
             "--threads" => cfg.intra_threads = Some(val()?.parse()?),
             "--batch-tokens" => cfg.batch_tokens = val()?.parse()?,
             "--arena" => cfg.cpu_arena = on_off(&val()?)?,

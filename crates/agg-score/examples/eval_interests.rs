@@ -13,7 +13,10 @@
 //! the start of the pool, AUC on the rest of the pool), which is what the
 //! default training options were chosen with: the test half is never looked at.
 //! `--l2 X`, `--l2-alpha Y`, `--l2-features Z` override training options;
-//! `--max-tokens N` the embedder's token cap (to measure what a cap costs).
+//! `--max-tokens N` the embedder's token cap (to measure what a cap costs);
+//! `--model-dir DIR` another model directory (to compare models; give it
+//! its own `--cache FILE` or `--no-cache`: a cache file holds one model's
+//! vectors, so the default one would be overwritten).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -63,6 +66,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--cache" => cache = Some(PathBuf::from(val()?)),
             "--no-cache" => cache = None,
             "--max-tokens" => embed_cfg.max_tokens = val()?.parse()?,
+            "--model-dir" => embed_cfg.model_dir = Some(PathBuf::from(val()?)),
             "--agnews" => agnews = true,
             "--tune" => tune = true,
             "--time-train" => {
