@@ -215,7 +215,7 @@ async fn copy_day(
     let mut marks = 0;
     for f in &feedback {
         if let Some(&id) = map.get(&f.item_id) {
-            to.add_feedback(id, &f.kind, &f.via).await?;
+            to.add_feedback(id, f.kind, f.via).await?;
             marks += 1;
         }
     }

@@ -177,10 +177,10 @@ pub(crate) async fn embed_items(
 fn latest_feedback(rows: &[agg_core::FeedbackRow]) -> Vec<(i64, Feedback)> {
     let mut last: HashMap<i64, (usize, Feedback)> = HashMap::new();
     for (n, r) in rows.iter().enumerate() {
-        let kind = match r.kind.as_str() {
-            "like" => Feedback::Like,
-            "dislike" => Feedback::Dislike,
-            _ => Feedback::Click,
+        let kind = match r.kind {
+            agg_core::FeedbackKind::Like => Feedback::Like,
+            agg_core::FeedbackKind::Dislike => Feedback::Dislike,
+            agg_core::FeedbackKind::Click => Feedback::Click,
         };
         // A click never overrides an explicit judgement.
         let keep = !(kind == Feedback::Click

@@ -12,43 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 
-/// What the reader thinks of an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Like,
-    Dislike,
-    Click,
-}
-
-impl Kind {
-    /// The name the store and the interest model know it by.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Like => "like",
-            Kind::Dislike => "dislike",
-            Kind::Click => "click",
-        }
-    }
-}
-
-/// Where the feedback came from (kept with it, for `agg runs`-style audits
-/// of what trained the model).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    Cli,
-    Web,
-    Email,
-}
-
-impl Via {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Cli => "cli",
-            Via::Web => "web",
-            Via::Email => "email",
-        }
-    }
-}
+/// What the reader thinks of an item, and where they said it: the store's
+/// closed sets, named for this module's callers.
+pub use agg_core::{FeedbackKind as Kind, FeedbackVia as Via};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -81,7 +47,7 @@ pub async fn record(
     let items = crate::items::all_stored(store, ids).await?;
     for id in ids {
         store
-            .add_feedback(*id, kind.as_str(), via.as_str())
+            .add_feedback(*id, kind, via)
             .await
             .map_err(StoreError)?;
     }
@@ -115,14 +81,10 @@ pub async fn apply_link(store: &dyn Store, raw: &str, t: &Token) -> Result<Link,
             return Ok(Link::AlreadyRecorded);
         }
         match t.action {
-            Action::Like => {
-                store
-                    .add_feedback(t.target, Kind::Like.as_str(), Via::Email.as_str())
-                    .await
-            }
+            Action::Like => store.add_feedback(t.target, Kind::Like, Via::Email).await,
             Action::Dislike => {
                 store
-                    .add_feedback(t.target, Kind::Dislike.as_str(), Via::Email.as_str())
+                    .add_feedback(t.target, Kind::Dislike, Via::Email)
                     .await
             }
             Action::Follow | Action::Mute => {

@@ -293,14 +293,71 @@ pub struct ScoreRow {
     pub reasons: Vec<String>,
 }
 
+/// A closed set of names the store keeps as text: the enum, its name for
+/// the store (`as_str`, also its serde name and `Display`), and a strict
+/// `parse` — a value the store did not write is an error, never a guess.
+macro_rules! stored_names {
+    ($(#[$m:meta])* pub enum $name:ident ($what:literal) {
+        $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$v),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$v => $s),+
+                }
+            }
+
+            /// Strict: see the type's documentation.
+            pub fn parse(s: &str) -> anyhow::Result<$name> {
+                match s {
+                    $($s => Ok($name::$v),)+
+                    other => anyhow::bail!("unknown {} `{other}`", $what),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+stored_names! {
+    /// What a reader thinks of an item (the interest model learns from it).
+    pub enum FeedbackKind ("feedback kind") {
+        Like = "like",
+        Dislike = "dislike",
+        /// Opened it: weaker than a like, never overrides one.
+        Click = "click",
+    }
+}
+
+stored_names! {
+    /// Where feedback came from (kept with it, to audit what trained the model).
+    pub enum FeedbackVia ("feedback source") {
+        Cli = "cli",
+        Web = "web",
+        Email = "email",
+    }
+}
+
 /// One piece of user feedback on an item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackRow {
     pub item_id: i64,
-    /// `like`, `dislike` or `click`.
-    pub kind: String,
-    /// Where it came from: `cli`, `web`, `email`.
-    pub via: String,
+    pub kind: FeedbackKind,
+    pub via: FeedbackVia,
     pub at: DateTime<Utc>,
 }
 
@@ -557,7 +614,12 @@ pub trait Store: Send + Sync {
     /// The newest revision of a named model.
     async fn latest_model(&self, name: &str) -> anyhow::Result<Option<(u64, String)>>;
 
-    async fn add_feedback(&self, item_id: i64, kind: &str, via: &str) -> anyhow::Result<()>;
+    async fn add_feedback(
+        &self,
+        item_id: i64,
+        kind: FeedbackKind,
+        via: FeedbackVia,
+    ) -> anyhow::Result<()>;
     async fn list_feedback(&self) -> anyhow::Result<Vec<FeedbackRow>>;
 
     /// Small named documents (engine state such as the saga engine's).
@@ -748,6 +810,14 @@ mod status_tests {
         ] {
             assert_eq!(RunStatus::parse(s.as_str()).unwrap(), s);
         }
+        for k in FeedbackKind::ALL {
+            assert_eq!(FeedbackKind::parse(k.as_str()).unwrap(), *k);
+            assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{k}\""));
+        }
+        for v in FeedbackVia::ALL {
+            assert_eq!(FeedbackVia::parse(v.as_str()).unwrap(), *v);
+        }
+        assert!(FeedbackKind::parse("meh").is_err());
         for s in [AgentStatus::Ok, AgentStatus::Partial, AgentStatus::Failed] {
             assert_eq!(AgentStatus::parse(s.as_str()).unwrap(), s);
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));

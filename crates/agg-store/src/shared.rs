@@ -49,11 +49,16 @@ macro_rules! impl_store {
                     .transpose()
             }
 
-            async fn add_feedback(&self, item_id: i64, kind: &str, via: &str) -> anyhow::Result<()> {
+            async fn add_feedback(
+                &self,
+                item_id: i64,
+                kind: agg_core::FeedbackKind,
+                via: agg_core::FeedbackVia,
+            ) -> anyhow::Result<()> {
                 sqlx::query("INSERT INTO feedback (item_id, kind, via, at) VALUES ($1, $2, $3, $4)")
                     .bind(item_id)
-                    .bind(kind)
-                    .bind(via)
+                    .bind(kind.as_str())
+                    .bind(via.as_str())
                     .bind(chrono::Utc::now())
                     .execute(&self.pool)
                     .await
@@ -69,8 +74,8 @@ macro_rules! impl_store {
                     .map(|r| {
                         Ok(agg_core::store::FeedbackRow {
                             item_id: r.try_get("item_id")?,
-                            kind: r.try_get("kind")?,
-                            via: r.try_get("via")?,
+                            kind: agg_core::FeedbackKind::parse(r.try_get("kind")?)?,
+                            via: agg_core::FeedbackVia::parse(r.try_get("via")?)?,
                             at: r.try_get("at")?,
                         })
                     })

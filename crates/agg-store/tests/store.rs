@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use agg_core::Item;
 use agg_core::store::{
-    AgentOutcome, AgentStatus, DigestStatus, FeedState, ItemQuery, RunStatus, Store,
+    AgentOutcome, AgentStatus, DigestStatus, FeedState, FeedbackKind, FeedbackVia, ItemQuery,
+    RunStatus, Store,
 };
 use chrono::{TimeZone, Utc};
 
@@ -513,14 +514,16 @@ async fn models_feedback_and_state_are_kept() {
         let mut batch = vec![item("a", "x", 1)];
         s.upsert_items(&mut batch).await.unwrap();
         let id = batch[0].id.unwrap();
-        s.add_feedback(id, "like", "cli").await.unwrap();
-        s.add_feedback(id, "dislike", "web").await.unwrap();
+        s.add_feedback(id, FeedbackKind::Like, FeedbackVia::Cli)
+            .await
+            .unwrap();
+        s.add_feedback(id, FeedbackKind::Dislike, FeedbackVia::Web)
+            .await
+            .unwrap();
         assert!(
-            s.add_feedback(id, "meh", "cli").await.is_err(),
-            "unknown kinds are refused"
-        );
-        assert!(
-            s.add_feedback(424242, "like", "cli").await.is_err(),
+            s.add_feedback(424242, FeedbackKind::Like, FeedbackVia::Cli)
+                .await
+                .is_err(),
             "unknown items are refused"
         );
         let fb = s.list_feedback().await.unwrap();
@@ -925,7 +928,9 @@ async fn retention_thins_deletes_with_tombstones_and_keeps_what_matters() {
         s.set_item_sagas(&[("followed".into(), saga, 0.9)])
             .await
             .unwrap();
-        s.add_feedback(id("liked"), "like", "cli").await.unwrap();
+        s.add_feedback(id("liked"), FeedbackKind::Like, FeedbackVia::Cli)
+            .await
+            .unwrap();
 
         let plan = RetentionPlan {
             thin_before: now - chrono::Duration::days(10),
@@ -1166,7 +1171,9 @@ async fn items_are_marked_read_and_saved_apart_from_feedback() {
         // Neither reading nor saving is feedback (nothing to train on).
         assert!(s.list_feedback().await.unwrap().is_empty());
         // And a 👍 neither saves nor reads.
-        s.add_feedback(a, "like", "web").await.unwrap();
+        s.add_feedback(a, FeedbackKind::Like, FeedbackVia::Web)
+            .await
+            .unwrap();
         assert_eq!(keys(saved()).await, ["b", "c"]);
 
         // Unmarking: back to unread / not saved; twice is harmless; an item

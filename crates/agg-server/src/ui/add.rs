@@ -178,10 +178,10 @@ impl Adder {
             .iter()
             .rev()
             .find(|f| f.item_id == id)
-            .is_some_and(|f| f.kind == "like");
+            .is_some_and(|f| f.kind == agg_core::FeedbackKind::Like);
         if !liked {
             store
-                .add_feedback(id, "like", "web")
+                .add_feedback(id, agg_core::FeedbackKind::Like, agg_core::FeedbackVia::Web)
                 .await
                 .map_err(AddError::Store)?;
         }
