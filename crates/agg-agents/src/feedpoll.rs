@@ -255,9 +255,7 @@ pub async fn poll(
     feeds: &[FeedSpec],
     cfg: &PollConfig,
 ) -> anyhow::Result<()> {
-    let fetcher = Fetcher::new(cfg.limits.clone())?;
-    let limiter = HostLimiter::new(cfg.concurrency, cfg.per_host);
-    let agent = Arc::new(ctx.agent.clone());
+    let fetching = Fetching::new(ctx, cfg)?;
     // Every feed's state up front, in one query: the fetch futures below
     // must not touch the store, or a future holding a pooled connection
     // while it is not polled starves the loop that stores items.
@@ -268,201 +266,19 @@ pub async fn poll(
         .into_iter()
         .map(|f| (f.url.clone(), f))
         .collect();
-    // Hosts interleaved (a, b, c, a, b, c…) so that a bounded window of
-    // fetches in flight is not filled by one host waiting on `per_host`.
-    let mut by_host: Vec<(String, std::collections::VecDeque<FeedSpec>)> = Vec::new();
-    for spec in feeds {
-        let host = url::Url::parse(spec.url())
-            .ok()
-            .and_then(|u| u.host_str().map(|h| format!("{h}:{:?}", u.port())))
-            .unwrap_or_default();
-        match by_host.iter_mut().find(|(h, _)| *h == host) {
-            Some((_, q)) => q.push_back(spec.clone()),
-            None => by_host.push((host, [spec.clone()].into())),
-        }
-    }
-    let mut order = Vec::with_capacity(feeds.len());
-    while order.len() < feeds.len() {
-        for (_, q) in by_host.iter_mut() {
-            order.extend(q.pop_front());
-        }
-    }
+    let order = interleave_hosts(feeds);
     // At most this many feeds fetched or parsed but not yet stored: memory
     // stays bounded however long the list, and a slow store slows fetching.
     let window = cfg.concurrency * 2;
-    let refetch = ctx.refetch;
-    // One of several workers sharing the store: fetch only the due feeds this
-    // worker claims, so each due feed is fetched once per cycle, whatever
-    // the number of workers. Claims are taken a chunk at a time, as fetching
-    // goes (all at once, the first worker to start would take every feed
-    // and the others would idle); each worker starts at its own place in the
-    // list so that they seldom contend for a chunk. The claim outlives the
-    // fetch; the feed's next fetch time then keeps it from being due again
-    // this cycle.
     let specs: futures::stream::BoxStream<'_, (FeedSpec, Option<FeedState>)> = match &ctx.worker {
         None => futures::stream::iter(order.into_iter().map(|s| (s, None))).boxed(),
-        Some(worker) => {
-            let now = agg_core::clock::current();
-            order.retain(|spec| {
-                known.get(spec.url()).is_none_or(|st| {
-                    schedule::should_skip(st, now, cfg.respect_schedule)
-                        .is_none_or(|skip| refetch && !matches!(skip, Skip::Paused(_)))
-                })
-            });
-            let chunk = window.max(8);
-            if !order.is_empty() {
-                let chunks = order.len().div_ceil(chunk);
-                let start = worker
-                    .bytes()
-                    .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
-                    % chunks;
-                order.rotate_left(start * chunk);
-            }
-            let due = order.len();
-            // When each feed was last fetched, as this worker saw it.
-            let seen: Arc<HashMap<String, Option<chrono::DateTime<chrono::Utc>>>> = Arc::new(
-                order
-                    .iter()
-                    .map(|s| {
-                        (
-                            s.url().to_string(),
-                            known.get(s.url()).and_then(|st| st.last_fetch),
-                        )
-                    })
-                    .collect(),
-            );
-            let chunks: Vec<Vec<FeedSpec>> = order.chunks(chunk).map(<[_]>::to_vec).collect();
-            futures::stream::iter(chunks)
-                .then(move |chunk| {
-                    let seen = seen.clone();
-                    async move {
-                        match claim_chunk(ctx, worker, chunk, &seen).await {
-                            Ok(got) => {
-                                tracing::info!(worker = %worker, due, claimed = got.len(), "feeds claimed");
-                                got
-                            }
-                            // Left unclaimed, they are due again next cycle.
-                            Err(e) => {
-                                ctx.error(format!("cannot claim feeds: {e:#}"));
-                                Vec::new()
-                            }
-                        }
-                    }
-                })
-                .flat_map(futures::stream::iter)
-                .boxed()
-        }
+        Some(worker) => claimed_specs(ctx, worker, order, &known, cfg, window),
     };
-    // Parsing is CPU work: as many at once as there are cores (more only
-    // adds threads, and memory arenas with them).
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let parsing = Arc::new(tokio::sync::Semaphore::new(cores));
+    let fetching = &fetching;
     let fetches = specs
         .map(|(spec, fresh)| {
-            let fetcher = fetcher.clone();
-            let limiter = limiter.clone();
-            let agent = agent.clone();
-            let parsing = parsing.clone();
-            let url = spec.url().to_string();
-            let state = known.remove(&url);
-            let state = fresh.or(state);
-            async move {
-                let mut state = state.unwrap_or_default();
-                state.url = url.clone();
-                state.agent = Some((*agent).clone());
-                let now = agg_core::clock::current();
-                // `--refetch`: every feed now, except those paused for good
-                // reason (`agg feeds resume` lifts that).
-                if let Some(skip) = schedule::should_skip(&state, now, cfg.respect_schedule)
-                    && (!refetch || matches!(skip, Skip::Paused(_)))
-                {
-                    return (state, Got::Skipped(skip));
-                }
-                let fetcher = match spec.user_agent() {
-                    Some(ua) => match Fetcher::new(FetchLimits {
-                        user_agent: ua.to_string(),
-                        ..cfg.limits.clone()
-                    }) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            let msg = e.to_string();
-                            return (
-                                state,
-                                Got::Failed {
-                                    msg,
-                                    retry_after: None,
-                                },
-                            );
-                        }
-                    },
-                    None => fetcher,
-                };
-                // A feed that moved for good is fetched at its new address;
-                // its items stay keyed by the configured URL.
-                let target = state.moved_to.clone().unwrap_or_else(|| url.clone());
-                let r = fetcher
-                    .get_polite(
-                        &target,
-                        &url,
-                        state.etag.as_deref(),
-                        state.last_modified.as_deref(),
-                        &limiter,
-                        &cfg.retry,
-                    )
-                    .await;
-                let got = match r {
-                    Ok(FetchOutcome::NotModified { moved_to }) => Got::NotModified(moved_to),
-                    Ok(FetchOutcome::Body {
-                        bytes,
-                        final_url,
-                        moved_to,
-                        etag,
-                        last_modified,
-                        content_type,
-                    }) => {
-                        let agent = agent.clone();
-                        let key = url.clone();
-                        // Parsing is CPU work: off the async threads, in
-                        // parallel with other feeds.
-                        let permit = parsing.acquire_owned().await;
-                        let parsed = tokio::task::spawn_blocking(move || {
-                            let _permit = permit;
-                            agg_fetch::parse_feed_from(
-                                &bytes,
-                                &FeedSource {
-                                    feed: &key,
-                                    base: Some(&final_url),
-                                    content_type: content_type.as_deref(),
-                                    source: &agent,
-                                },
-                                agg_core::clock::current(),
-                            )
-                        })
-                        .await;
-                        match parsed {
-                            Ok(Ok(feed)) => Got::Parsed {
-                                feed,
-                                etag,
-                                last_modified,
-                                moved_to,
-                            },
-                            Ok(Err(e)) => Got::Failed {
-                                msg: e.to_string(),
-                                retry_after: None,
-                            },
-                            Err(e) => Got::Failed {
-                                msg: format!("parser crashed: {e}"),
-                                retry_after: None,
-                            },
-                        }
-                    }
-                    Err(e) => Got::Failed {
-                        retry_after: e.retry_after(),
-                        msg: e.to_string(),
-                    },
-                };
-                (state, got)
-            }
+            let state = known.remove(spec.url());
+            fetching.fetch(spec, fresh.or(state))
         })
         .buffer_unordered(window.max(1));
     // Fetching goes on while results are stored: the fetch stream is driven
@@ -486,110 +302,416 @@ pub async fn poll(
         }
         Ok::<(), anyhow::Error>(())
     };
-    let consumer = async move {
-        let mut rx = rx;
-        let (mut failed, mut fetched, mut skipped) = (0usize, 0usize, 0usize);
-        let mut skips = SkipTally::default();
-        // Items of several feeds are stored in one batch (one transaction), and
-        // those feeds' states (validators) saved right after it: never before
-        // their items. A batch is flushed when large, and whenever no fetch has
-        // finished for a moment, so a slow feed never holds others' items back.
-        let mut pending_items: Vec<agg_core::Item> = Vec::new();
-        let mut pending_states: Vec<FeedState> = Vec::new();
-        loop {
-            let next = match tokio::time::timeout(FLUSH_IDLE, rx.recv()).await {
-                Ok(Some(next)) => next,
-                Ok(None) => break,
-                Err(_) => {
-                    flush(ctx, output, &mut pending_items, &mut pending_states).await?;
-                    continue;
+    let consumer = Storing::new(ctx, output, cfg).run(rx);
+    futures::future::try_join(producer, consumer).await?;
+    Ok(())
+}
+
+/// Orders `feeds` with their hosts interleaved (a, b, c, a, b, c…), so that
+/// a bounded window of fetches in flight is not filled by one host waiting
+/// on `per_host`.
+fn interleave_hosts(feeds: &[FeedSpec]) -> Vec<FeedSpec> {
+    let mut by_host: Vec<(String, std::collections::VecDeque<FeedSpec>)> = Vec::new();
+    for spec in feeds {
+        let host = url::Url::parse(spec.url())
+            .ok()
+            .and_then(|u| u.host_str().map(|h| format!("{h}:{:?}", u.port())))
+            .unwrap_or_default();
+        match by_host.iter_mut().find(|(h, _)| *h == host) {
+            Some((_, q)) => q.push_back(spec.clone()),
+            None => by_host.push((host, [spec.clone()].into())),
+        }
+    }
+    let mut order = Vec::with_capacity(feeds.len());
+    while order.len() < feeds.len() {
+        for (_, q) in by_host.iter_mut() {
+            order.extend(q.pop_front());
+        }
+    }
+    order
+}
+
+/// The feeds this worker fetches when it is one of several sharing the
+/// store, as a stream of claimed chunks.
+///
+/// Fetch only the due feeds this worker claims, so each due feed is fetched
+/// once per cycle, whatever the number of workers. Claims are taken a chunk
+/// at a time, as fetching goes (all at once, the first worker to start
+/// would take every feed and the others would idle); each worker starts at
+/// its own place in the list so that they seldom contend for a chunk. The
+/// claim outlives the fetch; the feed's next fetch time then keeps it from
+/// being due again this cycle.
+fn claimed_specs<'a>(
+    ctx: &'a RunCtx,
+    worker: &'a str,
+    mut order: Vec<FeedSpec>,
+    known: &HashMap<String, FeedState>,
+    cfg: &PollConfig,
+    window: usize,
+) -> futures::stream::BoxStream<'a, (FeedSpec, Option<FeedState>)> {
+    let refetch = ctx.refetch;
+    let now = agg_core::clock::current();
+    order.retain(|spec| {
+        known.get(spec.url()).is_none_or(|st| {
+            schedule::should_skip(st, now, cfg.respect_schedule)
+                .is_none_or(|skip| refetch && !matches!(skip, Skip::Paused(_)))
+        })
+    });
+    let chunk = window.max(8);
+    if !order.is_empty() {
+        let chunks = order.len().div_ceil(chunk);
+        let start = worker
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+            % chunks;
+        order.rotate_left(start * chunk);
+    }
+    let due = order.len();
+    // When each feed was last fetched, as this worker saw it.
+    let seen: Arc<HashMap<String, Option<chrono::DateTime<chrono::Utc>>>> = Arc::new(
+        order
+            .iter()
+            .map(|s| {
+                (
+                    s.url().to_string(),
+                    known.get(s.url()).and_then(|st| st.last_fetch),
+                )
+            })
+            .collect(),
+    );
+    let chunks: Vec<Vec<FeedSpec>> = order.chunks(chunk).map(<[_]>::to_vec).collect();
+    futures::stream::iter(chunks)
+        .then(move |chunk| {
+            let seen = seen.clone();
+            async move {
+                match claim_chunk(ctx, worker, chunk, &seen).await {
+                    Ok(got) => {
+                        tracing::info!(worker = %worker, due, claimed = got.len(), "feeds claimed");
+                        got
+                    }
+                    // Left unclaimed, they are due again next cycle.
+                    Err(e) => {
+                        ctx.error(format!("cannot claim feeds: {e:#}"));
+                        Vec::new()
+                    }
                 }
-            };
-            let (mut state, got) = next;
-            let url = state.url.clone();
-            let now = agg_core::clock::current();
-            let note_move = |state: &mut FeedState, moved: Option<String>| {
-                if let Some(m) = moved
-                    && state.moved_to.as_deref() != Some(&m)
-                    && m != url
-                {
-                    tracing::info!(feed = %url, to = %m, "feed moved permanently; fetching the new address from now on");
-                    state.moved_to = Some(m);
+            }
+        })
+        .flat_map(futures::stream::iter)
+        .boxed()
+}
+
+/// What every feed's fetch shares, built once per poll: each fetch borrows
+/// it, so the fetch step needs no state of its own beyond the feed's.
+struct Fetching<'a> {
+    fetcher: Fetcher,
+    limiter: HostLimiter,
+    agent: Arc<String>,
+    /// Parsing is CPU work: as many at once as there are cores (more only
+    /// adds threads, and memory arenas with them).
+    parsing: Arc<tokio::sync::Semaphore>,
+    cfg: &'a PollConfig,
+    refetch: bool,
+}
+
+impl<'a> Fetching<'a> {
+    fn new(ctx: &RunCtx, cfg: &'a PollConfig) -> anyhow::Result<Self> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Fetching {
+            fetcher: Fetcher::new(cfg.limits.clone())?,
+            limiter: HostLimiter::new(cfg.concurrency, cfg.per_host),
+            agent: Arc::new(ctx.agent.clone()),
+            parsing: Arc::new(tokio::sync::Semaphore::new(cores)),
+            cfg,
+            refetch: ctx.refetch,
+        })
+    }
+
+    /// Fetches and parses one feed, unless its schedule skips it: the unit
+    /// of work of the fetch window, which never touches the store.
+    async fn fetch(&self, spec: FeedSpec, state: Option<FeedState>) -> (FeedState, Got) {
+        let url = spec.url().to_string();
+        let mut state = state.unwrap_or_default();
+        state.url = url.clone();
+        state.agent = Some((*self.agent).clone());
+        let now = agg_core::clock::current();
+        // `--refetch`: every feed now, except those paused for good
+        // reason (`agg feeds resume` lifts that).
+        if let Some(skip) = schedule::should_skip(&state, now, self.cfg.respect_schedule)
+            && (!self.refetch || matches!(skip, Skip::Paused(_)))
+        {
+            return (state, Got::Skipped(skip));
+        }
+        let own;
+        let fetcher = match spec.user_agent() {
+            Some(ua) => match Fetcher::new(FetchLimits {
+                user_agent: ua.to_string(),
+                ..self.cfg.limits.clone()
+            }) {
+                Ok(f) => {
+                    own = f;
+                    &own
                 }
-            };
-            match got {
-                Got::Skipped(why) => {
-                    skipped += 1;
-                    tracing::info!(agent = %ctx.agent, feed = %url, "skipped: {why}");
-                    skips.add(&why);
-                    continue;
+                Err(e) => {
+                    let msg = e.to_string();
+                    return (
+                        state,
+                        Got::Failed {
+                            msg,
+                            retry_after: None,
+                        },
+                    );
                 }
-                Got::NotModified(moved) => {
-                    fetched += 1;
-                    note_move(&mut state, moved);
-                    schedule::record_success(&mut state, now, None, Vec::new(), None, &cfg.policy);
-                }
-                Got::Parsed {
+            },
+            None => &self.fetcher,
+        };
+        // A feed that moved for good is fetched at its new address;
+        // its items stay keyed by the configured URL.
+        let target = state.moved_to.clone().unwrap_or_else(|| url.clone());
+        let r = fetcher
+            .get_polite(
+                &target,
+                &url,
+                state.etag.as_deref(),
+                state.last_modified.as_deref(),
+                &self.limiter,
+                &self.cfg.retry,
+            )
+            .await;
+        let got = match r {
+            Ok(FetchOutcome::NotModified { moved_to }) => Got::NotModified(moved_to),
+            Ok(FetchOutcome::Body {
+                bytes,
+                final_url,
+                moved_to,
+                etag,
+                last_modified,
+                content_type,
+            }) => match self.parse(url, bytes, final_url, content_type).await {
+                Ok(feed) => Got::Parsed {
                     feed,
                     etag,
                     last_modified,
                     moved_to,
-                } => {
-                    fetched += 1;
-                    note_move(&mut state, moved_to);
-                    let dates: Vec<_> = feed
-                        .items
-                        .iter()
-                        .filter_map(|i| i.published.or(i.updated))
-                        .collect();
-                    let (title, ttl) = (feed.title.clone(), feed.ttl);
-                    let total = feed.items.len();
-                    let items = newest(feed.items, cfg.max_items);
-                    if items.len() < total {
-                        tracing::warn!(
-                            feed = %url,
-                            total,
-                            kept = items.len(),
-                            "the feed carries more items than max_items; the newest are kept"
-                        );
-                    }
-                    pending_items.extend(items);
-                    state.etag = etag;
-                    state.last_modified = last_modified;
-                    schedule::record_success(&mut state, now, title, dates, ttl, &cfg.policy);
+                },
+                Err(msg) => Got::Failed {
+                    msg,
+                    retry_after: None,
+                },
+            },
+            Err(e) => Got::Failed {
+                retry_after: e.retry_after(),
+                msg: e.to_string(),
+            },
+        };
+        (state, got)
+    }
+
+    /// Parses a fetched body off the async threads (it is CPU work), in
+    /// parallel with other feeds up to the `parsing` permits. `key` is the
+    /// configured URL the items stay keyed by.
+    async fn parse(
+        &self,
+        key: String,
+        bytes: Vec<u8>,
+        final_url: String,
+        content_type: Option<String>,
+    ) -> Result<agg_fetch::ParsedFeed, String> {
+        let agent = self.agent.clone();
+        let permit = self.parsing.clone().acquire_owned().await;
+        let parsed = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            agg_fetch::parse_feed_from(
+                &bytes,
+                &FeedSource {
+                    feed: &key,
+                    base: Some(&final_url),
+                    content_type: content_type.as_deref(),
+                    source: &agent,
+                },
+                agg_core::clock::current(),
+            )
+        })
+        .await;
+        match parsed {
+            Ok(Ok(feed)) => Ok(feed),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("parser crashed: {e}")),
+        }
+    }
+}
+
+/// The storing side of a poll: takes fetch results as they come, keeps the
+/// counts for the run summary, and stores items and states in batches.
+///
+/// Items of several feeds are stored in one batch (one transaction), and
+/// those feeds' states (validators) saved right after it: never before
+/// their items. A batch is flushed when large, and whenever no fetch has
+/// finished for a moment, so a slow feed never holds others' items back.
+struct Storing<'a> {
+    ctx: &'a RunCtx,
+    output: &'a mut Outbox,
+    cfg: &'a PollConfig,
+    failed: usize,
+    fetched: usize,
+    skipped: usize,
+    skips: SkipTally,
+    pending_items: Vec<agg_core::Item>,
+    pending_states: Vec<FeedState>,
+}
+
+impl<'a> Storing<'a> {
+    fn new(ctx: &'a RunCtx, output: &'a mut Outbox, cfg: &'a PollConfig) -> Self {
+        Storing {
+            ctx,
+            output,
+            cfg,
+            failed: 0,
+            fetched: 0,
+            skipped: 0,
+            skips: SkipTally::default(),
+            pending_items: Vec::new(),
+            pending_states: Vec::new(),
+        }
+    }
+
+    /// Takes results until the fetching side is done, then stores what is
+    /// left and reports.
+    async fn run(
+        mut self,
+        mut rx: tokio::sync::mpsc::Receiver<(FeedState, Got)>,
+    ) -> anyhow::Result<()> {
+        loop {
+            let (state, got) = match tokio::time::timeout(FLUSH_IDLE, rx.recv()).await {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(_) => {
+                    self.flush().await?;
+                    continue;
                 }
-                Got::Failed { msg, retry_after } => {
-                    fetched += 1;
-                    failed += 1;
-                    ctx.error(format!("{url}: {msg}"));
-                    schedule::record_failure(&mut state, now, msg, retry_after, &cfg.policy);
-                    if state.paused && state.consecutive_failures == cfg.policy.pause_after {
-                        ctx.error(format!(
-                            "{url}: paused after {} consecutive failures",
-                            state.consecutive_failures
-                        ));
-                    }
-                }
-            }
-            pending_states.push(state);
-            if pending_items.len() >= FLUSH_ITEMS || pending_states.len() >= FLUSH_FEEDS {
-                flush(ctx, output, &mut pending_items, &mut pending_states).await?;
+            };
+            let Some(state) = self.record(state, got) else {
+                continue;
+            };
+            self.pending_states.push(state);
+            if self.pending_items.len() >= FLUSH_ITEMS || self.pending_states.len() >= FLUSH_FEEDS {
+                self.flush().await?;
             }
         }
-        flush(ctx, output, &mut pending_items, &mut pending_states).await?;
+        self.flush().await?;
+        self.finish()
+    }
+
+    /// Applies one feed's result to its state (and its items to the batch);
+    /// `None` for a skipped feed, whose state is left as it was.
+    fn record(&mut self, mut state: FeedState, got: Got) -> Option<FeedState> {
+        let (ctx, cfg) = (self.ctx, self.cfg);
+        let now = agg_core::clock::current();
+        match got {
+            Got::Skipped(why) => {
+                self.skipped += 1;
+                tracing::info!(agent = %ctx.agent, feed = %state.url, "skipped: {why}");
+                self.skips.add(&why);
+                return None;
+            }
+            Got::NotModified(moved) => {
+                self.fetched += 1;
+                note_move(&mut state, moved);
+                schedule::record_success(&mut state, now, None, Vec::new(), None, &cfg.policy);
+            }
+            Got::Parsed {
+                feed,
+                etag,
+                last_modified,
+                moved_to,
+            } => {
+                self.fetched += 1;
+                note_move(&mut state, moved_to);
+                state.etag = etag;
+                state.last_modified = last_modified;
+                self.take_items(&mut state, feed, now);
+            }
+            Got::Failed { msg, retry_after } => {
+                self.fetched += 1;
+                self.failed += 1;
+                ctx.error(format!("{}: {msg}", state.url));
+                schedule::record_failure(&mut state, now, msg, retry_after, &cfg.policy);
+                if state.paused && state.consecutive_failures == cfg.policy.pause_after {
+                    ctx.error(format!(
+                        "{}: paused after {} consecutive failures",
+                        state.url, state.consecutive_failures
+                    ));
+                }
+            }
+        }
+        Some(state)
+    }
+
+    /// Adds a parsed feed's newest `max_items` to the batch and records the
+    /// success (its dates drive the adaptive schedule).
+    fn take_items(
+        &mut self,
+        state: &mut FeedState,
+        feed: agg_fetch::ParsedFeed,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let dates: Vec<_> = feed
+            .items
+            .iter()
+            .filter_map(|i| i.published.or(i.updated))
+            .collect();
+        let (title, ttl) = (feed.title.clone(), feed.ttl);
+        let total = feed.items.len();
+        let items = newest(feed.items, self.cfg.max_items);
+        if items.len() < total {
+            tracing::warn!(
+                feed = %state.url,
+                total,
+                kept = items.len(),
+                "the feed carries more items than max_items; the newest are kept"
+            );
+        }
+        self.pending_items.extend(items);
+        schedule::record_success(state, now, title, dates, ttl, &self.cfg.policy);
+    }
+
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        flush(
+            self.ctx,
+            self.output,
+            &mut self.pending_items,
+            &mut self.pending_states,
+        )
+        .await
+    }
+
+    /// The run summary: skips by reason, and the error when every feed
+    /// fetched failed.
+    fn finish(self) -> anyhow::Result<()> {
+        let (failed, fetched, skipped) = (self.failed, self.fetched, self.skipped);
         if skipped > 0 {
-            tracing::info!(agent = %ctx.agent, skipped, fetched, "feeds skipped (paused or not due)");
-            for line in skips.lines(skipped + fetched) {
-                ctx.skip(line);
+            tracing::info!(agent = %self.ctx.agent, skipped, fetched, "feeds skipped (paused or not due)");
+            for line in self.skips.lines(skipped + fetched) {
+                self.ctx.skip(line);
             }
         }
         if failed > 0 && failed == fetched {
             anyhow::bail!("all {failed} feed(s) fetched failed");
         }
         Ok(())
-    };
-    futures::future::try_join(producer, consumer).await?;
-    Ok(())
+    }
+}
+
+/// Follows a permanent redirect from now on: the feed is fetched at its new
+/// address, its items still keyed by the configured URL.
+fn note_move(state: &mut FeedState, moved: Option<String>) {
+    if let Some(m) = moved
+        && state.moved_to.as_deref() != Some(&m)
+        && m != state.url
+    {
+        tracing::info!(feed = %state.url, to = %m, "feed moved permanently; fetching the new address from now on");
+        state.moved_to = Some(m);
+    }
 }
 
 /// Claims the feeds of `chunk` no other worker holds, then reads their
