@@ -187,6 +187,44 @@ pub fn parse_feed_from(
     };
     let decoded = crate::charset::to_utf8(bytes, src.content_type);
     let bytes: &[u8] = &decoded.utf8;
+    let root = sniff_root(bytes)?;
+    let base_url = url::Url::parse(src.base.unwrap_or(src.feed))
+        .ok()
+        .filter(|u| u.scheme() == "http" || u.scheme() == "https");
+    let parsed = parse_document(bytes, &root, base_url.as_ref())?;
+    let feed_title = parsed
+        .title
+        .map(|t| html_to_text(&t.content))
+        .filter(|t| !t.is_empty());
+    let site = parsed
+        .links
+        .iter()
+        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+        .map(|l| l.href.clone());
+    let to_items = EntryToItem {
+        src,
+        feed_title: &feed_title,
+        base_url: base_url.as_ref(),
+        fetched,
+    };
+    let items = parsed
+        .entries
+        .into_iter()
+        .map(|e| to_items.item(e))
+        .collect();
+    Ok(ParsedFeed {
+        title: feed_title,
+        site,
+        ttl: parsed.ttl,
+        encoding: decoded.encoding,
+        items,
+    })
+}
+
+/// The document's root name, refusing what is plainly not a feed (nothing,
+/// an HTML page) with an error that says so, before the feed parser gives a
+/// vaguer one.
+fn sniff_root(bytes: &[u8]) -> Result<String, ParseError> {
     let head = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]);
     if head.trim_start_matches('\u{feff}').trim().is_empty() {
         return Err(ParseError::Empty);
@@ -195,11 +233,17 @@ pub fn parse_feed_from(
     if root == "html" || root.ends_with(":html") {
         return Err(ParseError::Html);
     }
-    let feed = src.feed;
-    let base_str = src.base.unwrap_or(feed);
-    let base_url = url::Url::parse(base_str)
-        .ok()
-        .filter(|u| u.scheme() == "http" || u.scheme() == "https");
+    Ok(root)
+}
+
+/// Runs feed-rs on the document, then the repairs and legacy spellings it
+/// refuses, so that a feed other readers accept is read here too; the error
+/// names the root when none of them worked.
+fn parse_document(
+    bytes: &[u8],
+    root: &str,
+    base_url: Option<&url::Url>,
+) -> Result<feed_rs::model::Feed, ParseError> {
     // An empty id tells us the entry had no guid of its own; we then key it
     // by URL or content instead of feed-rs's generated id, which changes
     // when a title is edited.
@@ -207,7 +251,7 @@ pub fn parse_feed_from(
     // makes its next parse panic.
     let parser = || {
         feed_rs::parser::Builder::new()
-            .base_uri(base_url.as_ref().map(|u| u.as_str()))
+            .base_uri(base_url.map(|u| u.as_str()))
             .id_generator(|_, _, _| String::new())
             .timestamp_parser(crate::date::parse_date)
             .build()
@@ -223,7 +267,7 @@ pub fn parse_feed_from(
     // checking every JSON feed for them cost a full extra JSON parse.
     let mut parsed = parse(bytes)?;
     if parsed.is_err()
-        && let Some(repaired) = repair(bytes, &root)
+        && let Some(repaired) = repair(bytes, root)
     {
         parsed = parse(&repaired)?;
     }
@@ -245,138 +289,150 @@ pub fn parse_feed_from(
     {
         return Err(ParseError::Invalid(why));
     }
-    let feed_title = parsed
-        .title
-        .map(|t| html_to_text(&t.content))
-        .filter(|t| !t.is_empty());
-    let site = parsed
-        .links
+    Ok(parsed)
+}
+
+/// What turning one feed's entries into items needs from the feed, borrowed
+/// once for all its entries.
+struct EntryToItem<'a> {
+    src: &'a FeedSource<'a>,
+    feed_title: &'a Option<String>,
+    /// Where relative links resolve, when the feed has an http(s) address.
+    base_url: Option<&'a url::Url>,
+    fetched: DateTime<Utc>,
+}
+
+impl EntryToItem<'_> {
+    /// One entry as an item: links made absolute, the body sanitised, a
+    /// title found, the key computed.
+    fn item(&self, e: feed_rs::model::Entry) -> Item {
+        let (feed, fetched) = (self.src.feed, self.fetched);
+        let entry_base = e
+            .base
+            .as_deref()
+            .and_then(|b| match self.base_url {
+                Some(u) => u.join(b).ok(),
+                None => url::Url::parse(b).ok(),
+            })
+            .or_else(|| self.base_url.cloned());
+        let resolve = |href: &str| resolve_link(entry_base.as_ref(), href);
+        let url = e
+            .links
+            .iter()
+            .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
+            .or(e.links.first())
+            .map(|l| resolve(l.href.trim()));
+        let title = e
+            .title
+            .map(|t| html_to_text(&t.content))
+            .unwrap_or_default();
+        let enclosures = enclosures(&e.media, e.content.as_ref(), &resolve);
+        let body = e
+            .content
+            .and_then(|c| c.body)
+            .or(e.summary.map(|s| s.content))
+            .unwrap_or_default();
+        // One pass gives the safe HTML and the text to score.
+        let crate::sanitize::Cleaned { html, text } =
+            crate::sanitize::clean(&body, entry_base.as_ref());
+        let html = Some(html).filter(|h| !h.trim().is_empty());
+        let title = title_or_fallback(title, &text, url.as_deref());
+        let guid = Some(e.id).filter(|g| !g.trim().is_empty());
+        let key = item_key(feed, guid.as_deref(), url.as_deref(), &title, &text);
+        Item {
+            id: None,
+            key,
+            source: self.src.source.to_string(),
+            feed: Some(feed.to_string()),
+            feed_title: self.feed_title.clone(),
+            guid,
+            url,
+            title,
+            text,
+            html,
+            author: e
+                .authors
+                .first()
+                .and_then(|a| a.name.as_deref())
+                .map(collapse_ws)
+                .filter(|a| !a.is_empty()),
+            // A date in the future or before feeds existed is an error
+            // of the feed: the item is undated rather than dated wrongly.
+            published: crate::date::plausible(e.published, fetched),
+            updated: crate::date::plausible(e.updated, fetched),
+            fetched,
+            tags: e
+                .categories
+                .into_iter()
+                .map(|c| c.label.unwrap_or(c.term))
+                .collect(),
+            enclosures,
+            ..Item::default()
+        }
+    }
+}
+
+/// `href` made absolute against the entry's base, when it is relative and
+/// there is one; as it is otherwise.
+fn resolve_link(base: Option<&url::Url>, href: &str) -> String {
+    match base {
+        Some(b) if url::Url::parse(href).is_err() => b
+            .join(href)
+            .map_or_else(|_| href.to_string(), |u| u.to_string()),
+        _ => href.to_string(),
+    }
+}
+
+/// An entry's files: its media and any out-of-line Atom content, each once.
+fn enclosures(
+    media: &[feed_rs::model::MediaObject],
+    content: Option<&feed_rs::model::Content>,
+    resolve: &impl Fn(&str) -> String,
+) -> Vec<Enclosure> {
+    media
         .iter()
-        .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-        .map(|l| l.href.clone());
-    let items = parsed
-        .entries
-        .into_iter()
-        .map(|e| {
-            let entry_base = e
-                .base
-                .as_deref()
-                .and_then(|b| match &base_url {
-                    Some(u) => u.join(b).ok(),
-                    None => url::Url::parse(b).ok(),
-                })
-                .or_else(|| base_url.clone());
-            let resolve = |href: &str| -> String {
-                match &entry_base {
-                    Some(b) if url::Url::parse(href).is_err() => b
-                        .join(href)
-                        .map_or_else(|_| href.to_string(), |u| u.to_string()),
-                    _ => href.to_string(),
-                }
-            };
-            let url = e
-                .links
-                .iter()
-                .find(|l| l.rel.as_deref().is_none_or(|r| r == "alternate"))
-                .or(e.links.first())
-                .map(|l| resolve(l.href.trim()));
-            let title = e
-                .title
-                .map(|t| html_to_text(&t.content))
-                .unwrap_or_default();
-            let enclosures: Vec<Enclosure> = e
-                .media
-                .iter()
-                .flat_map(|m| m.content.iter())
-                .filter_map(|c| {
-                    Some(Enclosure {
-                        url: resolve(c.url.as_ref()?.as_str()),
-                        mime: c.content_type.as_ref().map(|t| t.to_string()),
-                        length: c.size,
-                    })
-                })
-                .chain(e.content.as_ref().and_then(|c| {
-                    // Atom `<content src=…>`: out-of-line content.
-                    let s = c.src.as_ref()?;
-                    if c.content_type.to_string().starts_with("text/") {
-                        return None;
-                    }
-                    Some(Enclosure {
-                        url: resolve(&s.href),
-                        mime: Some(c.content_type.to_string()),
-                        length: c.length,
-                    })
-                }))
-                .fold(Vec::new(), |mut v: Vec<Enclosure>, x| {
-                    // The same file is often both an <enclosure> and a
-                    // <media:content>: keep it once.
-                    if v.iter().all(|y| y.url != x.url) {
-                        v.push(x);
-                    }
-                    v
-                });
-            let body = e
-                .content
-                .and_then(|c| c.body)
-                .or(e.summary.map(|s| s.content))
-                .unwrap_or_default();
-            // One pass gives the safe HTML and the text to score.
-            let crate::sanitize::Cleaned { html, text } =
-                crate::sanitize::clean(&body, entry_base.as_ref());
-            let html = Some(html).filter(|h| !h.trim().is_empty());
-            // An item needs something to show; fall back to the start of
-            // its text, then to its link.
-            let title = if title.is_empty() {
-                let t: String = text.chars().take(120).collect();
-                if t.is_empty() {
-                    url.clone().unwrap_or_else(|| "(untitled)".into())
-                } else {
-                    t
-                }
-            } else {
-                title
-            };
-            let guid = Some(e.id).filter(|g| !g.trim().is_empty());
-            let key = item_key(feed, guid.as_deref(), url.as_deref(), &title, &text);
-            Item {
-                id: None,
-                key,
-                source: src.source.to_string(),
-                feed: Some(feed.to_string()),
-                feed_title: feed_title.clone(),
-                guid,
-                url,
-                title,
-                text,
-                html,
-                author: e
-                    .authors
-                    .first()
-                    .and_then(|a| a.name.as_deref())
-                    .map(collapse_ws)
-                    .filter(|a| !a.is_empty()),
-                // A date in the future or before feeds existed is an error
-                // of the feed: the item is undated rather than dated wrongly.
-                published: crate::date::plausible(e.published, fetched),
-                updated: crate::date::plausible(e.updated, fetched),
-                fetched,
-                tags: e
-                    .categories
-                    .into_iter()
-                    .map(|c| c.label.unwrap_or(c.term))
-                    .collect(),
-                enclosures,
-                ..Item::default()
-            }
+        .flat_map(|m| m.content.iter())
+        .filter_map(|c| {
+            Some(Enclosure {
+                url: resolve(c.url.as_ref()?.as_str()),
+                mime: c.content_type.as_ref().map(|t| t.to_string()),
+                length: c.size,
+            })
         })
-        .collect();
-    Ok(ParsedFeed {
-        title: feed_title,
-        site,
-        ttl: parsed.ttl,
-        encoding: decoded.encoding,
-        items,
-    })
+        .chain(content.and_then(|c| {
+            // Atom `<content src=…>`: out-of-line content.
+            let s = c.src.as_ref()?;
+            if c.content_type.to_string().starts_with("text/") {
+                return None;
+            }
+            Some(Enclosure {
+                url: resolve(&s.href),
+                mime: Some(c.content_type.to_string()),
+                length: c.length,
+            })
+        }))
+        .fold(Vec::new(), |mut v: Vec<Enclosure>, x| {
+            // The same file is often both an <enclosure> and a
+            // <media:content>: keep it once.
+            if v.iter().all(|y| y.url != x.url) {
+                v.push(x);
+            }
+            v
+        })
+}
+
+/// An item needs something to show: its title, else the start of its text,
+/// else its link.
+fn title_or_fallback(title: String, text: &str, url: Option<&str>) -> String {
+    if !title.is_empty() {
+        return title;
+    }
+    let t: String = text.chars().take(120).collect();
+    if t.is_empty() {
+        url.map_or_else(|| "(untitled)".into(), str::to_string)
+    } else {
+        t
+    }
 }
 
 /// Sanitises an HTML fragment from outside (a post body, a comment): the
