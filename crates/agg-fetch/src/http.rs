@@ -200,6 +200,44 @@ fn error_chain(e: &reqwest::Error) -> String {
     msg
 }
 
+/// Reads a body, counting bytes as they arrive (decompressed), whatever the
+/// headers claimed: a lying Content-Length or a gzip bomb stops at `limit`.
+/// A body cut short is told apart from other read errors.
+async fn read_body(
+    resp: &mut reqwest::Response,
+    url: &url::Url,
+    limit: u64,
+) -> Result<Vec<u8>, FetchError> {
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) if e.is_timeout() => return Err(FetchError::Timeout),
+            Err(e) => {
+                let detail = error_chain(&e);
+                let lower = detail.to_ascii_lowercase();
+                // hyper's words for a body shorter than its length.
+                if lower.contains("before message length") || lower.contains("incomplete") {
+                    return Err(FetchError::CutShort {
+                        url: url.to_string(),
+                        got: bytes.len(),
+                        detail,
+                    });
+                }
+                return Err(FetchError::Other(format!(
+                    "cannot read the body of {url}: {detail}"
+                )));
+            }
+        };
+        if bytes.len() as u64 + chunk.len() as u64 > limit {
+            return Err(FetchError::TooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 impl From<reqwest::Error> for FetchError {
     fn from(e: reqwest::Error) -> Self {
         // The guarded resolver's refusal travels inside reqwest's error.
@@ -434,12 +472,67 @@ impl Fetcher {
         etag: Option<&str>,
         last_modified: Option<&str>,
     ) -> Result<FetchOutcome, FetchError> {
+        let (mut resp, current, permanent) = self
+            .follow_redirects(url, origin, etag, last_modified)
+            .await?;
+        let moved_to = permanent.then(|| current.to_string());
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(FetchOutcome::NotModified { moved_to });
+        }
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(String::from)
+        };
+        if !status.is_success() {
+            let retry_after = if matches!(status.as_u16(), 429 | 503) {
+                header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, Utc::now()))
+            } else {
+                None
+            };
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+                url: current.to_string(),
+                retry_after,
+            });
+        }
+        let limit = self.limits.max_bytes;
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(FetchError::TooLarge { limit });
+        }
+        let etag = header(reqwest::header::ETAG);
+        let last_modified = header(reqwest::header::LAST_MODIFIED);
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let bytes = read_body(&mut resp, &current, limit).await?;
+        Ok(FetchOutcome::Body {
+            bytes,
+            final_url: current.to_string(),
+            moved_to,
+            etag,
+            last_modified,
+            content_type,
+        })
+    }
+
+    /// Sends the GET and follows redirects by hand, so that each hop is
+    /// guarded per `origin` and loops and long chains are refused. Returns
+    /// the last answer, its URL, and whether every redirect on the way was
+    /// permanent (and there was one): the feed then moved.
+    async fn follow_redirects(
+        &self,
+        url: &str,
+        origin: Origin<'_>,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<(reqwest::Response, url::Url, bool), FetchError> {
         let mut current =
             url::Url::parse(url).map_err(|e| FetchError::Other(format!("bad URL {url}: {e}")))?;
         let mut seen = vec![current.clone()];
         let mut permanent = true;
         let mut redirected = false;
-        let mut resp = loop {
+        let resp = loop {
             let client = if self.guard_hop(&current, origin).await? {
                 &self.guarded
             } else {
@@ -481,73 +574,7 @@ impl Fetcher {
             seen.push(next.clone());
             current = next;
         };
-        let moved_to = (redirected && permanent).then(|| current.to_string());
-        let status = resp.status();
-        if status == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(FetchOutcome::NotModified { moved_to });
-        }
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
-                .map(String::from)
-        };
-        if !status.is_success() {
-            let retry_after = if matches!(status.as_u16(), 429 | 503) {
-                header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(&v, Utc::now()))
-            } else {
-                None
-            };
-            return Err(FetchError::Status {
-                status: status.as_u16(),
-                url: current.to_string(),
-                retry_after,
-            });
-        }
-        let limit = self.limits.max_bytes;
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(FetchError::TooLarge { limit });
-        }
-        let etag = header(reqwest::header::ETAG);
-        let last_modified = header(reqwest::header::LAST_MODIFIED);
-        let content_type = header(reqwest::header::CONTENT_TYPE);
-        // Count bytes as they arrive (decompressed), whatever the headers
-        // claimed: a lying Content-Length or a gzip bomb stops at the limit.
-        let mut bytes = Vec::new();
-        loop {
-            let chunk = match resp.chunk().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) if e.is_timeout() => return Err(FetchError::Timeout),
-                Err(e) => {
-                    let detail = error_chain(&e);
-                    let lower = detail.to_ascii_lowercase();
-                    // hyper's words for a body shorter than its length.
-                    if lower.contains("before message length") || lower.contains("incomplete") {
-                        return Err(FetchError::CutShort {
-                            url: current.to_string(),
-                            got: bytes.len(),
-                            detail,
-                        });
-                    }
-                    return Err(FetchError::Other(format!(
-                        "cannot read the body of {current}: {detail}"
-                    )));
-                }
-            };
-            if bytes.len() as u64 + chunk.len() as u64 > limit {
-                return Err(FetchError::TooLarge { limit });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(FetchOutcome::Body {
-            bytes,
-            final_url: current.to_string(),
-            moved_to,
-            etag,
-            last_modified,
-            content_type,
-        })
+        Ok((resp, current, redirected && permanent))
     }
 
     /// A plain GET of a page the user configured (feed discovery, APIs):

@@ -233,22 +233,7 @@ fn atom03(doc: &[u8], tags: &[Tag]) -> Vec<Edit> {
     while i < tags.len() {
         let t = &tags[i];
         i += 1;
-        let new_local = if ours(t) {
-            match t.local.as_str() {
-                "modified" => Some("updated"),
-                "issued" => Some("published"),
-                "tagline" => Some("subtitle"),
-                "copyright" => Some("rights"),
-                // Seen in the wild (and read by feedparser): RSS's name.
-                "item" if t.parent.as_deref() == Some("feed") => Some("entry"),
-                "url" if matches!(t.parent.as_deref(), Some("author" | "contributor")) => {
-                    Some("uri")
-                }
-                _ => None,
-            }
-        } else {
-            None
-        };
+        let new_local = if ours(t) { atom10_local(t) } else { None };
         let name = new_local.map_or_else(|| t.qname.clone(), |l| renamed(&t.qname, l));
         if t.kind == Kind::End {
             if new_local.is_some() {
@@ -279,63 +264,8 @@ fn atom03(doc: &[u8], tags: &[Tag]) -> Vec<Edit> {
             );
         let mut body: Option<Edit> = None;
         if text_construct {
-            let get = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
-            let mime = get("type").unwrap_or_else(|| "text/plain".into());
-            let mode = get("mode").unwrap_or_else(|| "xml".into());
-            let html = mime.eq_ignore_ascii_case("text/html") || mime.eq_ignore_ascii_case("html");
-            let xhtml = mime.contains("xhtml") || mime.eq_ignore_ascii_case("xhtml");
-            let plain =
-                mime.eq_ignore_ascii_case("text/plain") || mime.eq_ignore_ascii_case("text");
-            let new_type = match mode.as_str() {
-                "base64" if t.kind == Kind::Start => {
-                    // The element's text, decoded, becomes escaped text.
-                    let close = tags[i..].iter().position(|c| c.kind == Kind::End);
-                    let decoded = close.and_then(|c| {
-                        let raw = &doc[t.end..tags[i + c].at];
-                        let clean: Vec<u8> = raw
-                            .iter()
-                            .copied()
-                            .filter(|b| !b.is_ascii_whitespace())
-                            .collect();
-                        use base64::Engine as _;
-                        let bytes = base64::engine::general_purpose::STANDARD
-                            .decode(&clean)
-                            .ok()?;
-                        String::from_utf8(bytes).ok()
-                    });
-                    match decoded {
-                        Some(text) => {
-                            let escaped = html_escape::encode_text(&text);
-                            body = Some(Edit {
-                                at: t.end,
-                                end: tags[i + close.unwrap_or(0)].at,
-                                with: escaped.into_owned().into_bytes(),
-                            });
-                            Some(if html { "html" } else { "text" })
-                        }
-                        None => None,
-                    }
-                }
-                "escaped" if html => Some("html"),
-                "escaped" if plain => Some("text"),
-                "escaped" if xhtml => Some("html"),
-                // `xml` (the default): markup inline.
-                _ if xhtml || (html && t.kind == Kind::Start) => Some("xhtml"),
-                _ if plain || html => Some("text"),
-                _ => None,
-            };
-            // `content` keeps other media types (feed-rs reads them) when
-            // they are media types at all; text constructs only take text,
-            // html and xhtml.
-            let media_type = mime.split_once('/').is_some_and(|(a, b)| {
-                let token = |s: &str| {
-                    !s.is_empty()
-                        && s.bytes()
-                            .all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c))
-                };
-                token(a) && token(b)
-            });
-            let new_type = new_type.or((t.local != "content" || !media_type).then_some("text"));
+            let (new_type, decoded) = text_construct_type(doc, t, &tags[i..], &attrs);
+            body = decoded;
             if let Some(ty) = new_type {
                 attrs.retain(|(k, _)| k != "type" && k != "mode");
                 attrs.push(("type".into(), ty.into()));
@@ -352,6 +282,93 @@ fn atom03(doc: &[u8], tags: &[Tag]) -> Vec<Edit> {
         edits.extend(body);
     }
     edits
+}
+
+/// The Atom 1.0 name of an Atom 0.3 element that was renamed (`None` for
+/// one that kept its name).
+fn atom10_local(t: &Tag) -> Option<&'static str> {
+    match t.local.as_str() {
+        "modified" => Some("updated"),
+        "issued" => Some("published"),
+        "tagline" => Some("subtitle"),
+        "copyright" => Some("rights"),
+        // Seen in the wild (and read by feedparser): RSS's name.
+        "item" if t.parent.as_deref() == Some("feed") => Some("entry"),
+        "url" if matches!(t.parent.as_deref(), Some("author" | "contributor")) => Some("uri"),
+        _ => None,
+    }
+}
+
+/// The Atom 1.0 `type` for an Atom 0.3 text construct `t`, from its 0.3
+/// `type` (a media type) and `mode`, when it must be written; and, for
+/// base64 content, the edit that puts its decoded text in its place
+/// (`after` are the tags following `t`).
+fn text_construct_type(
+    doc: &[u8],
+    t: &Tag,
+    after: &[Tag],
+    attrs: &[(String, String)],
+) -> (Option<&'static str>, Option<Edit>) {
+    let get = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    let mime = get("type").unwrap_or_else(|| "text/plain".into());
+    let mode = get("mode").unwrap_or_else(|| "xml".into());
+    let html = mime.eq_ignore_ascii_case("text/html") || mime.eq_ignore_ascii_case("html");
+    let xhtml = mime.contains("xhtml") || mime.eq_ignore_ascii_case("xhtml");
+    let plain = mime.eq_ignore_ascii_case("text/plain") || mime.eq_ignore_ascii_case("text");
+    let mut body = None;
+    let new_type = match mode.as_str() {
+        "base64" if t.kind == Kind::Start => {
+            body = base64_as_text(doc, t, after);
+            body.as_ref().map(|_| if html { "html" } else { "text" })
+        }
+        "escaped" if html => Some("html"),
+        "escaped" if plain => Some("text"),
+        "escaped" if xhtml => Some("html"),
+        // `xml` (the default): markup inline.
+        _ if xhtml || (html && t.kind == Kind::Start) => Some("xhtml"),
+        _ if plain || html => Some("text"),
+        _ => None,
+    };
+    // `content` keeps other media types (feed-rs reads them) when they are
+    // media types at all; text constructs only take text, html and xhtml.
+    let new_type = new_type.or((t.local != "content" || !is_media_type(&mime)).then_some("text"));
+    (new_type, body)
+}
+
+/// The edit that replaces the base64 text of element `t` (up to the next
+/// end tag in `after`) by that text decoded and escaped: Atom 1.0 has no
+/// base64 mode. `None` when it does not decode to UTF-8.
+fn base64_as_text(doc: &[u8], t: &Tag, after: &[Tag]) -> Option<Edit> {
+    let close = after.iter().position(|c| c.kind == Kind::End)?;
+    let end = after[close].at;
+    let clean: Vec<u8> = doc[t.end..end]
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&clean)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let escaped = html_escape::encode_text(&text);
+    Some(Edit {
+        at: t.end,
+        end,
+        with: escaped.into_owned().into_bytes(),
+    })
+}
+
+/// Whether `mime` reads as a media type (`token/token`).
+fn is_media_type(mime: &str) -> bool {
+    mime.split_once('/').is_some_and(|(a, b)| {
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&c))
+        };
+        token(a) && token(b)
+    })
 }
 
 /// RSS 0.9x/2.0 has no namespace: a default one declared on it (as

@@ -749,128 +749,156 @@ fn past_gt(s: &str, from: usize) -> usize {
 /// The tokenizer: text runs go to `w.text`, tags to `w.start`/`w.end`.
 fn run(s: &str, w: &mut Writer<'_>) {
     let b = s.as_bytes();
-    let mut i = 0;
-    let mut attrs: Vec<(usize, usize, &str)> = Vec::new();
-    let mut names = String::new();
-    // Inside a dropped element whose nested copies are counted (svg…).
-    let mut skip: Option<(&'static str, usize)> = None;
-    while i < b.len() {
-        let Some(k) = memchr::memchr(b'<', &b[i..]) else {
-            if skip.is_none() {
-                w.text(&s[i..]);
-            }
+    let mut t = Tokenizer {
+        s,
+        i: 0,
+        attrs: Vec::new(),
+        names: String::new(),
+        skip: None,
+    };
+    while t.i < b.len() {
+        let Some(k) = memchr::memchr(b'<', &b[t.i..]) else {
+            t.text(w, &s[t.i..]);
             break;
         };
-        if skip.is_none() {
-            w.text(&s[i..i + k]);
-        }
-        i += k;
-        let rest = &b[i + 1..];
+        t.text(w, &s[t.i..t.i + k]);
+        t.i += k;
+        let rest = &b[t.i + 1..];
         match rest.first() {
-            Some(b'!') if rest.starts_with(b"!--") => {
-                // A comment; `<!-->` and `<!--->` are empty ones.
-                let body = i + 4;
-                i = if b[body..].starts_with(b">") {
-                    body + 1
-                } else if b[body..].starts_with(b"->") {
-                    body + 2
-                } else {
-                    memchr::memmem::find(&b[body..], b"-->").map_or(b.len(), |e| body + e + 3)
+            Some(b'!') if rest.starts_with(b"!--") => t.comment(),
+            Some(b'!' | b'?') => t.i = past_gt(s, t.i + 1),
+            Some(b'/') if rest.get(1).is_some_and(u8::is_ascii_alphabetic) => t.end_tag(w),
+            Some(b'/') => t.bogus_end_tag(w, rest),
+            Some(c) if c.is_ascii_alphabetic() => t.start_tag(w),
+            // `<` before anything else is text.
+            _ => t.lt_as_text(w),
+        }
+    }
+}
+
+/// The tokenizer's state between markup constructs, so that each kind of
+/// construct is read by a step of its own.
+struct Tokenizer<'a> {
+    s: &'a str,
+    /// Where reading resumes.
+    i: usize,
+    /// The last tag's attributes, buffers kept across tags (see [`read_tag`]).
+    attrs: Vec<(usize, usize, &'a str)>,
+    names: String,
+    /// Inside a dropped element whose nested copies are counted (svg…).
+    skip: Option<(&'static str, usize)>,
+}
+
+impl Tokenizer<'_> {
+    /// Text goes out unless it is inside a dropped element.
+    #[inline]
+    fn text(&self, w: &mut Writer<'_>, text: &str) {
+        if self.skip.is_none() {
+            w.text(text);
+        }
+    }
+
+    /// A `<` that starts nothing, or a tag the input ends inside: text.
+    fn lt_as_text(&mut self, w: &mut Writer<'_>) {
+        self.text(w, "<");
+        self.i += 1;
+    }
+
+    /// A comment is skipped; `<!-->` and `<!--->` are empty ones.
+    fn comment(&mut self) {
+        let b = self.s.as_bytes();
+        let body = self.i + 4;
+        self.i = if b[body..].starts_with(b">") {
+            body + 1
+        } else if b[body..].starts_with(b"->") {
+            body + 2
+        } else {
+            memchr::memmem::find(&b[body..], b"-->").map_or(b.len(), |e| body + e + 3)
+        };
+    }
+
+    /// `</>` is nothing; `</` and a non-letter opens a bogus comment.
+    fn bogus_end_tag(&mut self, w: &mut Writer<'_>, rest: &[u8]) {
+        self.i = if rest.get(1) == Some(&b'>') {
+            self.i + 3
+        } else if rest.len() < 2 {
+            self.text(w, "</");
+            self.s.len()
+        } else {
+            past_gt(self.s, self.i + 2)
+        };
+    }
+
+    /// An end tag closes what it names, or ends a dropped element.
+    fn end_tag(&mut self, w: &mut Writer<'_>) {
+        let Some(tag) = read_tag(self.s, self.i, &mut self.attrs, &mut self.names) else {
+            // Input ends inside the tag: it is text.
+            return self.lt_as_text(w);
+        };
+        self.i = tag.next;
+        let k = kind(tag.name.as_bytes());
+        if let Some((name, depth)) = &mut self.skip {
+            if matches!(k, Kind::DropNested(n) if n == *name) {
+                *depth -= 1;
+                if *depth == 0 {
+                    self.skip = None;
+                }
+            }
+            return;
+        }
+        if !is_inline(tag.name.as_bytes()) {
+            w.text.sep();
+        }
+        if let Kind::Allowed(t) = k {
+            w.end(t);
+        }
+    }
+
+    /// A start tag: written when allowed; for the elements dropped whole,
+    /// their content is skipped (or, for RCDATA, kept as text).
+    fn start_tag(&mut self, w: &mut Writer<'_>) {
+        let s = self.s;
+        let Some(tag) = read_tag(s, self.i, &mut self.attrs, &mut self.names) else {
+            return self.lt_as_text(w);
+        };
+        self.i = tag.next;
+        let k = kind(tag.name.as_bytes());
+        if let Some((name, depth)) = &mut self.skip {
+            if matches!(k, Kind::DropNested(n) if n == *name) && !tag.self_closing {
+                *depth += 1;
+            }
+            return;
+        }
+        if !is_inline(tag.name.as_bytes()) {
+            w.text.sep();
+        }
+        match k {
+            Kind::Allowed(t) => {
+                let pairs: Vec<(&str, &str)> = self
+                    .attrs
+                    .iter()
+                    .map(|&(a, z, v)| (&self.names[a..z], v))
+                    .collect();
+                w.start(t, &pairs);
+            }
+            Kind::DropRaw(n) => {
+                self.i = match find_end_tag(s, self.i, n) {
+                    Some(e) => past_gt(s, e + 2),
+                    None => s.len(),
                 };
             }
-            Some(b'!' | b'?') => i = past_gt(s, i + 1),
-            Some(b'/') if rest.get(1).is_some_and(u8::is_ascii_alphabetic) => {
-                let Some(tag) = read_tag(s, i, &mut attrs, &mut names) else {
-                    // Input ends inside the tag: it is text.
-                    if skip.is_none() {
-                        w.text("<");
-                    }
-                    i += 1;
-                    continue;
-                };
-                i = tag.next;
-                let k = kind(tag.name.as_bytes());
-                if let Some((name, depth)) = &mut skip {
-                    if matches!(k, Kind::DropNested(n) if n == *name) {
-                        *depth -= 1;
-                        if *depth == 0 {
-                            skip = None;
-                        }
-                    }
-                    continue;
-                }
-                if !is_inline(tag.name.as_bytes()) {
-                    w.text.sep();
-                }
-                if let Kind::Allowed(t) = k {
-                    w.end(t);
+            Kind::Rcdata(n) => {
+                let e = find_end_tag(s, self.i, n);
+                w.text(&s[self.i..e.unwrap_or(s.len())]);
+                w.text.sep();
+                self.i = e.map_or(s.len(), |e| past_gt(s, e + 2));
+            }
+            Kind::DropNested(n) => {
+                if !tag.self_closing {
+                    self.skip = Some((n, 1));
                 }
             }
-            Some(b'/') => {
-                // `</>` is nothing; `</` and a non-letter opens a bogus comment.
-                i = if rest.get(1) == Some(&b'>') {
-                    i + 3
-                } else if rest.len() < 2 {
-                    if skip.is_none() {
-                        w.text("</");
-                    }
-                    b.len()
-                } else {
-                    past_gt(s, i + 2)
-                };
-            }
-            Some(c) if c.is_ascii_alphabetic() => {
-                let Some(tag) = read_tag(s, i, &mut attrs, &mut names) else {
-                    if skip.is_none() {
-                        w.text("<");
-                    }
-                    i += 1;
-                    continue;
-                };
-                i = tag.next;
-                let k = kind(tag.name.as_bytes());
-                if let Some((name, depth)) = &mut skip {
-                    if matches!(k, Kind::DropNested(n) if n == *name) && !tag.self_closing {
-                        *depth += 1;
-                    }
-                    continue;
-                }
-                if !is_inline(tag.name.as_bytes()) {
-                    w.text.sep();
-                }
-                match k {
-                    Kind::Allowed(t) => {
-                        let pairs: Vec<(&str, &str)> =
-                            attrs.iter().map(|&(a, z, v)| (&names[a..z], v)).collect();
-                        w.start(t, &pairs);
-                    }
-                    Kind::DropRaw(n) => {
-                        i = match find_end_tag(s, i, n) {
-                            Some(e) => past_gt(s, e + 2),
-                            None => b.len(),
-                        };
-                    }
-                    Kind::Rcdata(n) => {
-                        let e = find_end_tag(s, i, n);
-                        w.text(&s[i..e.unwrap_or(b.len())]);
-                        w.text.sep();
-                        i = e.map_or(b.len(), |e| past_gt(s, e + 2));
-                    }
-                    Kind::DropNested(n) => {
-                        if !tag.self_closing {
-                            skip = Some((n, 1));
-                        }
-                    }
-                    Kind::Other => {}
-                }
-            }
-            _ => {
-                // `<` before anything else is text.
-                if skip.is_none() {
-                    w.text("<");
-                }
-                i += 1;
-            }
+            Kind::Other => {}
         }
     }
 }
