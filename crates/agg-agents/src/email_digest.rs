@@ -143,15 +143,49 @@ pub fn build_with(
     force: bool,
 ) -> Result<(Box<dyn Agent>, Report), OptionsError> {
     let o: Options = typed_options(v)?;
-    // The digest's day is the reader's: the pipeline's time zone unless the
-    // agent names its own.
-    let tz: agg_digest::chrono_tz::Tz = match &o.timezone {
-        None => ctx.timezone,
+    let tz = timezone(&o, ctx)?;
+    let to = checked_addresses(&o)?;
+    check_limits(&o)?;
+    let max_age = match &o.max_age {
+        None => None,
+        Some(s) => Some(parse_duration(s).ok_or_else(|| {
+            OptionsError::at(&["max_age"], format!("`{s}` is not a duration"))
+                .with_hint("a number and a unit: 36h, 7d, 2w")
+        })?),
+    };
+    let mut warnings = Vec::new();
+    let public_url = public_url(&o, &mut warnings)?;
+    warnings.extend(smtp_warning(&o, &mode));
+    let cfg = digest_config(&o, ctx, tz, to, max_age, public_url);
+    let report = Report::default();
+    Ok((
+        Box::new(EmailDigest {
+            cfg,
+            secret_file: o.secret_file.as_deref().map(|p| ctx.resolve(p)),
+            mode,
+            force,
+            report: report.clone(),
+            warnings,
+        }),
+        report,
+    ))
+}
+
+/// The digest's day is the reader's: the pipeline's time zone unless the
+/// agent names its own.
+fn timezone(o: &Options, ctx: &BuildCtx) -> Result<agg_digest::chrono_tz::Tz, OptionsError> {
+    match &o.timezone {
+        None => Ok(ctx.timezone),
         Some(t) => t.parse().map_err(|_| {
             OptionsError::at(&["timezone"], format!("unknown time zone `{t}`"))
                 .with_hint("an IANA name such as Europe/London or America/New_York")
-        })?,
-    };
+        }),
+    }
+}
+
+/// The recipients, once `to`, `from` and `smtp` are known to parse: a
+/// typo is found by `validate`, not by the morning's send.
+fn checked_addresses(o: &Options) -> Result<Vec<String>, OptionsError> {
     let to = o.to.to_vec();
     if to.is_empty() {
         return Err(OptionsError::at(&["to"], "`to` needs at least one address"));
@@ -172,6 +206,11 @@ pub fn build_with(
     {
         agg_digest::SmtpUrl::parse(s).map_err(|e| OptionsError::at(&["smtp"], format!("{e:#}")))?;
     }
+    Ok(to)
+}
+
+/// Limits of 0 would send an empty digest every day.
+fn check_limits(o: &Options) -> Result<(), OptionsError> {
     if o.max_items == 0 {
         return Err(OptionsError::at(
             &["max_items"],
@@ -184,17 +223,13 @@ pub fn build_with(
             "`max_per_saga` must be at least 1",
         ));
     }
-    let max_age = match &o.max_age {
-        None => None,
-        Some(s) => Some(parse_duration(s).ok_or_else(|| {
-            OptionsError::at(&["max_age"], format!("`{s}` is not a duration"))
-                .with_hint("a number and a unit: 36h, 7d, 2w")
-        })?),
-    };
-    // Where feedback links point. Without one the digest still goes out,
-    // without 👍/👎, follow and unsubscribe links (never a localhost guess
-    // that would break on the reader's phone); `validate` warns.
-    let mut warnings = Vec::new();
+    Ok(())
+}
+
+/// Where feedback links point (empty: none). Without one the digest still
+/// goes out, without 👍/👎, follow and unsubscribe links (never a localhost
+/// guess that would break on the reader's phone); `validate` warns.
+fn public_url(o: &Options, warnings: &mut Vec<OptionsError>) -> Result<String, OptionsError> {
     let public_url = o
         .public_url
         .clone()
@@ -225,25 +260,37 @@ pub fn build_with(
             }
         },
     }
-    let public_url = public_url.unwrap_or_default();
-    // Sending needs a server; the environment may name it at run time
-    // (AGG_SMTP_URL), so its absence here is a warning, and a run without
-    // one fails the stage with the items kept for the next run.
+    Ok(public_url.unwrap_or_default())
+}
+
+/// Sending needs a server; the environment may name it at run time
+/// (AGG_SMTP_URL), so its absence here is a warning, and a run without one
+/// fails the stage with the items kept for the next run.
+fn smtp_warning(o: &Options, mode: &Mode) -> Option<OptionsError> {
     let smtp_set = o.smtp.as_ref().is_some_and(|s| !s.trim().is_empty())
         || std::env::var("AGG_SMTP_URL").is_ok_and(|s| !s.trim().is_empty());
-    if matches!(mode, Mode::Send) && !smtp_set {
-        warnings.push(
-            OptionsError::at(
-                &["smtp"],
-                "the digest names no SMTP server and AGG_SMTP_URL is not set: a run cannot send it",
-            )
-            .with_hint(
-                "add `smtp: smtp+starttls://user:${SMTP_PASSWORD}@host:587` or set AGG_SMTP_URL \
-                 where agg runs",
-            ),
-        );
-    }
-    let cfg = DigestConfig {
+    (matches!(mode, Mode::Send) && !smtp_set).then(|| {
+        OptionsError::at(
+            &["smtp"],
+            "the digest names no SMTP server and AGG_SMTP_URL is not set: a run cannot send it",
+        )
+        .with_hint(
+            "add `smtp: smtp+starttls://user:${SMTP_PASSWORD}@host:587` or set AGG_SMTP_URL \
+             where agg runs",
+        )
+    })
+}
+
+/// The checked options as `agg_digest`'s configuration.
+fn digest_config(
+    o: &Options,
+    ctx: &BuildCtx,
+    tz: agg_digest::chrono_tz::Tz,
+    to: Vec<String>,
+    max_age: Option<chrono::Duration>,
+    public_url: String,
+) -> DigestConfig {
+    DigestConfig {
         pipeline: ctx.pipeline.clone(),
         select: SelectOptions {
             max_items: o.max_items,
@@ -275,19 +322,7 @@ pub fn build_with(
             tls_ca_file: o.tls_ca_file.as_deref().map(|p| ctx.resolve(p)),
         },
         send_empty: o.send_empty,
-    };
-    let report = Report::default();
-    Ok((
-        Box::new(EmailDigest {
-            cfg,
-            secret_file: o.secret_file.as_deref().map(|p| ctx.resolve(p)),
-            mode,
-            force,
-            report: report.clone(),
-            warnings,
-        }),
-        report,
-    ))
+    }
 }
 
 /// lettre's address types, for checking `to`/`from` at build time.

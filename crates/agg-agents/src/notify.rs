@@ -279,6 +279,32 @@ impl Notifier {
         if items.is_empty() {
             return Ok(());
         }
+        let mut due = self.due(ctx, &items).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let now = agg_core::clock::current();
+        self.hold_over_limits(ctx, &mut due, now).await?;
+        if ctx.dry_run {
+            for (i, why) in &due {
+                tracing::info!(item = ?i.id, title = %i.title, why = %why.join("; "), "dry run: would notify");
+            }
+            return Ok(());
+        }
+        let token = self.token()?;
+        let fetcher = Fetcher::new(self.limits.clone())?;
+        self.send_all(ctx, &fetcher, &due, token.as_deref(), now)
+            .await
+    }
+
+    /// The items the rule picks that this sink has not notified yet, each
+    /// with why, highest scores first so that limits hold back the least
+    /// interesting.
+    async fn due<'i>(
+        &self,
+        ctx: &RunCtx,
+        items: &'i [Item],
+    ) -> anyhow::Result<Vec<(&'i Item, Vec<String>)>> {
         // A source may send an item it stored before (the feed was fetched
         // again): what this sink handled on an earlier run is not sent twice.
         let ids: Vec<i64> = items.iter().filter_map(|i| i.id).collect();
@@ -295,17 +321,24 @@ impl Notifier {
                 (!why.is_empty()).then_some((i, why))
             })
             .collect();
-        if due.is_empty() {
-            return Ok(());
-        }
-        // Highest scores first, so limits hold back the least interesting.
         due.sort_by(|(a, _), (b, _)| {
             b.score
                 .unwrap_or(0.0)
                 .total_cmp(&a.score.unwrap_or(0.0))
                 .then(a.id.cmp(&b.id))
         });
-        let now = agg_core::clock::current();
+        Ok(due)
+    }
+
+    /// Applies `max_per_run` and `max_per_hour` (counted from the recorded
+    /// sends): the items over them are deferred to a later run, and the run
+    /// says so.
+    async fn hold_over_limits(
+        &self,
+        ctx: &RunCtx,
+        due: &mut Vec<(&Item, Vec<String>)>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
         let recent = ctx
             .store
             .notifications_since(&ctx.pipeline, &ctx.agent, now - chrono::Duration::hours(1))
@@ -326,31 +359,39 @@ impl Notifier {
             ));
             due.truncate(budget);
         }
-        if ctx.dry_run {
-            for (i, why) in &due {
-                tracing::info!(item = ?i.id, title = %i.title, why = %why.join("; "), "dry run: would notify");
-            }
-            return Ok(());
-        }
-        let token = match &self.token_env {
-            Some(name) => {
-                let t = std::env::var(name).map_err(|_| {
-                    anyhow::anyhow!(
-                        "the token variable `{name}` is not set (environment or secrets file)"
-                    )
-                })?;
-                agg_core::secrets::register(&t);
-                Some(t)
-            }
-            None => None,
+        Ok(())
+    }
+
+    /// The access token from its variable, registered as a secret so that
+    /// no log or error shows it.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        let Some(name) = &self.token_env else {
+            return Ok(None);
         };
-        let fetcher = Fetcher::new(self.limits.clone())?;
+        let t = std::env::var(name).map_err(|_| {
+            anyhow::anyhow!("the token variable `{name}` is not set (environment or secrets file)")
+        })?;
+        agg_core::secrets::register(&t);
+        Ok(Some(t))
+    }
+
+    /// Sends `due` in order, recording each send; stops when the target
+    /// looks down (or is refused by the guard) and defers what was not
+    /// tried.
+    async fn send_all(
+        &self,
+        ctx: &RunCtx,
+        fetcher: &Fetcher,
+        due: &[(&Item, Vec<String>)],
+        token: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<()> {
         let mut failed_in_a_row = 0;
         let mut sent_now = 0usize;
         let mut iter = due.iter();
         for (item, why) in iter.by_ref() {
-            let (headers, body) = self.request(item, why, token.as_deref());
-            match self.post(&fetcher, &headers, body).await {
+            let (headers, body) = self.request(item, why, token);
+            match self.post(fetcher, &headers, body).await {
                 Ok(()) => {
                     failed_in_a_row = 0;
                     sent_now += 1;

@@ -197,71 +197,11 @@ pub async fn run(
         note: None,
     };
     let sending = matches!(mode, Mode::Send);
-
-    // What the store says about today.
     if (sending || matches!(mode, Mode::DryRun))
         && let Some(rec) = store.digest(&cfg.pipeline, &day).await?
+        && settled_by_record(store, cfg, rec, sending, force, now, &mut out).await?
     {
-        match rec.status {
-            DigestStatus::Failed => {
-                out.note = Some(format!(
-                    "retrying the digest of {day}, which failed: {}",
-                    rec.error.as_deref().unwrap_or("unknown error")
-                ));
-            }
-            _ if force => {
-                if sending {
-                    store.digest_forget(&cfg.pipeline, &day).await?;
-                }
-                out.note = Some(format!(
-                    "--force: sending the digest of {day} again (it was {})",
-                    rec.status
-                ));
-            }
-            // Recorded moments ago: another worker may be in its SMTP
-            // conversation right now. Leave it alone.
-            DigestStatus::Pending if now - rec.created < in_flight(&cfg.send) => {
-                out.status = Status::ClaimedElsewhere;
-                out.message_id = Some(rec.message_id);
-                out.note = Some(format!(
-                    "the digest of {day} is being sent by another process (since {}); nothing sent",
-                    rec.created.format("%H:%M:%S UTC")
-                ));
-                return Ok(out);
-            }
-            DigestStatus::Pending => {
-                let note = format!(
-                    "the digest of {day} was being sent by a process that stopped \
-                         (Message-ID {}); it may have arrived, so it is not sent again; \
-                         its {} items will be in the next digest (--force to send now)",
-                    rec.message_id,
-                    rec.items.len()
-                );
-                if sending {
-                    store
-                        .digest_finish(&cfg.pipeline, &day, DigestStatus::Interrupted, Some(&note))
-                        .await?;
-                }
-                out.status = Status::Interrupted;
-                out.message_id = Some(rec.message_id);
-                out.note = Some(note);
-                return Ok(out);
-            }
-            other => {
-                out.status = Status::AlreadyDone;
-                out.message_id = Some(rec.message_id);
-                let at = rec
-                    .sent_at
-                    .unwrap_or(rec.created)
-                    .with_timezone(&tz)
-                    .format("%H:%M");
-                out.note = Some(format!(
-                    "digest of {day} already {other} at {at}; new items wait for the next one \
-                     (--force to send again)"
-                ));
-                return Ok(out);
-            }
-        }
+        return Ok(out);
     }
 
     let sent: HashSet<i64> = store.sent_items(&cfg.pipeline).await?;
@@ -303,12 +243,104 @@ pub async fn run(
         }
         Mode::Send => {}
     }
+    send_recorded(store, cfg, &msg, message_id, now, out).await
+}
 
+/// What the store says about today, when it has a record of the day's
+/// digest: whether that settles the run (`true`: `out` says how), so that
+/// a day gets one digest whatever the crashes and workers. A failed digest
+/// is retried, and `--force` sends again.
+async fn settled_by_record(
+    store: &dyn Store,
+    cfg: &DigestConfig,
+    rec: DigestRecord,
+    sending: bool,
+    force: bool,
+    now: DateTime<Utc>,
+    out: &mut Outcome,
+) -> anyhow::Result<bool> {
+    let day = out.day.clone();
+    match rec.status {
+        DigestStatus::Failed => {
+            out.note = Some(format!(
+                "retrying the digest of {day}, which failed: {}",
+                rec.error.as_deref().unwrap_or("unknown error")
+            ));
+            Ok(false)
+        }
+        _ if force => {
+            if sending {
+                store.digest_forget(&cfg.pipeline, &day).await?;
+            }
+            out.note = Some(format!(
+                "--force: sending the digest of {day} again (it was {})",
+                rec.status
+            ));
+            Ok(false)
+        }
+        // Recorded moments ago: another worker may be in its SMTP
+        // conversation right now. Leave it alone.
+        DigestStatus::Pending if now - rec.created < in_flight(&cfg.send) => {
+            out.status = Status::ClaimedElsewhere;
+            out.message_id = Some(rec.message_id);
+            out.note = Some(format!(
+                "the digest of {day} is being sent by another process (since {}); nothing sent",
+                rec.created.format("%H:%M:%S UTC")
+            ));
+            Ok(true)
+        }
+        DigestStatus::Pending => {
+            let note = format!(
+                "the digest of {day} was being sent by a process that stopped \
+                     (Message-ID {}); it may have arrived, so it is not sent again; \
+                     its {} items will be in the next digest (--force to send now)",
+                rec.message_id,
+                rec.items.len()
+            );
+            if sending {
+                store
+                    .digest_finish(&cfg.pipeline, &day, DigestStatus::Interrupted, Some(&note))
+                    .await?;
+            }
+            out.status = Status::Interrupted;
+            out.message_id = Some(rec.message_id);
+            out.note = Some(note);
+            Ok(true)
+        }
+        other => {
+            out.status = Status::AlreadyDone;
+            out.message_id = Some(rec.message_id);
+            let at = rec
+                .sent_at
+                .unwrap_or(rec.created)
+                .with_timezone(&cfg.render.tz)
+                .format("%H:%M");
+            out.note = Some(format!(
+                "digest of {day} already {other} at {at}; new items wait for the next one \
+                 (--force to send again)"
+            ));
+            Ok(true)
+        }
+    }
+}
+
+/// Records the digest as pending, then sends it and records how that
+/// went: a crash between the two leaves a `pending` record, which the
+/// next run reads as "may have arrived" rather than sending twice.
+async fn send_recorded(
+    store: &dyn Store,
+    cfg: &DigestConfig,
+    msg: &lettre::Message,
+    message_id: String,
+    now: DateTime<Utc>,
+    mut out: Outcome,
+) -> anyhow::Result<Outcome> {
+    let day = out.day.clone();
     let url = smtp_url(cfg.smtp.as_deref())?;
     let rec = DigestRecord {
         pipeline: cfg.pipeline.clone(),
         day: day.clone(),
-        message_id: message_id.clone(),
+        message_id,
         items: out.items.clone(),
         status: DigestStatus::Pending,
         // The digest's clock (pinned in tests), so "in flight" is judged on it.
@@ -324,7 +356,7 @@ pub async fn run(
         return Ok(out);
     }
     crash_point("after-begin");
-    match mail::send(&msg, &url, &cfg.send).await {
+    match mail::send(msg, &url, &cfg.send).await {
         Ok(()) => {
             crash_point("after-send");
             store
