@@ -265,8 +265,30 @@ pub fn select(
     today: chrono::NaiveDate,
     tz: chrono_tz::Tz,
 ) -> Selection {
-    // Candidates: not sent, not too old, one per id/key, and one per link
-    // or title (a copy stored from another source is the same story).
+    let cands = candidates(items, sent, sagas, opts, now);
+    let headers = saga_headers(&cands, sagas, today, tz);
+    let mut sel = Selection::default();
+    let chosen = apply_caps(cands, opts, &mut sel);
+    let rest = place_in_sections(chosen, sagas, &headers, opts, &mut sel);
+    group_the_rest(rest, &headers, opts, &mut sel);
+    if opts.sections.contains(&Section::Health) {
+        sel.health = feed_health(feeds, opts.silent_days, now);
+    }
+    sel.headers = headers;
+    sel
+}
+
+/// Candidates: not sent, not too old, one per id/key, and one per link or
+/// title (a copy stored from another source is the same story); ranked,
+/// with muted sagas and archive items last so that the caps never keep
+/// news out for them.
+fn candidates(
+    items: Vec<Item>,
+    sent: &HashSet<i64>,
+    sagas: &HashMap<u64, SagaInfo>,
+    opts: &SelectOptions,
+    now: DateTime<Utc>,
+) -> Vec<Item> {
     let mut seen = HashSet::new();
     let mut cands: Vec<Item> = Vec::new();
     for i in items {
@@ -305,12 +327,21 @@ pub fn select(
         .into_iter()
         .partition(|i| !i.is_archive(opts.archive_age));
     cands.extend(archive);
+    cands
+}
 
-    // Saga headers from every candidate (the "K new" counts what is unsent).
+/// Saga headers from every candidate, before the caps: the "K new" counts
+/// what is unsent, and "day N" runs from the saga's first item.
+fn saga_headers(
+    cands: &[Item],
+    sagas: &HashMap<u64, SagaInfo>,
+    today: chrono::NaiveDate,
+    tz: chrono_tz::Tz,
+) -> BTreeMap<u64, SagaHeader> {
     let mut headers: BTreeMap<u64, SagaHeader> = BTreeMap::new();
     let mut outlets: HashMap<u64, HashSet<String>> = HashMap::new();
     let mut first: HashMap<u64, DateTime<Utc>> = HashMap::new();
-    for i in &cands {
+    for i in cands {
         let Some(s) = &i.saga else { continue };
         let info = sagas.get(&s.id);
         let h = headers.entry(s.id).or_insert_with(|| SagaHeader {
@@ -346,12 +377,15 @@ pub fn select(
             h.since = since(d, today);
         }
     }
+    headers
+}
 
-    // Caps, in rank order.
+/// The caps (`max_items`, `max_per_saga`), in rank order: the items that
+/// fit, with those held back counted in `sel` (archive items passed over
+/// by id, as they are not offered again).
+fn apply_caps(cands: Vec<Item>, opts: &SelectOptions, sel: &mut Selection) -> Vec<Item> {
     let mut per_saga: HashMap<u64, usize> = HashMap::new();
     let mut chosen = Vec::new();
-    let mut held_back = 0;
-    let mut archive_passed = Vec::new();
     for i in cands {
         let full = chosen.len() >= opts.max_items
             || i.saga
@@ -359,8 +393,8 @@ pub fn select(
                 .is_some_and(|s| per_saga.get(&s.id).copied().unwrap_or(0) >= opts.max_per_saga);
         if full {
             match i.id {
-                Some(id) if i.is_archive(opts.archive_age) => archive_passed.push(id),
-                _ => held_back += 1,
+                Some(id) if i.is_archive(opts.archive_age) => sel.archive_passed.push(id),
+                _ => sel.held_back += 1,
             }
             continue;
         }
@@ -369,30 +403,45 @@ pub fn select(
         }
         chosen.push(i);
     }
+    chosen
+}
 
+/// Followed sagas first, then muted ones aside, then the top stories (and
+/// archive items apart); returns the items left for sagas and sources.
+fn place_in_sections(
+    chosen: Vec<Item>,
+    sagas: &HashMap<u64, SagaInfo>,
+    headers: &BTreeMap<u64, SagaHeader>,
+    opts: &SelectOptions,
+    sel: &mut Selection,
+) -> Vec<Item> {
     let want = |s: Section| opts.sections.contains(&s);
-    let mut sel = Selection {
-        held_back,
-        archive_passed,
-        ..Selection::default()
-    };
     let mut rest = Vec::new();
-    // Followed sagas first, then muted ones aside, then the top stories.
     for i in chosen {
         let muted = is_muted(&i, sagas);
         if i.is_archive(opts.archive_age) && !muted {
             sel.archive.push(i);
         } else if muted {
-            push_saga(&mut sel.muted, &headers, i);
+            push_saga(&mut sel.muted, headers, i);
         } else if want(Section::Followed) && is_followed(&i, sagas) {
-            push_saga(&mut sel.followed, &headers, i);
+            push_saga(&mut sel.followed, headers, i);
         } else if want(Section::Top) && sel.top.len() < opts.top {
             sel.top.push(i);
         } else {
             rest.push(i);
         }
     }
-    // Sagas with several items here get a header; the rest go by source.
+    rest
+}
+
+/// Sagas with several items here get a header; the rest go by source,
+/// sources with the best item first.
+fn group_the_rest(
+    rest: Vec<Item>,
+    headers: &BTreeMap<u64, SagaHeader>,
+    opts: &SelectOptions,
+    sel: &mut Selection,
+) {
     let mut count: HashMap<u64, usize> = HashMap::new();
     for i in &rest {
         if let Some(s) = &i.saga {
@@ -405,8 +454,8 @@ pub fn select(
             .saga
             .as_ref()
             .is_some_and(|s| count.get(&s.id).copied().unwrap_or(0) >= 2);
-        if want(Section::Sagas) && multi {
-            push_saga(&mut sel.sagas, &headers, i);
+        if opts.sections.contains(&Section::Sagas) && multi {
+            push_saga(&mut sel.sagas, headers, i);
         } else {
             by_source
                 .entry(source_name(&i).to_string())
@@ -418,18 +467,12 @@ pub fn select(
         .into_iter()
         .map(|(source, items)| SourceGroup { source, items })
         .collect();
-    // Sources with the best item first.
     sel.sources.sort_by(|a, b| {
         let best = |g: &SourceGroup| g.items.first().and_then(|i| i.score).unwrap_or(-1.0);
         best(b)
             .total_cmp(&best(a))
             .then_with(|| a.source.cmp(&b.source))
     });
-    if want(Section::Health) {
-        sel.health = feed_health(feeds, opts.silent_days, now);
-    }
-    sel.headers = headers;
-    sel
 }
 
 /// A saga's start as the header says it, counted in the reader's days.

@@ -130,135 +130,198 @@ pub fn layout(nodes: &[NodeSpec], edges: &[(usize, usize)]) -> Layout {
         .filter(|&(a, b)| a < n && b < n && a != b)
         .collect();
     let node_layer = layers(n, &edges);
-
-    // Vertices: the real nodes, then one virtual vertex per layer crossed.
-    let mut v_layer = node_layer.clone();
-    let mut v_width: Vec<f32> = nodes.iter().map(node_width).collect();
-    let mut chains: Vec<Vec<usize>> = Vec::with_capacity(edges.len());
-    let mut segments: Vec<(usize, usize)> = Vec::new();
-    for &(a, b) in &edges {
-        let mut chain = vec![a];
-        // An edge the layering could not point down (a cycle) is drawn
-        // straight, without virtual points.
-        if node_layer[b] > node_layer[a] {
-            for l in node_layer[a] + 1..node_layer[b] {
-                v_layer.push(l);
-                v_width.push(VIRTUAL_W);
-                chain.push(v_layer.len() - 1);
-            }
-        }
-        chain.push(b);
-        segments.extend(chain.windows(2).map(|w| (w[0], w[1])));
-        chains.push(chain);
-    }
-    let nv = v_layer.len();
-    let depth = v_layer.iter().copied().max().map_or(0, |m| m + 1);
-    let mut rows: Vec<Vec<usize>> = vec![Vec::new(); depth];
-    for v in 0..nv {
-        rows[v_layer[v]].push(v);
-    }
-    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nv];
-    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); nv];
-    for &(a, b) in &segments {
-        succs[a].push(b);
-        preds[b].push(a);
-    }
-
-    // Order within layers.
-    let mut pos = vec![0f32; nv];
-    let set_pos = |rows: &[Vec<usize>], pos: &mut [f32]| {
-        for row in rows {
-            for (k, &v) in row.iter().enumerate() {
-                pos[v] = k as f32;
-            }
-        }
-    };
-    set_pos(&rows, &mut pos);
-    let reorder = |row: &mut [usize], neighbours: &[Vec<usize>], pos: &[f32]| {
-        let key = |v: usize| -> f32 {
-            let ns = &neighbours[v];
-            if ns.is_empty() {
-                pos[v]
-            } else {
-                ns.iter().map(|&u| pos[u]).sum::<f32>() / ns.len() as f32
-            }
-        };
-        // Stable sort: equal keys keep their current (initially file) order.
-        row.sort_by(|&a, &b| key(a).total_cmp(&key(b)));
-    };
-    for _ in 0..SWEEPS {
-        for l in 1..depth {
-            reorder(&mut rows[l], &preds, &pos);
-            set_pos(&rows, &mut pos);
-        }
-        for l in (0..depth.saturating_sub(1)).rev() {
-            reorder(&mut rows[l], &succs, &pos);
-            set_pos(&rows, &mut pos);
-        }
-    }
-
-    // Coordinates: each vertex wants its centre at the mean of its
-    // predecessors' (sources are packed left to right). One pass from the
-    // left pushes vertices right until they clear their left neighbour, one
-    // from the right pushes them left; the average of the two is as close
-    // to the wishes on both sides (a group of siblings stays centred under
-    // its parent) and still clears every neighbour, since both passes do
-    // and the spacing constraints are linear.
-    let mut cx = vec![0f32; nv];
-    for row in &rows {
-        let mut packed = 0f32;
-        let want: Vec<f32> = row
-            .iter()
-            .map(|&v| {
-                if preds[v].is_empty() {
-                    let c = packed + v_width[v] / 2.0;
-                    packed += v_width[v] + H_GAP;
-                    c
-                } else {
-                    packed += v_width[v] + H_GAP;
-                    preds[v].iter().map(|&u| cx[u]).sum::<f32>() / preds[v].len() as f32
-                }
-            })
-            .collect();
-        let mut from_left = want.clone();
-        for k in 1..row.len() {
-            let min = from_left[k - 1] + (v_width[row[k - 1]] + v_width[row[k]]) / 2.0 + H_GAP;
-            from_left[k] = from_left[k].max(min);
-        }
-        let mut from_right = want;
-        for k in (0..row.len().saturating_sub(1)).rev() {
-            let max = from_right[k + 1] - (v_width[row[k + 1]] + v_width[row[k]]) / 2.0 - H_GAP;
-            from_right[k] = from_right[k].min(max);
-        }
-        for (k, &v) in row.iter().enumerate() {
-            cx[v] = (from_left[k] + from_right[k]) / 2.0;
-        }
-    }
-    let left = (0..nv)
-        .map(|v| cx[v] - v_width[v] / 2.0)
-        .fold(f32::INFINITY, f32::min);
-    let shift = if left.is_finite() { MARGIN - left } else { 0.0 };
-    for c in &mut cx {
-        *c += shift;
-    }
+    let mut g = Vertices::new(nodes, &edges, &node_layer);
+    g.order_layers();
+    let cx = g.centres();
+    let nv = g.layer.len();
     let right = (0..nv)
-        .map(|v| cx[v] + v_width[v] / 2.0)
+        .map(|v| cx[v] + g.width[v] / 2.0)
         .fold(0f32, f32::max);
-    let top = |l: usize| MARGIN + l as f32 * (NODE_H + LAYER_GAP);
-
     let placed: Vec<Placed> = (0..n)
         .map(|v| Placed {
-            x: cx[v] - v_width[v] / 2.0,
-            y: top(v_layer[v]),
-            w: v_width[v],
+            x: cx[v] - g.width[v] / 2.0,
+            y: top(g.layer[v]),
+            w: g.width[v],
             h: NODE_H,
-            layer: v_layer[v],
+            layer: g.layer[v],
         })
         .collect();
+    let routed = route(&edges, &g, &cx, &placed);
+    let depth = g.rows.len();
+    Layout {
+        nodes: placed,
+        edges: routed,
+        width: right + MARGIN,
+        height: if depth == 0 {
+            2.0 * MARGIN
+        } else {
+            top(depth - 1) + NODE_H + MARGIN
+        },
+    }
+}
 
-    // Ports: a node's outgoing edges leave from points spread along its
-    // bottom, ordered by where they go (and incoming ones arrive along its
-    // top), so parallel edges do not sit on top of each other.
+/// The top of layer `l`.
+fn top(l: usize) -> f32 {
+    MARGIN + l as f32 * (NODE_H + LAYER_GAP)
+}
+
+/// The graph the layout works on: the real nodes, then one virtual vertex
+/// per layer a long edge crosses (steps 1 and 2), so that every segment
+/// joins adjacent layers.
+struct Vertices {
+    /// Each vertex's layer.
+    layer: Vec<usize>,
+    /// Each vertex's width (a box's, or `VIRTUAL_W`).
+    width: Vec<f32>,
+    /// Per edge, the vertices it runs through, its two ends included.
+    chains: Vec<Vec<usize>>,
+    /// The vertices of each layer, in their order within it.
+    rows: Vec<Vec<usize>>,
+    preds: Vec<Vec<usize>>,
+    succs: Vec<Vec<usize>>,
+}
+
+impl Vertices {
+    fn new(nodes: &[NodeSpec], edges: &[(usize, usize)], node_layer: &[usize]) -> Self {
+        let mut layer = node_layer.to_vec();
+        let mut width: Vec<f32> = nodes.iter().map(node_width).collect();
+        let mut chains: Vec<Vec<usize>> = Vec::with_capacity(edges.len());
+        let mut segments: Vec<(usize, usize)> = Vec::new();
+        for &(a, b) in edges {
+            let mut chain = vec![a];
+            // An edge the layering could not point down (a cycle) is drawn
+            // straight, without virtual points.
+            if node_layer[b] > node_layer[a] {
+                for l in node_layer[a] + 1..node_layer[b] {
+                    layer.push(l);
+                    width.push(VIRTUAL_W);
+                    chain.push(layer.len() - 1);
+                }
+            }
+            chain.push(b);
+            segments.extend(chain.windows(2).map(|w| (w[0], w[1])));
+            chains.push(chain);
+        }
+        let nv = layer.len();
+        let depth = layer.iter().copied().max().map_or(0, |m| m + 1);
+        let mut rows: Vec<Vec<usize>> = vec![Vec::new(); depth];
+        for v in 0..nv {
+            rows[layer[v]].push(v);
+        }
+        let mut preds: Vec<Vec<usize>> = vec![Vec::new(); nv];
+        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); nv];
+        for &(a, b) in &segments {
+            succs[a].push(b);
+            preds[b].push(a);
+        }
+        Vertices {
+            layer,
+            width,
+            chains,
+            rows,
+            preds,
+            succs,
+        }
+    }
+
+    /// Step 3, order within layers: down/up sweeps of the barycenter
+    /// heuristic, which remove most crossings.
+    fn order_layers(&mut self) {
+        let depth = self.rows.len();
+        let mut pos = vec![0f32; self.layer.len()];
+        let set_pos = |rows: &[Vec<usize>], pos: &mut [f32]| {
+            for row in rows {
+                for (k, &v) in row.iter().enumerate() {
+                    pos[v] = k as f32;
+                }
+            }
+        };
+        set_pos(&self.rows, &mut pos);
+        let reorder = |row: &mut [usize], neighbours: &[Vec<usize>], pos: &[f32]| {
+            let key = |v: usize| -> f32 {
+                let ns = &neighbours[v];
+                if ns.is_empty() {
+                    pos[v]
+                } else {
+                    ns.iter().map(|&u| pos[u]).sum::<f32>() / ns.len() as f32
+                }
+            };
+            // Stable sort: equal keys keep their current (initially file) order.
+            row.sort_by(|&a, &b| key(a).total_cmp(&key(b)));
+        };
+        for _ in 0..SWEEPS {
+            for l in 1..depth {
+                reorder(&mut self.rows[l], &self.preds, &pos);
+                set_pos(&self.rows, &mut pos);
+            }
+            for l in (0..depth.saturating_sub(1)).rev() {
+                reorder(&mut self.rows[l], &self.succs, &pos);
+                set_pos(&self.rows, &mut pos);
+            }
+        }
+    }
+
+    /// Step 4, each vertex's horizontal centre, the picture shifted to its
+    /// left margin.
+    ///
+    /// Each vertex wants its centre at the mean of its predecessors'
+    /// (sources are packed left to right). One pass from the left pushes
+    /// vertices right until they clear their left neighbour, one from the
+    /// right pushes them left; the average of the two is as close to the
+    /// wishes on both sides (a group of siblings stays centred under its
+    /// parent) and still clears every neighbour, since both passes do and
+    /// the spacing constraints are linear.
+    fn centres(&self) -> Vec<f32> {
+        let (preds, v_width) = (&self.preds, &self.width);
+        let nv = v_width.len();
+        let mut cx = vec![0f32; nv];
+        for row in &self.rows {
+            let mut packed = 0f32;
+            let want: Vec<f32> = row
+                .iter()
+                .map(|&v| {
+                    if preds[v].is_empty() {
+                        let c = packed + v_width[v] / 2.0;
+                        packed += v_width[v] + H_GAP;
+                        c
+                    } else {
+                        packed += v_width[v] + H_GAP;
+                        preds[v].iter().map(|&u| cx[u]).sum::<f32>() / preds[v].len() as f32
+                    }
+                })
+                .collect();
+            let mut from_left = want.clone();
+            for k in 1..row.len() {
+                let min = from_left[k - 1] + (v_width[row[k - 1]] + v_width[row[k]]) / 2.0 + H_GAP;
+                from_left[k] = from_left[k].max(min);
+            }
+            let mut from_right = want;
+            for k in (0..row.len().saturating_sub(1)).rev() {
+                let max = from_right[k + 1] - (v_width[row[k + 1]] + v_width[row[k]]) / 2.0 - H_GAP;
+                from_right[k] = from_right[k].min(max);
+            }
+            for (k, &v) in row.iter().enumerate() {
+                cx[v] = (from_left[k] + from_right[k]) / 2.0;
+            }
+        }
+        let left = (0..nv)
+            .map(|v| cx[v] - v_width[v] / 2.0)
+            .fold(f32::INFINITY, f32::min);
+        let shift = if left.is_finite() { MARGIN - left } else { 0.0 };
+        for c in &mut cx {
+            *c += shift;
+        }
+        cx
+    }
+}
+
+/// Each edge as a polyline through its virtual points.
+///
+/// Ports: a node's outgoing edges leave from points spread along its
+/// bottom, ordered by where they go (and incoming ones arrive along its
+/// top), so parallel edges do not sit on top of each other.
+fn route(edges: &[(usize, usize)], g: &Vertices, cx: &[f32], placed: &[Placed]) -> Vec<Routed> {
+    let (chains, v_layer) = (&g.chains, &g.layer);
     let port = |ends: &[(usize, f32)], node: usize, target_x: f32| -> f32 {
         let mut xs: Vec<f32> = ends.iter().map(|e| e.1).collect();
         xs.sort_by(f32::total_cmp);
@@ -271,7 +334,7 @@ pub fn layout(nodes: &[NodeSpec], edges: &[(usize, usize)]) -> Layout {
         }
     };
     let mut routed = Vec::with_capacity(edges.len());
-    for (e, chain) in edges.iter().zip(&chains) {
+    for (e, chain) in edges.iter().zip(chains) {
         let (a, b) = *e;
         let first_hop = chain[1];
         let last_hop = chain[chain.len() - 2];
@@ -297,16 +360,7 @@ pub fn layout(nodes: &[NodeSpec], edges: &[(usize, usize)]) -> Layout {
             points,
         });
     }
-    Layout {
-        nodes: placed,
-        edges: routed,
-        width: right + MARGIN,
-        height: if depth == 0 {
-            2.0 * MARGIN
-        } else {
-            top(depth - 1) + NODE_H + MARGIN
-        },
-    }
+    routed
 }
 
 fn esc(s: &str) -> String {
