@@ -180,6 +180,182 @@ impl SqliteStore {
     }
 }
 
+/// The write transaction `upsert_items` runs in.
+type WriteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// What is stored already of `keys`, with the columns that decide whether
+/// an update changes anything.
+async fn stored_of(
+    tx: &mut WriteTx,
+    keys: &[String],
+) -> anyhow::Result<HashMap<String, (i64, Shown)>> {
+    let mut stored = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_SELECT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT id, key, title, text, html, url, updated FROM items WHERE key IN (",
+        );
+        let mut list = q.separated(", ");
+        for k in chunk {
+            list.push_bind(k);
+        }
+        q.push(")");
+        // Not cached: batch statements differ in length, and each cached
+        // shape kept a prepared statement of up to hundreds of
+        // parameters (ingest benchmark: peak RSS −3 MiB).
+        for r in q.build().persistent(false).fetch_all(&mut **tx).await? {
+            let shown = Shown {
+                title: r.try_get("title")?,
+                text: body(&r, "text")?.unwrap_or_default(),
+                html: body(&r, "html")?,
+                url: r.try_get("url")?,
+                updated: r.try_get("updated")?,
+            };
+            stored.insert(r.try_get("key")?, (r.try_get("id")?, shown));
+        }
+    }
+    Ok(stored)
+}
+
+/// Positions in `items` of first sightings of unknown keys (inserted), and
+/// of everything else — stored items, keys repeated within the batch —
+/// compared afterwards in batch order, as if the items came one by one.
+/// Tombstoned keys (`gone`) are in neither.
+fn sort_batch(
+    items: &[Item],
+    stored: &HashMap<String, (i64, Shown)>,
+    gone: &std::collections::HashSet<String>,
+) -> (Vec<usize>, Vec<usize>) {
+    let mut fresh = Vec::new();
+    let mut later = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    for (i, it) in items.iter().enumerate() {
+        if gone.contains(&it.key) {
+            continue;
+        }
+        if stored.contains_key(&it.key) || !seen.insert(it.key.as_str()) {
+            later.push(i);
+        } else {
+            fresh.push(i);
+        }
+    }
+    (fresh, later)
+}
+
+/// Inserts the items at positions `fresh` in multi-row statements, gives
+/// each its id and `is_new`, and writes their words into the search index;
+/// returns how many were inserted.
+async fn insert_fresh(
+    tx: &mut WriteTx,
+    items: &mut [Item],
+    fresh: &[usize],
+) -> anyhow::Result<u64> {
+    let mut new = 0;
+    for chunk in fresh.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
+                 author, published, updated, fetched, sort_time, tags, also_in, enclosures) ",
+        );
+        let mut encoded = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let it = &items[i];
+            encoded.push((
+                serde_json::to_string(&it.tags)?,
+                serde_json::to_string(&it.also_in)?,
+                serde_json::to_string(&it.enclosures)?,
+            ));
+        }
+        q.push_values(
+            chunk.iter().zip(&encoded),
+            |mut b, (&i, (tags, also, encl))| {
+                let it = &items[i];
+                b.push_bind(&it.key)
+                    .push_bind(&it.source)
+                    .push_bind(&it.feed)
+                    .push_bind(&it.feed_title)
+                    .push_bind(&it.guid)
+                    .push_bind(&it.url)
+                    .push_bind(&it.title)
+                    .push_bind(pack(&it.text))
+                    .push_bind(it.html.as_deref().map(pack))
+                    .push_bind(&it.author)
+                    .push_bind(it.published)
+                    .push_bind(it.updated)
+                    .push_bind(it.fetched)
+                    .push_bind(it.when())
+                    .push_bind(tags)
+                    .push_bind(also)
+                    .push_bind(encl);
+            },
+        );
+        // RETURNING order is not guaranteed: ids are matched by key.
+        q.push(" RETURNING id, key");
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(chunk.len());
+        for r in q.build().persistent(false).fetch_all(&mut **tx).await? {
+            ids.insert(r.try_get("key")?, r.try_get("id")?);
+        }
+        for &i in chunk {
+            let id = *ids
+                .get(&items[i].key)
+                .context("an inserted item came back without its id")?;
+            items[i].id = Some(id);
+            items[i].is_new = true;
+            new += 1;
+        }
+    }
+    let words: Vec<(i64, &str, &str)> = fresh
+        .iter()
+        .map(|&i| &items[i])
+        .filter_map(|it| Some((it.id?, it.title.as_str(), it.text.as_str())))
+        .collect();
+    crate::search::index(tx, &words, crate::search::Words::New).await?;
+    Ok(new)
+}
+
+/// Gives the items at positions `later` their stored ids, and writes those
+/// their feed changed (in place, keeping the first fetch time: the item is
+/// not new to the reader), re-indexing their words when the text changed.
+async fn update_changed(
+    tx: &mut WriteTx,
+    items: &mut [Item],
+    later: &[usize],
+    stored: &mut HashMap<String, (i64, Shown)>,
+) -> anyhow::Result<()> {
+    for &i in later {
+        let it = &mut items[i];
+        let Some((id, shown)) = stored.get_mut(&it.key) else {
+            continue;
+        };
+        it.id = Some(*id);
+        it.is_new = false;
+        if shown.same_as(it) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
+                 updated = ?, tags = ?, feed_title = ?, enclosures = ?
+             WHERE id = ?",
+        )
+        .bind(&it.title)
+        .bind(pack(&it.text))
+        .bind(it.html.as_deref().map(pack))
+        .bind(&it.url)
+        .bind(&it.author)
+        .bind(it.updated)
+        .bind(serde_json::to_string(&it.tags)?)
+        .bind(&it.feed_title)
+        .bind(serde_json::to_string(&it.enclosures)?)
+        .bind(*id)
+        .execute(&mut **tx)
+        .await?;
+        if shown.title != it.title || shown.text != it.text {
+            let words = [(*id, it.title.as_str(), it.text.as_str())];
+            crate::search::index(tx, &words, crate::search::Words::Replace).await?;
+        }
+        *shown = Shown::of(it);
+    }
+    Ok(())
+}
+
 crate::shared::impl_store!(SqliteStore, {
     async fn upsert_items(&self, items: &mut [Item]) -> anyhow::Result<u64> {
         if items.is_empty() {
@@ -192,35 +368,7 @@ crate::shared::impl_store!(SqliteStore, {
         let mut keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
         keys.sort_unstable();
         keys.dedup();
-        // What is stored already, with the columns that decide whether an
-        // update changes anything.
-        let mut stored: HashMap<String, (i64, Shown)> = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(KEYS_PER_SELECT) {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT id, key, title, text, html, url, updated FROM items WHERE key IN (",
-            );
-            let mut list = q.separated(", ");
-            for k in chunk {
-                list.push_bind(k);
-            }
-            q.push(")");
-            // Not cached: batch statements differ in length, and each cached
-            // shape kept a prepared statement of up to hundreds of
-            // parameters (ingest benchmark: peak RSS −3 MiB).
-            for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
-                let shown = Shown {
-                    title: r.try_get("title")?,
-                    text: body(&r, "text")?.unwrap_or_default(),
-                    html: body(&r, "html")?,
-                    url: r.try_get("url")?,
-                    updated: r.try_get("updated")?,
-                };
-                stored.insert(r.try_get("key")?, (r.try_get("id")?, shown));
-            }
-        }
-        // First sightings of unknown keys are inserted; everything else
-        // (stored items, and keys repeated within the batch) is compared
-        // afterwards, in batch order, as if the items came one by one.
+        let mut stored = stored_of(&mut tx, &keys).await?;
         // Deleted by retention: never stored again (the item's id stays
         // unset and it is not new).
         let unknown: Vec<String> = keys
@@ -230,84 +378,12 @@ crate::shared::impl_store!(SqliteStore, {
             .collect();
         let gone = Self::history_tombstoned_in(&mut tx, &unknown).await?;
         drop(unknown);
-        let mut fresh = Vec::new();
-        let mut later = Vec::new();
-        let mut seen = std::collections::HashSet::with_capacity(items.len());
-        for (i, it) in items.iter().enumerate() {
-            if gone.contains(&it.key) {
-                continue;
-            }
-            if stored.contains_key(&it.key) || !seen.insert(it.key.as_str()) {
-                later.push(i);
-            } else {
-                fresh.push(i);
-            }
-        }
-        drop(seen);
+        let (fresh, later) = sort_batch(items, &stored, &gone);
         for it in items.iter_mut().filter(|it| gone.contains(&it.key)) {
             it.id = None;
             it.is_new = false;
         }
-        let mut new = 0;
-        for chunk in fresh.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
-                     author, published, updated, fetched, sort_time, tags, also_in, enclosures) ",
-            );
-            let mut encoded = Vec::with_capacity(chunk.len());
-            for &i in chunk {
-                let it = &items[i];
-                encoded.push((
-                    serde_json::to_string(&it.tags)?,
-                    serde_json::to_string(&it.also_in)?,
-                    serde_json::to_string(&it.enclosures)?,
-                ));
-            }
-            q.push_values(
-                chunk.iter().zip(&encoded),
-                |mut b, (&i, (tags, also, encl))| {
-                    let it = &items[i];
-                    b.push_bind(&it.key)
-                        .push_bind(&it.source)
-                        .push_bind(&it.feed)
-                        .push_bind(&it.feed_title)
-                        .push_bind(&it.guid)
-                        .push_bind(&it.url)
-                        .push_bind(&it.title)
-                        .push_bind(pack(&it.text))
-                        .push_bind(it.html.as_deref().map(pack))
-                        .push_bind(&it.author)
-                        .push_bind(it.published)
-                        .push_bind(it.updated)
-                        .push_bind(it.fetched)
-                        .push_bind(it.when())
-                        .push_bind(tags)
-                        .push_bind(also)
-                        .push_bind(encl);
-                },
-            );
-            // RETURNING order is not guaranteed: ids are matched by key.
-            q.push(" RETURNING id, key");
-            let mut ids: HashMap<String, i64> = HashMap::with_capacity(chunk.len());
-            for r in q.build().persistent(false).fetch_all(&mut *tx).await? {
-                ids.insert(r.try_get("key")?, r.try_get("id")?);
-            }
-            for &i in chunk {
-                let id = *ids
-                    .get(&items[i].key)
-                    .context("an inserted item came back without its id")?;
-                items[i].id = Some(id);
-                items[i].is_new = true;
-                new += 1;
-            }
-        }
-        let words: Vec<(i64, &str, &str)> = fresh
-            .iter()
-            .map(|&i| &items[i])
-            .filter_map(|it| Some((it.id?, it.title.as_str(), it.text.as_str())))
-            .collect();
-        crate::search::index(&mut tx, &words, crate::search::Words::New).await?;
-        drop(words);
+        let new = insert_fresh(&mut tx, items, &fresh).await?;
         if !later.is_empty() {
             // Keys repeated within the batch compare against the first copy
             // (copied only for those keys: a copy of every fresh item's
@@ -325,45 +401,7 @@ crate::shared::impl_store!(SqliteStore, {
                 .collect();
             stored.extend(firsts);
         }
-        for i in later {
-            let it = &mut items[i];
-            let Some((id, shown)) = stored.get_mut(&it.key) else {
-                continue;
-            };
-            it.id = Some(*id);
-            it.is_new = false;
-            if shown.same_as(it) {
-                continue;
-            }
-            // Updated by its feed: change in place, keep the first fetch
-            // time (the item is not new to the reader).
-            sqlx::query(
-                "UPDATE items SET title = ?, text = ?, html = ?, url = ?, author = ?,
-                     updated = ?, tags = ?, feed_title = ?, enclosures = ?
-                 WHERE id = ?",
-            )
-            .bind(&it.title)
-            .bind(pack(&it.text))
-            .bind(it.html.as_deref().map(pack))
-            .bind(&it.url)
-            .bind(&it.author)
-            .bind(it.updated)
-            .bind(serde_json::to_string(&it.tags)?)
-            .bind(&it.feed_title)
-            .bind(serde_json::to_string(&it.enclosures)?)
-            .bind(*id)
-            .execute(&mut *tx)
-            .await?;
-            if shown.title != it.title || shown.text != it.text {
-                crate::search::index(
-                    &mut tx,
-                    &[(*id, &it.title, &it.text)],
-                    crate::search::Words::Replace,
-                )
-                .await?;
-            }
-            *shown = Shown::of(it);
-        }
+        update_changed(&mut tx, items, &later, &mut stored).await?;
         tx.commit().await?;
         Ok(new)
     }
