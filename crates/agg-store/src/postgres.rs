@@ -110,6 +110,122 @@ impl Cols {
     }
 }
 
+/// The write transaction `upsert_items` runs in.
+type WriteTx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Writes the stored items of a batch (`known`, by key in `ids`) whose
+/// content changed, in one statement, keeping their first fetch time (the
+/// item is not new to the reader).
+async fn update_known(
+    tx: &mut WriteTx,
+    known: &[&Item],
+    ids: &HashMap<String, i64>,
+) -> anyhow::Result<()> {
+    if known.is_empty() {
+        return Ok(());
+    }
+    let mut c = Cols::default();
+    for it in known {
+        c.id.push(ids[&it.key]);
+        c.push(it)?;
+    }
+    sqlx::query(
+        "UPDATE items AS i SET title = u.title, text = u.text, html = u.html, url = u.url,
+                 author = u.author, updated = u.updated, tags = u.tags,
+                 feed_title = u.feed_title, enclosures = u.enclosures
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
+                 AS u(id, title, text, html, url, author, updated, tags, feed_title, enclosures)
+             WHERE i.id = u.id AND (i.title IS DISTINCT FROM u.title
+                 OR i.text IS DISTINCT FROM u.text OR i.html IS DISTINCT FROM u.html
+                 OR i.url IS DISTINCT FROM u.url OR i.updated IS DISTINCT FROM u.updated)",
+    )
+    .bind(&c.id)
+    .bind(&c.title)
+    .bind(&c.text)
+    .bind(&c.html)
+    .bind(&c.url)
+    .bind(&c.author)
+    .bind(&c.updated)
+    .bind(&c.tags)
+    .bind(&c.feed_title)
+    .bind(&c.enclosures)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts the first sightings `fresh` in one statement, in the batch's
+/// order (ids ascend with it), adds their ids to `ids` and returns the keys
+/// this call inserted. Another worker may insert the same key meanwhile:
+/// that row is left alone, its id read, and the item counts as stored.
+async fn insert_fresh(
+    tx: &mut WriteTx,
+    fresh: &[&Item],
+    ids: &mut HashMap<String, i64>,
+) -> anyhow::Result<std::collections::HashSet<String>> {
+    let mut inserted = std::collections::HashSet::new();
+    if fresh.is_empty() {
+        return Ok(inserted);
+    }
+    let mut c = Cols::default();
+    for it in fresh {
+        c.push(it)?;
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
+                 author, published, updated, fetched, sort_time, tags, also_in, enclosures)
+             SELECT key, source, feed, feed_title, guid, url, title, text, html, author,
+                 published, updated, fetched, sort_time, tags, also_in, enclosures
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                 $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
+                 $14::timestamptz[], $15::text[], $16::text[], $17::text[])
+                 WITH ORDINALITY AS u(key, source, feed, feed_title, guid, url, title, text,
+                     html, author, published, updated, fetched, sort_time, tags, also_in,
+                     enclosures, n)
+             ORDER BY n
+             ON CONFLICT (key) DO NOTHING RETURNING key, id",
+    )
+    .bind(&c.key)
+    .bind(&c.source)
+    .bind(&c.feed)
+    .bind(&c.feed_title)
+    .bind(&c.guid)
+    .bind(&c.url)
+    .bind(&c.title)
+    .bind(&c.text)
+    .bind(&c.html)
+    .bind(&c.author)
+    .bind(&c.published)
+    .bind(&c.updated)
+    .bind(&c.fetched)
+    .bind(&c.sort_time)
+    .bind(&c.tags)
+    .bind(&c.also_in)
+    .bind(&c.enclosures)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (k, id) in rows {
+        inserted.insert(k.clone());
+        ids.insert(k, id);
+    }
+    let raced: Vec<String> = fresh
+        .iter()
+        .filter(|it| !ids.contains_key(&it.key))
+        .map(|it| it.key.clone())
+        .collect();
+    if !raced.is_empty() {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, id FROM items WHERE key = ANY($1)")
+                .bind(&raced)
+                .fetch_all(&mut **tx)
+                .await?;
+        ids.extend(rows);
+    }
+    Ok(inserted)
+}
+
 crate::shared::impl_store!(PgStore, {
     /// A batch in a few statements, whatever its size: the keys looked up
     /// at once, the new items inserted from arrays (`unnest`), the changed
@@ -143,36 +259,7 @@ crate::shared::impl_store!(PgStore, {
             .iter()
             .filter_map(|k| ids.get(k).map(|_| &items[last[k]]))
             .collect();
-        if !known.is_empty() {
-            let mut c = Cols::default();
-            for it in &known {
-                c.id.push(ids[&it.key]);
-                c.push(it)?;
-            }
-            sqlx::query(
-                "UPDATE items AS i SET title = u.title, text = u.text, html = u.html, url = u.url,
-                     author = u.author, updated = u.updated, tags = u.tags,
-                     feed_title = u.feed_title, enclosures = u.enclosures
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::text[], $7::timestamptz[], $8::text[], $9::text[], $10::text[])
-                     AS u(id, title, text, html, url, author, updated, tags, feed_title, enclosures)
-                 WHERE i.id = u.id AND (i.title IS DISTINCT FROM u.title
-                     OR i.text IS DISTINCT FROM u.text OR i.html IS DISTINCT FROM u.html
-                     OR i.url IS DISTINCT FROM u.url OR i.updated IS DISTINCT FROM u.updated)",
-            )
-            .bind(&c.id)
-            .bind(&c.title)
-            .bind(&c.text)
-            .bind(&c.html)
-            .bind(&c.url)
-            .bind(&c.author)
-            .bind(&c.updated)
-            .bind(&c.tags)
-            .bind(&c.feed_title)
-            .bind(&c.enclosures)
-            .execute(&mut *tx)
-            .await?;
-        }
+        update_known(&mut tx, &known, &ids).await?;
 
         // New: inserted in the batch's order (ids ascend with it). Another
         // worker may insert the same key meanwhile: that row is left alone
@@ -190,64 +277,7 @@ crate::shared::impl_store!(PgStore, {
             .filter(|k| !gone.contains(*k))
             .map(|k| &items[last[k]])
             .collect();
-        let mut inserted: std::collections::HashSet<String> = std::collections::HashSet::new();
-        if !fresh.is_empty() {
-            let mut c = Cols::default();
-            for it in &fresh {
-                c.push(it)?;
-            }
-            let rows: Vec<(String, i64)> = sqlx::query_as(
-                "INSERT INTO items (key, source, feed, feed_title, guid, url, title, text, html,
-                     author, published, updated, fetched, sort_time, tags, also_in, enclosures)
-                 SELECT key, source, feed, feed_title, guid, url, title, text, html, author,
-                     published, updated, fetched, sort_time, tags, also_in, enclosures
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                     $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
-                     $14::timestamptz[], $15::text[], $16::text[], $17::text[])
-                     WITH ORDINALITY AS u(key, source, feed, feed_title, guid, url, title, text,
-                         html, author, published, updated, fetched, sort_time, tags, also_in,
-                         enclosures, n)
-                 ORDER BY n
-                 ON CONFLICT (key) DO NOTHING RETURNING key, id",
-            )
-            .bind(&c.key)
-            .bind(&c.source)
-            .bind(&c.feed)
-            .bind(&c.feed_title)
-            .bind(&c.guid)
-            .bind(&c.url)
-            .bind(&c.title)
-            .bind(&c.text)
-            .bind(&c.html)
-            .bind(&c.author)
-            .bind(&c.published)
-            .bind(&c.updated)
-            .bind(&c.fetched)
-            .bind(&c.sort_time)
-            .bind(&c.tags)
-            .bind(&c.also_in)
-            .bind(&c.enclosures)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (k, id) in rows {
-                inserted.insert(k.clone());
-                ids.insert(k, id);
-            }
-            let raced: Vec<String> = fresh
-                .iter()
-                .filter(|it| !ids.contains_key(&it.key))
-                .map(|it| it.key.clone())
-                .collect();
-            if !raced.is_empty() {
-                let rows: Vec<(String, i64)> =
-                    sqlx::query_as("SELECT key, id FROM items WHERE key = ANY($1)")
-                        .bind(&raced)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                ids.extend(rows);
-            }
-        }
+        let mut inserted = insert_fresh(&mut tx, &fresh, &mut ids).await?;
         tx.commit().await?;
 
         // The first occurrence of a key inserted here is new; the rest not.
