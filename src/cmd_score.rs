@@ -131,9 +131,17 @@ pub async fn search(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let m = model.clone();
-    let embedder = tokio::task::spawn_blocking(move || m.embedder()).await??;
-    let model = agg_app::search::Model::Loaded(std::sync::Arc::new(embedder));
+    // Without the model (not installed, runtime missing) search still finds
+    // items by their words, and says so: a missing model degrades search,
+    // it does not break it (the same rule as /ui/search).
+    let model = match tokio::task::spawn_blocking(move || m.embedder()).await? {
+        Ok(e) => agg_app::search::Model::Loaded(std::sync::Arc::new(e)),
+        Err(e) => agg_app::search::Model::Unavailable(format!("{e:#}")),
+    };
     let results = agg_app::search::search(store, &req, model).await?;
+    if let agg_app::search::Ranking::Words { why } = &results.ranking {
+        eprintln!("keyword matches only: the sentence model is not available ({why})");
+    }
     for h in &results.hits {
         let item = &h.item;
         if json {

@@ -287,6 +287,41 @@ fn search_finds_by_meaning() {
     );
 }
 
+/// Without the model, `agg search` finds items by their words (through the
+/// store's full-text index, stemmed) and says why, instead of failing.
+#[test]
+fn search_without_the_model_finds_by_words_and_says_why() {
+    let (tmp, db) = morning();
+    let dir = tmp.path();
+    run_ok(
+        agg(dir)
+            .arg("--db")
+            .arg(&db)
+            .args(["run", "pipelines/morning.yaml"]),
+    );
+    let missing = dir.join("no-model-here");
+    let out = run_ok(
+        agg(dir)
+            .env("AGG_MODEL_DIR", &missing)
+            .arg("--db")
+            .arg(&db)
+            .args(["search", "Apophis", "--json"]),
+    );
+    let hits: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!hits.is_empty());
+    assert!(
+        hits.iter()
+            .all(|h| h["title"].as_str().unwrap().contains("Apophis")),
+        "{hits:?}"
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("keyword matches only"), "{err}");
+}
+
 #[test]
 fn eval_commands_print_metrics_and_predictions() {
     let tmp = tempfile::tempdir().unwrap();

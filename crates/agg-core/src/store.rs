@@ -579,9 +579,9 @@ pub trait Store: Send + Sync {
         ids: &[i64],
     ) -> anyhow::Result<std::collections::HashMap<i64, Vec<f32>>>;
     async fn put_embeddings(&self, model: &str, rows: &[(i64, Vec<f32>)]) -> anyhow::Result<()>;
-    /// The vectors of `model` for the newest `limit` items dated on or after
-    /// `since`, newest first: the pool a search compares by meaning, read
-    /// without the items' bodies.
+    /// The vectors of `model` of the newest `limit` items dated on or after
+    /// `since` (an item without one leaves a gap), newest first: the pool a
+    /// search compares by meaning, read without the items' bodies.
     async fn recent_embeddings(
         &self,
         model: &str,

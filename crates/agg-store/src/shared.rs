@@ -88,13 +88,17 @@ macro_rules! impl_store {
                 since: Option<chrono::DateTime<chrono::Utc>>,
                 limit: u64,
             ) -> anyhow::Result<Vec<(i64, Vec<f32>)>> {
-                // Newest first through the items' date index; the vectors
-                // only, never the bodies.
+                // The newest items first, through the date index, then
+                // their vectors: joined the other way round, SQLite read
+                // every vector of the store and sorted them (1.6 s at 100k
+                // items). The vectors only, never the bodies.
                 let rows = sqlx::query(
-                    "SELECT e.item_id, e.vector FROM items i
-                     JOIN embeddings e ON e.item_id = i.id AND e.model = $1
-                     WHERE ($2 IS NULL OR i.sort_time >= $2)
-                     ORDER BY i.sort_time DESC, i.id DESC LIMIT $3",
+                    "SELECT e.item_id, e.vector FROM (
+                         SELECT id, sort_time FROM items
+                         WHERE ($2 IS NULL OR sort_time >= $2)
+                         ORDER BY sort_time DESC, id DESC LIMIT $3
+                     ) i JOIN embeddings e ON e.item_id = i.id AND e.model = $1
+                     ORDER BY i.sort_time DESC, i.id DESC",
                 )
                 .bind(model)
                 .bind(since)
