@@ -98,31 +98,7 @@ pub async fn run(
     observer: Arc<dyn Observer>,
 ) -> anyhow::Result<RunSummary> {
     let dag = Dag::build(p);
-    let mut selected: HashSet<usize> = match &opts.only {
-        Some(name) => {
-            let i = p
-                .agents
-                .iter()
-                .position(|a| &a.name == name)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("--only: no agent named `{name}` in the pipeline")
-                })?;
-            if opts.alone {
-                HashSet::from([i])
-            } else {
-                dag.ancestors(i)
-            }
-        }
-        None => (0..p.agents.len()).collect(),
-    };
-    for name in &opts.exclude {
-        let i = p
-            .agents
-            .iter()
-            .position(|a| &a.name == name)
-            .ok_or_else(|| anyhow::anyhow!("no agent named `{name}` to leave out"))?;
-        selected.remove(&i);
-    }
+    let selected = selected_agents(p, &dag, opts)?;
     let now = crate::clock::now()?;
     let backlog_since = match opts.backlog {
         Backlog::All => None,
@@ -186,102 +162,30 @@ pub async fn run(
             store.clone(),
             opts.dry_run,
         );
-        ctx.worker = opts.worker.clone();
-        ctx.refetch = opts.refetch;
-        ctx.inputs = inputs;
-        ctx.backlog_since = backlog_since;
+        (ctx.worker, ctx.refetch) = (opts.worker.clone(), opts.refetch);
+        (ctx.inputs, ctx.backlog_since) = (inputs, backlog_since);
         let role = decl.role;
         let observer = observer.clone();
         let max_attempts = p.max_attempts;
         // Agents are borrowed from the pipeline, so their futures are joined
         // in place (concurrently, on this task) rather than spawned; agents
         // that compute for long move that work to blocking threads themselves.
-        let agent = &decl.agent;
-        tasks.push(async move {
-            observer.agent_started(&ctx.agent);
-            let started = Instant::now();
-            let result = agent.run(&ctx, &mut inbox, &mut outbox).await;
-            // Keep draining so upstream agents never block on a full channel
-            // after this one stopped early; the store's backlog is not read
-            // any further (what was not taken stays pending).
-            inbox.stop_backlog();
-            while inbox.next().await.is_some() {}
-            outbox.close();
-            let mut errors = ctx.errors();
-            let failure = result.as_ref().err().map(|e| format!("{e:#}"));
-            let (marks, skips) = ledger_marks(role, &ctx, &inbox, &outbox, failure.as_deref());
-            // Items the agent could not handle make its status partial: the
-            // run's exit code says something failed, though it carried on.
-            let item_failures: Vec<&StageMark> = marks.iter().filter(|m| m.attempt).collect();
-            if let Some(first) = item_failures.first() {
-                errors.push(format!(
-                    "{} item{} failed (retried next run, parked after {max_attempts} attempts;                      `agg items --failed`): {}",
-                    item_failures.len(),
-                    if item_failures.len() == 1 { "" } else { "s" },
-                    first.reason.as_deref().unwrap_or("no reason given")
-                ));
-            }
-            if !ctx.dry_run
-                && role != Role::Source
-                && !marks.is_empty()
-                && let Err(e) = ctx
-                    .store
-                    .mark_stage(&ctx.pipeline, &ctx.agent, &marks, max_attempts)
-                    .await
-            {
-                // Nothing is lost: unrecorded items stay pending and are
-                // offered again (every stage is idempotent).
-                errors.push(format!("could not record what this agent handled: {e:#}"));
-            }
-            let status = match &failure {
-                Some(e) => {
-                    errors.push(e.clone());
-                    AgentStatus::Failed
-                }
-                None if !errors.is_empty() => AgentStatus::Partial,
-                None => AgentStatus::Ok,
-            };
-            // Run history is kept: an error that quotes a secret (a URL with
-            // its password, a server echoing a login) must not keep it too.
-            for e in &mut errors {
-                if let std::borrow::Cow::Owned(clean) = crate::secrets::redact(e) {
-                    *e = clean;
-                }
-            }
-            let outcome = AgentOutcome {
-                agent: ctx.agent.clone(),
-                kind: ctx.kind.clone(),
-                role,
-                status,
-                items_in: inbox.count.load(Ordering::Relaxed),
-                items_out: outbox.count.load(Ordering::Relaxed),
-                items_new: outbox.new_count.load(Ordering::Relaxed),
-                errors,
-                duration_ms: started.elapsed().as_millis() as u64,
-                items_backlog: inbox.backlog.load(Ordering::Relaxed),
-                skips,
-            };
-            if let Some(run) = ctx.run
-                && let Err(e) = ctx.store.record_agent(run, &outcome).await
-            {
-                tracing::error!(agent = %ctx.agent, "could not record outcome: {e:#}");
-            }
-            crash_point(&ctx.agent);
-            observer.agent_finished(&outcome);
-            outcome
-        });
+        let agent = decl.agent.as_ref();
+        tasks.push(run_agent(
+            agent,
+            ctx,
+            inbox,
+            outbox,
+            role,
+            max_attempts,
+            observer,
+        ));
     }
     // The original senders must go, or inboxes would never close.
     drop(senders);
 
     let outcomes = futures::future::join_all(tasks).await;
-    let status = if outcomes.iter().all(|o| o.status == AgentStatus::Ok) {
-        RunStatus::Ok
-    } else if outcomes.iter().all(|o| o.status == AgentStatus::Failed) {
-        RunStatus::Failed
-    } else {
-        RunStatus::Partial
-    };
+    let status = run_status(&outcomes);
     if let Some(run) = run_id {
         store.finish_run(run, status).await?;
     }
@@ -290,6 +194,135 @@ pub async fn run(
         status,
         outcomes,
     })
+}
+
+/// The agents a run runs: all, or `--only` one with what feeds it (or it
+/// alone), less the `--exclude`d ones; an unknown name is an error.
+fn selected_agents(p: &Pipeline, dag: &Dag, opts: &RunOptions) -> anyhow::Result<HashSet<usize>> {
+    let mut selected: HashSet<usize> = match &opts.only {
+        Some(name) => {
+            let i = p
+                .agents
+                .iter()
+                .position(|a| &a.name == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--only: no agent named `{name}` in the pipeline")
+                })?;
+            if opts.alone {
+                HashSet::from([i])
+            } else {
+                dag.ancestors(i)
+            }
+        }
+        None => (0..p.agents.len()).collect(),
+    };
+    for name in &opts.exclude {
+        let i = p
+            .agents
+            .iter()
+            .position(|a| &a.name == name)
+            .ok_or_else(|| anyhow::anyhow!("no agent named `{name}` to leave out"))?;
+        selected.remove(&i);
+    }
+    Ok(selected)
+}
+
+/// Runs one agent of a run to its end: drains its inbox so upstream never
+/// blocks, records in the stage ledger what it handled, turns its result and
+/// per-item failures into a status with redacted errors, and records the
+/// outcome in the run's history.
+async fn run_agent(
+    agent: &dyn crate::agent::Agent,
+    ctx: RunCtx,
+    mut inbox: Inbox,
+    mut outbox: Outbox,
+    role: Role,
+    max_attempts: u32,
+    observer: Arc<dyn Observer>,
+) -> AgentOutcome {
+    observer.agent_started(&ctx.agent);
+    let started = Instant::now();
+    let result = agent.run(&ctx, &mut inbox, &mut outbox).await;
+    // Keep draining so upstream agents never block on a full channel
+    // after this one stopped early; the store's backlog is not read
+    // any further (what was not taken stays pending).
+    inbox.stop_backlog();
+    while inbox.next().await.is_some() {}
+    outbox.close();
+    let mut errors = ctx.errors();
+    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
+    let (marks, skips) = ledger_marks(role, &ctx, &inbox, &outbox, failure.as_deref());
+    // Items the agent could not handle make its status partial: the
+    // run's exit code says something failed, though it carried on.
+    let item_failures: Vec<&StageMark> = marks.iter().filter(|m| m.attempt).collect();
+    if let Some(first) = item_failures.first() {
+        errors.push(format!(
+            "{} item{} failed (retried next run, parked after {max_attempts} attempts;                      `agg items --failed`): {}",
+            item_failures.len(),
+            if item_failures.len() == 1 { "" } else { "s" },
+            first.reason.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    if !ctx.dry_run
+        && role != Role::Source
+        && !marks.is_empty()
+        && let Err(e) = ctx
+            .store
+            .mark_stage(&ctx.pipeline, &ctx.agent, &marks, max_attempts)
+            .await
+    {
+        // Nothing is lost: unrecorded items stay pending and are
+        // offered again (every stage is idempotent).
+        errors.push(format!("could not record what this agent handled: {e:#}"));
+    }
+    let status = match &failure {
+        Some(e) => {
+            errors.push(e.clone());
+            AgentStatus::Failed
+        }
+        None if !errors.is_empty() => AgentStatus::Partial,
+        None => AgentStatus::Ok,
+    };
+    // Run history is kept: an error that quotes a secret (a URL with
+    // its password, a server echoing a login) must not keep it too.
+    for e in &mut errors {
+        if let std::borrow::Cow::Owned(clean) = crate::secrets::redact(e) {
+            *e = clean;
+        }
+    }
+    let outcome = AgentOutcome {
+        agent: ctx.agent.clone(),
+        kind: ctx.kind.clone(),
+        role,
+        status,
+        items_in: inbox.count.load(Ordering::Relaxed),
+        items_out: outbox.count.load(Ordering::Relaxed),
+        items_new: outbox.new_count.load(Ordering::Relaxed),
+        errors,
+        duration_ms: started.elapsed().as_millis() as u64,
+        items_backlog: inbox.backlog.load(Ordering::Relaxed),
+        skips,
+    };
+    if let Some(run) = ctx.run
+        && let Err(e) = ctx.store.record_agent(run, &outcome).await
+    {
+        tracing::error!(agent = %ctx.agent, "could not record outcome: {e:#}");
+    }
+    crash_point(&ctx.agent);
+    observer.agent_finished(&outcome);
+    outcome
+}
+
+/// A run is ok when every agent was, failed when every agent failed, and
+/// partial otherwise.
+fn run_status(outcomes: &[AgentOutcome]) -> RunStatus {
+    if outcomes.iter().all(|o| o.status == AgentStatus::Ok) {
+        RunStatus::Ok
+    } else if outcomes.iter().all(|o| o.status == AgentStatus::Failed) {
+        RunStatus::Failed
+    } else {
+        RunStatus::Partial
+    }
 }
 
 /// An agent's inputs with their roles.

@@ -289,10 +289,18 @@ pub fn check_devices(cfg: &EmbedConfig) -> Vec<DeviceCheck> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let mut out = Vec::new();
+    vec![
+        check_cuda(&dir, explicit.as_deref()),
+        check_webgpu(cfg, &dir),
+        check_cpu(&dir, explicit.as_deref()),
+    ]
+}
 
-    // CUDA
-    let cuda = if !cuda_compiled() {
+/// CUDA: compiled in, the NVIDIA driver, and the runtime `setup-model.sh
+/// --gpu cuda` installs (or an explicit ONNX Runtime, trusted to be a GPU
+/// build), for a CUDA version the driver supports.
+fn check_cuda(dir: &Path, explicit: Option<&Path>) -> DeviceCheck {
+    if !cuda_compiled() {
         DeviceCheck {
             device: Device::Cuda,
             ready: false,
@@ -301,7 +309,7 @@ pub fn check_devices(cfg: &EmbedConfig) -> Vec<DeviceCheck> {
         }
     } else {
         let driver = nvidia_driver();
-        match (CudaInstall::find(&dir), &driver) {
+        match (CudaInstall::find(dir), &driver) {
             (Err(e), _) => DeviceCheck {
                 device: Device::Cuda,
                 ready: false,
@@ -374,10 +382,11 @@ pub fn check_devices(cfg: &EmbedConfig) -> Vec<DeviceCheck> {
                 ),
             },
         }
-    };
-    out.push(cuda);
+    }
+}
 
-    // WebGPU
+/// WebGPU: the plugin provider and the system's Vulkan loader.
+fn check_webgpu(cfg: &EmbedConfig, dir: &Path) -> DeviceCheck {
     let plugin = cfg
         .webgpu_plugin
         .clone()
@@ -387,7 +396,7 @@ pub fn check_devices(cfg: &EmbedConfig) -> Vec<DeviceCheck> {
                 .map(PathBuf::from)
         })
         .unwrap_or_else(|| dir.join(WEBGPU_PLUGIN_FILE));
-    let webgpu = match (plugin.is_file(), vulkan_loader()) {
+    match (plugin.is_file(), vulkan_loader()) {
         (false, _) => DeviceCheck {
             device: Device::Webgpu,
             ready: false,
@@ -415,12 +424,13 @@ pub fn check_devices(cfg: &EmbedConfig) -> Vec<DeviceCheck> {
             found: format!("plugin {} and the Vulkan loader present", plugin.display()),
             fix: None,
         },
-    };
-    out.push(webgpu);
+    }
+}
 
-    // CPU
-    let cpu_lib = explicit.clone().unwrap_or_else(|| dir.join(ORT_LIB_NAME));
-    let cpu = match ModelFiles::locate(Some(&dir), Some(&cpu_lib)) {
+/// CPU: the model, its tokenizer and the ONNX Runtime library.
+fn check_cpu(dir: &Path, explicit: Option<&Path>) -> DeviceCheck {
+    let cpu_lib = explicit.map_or_else(|| dir.join(ORT_LIB_NAME), Path::to_path_buf);
+    match ModelFiles::locate(Some(dir), Some(&cpu_lib)) {
         Ok(f) => DeviceCheck {
             device: Device::Cpu,
             ready: true,
@@ -436,9 +446,7 @@ pub fn check_devices(cfg: &EmbedConfig) -> Vec<DeviceCheck> {
             found: e.to_string(),
             fix: Some(format!("scripts/setup-model.sh {}", dir.display())),
         },
-    };
-    out.push(cpu);
-    out
+    }
 }
 
 #[cfg(test)]
