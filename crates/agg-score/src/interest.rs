@@ -207,6 +207,100 @@ impl Default for TrainOptions {
     }
 }
 
+/// Where each parameter sits in the vector training optimises:
+/// `[w_embedding (d) | w_source (SOURCE_BUCKETS) | w_saga | w_age | alpha | bias]`.
+#[derive(Clone, Copy)]
+struct Layout {
+    d: usize,
+    p: usize,
+    saga: usize,
+    age: usize,
+    alpha: usize,
+    bias: usize,
+}
+
+impl Layout {
+    fn new(d: usize) -> Layout {
+        let p = d + SOURCE_BUCKETS + 4;
+        Layout {
+            d,
+            p,
+            saga: d + SOURCE_BUCKETS,
+            age: d + SOURCE_BUCKETS + 1,
+            alpha: p - 2,
+            bias: p - 1,
+        }
+    }
+}
+
+/// One labelled example as training reads it.
+struct Row {
+    x: Vec<f64>,
+    bucket: Option<usize>,
+    followed: f64,
+    age: f64,
+    prior: f64,
+    y: f64,
+    weight: f64,
+}
+
+/// The weighted logistic loss of `rows` at `th`, with penalties pulling each
+/// part towards its cold-start value; `grad` receives its gradient.
+fn objective(rows: &[Row], lay: Layout, opts: &TrainOptions, th: &[f64], grad: &mut [f64]) -> f64 {
+    let d = lay.d;
+    grad.iter_mut().for_each(|g| *g = 0.0);
+    let mut loss = 0.0;
+    for r in rows {
+        let mut z = th[lay.alpha] * r.prior
+            + th[lay.bias]
+            + th[lay.saga] * r.followed
+            + th[lay.age] * r.age;
+        if let Some(bk) = r.bucket {
+            z += th[d + bk];
+        }
+        z += dot64(&r.x, &th[..d]);
+        // Stable log(1 + e^z) - y z.
+        let lse = if z > 0.0 {
+            z + (-z).exp().ln_1p()
+        } else {
+            z.exp().ln_1p()
+        };
+        loss += r.weight * (lse - r.y * z);
+        let resid = r.weight * (sigmoid(z) - r.y);
+        for (g, xv) in grad[..d].iter_mut().zip(&r.x) {
+            *g += resid * xv;
+        }
+        if let Some(bk) = r.bucket {
+            grad[d + bk] += resid;
+        }
+        grad[lay.saga] += resid * r.followed;
+        grad[lay.age] += resid * r.age;
+        grad[lay.alpha] += resid * r.prior;
+        grad[lay.bias] += resid;
+    }
+    // Penalties towards the cold-start values.
+    for i in 0..d {
+        loss += 0.5 * opts.l2_embedding * th[i] * th[i];
+        grad[i] += opts.l2_embedding * th[i];
+    }
+    for i in d..d + SOURCE_BUCKETS {
+        loss += 0.5 * opts.l2_features * th[i] * th[i];
+        grad[i] += opts.l2_features * th[i];
+    }
+    let ds = th[lay.saga] - SAGA0;
+    loss += 0.5 * opts.l2_features * (ds * ds + th[lay.age] * th[lay.age]);
+    grad[lay.saga] += opts.l2_features * ds;
+    grad[lay.age] += opts.l2_features * th[lay.age];
+    let da = th[lay.alpha] - ALPHA0;
+    loss += 0.5 * opts.l2_alpha * da * da;
+    grad[lay.alpha] += opts.l2_alpha * da;
+    // A whisper of penalty on the bias keeps the problem strictly convex
+    // when all labels agree.
+    loss += 0.5 * 1e-3 * th[lay.bias] * th[lay.bias];
+    grad[lay.bias] += 1e-3 * th[lay.bias];
+    loss
+}
+
 /// Cold-start values (see the module docs).
 const ALPHA0: f64 = 10.0;
 const SAGA0: f64 = 1.0;
@@ -611,21 +705,7 @@ impl InterestModel {
                 )));
             }
         }
-        let d = self.dim;
-        // Parameter layout: [w_embedding (d) | w_source (B) | w_saga | w_age | alpha | bias]
-        let p = d + SOURCE_BUCKETS + 4;
-        let (i_saga, i_age, i_alpha, i_bias) =
-            (d + SOURCE_BUCKETS, d + SOURCE_BUCKETS + 1, p - 2, p - 1);
-
-        struct Row {
-            x: Vec<f64>,
-            bucket: Option<usize>,
-            followed: f64,
-            age: f64,
-            prior: f64,
-            y: f64,
-            weight: f64,
-        }
+        let lay = Layout::new(self.dim);
         let rows: Vec<Row> = examples
             .iter()
             .map(|e| Row {
@@ -643,83 +723,45 @@ impl InterestModel {
             })
             .collect();
 
-        let mut theta0 = vec![0.0; p];
-        theta0[i_saga] = SAGA0;
-        theta0[i_alpha] = ALPHA0;
-        let objective = |th: &[f64], grad: &mut [f64]| -> f64 {
-            grad.iter_mut().for_each(|g| *g = 0.0);
-            let mut loss = 0.0;
-            for r in &rows {
-                let mut z = th[i_alpha] * r.prior
-                    + th[i_bias]
-                    + th[i_saga] * r.followed
-                    + th[i_age] * r.age;
-                if let Some(bk) = r.bucket {
-                    z += th[d + bk];
-                }
-                z += dot64(&r.x, &th[..d]);
-                // Stable log(1 + e^z) - y z.
-                let lse = if z > 0.0 {
-                    z + (-z).exp().ln_1p()
-                } else {
-                    z.exp().ln_1p()
-                };
-                loss += r.weight * (lse - r.y * z);
-                let resid = r.weight * (sigmoid(z) - r.y);
-                for (g, xv) in grad[..d].iter_mut().zip(&r.x) {
-                    *g += resid * xv;
-                }
-                if let Some(bk) = r.bucket {
-                    grad[d + bk] += resid;
-                }
-                grad[i_saga] += resid * r.followed;
-                grad[i_age] += resid * r.age;
-                grad[i_alpha] += resid * r.prior;
-                grad[i_bias] += resid;
-            }
-            // Penalties towards the cold-start values.
-            for i in 0..d {
-                loss += 0.5 * opts.l2_embedding * th[i] * th[i];
-                grad[i] += opts.l2_embedding * th[i];
-            }
-            for i in d..d + SOURCE_BUCKETS {
-                loss += 0.5 * opts.l2_features * th[i] * th[i];
-                grad[i] += opts.l2_features * th[i];
-            }
-            let ds = th[i_saga] - SAGA0;
-            loss += 0.5 * opts.l2_features * (ds * ds + th[i_age] * th[i_age]);
-            grad[i_saga] += opts.l2_features * ds;
-            grad[i_age] += opts.l2_features * th[i_age];
-            let da = th[i_alpha] - ALPHA0;
-            loss += 0.5 * opts.l2_alpha * da * da;
-            grad[i_alpha] += opts.l2_alpha * da;
-            // A whisper of penalty on the bias keeps the problem strictly convex
-            // when all labels agree.
-            loss += 0.5 * 1e-3 * th[i_bias] * th[i_bias];
-            grad[i_bias] += 1e-3 * th[i_bias];
-            loss
-        };
+        let mut theta0 = vec![0.0; lay.p];
+        theta0[lay.saga] = SAGA0;
+        theta0[lay.alpha] = ALPHA0;
         let theta = if rows.is_empty() {
             theta0
         } else {
-            lbfgs(theta0, opts.max_iter, 1e-6, objective)
+            lbfgs(
+                theta0,
+                opts.max_iter,
+                1e-6,
+                |th: &[f64], grad: &mut [f64]| objective(&rows, lay, opts, th, grad),
+            )
         };
 
+        let d = self.dim;
         let mut next = self.clone();
         next.revision = self.revision + 1;
         next.params = Params {
-            alpha: theta[i_alpha],
-            bias: theta[i_bias],
+            alpha: theta[lay.alpha],
+            bias: theta[lay.bias],
             w_embedding: theta[..d].iter().map(|&v| v as f32).collect(),
             w_source: theta[d..d + SOURCE_BUCKETS].to_vec(),
-            w_saga: theta[i_saga],
-            w_age: theta[i_age],
+            w_saga: theta[lay.saga],
+            w_age: theta[lay.age],
             knn_k: opts.knn_k,
             knn_weight: opts.knn_weight,
         };
+        next.remember(examples, opts);
+        Ok(next)
+    }
+
+    /// Keeps what a trained model says about its examples: label counts,
+    /// the sources the reader's own feedback touched (a source prior is only
+    /// ever explained by these), and the latest examples for the neighbour
+    /// term and "similar to …" explanations.
+    fn remember(&mut self, examples: &[LabelledExample], opts: &TrainOptions) {
         let mut counts = LabelCounts::default();
-        next.sources.clear();
-        next.source_feedback.clear();
+        self.sources.clear();
+        self.source_feedback.clear();
         for e in examples {
             match e.feedback {
                 Feedback::Like => counts.like += 1,
@@ -727,8 +769,8 @@ impl InterestModel {
                 Feedback::Click => counts.click += 1,
             }
             if let Some(s) = &e.source {
-                next.sources.insert(source_bucket(s), s.clone());
-                let c = next.source_feedback.entry(source_key(s)).or_default();
+                self.sources.insert(source_bucket(s), s.clone());
+                let c = self.source_feedback.entry(source_key(s)).or_default();
                 if e.feedback == Feedback::Dislike {
                     c.1 += 1;
                 } else {
@@ -736,13 +778,12 @@ impl InterestModel {
                 }
             }
         }
-        next.labels = counts;
+        self.labels = counts;
         let keep = opts.keep_examples.min(examples.len());
-        next.examples = examples[examples.len() - keep..].to_vec();
-        for e in &mut next.examples {
+        self.examples = examples[examples.len() - keep..].to_vec();
+        for e in &mut self.examples {
             crate::embed::l2_normalize(&mut e.embedding);
         }
-        Ok(next)
     }
 
     /// The phrase prior and the best like / dislike phrase. The prior is the
