@@ -1972,66 +1972,7 @@ impl SagaEngine {
         }
         let mut fresh_new = Vec::new();
         for idx in [i, new_idx as usize] {
-            let s = &self.sagas[idx];
-            if s.is_open() {
-                self.active.remove(&(s.last_seen.timestamp(), idx as u32));
-            }
-            let mut centroid_vecs = Vec::new();
-            let mut rec = Vec::new();
-            let mut outlets = BTreeMap::new();
-            let mut feeds = BTreeMap::new();
-            let mut langs = BTreeMap::new();
-            for m in &s.members {
-                if let Some(r) = self.items.get(&m.item_id) {
-                    centroid_vecs.push(r.vec.clone());
-                    rec.push(Recent {
-                        item_id: m.item_id.clone(),
-                        time: m.time,
-                        vec: r.vec.clone(),
-                        emb: old_recent.get(&m.item_id).cloned().flatten(),
-                        feed: r.feed.clone(),
-                    });
-                    if let Some(f) = &r.feed {
-                        *feeds.entry(f.clone()).or_insert(0) += 1;
-                    }
-                    if let Some(l) = &r.lang {
-                        *langs.entry(l.clone()).or_insert(0) += 1;
-                    }
-                }
-                if let Some(src) = &m.source {
-                    *outlets.entry(src.clone()).or_insert(0) += 1;
-                }
-            }
-            rec.sort_by_key(|r| r.time);
-            let skip = rec.len().saturating_sub(k);
-            let first = s
-                .members
-                .iter()
-                .map(|m| m.time)
-                .min()
-                .unwrap_or(s.first_seen);
-            let last = s
-                .members
-                .iter()
-                .map(|m| m.time)
-                .max()
-                .unwrap_or(s.last_seen);
-            let s = &mut self.sagas[idx];
-            s.centroid.clear();
-            s.centroid_norm2 = 0.0;
-            let mut fresh = Vec::new();
-            for v in &centroid_vecs {
-                fresh.extend(s.add_vec(v, 1.0));
-            }
-            s.recent = rec.into_iter().skip(skip).collect();
-            s.outlets = outlets;
-            s.feeds = feeds;
-            s.langs = langs;
-            s.first_seen = first;
-            s.last_seen = last;
-            if s.is_open() {
-                self.active.insert((last.timestamp(), idx as u32));
-            }
+            let fresh = self.rebuild_from_members(idx, &old_recent, k);
             if idx == new_idx as usize {
                 fresh_new = fresh;
             }
@@ -2051,6 +1992,79 @@ impl SagaEngine {
             items: wanted.iter().map(|s| s.to_string()).collect(),
         });
         Ok(new_id)
+    }
+
+    /// Recomputes saga `idx`'s aggregates from its members after a split:
+    /// centroid, the `k` most recent items (with their embeddings from
+    /// `old_recent`), outlet/feed/language counts, dates and its place in
+    /// the active set. Returns the terms new to its centroid (for the index).
+    fn rebuild_from_members(
+        &mut self,
+        idx: usize,
+        old_recent: &HashMap<String, Option<Vec<f32>>>,
+        k: usize,
+    ) -> Vec<u32> {
+        let s = &self.sagas[idx];
+        if s.is_open() {
+            self.active.remove(&(s.last_seen.timestamp(), idx as u32));
+        }
+        let mut centroid_vecs = Vec::new();
+        let mut rec = Vec::new();
+        let mut outlets = BTreeMap::new();
+        let mut feeds = BTreeMap::new();
+        let mut langs = BTreeMap::new();
+        for m in &s.members {
+            if let Some(r) = self.items.get(&m.item_id) {
+                centroid_vecs.push(r.vec.clone());
+                rec.push(Recent {
+                    item_id: m.item_id.clone(),
+                    time: m.time,
+                    vec: r.vec.clone(),
+                    emb: old_recent.get(&m.item_id).cloned().flatten(),
+                    feed: r.feed.clone(),
+                });
+                if let Some(f) = &r.feed {
+                    *feeds.entry(f.clone()).or_insert(0) += 1;
+                }
+                if let Some(l) = &r.lang {
+                    *langs.entry(l.clone()).or_insert(0) += 1;
+                }
+            }
+            if let Some(src) = &m.source {
+                *outlets.entry(src.clone()).or_insert(0) += 1;
+            }
+        }
+        rec.sort_by_key(|r| r.time);
+        let skip = rec.len().saturating_sub(k);
+        let first = s
+            .members
+            .iter()
+            .map(|m| m.time)
+            .min()
+            .unwrap_or(s.first_seen);
+        let last = s
+            .members
+            .iter()
+            .map(|m| m.time)
+            .max()
+            .unwrap_or(s.last_seen);
+        let s = &mut self.sagas[idx];
+        s.centroid.clear();
+        s.centroid_norm2 = 0.0;
+        let mut fresh = Vec::new();
+        for v in &centroid_vecs {
+            fresh.extend(s.add_vec(v, 1.0));
+        }
+        s.recent = rec.into_iter().skip(skip).collect();
+        s.outlets = outlets;
+        s.feeds = feeds;
+        s.langs = langs;
+        s.first_seen = first;
+        s.last_seen = last;
+        if s.is_open() {
+            self.active.insert((last.timestamp(), idx as u32));
+        }
+        fresh
     }
 
     /// Retention: drop the per-item vectors of items older than `before`.
