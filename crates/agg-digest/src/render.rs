@@ -108,6 +108,10 @@ struct View<'a> {
     /// Archive items left out by the caps (mentioned, not offered again).
     archive_passed: usize,
     top: Vec<EntryView>,
+    /// "Top stories" when the interest model leans towards any of them,
+    /// else "New today": three items the model scores 26 are not top
+    /// stories, they are simply all that is new.
+    top_heading: &'static str,
     /// Items dated long before agg first saw them: last, and said so.
     archive: Vec<EntryView>,
     followed: Vec<GroupView>,
@@ -122,6 +126,10 @@ struct View<'a> {
     unsubscribe_url: Option<String>,
     public_url: String,
 }
+
+/// A score from which the interest model leans towards the reader wanting
+/// the item (scores are probabilities; below one half it leans away).
+const TOP_SCORE: f32 = 0.5;
 
 /// Only http(s) URLs are ever rendered as links: a feed can put
 /// `javascript:` or `data:` in a link.
@@ -275,6 +283,15 @@ pub fn render(
         held_back: sel.held_back,
         archive_passed: sel.archive_passed.len(),
         top: sel.top.iter().map(|i| ctx.entry(i, sel, true)).collect(),
+        top_heading: if sel
+            .top
+            .iter()
+            .any(|i| i.score.is_some_and(|s| s >= TOP_SCORE))
+        {
+            "Top stories"
+        } else {
+            "New today"
+        },
         followed: sel.followed.iter().map(|g| ctx.group(g, sel)).collect(),
         sagas: sel.sagas.iter().map(|g| ctx.group(g, sel)).collect(),
         sources: sel
@@ -462,6 +479,41 @@ mod tests {
         assert!(r.text.contains("Port strike ends"), "{}", r.text);
         // With one, every link is there.
         assert!(rendered().unsubscribe.is_some());
+    }
+
+    /// Items the interest model leans away from are what is new, not "top
+    /// stories": the heading says which the section is.
+    #[test]
+    fn a_top_section_of_unwanted_items_is_headed_new_today() {
+        let select_with = |score: f32| {
+            let mut it = items();
+            for i in &mut it {
+                i.score = Some(score);
+                i.saga = None;
+            }
+            select(
+                it,
+                &HashSet::new(),
+                &HashMap::new(),
+                &[],
+                &SelectOptions::default(),
+                now(),
+                now().date_naive(),
+                chrono_tz::Europe::London,
+            )
+        };
+        let weak = render(&select_with(0.26), &cfg(), now(), now().date_naive()).unwrap();
+        for part in [&weak.html, &weak.text] {
+            let lower = part.to_lowercase();
+            assert!(
+                lower.contains("new today") && !lower.contains("top stories"),
+                "{part}"
+            );
+        }
+        let strong = render(&select_with(0.8), &cfg(), now(), now().date_naive()).unwrap();
+        for part in [&strong.html, &strong.text] {
+            assert!(part.to_lowercase().contains("top stories"), "{part}");
+        }
     }
 
     #[test]
