@@ -257,8 +257,9 @@ fn saga_controls_persist_and_reject_unknown_sagas() {
     );
 }
 
-#[test]
-fn search_finds_by_meaning() {
+/// The demo morning, run, then `agg search QUERY --json` with `env` set:
+/// its hits and what it printed on stderr.
+fn searched(query: &[&str], env: &[(&str, &std::path::Path)]) -> (Vec<serde_json::Value>, String) {
     let (tmp, db) = morning();
     let dir = tmp.path();
     run_ok(
@@ -267,58 +268,45 @@ fn search_finds_by_meaning() {
             .arg(&db)
             .args(["run", "pipelines/morning.yaml"]),
     );
-    let out = run_ok(agg(dir).arg("--db").arg(&db).args([
-        "search",
-        "space rock mission",
-        "--limit",
-        "2",
-        "--json",
-    ]));
-    let hits: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+    let mut cmd = agg(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run_ok(
+        cmd.arg("--db")
+            .arg(&db)
+            .arg("search")
+            .args(query)
+            .arg("--json"),
+    );
+    let hits = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    (hits, String::from_utf8(out.stderr).unwrap())
+}
+
+fn all_about_apophis(hits: &[serde_json::Value]) -> bool {
+    hits.iter()
+        .all(|h| h["title"].as_str().unwrap().contains("Apophis"))
+}
+
+#[test]
+fn search_finds_by_meaning() {
+    let (hits, _) = searched(&["space rock mission", "--limit", "2"], &[]);
     assert_eq!(hits.len(), 2);
-    assert!(
-        hits.iter()
-            .all(|h| h["title"].as_str().unwrap().contains("Apophis")),
-        "{hits:?}"
-    );
+    assert!(all_about_apophis(&hits), "{hits:?}");
 }
 
 /// Without the model, `agg search` finds items by their words (through the
 /// store's full-text index, stemmed) and says why, instead of failing.
 #[test]
 fn search_without_the_model_finds_by_words_and_says_why() {
-    let (tmp, db) = morning();
-    let dir = tmp.path();
-    run_ok(
-        agg(dir)
-            .arg("--db")
-            .arg(&db)
-            .args(["run", "pipelines/morning.yaml"]),
-    );
-    let missing = dir.join("no-model-here");
-    let out = run_ok(
-        agg(dir)
-            .env("AGG_MODEL_DIR", &missing)
-            .arg("--db")
-            .arg(&db)
-            .args(["search", "Apophis", "--json"]),
-    );
-    let hits: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let missing = std::path::Path::new("/nonexistent/agg-model");
+    let (hits, err) = searched(&["Apophis"], &[("AGG_MODEL_DIR", missing)]);
     assert!(!hits.is_empty());
-    assert!(
-        hits.iter()
-            .all(|h| h["title"].as_str().unwrap().contains("Apophis")),
-        "{hits:?}"
-    );
-    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(all_about_apophis(&hits), "{hits:?}");
     assert!(err.contains("keyword matches only"), "{err}");
 }
 

@@ -406,17 +406,7 @@ mod tests {
     }
 
     fn rendered_with(c: &RenderConfig) -> Rendered {
-        let sel = select(
-            items(),
-            &HashSet::new(),
-            &HashMap::new(),
-            &[],
-            &SelectOptions::default(),
-            now(),
-            now().date_naive(),
-            chrono_tz::Europe::London,
-        );
-        render(&sel, c, now(), now().date_naive()).unwrap()
+        render(&select_today(items(), &[]), c, now(), now().date_naive()).unwrap()
     }
 
     #[test]
@@ -481,6 +471,20 @@ mod tests {
         assert!(rendered().unsubscribe.is_some());
     }
 
+    /// `items` selected for today's digest with the default options.
+    fn select_today(items: Vec<Item>, feeds: &[agg_core::FeedState]) -> crate::select::Selection {
+        select(
+            items,
+            &HashSet::new(),
+            &HashMap::new(),
+            feeds,
+            &SelectOptions::default(),
+            now(),
+            now().date_naive(),
+            chrono_tz::Europe::London,
+        )
+    }
+
     /// Items the interest model leans away from are what is new, not "top
     /// stories": the heading says which the section is.
     #[test]
@@ -491,16 +495,7 @@ mod tests {
                 i.score = Some(score);
                 i.saga = None;
             }
-            select(
-                it,
-                &HashSet::new(),
-                &HashMap::new(),
-                &[],
-                &SelectOptions::default(),
-                now(),
-                now().date_naive(),
-                chrono_tz::Europe::London,
-            )
+            select_today(it, &[])
         };
         let weak = render(&select_with(0.26), &cfg(), now(), now().date_naive()).unwrap();
         for part in [&weak.html, &weak.text] {
@@ -525,16 +520,7 @@ mod tests {
                 ..agg_core::FeedState::default()
             })
             .collect();
-        let sel = select(
-            items(),
-            &HashSet::new(),
-            &HashMap::new(),
-            &feeds,
-            &SelectOptions::default(),
-            now(),
-            now().date_naive(),
-            chrono_tz::Europe::London,
-        );
+        let sel = select_today(items(), &feeds);
         let r = render(&sel, &cfg(), now(), now().date_naive()).unwrap();
         for part in [&r.html, &r.text] {
             let lower = part.to_lowercase();
