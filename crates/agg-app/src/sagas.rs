@@ -123,18 +123,7 @@ pub fn list_from_engine(engine: &SagaEngine, max: ListGroup, page: u64, per_page
         .collect();
     let single = all.iter().filter(|(g, _)| *g == ListGroup::OneItem).count() as u64;
     all.retain(|(g, _)| *g <= max);
-    all.sort_by(|a, b| {
-        (
-            a.0,
-            std::cmp::Reverse(a.1.last_seen),
-            std::cmp::Reverse(a.1.id),
-        )
-            .cmp(&(
-                b.0,
-                std::cmp::Reverse(b.1.last_seen),
-                std::cmp::Reverse(b.1.id),
-            ))
-    });
+    all.sort_by_key(|(g, s)| (*g, std::cmp::Reverse(s.last_seen), std::cmp::Reverse(s.id)));
     let start = (page * per_page) as usize;
     let more = all.len() > start + per_page as usize;
     let rows = all
