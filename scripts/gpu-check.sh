@@ -200,6 +200,10 @@ run_checks() {
     # 2. CUDA, found by `device: auto` with nothing set (the user's path).
     if cuda_layout "$models" "$sp"; then
         row "cuda auto 32" "$bin" "${t32[@]}" --batch 1024 --n $((65536 / k)) --repeat 3 --device auto --compare-cpu
+        # The same with pooling on the host (every token vector copied off the
+        # device), as before the pooling head: the head's gain in one run.
+        row "cuda auto 32 host-pool" "$bin" "${t32[@]}" --batch 1024 --n $((65536 / k)) --repeat 3 --device auto \
+            --compare-cpu --device-pool off
         row "cuda auto 128" "$bin" "${t128[@]}" --batch 256 --n $((16384 / k)) --repeat 3 --device auto --compare-cpu
         row "cuda auto 128 b64" "$bin" "${t128[@]}" --batch 64 --n $((16384 / k)) --repeat 3 --device auto --compare-cpu
     fi
@@ -243,7 +247,8 @@ for r in rows:
     place = r.get("placement") or {}
     total = sum(place.values())
     on = sum(v for k, v in place.items() if prov in k.lower())
-    line = f"{r['label']:<18} provider {prov:<6} {r['items_per_s_median']:>9.0f} items/s  nodes {on}/{total} on {prov}"
+    line = f"{r['label']:<22} provider {prov:<6} {r['items_per_s_median']:>9.0f} items/s  nodes {on}/{total} on {prov}"
+    line += "  pooled on device" if r.get("device_pooling") else "  pooled on host"
     ok = True
     want = r["label"].split()[0]
     if want != "cpu":

@@ -8,7 +8,7 @@
 //!             [--device cpu|cuda|webgpu|auto] [--no-sort] [--repeat 3]
 //!             [--max-tokens 256] [--threads N] [--compare-cpu] [--dump FILE]
 //!             [--batch-tokens N] [--arena on|off] [--mem-pattern on|off]
-//!             [--model-dir DIR]
+//!             [--model-dir DIR] [--device-pool on|off]
 //! ```
 //!
 //! Prints one JSON line. `--dump` writes the vectors as raw little-endian f32
@@ -84,6 +84,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--batch-tokens" => cfg.batch_tokens = val()?.parse()?,
             "--arena" => cfg.cpu_arena = on_off(&val()?)?,
             "--mem-pattern" => cfg.memory_pattern = on_off(&val()?)?,
+            "--device-pool" => cfg.device_pooling = Some(on_off(&val()?)?),
             "--compare-cpu" => compare_cpu = true,
             "--dump" => dump = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown argument {other}").into()),
@@ -127,6 +128,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if compare_cpu && emb.provider() != "cpu" {
         let cpu = OrtEmbedder::new(EmbedConfig {
             device: Device::Cpu,
+            device_pooling: Some(false),
             ..cfg.clone()
         })?;
         let m = refs.len().min(2000);
@@ -165,6 +167,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "threads": cfg.intra_threads,
             "arena": cfg.cpu_arena,
             "mem_pattern": cfg.memory_pattern,
+            "device_pooling": emb.pools_on_device(),
             "peak_rss_mib": peak_rss_mib(),
             "load_s": load_s,
             "best_s": best,

@@ -20,8 +20,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ort::environment::Environment;
-use ort::session::Session;
 use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::session::{OutputSelector, RunOptions, Session};
 use ort::value::Tensor;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -29,6 +29,7 @@ use tokenizers::Tokenizer;
 use tracing::{debug, info, warn};
 
 use crate::error::{Result, ScoreError};
+use crate::pooled_head::{POOLED_OUTPUT, with_pooled_output};
 use crate::runtime::{self, CudaInstall, Driver};
 
 /// File name of the ONNX Runtime library that `scripts/setup-model.sh` installs.
@@ -192,6 +193,12 @@ pub struct EmbedConfig {
     /// input shape seen); with dynamic padding every batch has a new shape,
     /// so the plans are rarely reused and only add to the peak.
     pub memory_pattern: bool,
+    /// Pool the token vectors inside the model graph (a head appended at
+    /// load, see `pooled_head`) instead of on the host. `None`: on a GPU
+    /// device yes, because copying every token vector off the device cost
+    /// more than the transformer at short lengths; on the CPU no, because
+    /// there is no copy to save and the CPU path is measured as it is.
+    pub device_pooling: Option<bool>,
 }
 
 impl Default for EmbedConfig {
@@ -209,6 +216,7 @@ impl Default for EmbedConfig {
             intra_threads: None,
             cpu_arena: true,
             memory_pattern: true,
+            device_pooling: None,
         }
     }
 }
@@ -429,6 +437,8 @@ pub struct OrtEmbedder {
     cfg: EmbedConfig,
     files: ModelFiles,
     skipped: Vec<(Device, String)>,
+    /// The session has the pooling head: runs fetch only its output.
+    pooled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -520,7 +530,7 @@ impl OrtEmbedder {
         cfg: EmbedConfig,
         device: Device,
     ) -> Result<Self> {
-        let session = build_session(env, files, &cfg, device)?;
+        let (session, pooled) = build_session(env, files, &cfg, device)?;
         let input_names = check_signature(&session, &files.model)?;
         let provider = match device {
             Device::Cuda => "cuda",
@@ -538,6 +548,7 @@ impl OrtEmbedder {
             cfg,
             files: files.clone(),
             skipped: Vec::new(),
+            pooled,
         };
 
         // Warm-up: proves the model runs, tells us the output width, and (with
@@ -586,6 +597,12 @@ impl OrtEmbedder {
     /// The execution provider actually used: `cpu`, `cuda` or `webgpu`.
     pub fn provider(&self) -> &str {
         &self.provider
+    }
+
+    /// Whether the token vectors are pooled inside the graph (the pooling
+    /// head, [`EmbedConfig::device_pooling`]) rather than on the host.
+    pub fn pools_on_device(&self) -> bool {
+        self.pooled
     }
 
     /// Graph nodes per ONNX Runtime execution provider, as observed in the
@@ -714,31 +731,40 @@ impl OrtEmbedder {
             let t_type = Tensor::from_array((shape, vec![0i64; b * l])).map_err(inf)?;
             inputs.push((tt.clone(), t_type.into()));
         }
+        // Fetch only the head's output: the token vectors stay on the device.
+        let only_pooled = if self.pooled {
+            Some(
+                RunOptions::new()
+                    .map_err(inf)?
+                    .with_outputs(OutputSelector::no_default().with(POOLED_OUTPUT)),
+            )
+        } else {
+            None
+        };
         let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = session.run(inputs).map_err(inf)?;
+        let (outputs, output) = if let Some(options) = &only_pooled {
+            let outputs = session.run_with_options(inputs, options).map_err(inf)?;
+            (outputs, POOLED_OUTPUT)
+        } else {
+            (session.run(inputs).map_err(inf)?, names.output.as_str())
+        };
         let out = outputs
-            .get(&names.output)
-            .ok_or_else(|| ScoreError::Inference(format!("no output `{}`", names.output)))?;
+            .get(output)
+            .ok_or_else(|| ScoreError::Inference(format!("no output `{output}`")))?;
         let (oshape, data) = out.try_extract_tensor::<f32>().map_err(inf)?;
         let dims: Vec<i64> = oshape.iter().copied().collect();
         match dims.as_slice() {
+            // [batch, 1, hidden]: the pooling head's masked sums.
+            [ob, 1, h] if self.pooled && *ob as usize == b => {
+                Ok(normalized_rows(data, *h as usize))
+            }
             // [batch, seq, hidden]: token embeddings, mean-pool over the mask.
             [ob, ol, h] if *ob as usize == b && *ol as usize == l => {
                 let h = *h as usize;
                 Ok(mean_pool(data, &mask, b, l, h))
             }
             // [batch, hidden]: the model pools itself.
-            [ob, h] if *ob as usize == b => {
-                let h = *h as usize;
-                Ok(data
-                    .chunks(h)
-                    .map(|c| {
-                        let mut v = c.to_vec();
-                        l2_normalize(&mut v);
-                        v
-                    })
-                    .collect())
-            }
+            [ob, h] if *ob as usize == b => Ok(normalized_rows(data, *h as usize)),
             other => Err(ScoreError::Inference(format!(
                 "unexpected output shape {other:?} for a batch of {b}x{l}"
             ))),
@@ -781,10 +807,30 @@ const TOKENIZE_CHUNK: usize = 1024;
 impl Embedder for OrtEmbedder {
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(TOKENIZE_CHUNK) {
-            out.extend(self.embed_chunk(chunk)?);
+        if self.provider == "cpu" || texts.len() <= TOKENIZE_CHUNK {
+            for chunk in texts.chunks(TOKENIZE_CHUNK) {
+                out.extend(self.embed_encoded(self.encode(chunk)?)?);
+            }
+            return Ok(out);
         }
-        Ok(out)
+        // On a GPU the host's cores are idle while the device runs a batch:
+        // tokenize the next chunk meanwhile (one chunk ahead, so the memory
+        // bound of chunking holds). On the CPU the cores are the model's.
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for chunk in texts.chunks(TOKENIZE_CHUNK) {
+                    // A closed channel: the consumer failed and stopped.
+                    if tx.send(self.encode(chunk)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for encs in rx {
+                out.extend(self.embed_encoded(encs?)?);
+            }
+            Ok(out)
+        })
     }
 
     fn dim(&self) -> usize {
@@ -797,15 +843,14 @@ impl Embedder for OrtEmbedder {
 }
 
 impl OrtEmbedder {
-    /// Embeds up to [`TOKENIZE_CHUNK`] texts: tokenize, sort by length,
+    /// Embeds up to [`TOKENIZE_CHUNK`] tokenized texts: sort by length,
     /// batch, run, pool; results in input order.
-    fn embed_chunk(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let encs = self.encode(texts)?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
+    fn embed_encoded(&self, encs: Vec<Vec<u32>>) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..encs.len()).collect();
         if self.cfg.sort_by_length {
             order.sort_by_key(|&i| encs[i].len());
         }
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); encs.len()];
         let lens: Vec<usize> = order.iter().map(|&i| encs[i].len()).collect();
         let (batch, tokens) = if self.provider == "cpu" {
             (self.cfg.batch_size, self.cfg.batch_tokens)
@@ -851,12 +896,13 @@ fn file_digest(path: &Path) -> Result<String> {
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The session for `device`, and whether it has the pooling head.
 fn build_session(
     env: &Environment,
     files: &ModelFiles,
     cfg: &EmbedConfig,
     device: Device,
-) -> Result<Session> {
+) -> Result<(Session, bool)> {
     let model_err = |reason: String| ScoreError::Model {
         path: files.model.clone(),
         reason,
@@ -895,8 +941,22 @@ fn build_session(
         Device::Cuda => add_cuda(builder)?,
         Device::Webgpu => add_webgpu(env, builder, files, cfg)?,
     };
-    builder.commit_from_file(&files.model).map_err(|e| {
-        if device == Device::Cuda || device == Device::Webgpu {
+    let gpu = matches!(device, Device::Cuda | Device::Webgpu);
+    if cfg.device_pooling.unwrap_or(gpu) {
+        // The head names the standard export's tensors; a model with other
+        // names fails to load with it and is loaded as it is, pooled on the host.
+        let bytes = std::fs::read(&files.model).map_err(|e| model_err(e.to_string()))?;
+        let headed = with_pooled_output(&bytes, "attention_mask", "last_hidden_state");
+        drop(bytes);
+        match builder.commit_from_memory(&headed) {
+            Ok(session) => return Ok((session, true)),
+            Err(e) => {
+                warn!(error = %e, "the model did not take the pooling head; pooling on the host")
+            }
+        }
+    }
+    let session = builder.commit_from_file(&files.model).map_err(|e| {
+        if gpu {
             ScoreError::DeviceUnavailable {
                 device: device.to_string(),
                 reason: e.to_string(),
@@ -904,7 +964,8 @@ fn build_session(
         } else {
             model_err(e.to_string())
         }
-    })
+    })?;
+    Ok((session, false))
 }
 
 #[cfg(feature = "cuda")]
@@ -1117,6 +1178,17 @@ fn pool_row(hidden: &[f32], mask: &[i64], row: usize, l: usize, h: usize) -> Vec
     }
     l2_normalize(&mut acc);
     acc
+}
+
+/// Each row of `h` floats of `data`, L2-normalised.
+fn normalized_rows(data: &[f32], h: usize) -> Vec<Vec<f32>> {
+    data.chunks(h.max(1))
+        .map(|c| {
+            let mut v = c.to_vec();
+            l2_normalize(&mut v);
+            v
+        })
+        .collect()
 }
 
 /// Scales `v` to unit length (leaves an all-zero vector alone).

@@ -34,6 +34,7 @@ pub mod error;
 pub mod eval;
 pub mod interest;
 mod optim;
+mod pooled_head;
 pub mod runtime;
 pub mod search;
 

@@ -120,6 +120,44 @@ fn batching_and_padding_do_not_change_vectors() {
     }
 }
 
+/// The pooling head GPU sessions get (`device_pooling`), checked on the CPU
+/// against host pooling of the same model: ONNX Runtime is the oracle for the
+/// hand-written graph bytes. Texts of very different lengths share a batch, so
+/// a head that pooled padding would disagree.
+#[test]
+fn pooling_in_the_graph_matches_pooling_on_the_host() {
+    let host = need_model!();
+    assert!(!host.pools_on_device(), "the CPU default pools on the host");
+    let headed = OrtEmbedder::new(EmbedConfig {
+        device: Device::Cpu,
+        batch_size: 8,
+        device_pooling: Some(true),
+        ..EmbedConfig::default()
+    })
+    .expect("the headed model loads");
+    assert!(headed.pools_on_device(), "the head was not taken");
+    assert_eq!(headed.dim(), host.dim());
+    let texts = [
+        "short",
+        "",
+        "a considerably longer headline about the economy, interest rates and the outlook for \
+         growth, with a body that runs past the token cap so that the batch has a long row",
+        "medium length headline here",
+        "Ünïcödé — 東京 ✓",
+    ];
+    let a = host.embed(&texts).unwrap();
+    let b = headed.embed(&texts).unwrap();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        let norm: f32 = y.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "text {i}: norm {norm}");
+        let c = cosine(x, y);
+        assert!(
+            c > 0.99999,
+            "text {i}: cosine {c} between the head and host pooling"
+        );
+    }
+}
+
 #[test]
 fn cache_avoids_re_embedding() {
     let e = need_model!();
