@@ -1,0 +1,238 @@
+//! The online saga engine: assignment, lifecycle and user controls.
+//!
+//! Items arrive in time order. Each item becomes an L2-normalised TF-IDF
+//! vector over words, bigrams and entity-like spans (see [`crate::text`]),
+//! with document frequencies learned online. Candidate sagas come from an
+//! inverted index (term → sagas that contain it) plus the few sagas touched
+//! most recently, so the cost per item depends on the item's terms, not on the
+//! number of sagas ever seen. Each candidate is scored against its centroid
+//! (the whole story so far) and, optionally, its most recent items (where the
+//! story is now); with the tuned defaults the lexical score is the centroid
+//! cosine (one short recent headline proved a noisy witness) and the recent
+//! items carry the embedding evidence: the best embedding cosine to them is
+//! mixed in when the item has an embedding. The score is then discounted by
+//! the time gap since the saga was last seen. Among candidates that clear
+//! [`SagaConfig::join_threshold`] the best wins; otherwise the item starts a
+//! saga. When the runner-up also clears it and the two centroids agree, the
+//! two sagas are merged (an online clusterer fragments a story early on).
+
+mod assign;
+mod config;
+mod controls;
+mod events;
+mod item;
+mod lifecycle;
+mod merge_split;
+mod saga;
+mod score;
+
+pub use assign::Assignment;
+pub use config::SagaConfig;
+pub use controls::SagaError;
+pub use events::SagaEvent;
+pub use item::{Origin, SagaItem};
+pub use saga::{Member, MergeRecord, Saga, SagaId, SagaStatus, SagaSummary, date_range};
+
+use crate::vector::{IdMap, SparseVec, Vocabulary};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+/// Headline term counts of one feed (see `SagaEngine::feed_stats`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct FeedStats {
+    docs: u32,
+    df: IdMap<u32>,
+}
+
+/// At most this many distinct terms are counted per feed (memory
+/// bound; a feed's common words show up among its first ones).
+const FEED_TERMS: usize = 4_096;
+
+/// Until a feed has this many headlines, its items of unknown language
+/// group with each other on strong evidence only.
+const FEED_MIN_DOCS: u32 = 4;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ItemRecord {
+    saga: SagaId,
+    vec: SparseVec,
+    /// Feed key and language, so that a split can recount its parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    feed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lang: Option<String>,
+}
+
+/// The online saga engine. Serialise it with serde (or [`SagaEngine::to_json`])
+/// to persist and resume. Missing fields default on load, so a state saved by
+/// an older version still loads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SagaEngine {
+    config: SagaConfig,
+    vocab: Vocabulary,
+    sagas: Vec<Saga>,
+    postings: IdMap<Vec<u32>>,
+    items: HashMap<String, ItemRecord>,
+    /// Active sagas keyed by (last seen seconds, index): dormancy sweeps pop
+    /// from the front instead of scanning every saga.
+    active: BTreeSet<(i64, u32)>,
+    recent_sagas: VecDeque<u32>,
+    clock: Option<DateTime<Utc>>,
+    /// Pairs split apart by the user (smaller id first); automatic steps never
+    /// join them again.
+    apart: BTreeSet<(SagaId, SagaId)>,
+    /// Per feed: how many items, and in how many each term occurs (bounded,
+    /// see `FEED_TERMS`), to tell a feed's own vocabulary.
+    feed_stats: HashMap<String, FeedStats>,
+    #[serde(skip)]
+    events: Vec<SagaEvent>,
+}
+
+impl Default for SagaEngine {
+    fn default() -> Self {
+        Self::new(SagaConfig::default())
+    }
+}
+
+/// Dates before this are treated as missing (epoch zero, parse accidents).
+fn min_date() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1990, 1, 1, 0, 0, 0).unwrap()
+}
+impl SagaEngine {
+    /// An empty engine.
+    pub fn new(config: SagaConfig) -> Self {
+        SagaEngine {
+            config,
+            vocab: Vocabulary::default(),
+            sagas: Vec::new(),
+            postings: IdMap::default(),
+            items: HashMap::new(),
+            active: BTreeSet::new(),
+            recent_sagas: VecDeque::new(),
+            clock: None,
+            apart: BTreeSet::new(),
+            feed_stats: HashMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The configuration in use (saved with the state).
+    pub fn config(&self) -> &SagaConfig {
+        &self.config
+    }
+
+    /// Replace the configuration; it applies to items assigned afterwards
+    /// (e.g. a restored state with a newer version's defaults). Feature
+    /// weights changed mid-stream affect only new item vectors.
+    pub fn set_config(&mut self, config: SagaConfig) {
+        self.config = config;
+    }
+
+    /// Serialise the whole state (JSON).
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+
+    /// Restore a state saved by [`SagaEngine::to_json`].
+    pub fn from_json(s: &str) -> serde_json::Result<Self> {
+        serde_json::from_str(s)
+    }
+
+    /// The latest effective item time seen.
+    pub fn clock(&self) -> Option<DateTime<Utc>> {
+        self.clock
+    }
+
+    /// The clamping rule for item times: a missing date, a date before
+    /// 1990-01-01, or a date more than `max_future_hours` after `now` becomes
+    /// `now` (the fetch time); any other date is kept as given.
+    pub fn effective_time(&self, time: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+        match time {
+            Some(t)
+                if t >= min_date() && t <= now + Duration::hours(self.config.max_future_hours) =>
+            {
+                t
+            }
+            _ => now,
+        }
+    }
+
+    /// Drain the events produced since the last call (for the store's log).
+    pub fn take_events(&mut self) -> Vec<SagaEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// All sagas, merged tombstones included, in id order.
+    pub fn sagas(&self) -> impl Iterator<Item = &Saga> {
+        self.sagas.iter()
+    }
+
+    /// Number of sagas ever created (merged tombstones included).
+    pub fn saga_count(&self) -> usize {
+        self.sagas.len()
+    }
+
+    /// Number of sagas that are not merged tombstones (what an evaluation
+    /// means by "predicted clusters").
+    pub fn live_saga_count(&self) -> usize {
+        self.sagas
+            .iter()
+            .filter(|s| s.merged_into.is_none())
+            .count()
+    }
+
+    /// A saga by id.
+    pub fn saga(&self, id: SagaId) -> Option<&Saga> {
+        self.sagas.get(id.index())
+    }
+
+    /// The saga an id now stands for, following merges.
+    pub fn resolve(&self, id: SagaId) -> Option<SagaId> {
+        let mut cur = self.saga(id)?;
+        while let Some(next) = cur.merged_into {
+            cur = self.saga(next)?;
+        }
+        Some(cur.id)
+    }
+
+    /// The saga an item belongs to.
+    pub fn saga_of(&self, item_id: &str) -> Option<SagaId> {
+        self.items.get(item_id).map(|r| r.saga)
+    }
+
+    /// Whether the user split these two sagas apart.
+    pub fn kept_apart(&self, a: SagaId, b: SagaId) -> bool {
+        let key = if a <= b { (a, b) } else { (b, a) };
+        self.apart.contains(&key)
+    }
+
+    /// The highest-weighted words and entities of a saga, for a subtitle or a
+    /// "why grouped" explanation.
+    pub fn key_terms(&self, id: SagaId, n: usize) -> Vec<String> {
+        let Some(s) = self.saga(id) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(u32, f32)> = s.centroid.iter().map(|(k, w)| (*k, *w)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let wanted: Vec<u32> = v.iter().map(|x| x.0).collect();
+        let names = self.vocab.names(&wanted);
+        names
+            .into_iter()
+            .filter(|k| !k.starts_with("b:"))
+            .map(|k| k[2..].to_string())
+            .take(n)
+            .collect()
+    }
+}
+
+fn truncate_chars(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
