@@ -199,6 +199,21 @@ macro_rules! history_methods {
                 out
             }
 
+            /// Of a batch's `keys`, those not `stored` already that retention
+            /// deleted: `upsert_items` never stores them again.
+            pub(crate) async fn history_gone_in<V>(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                keys: &[String],
+                stored: &std::collections::HashMap<String, V>,
+            ) -> anyhow::Result<std::collections::HashSet<String>> {
+                let unknown: Vec<String> = keys
+                    .iter()
+                    .filter(|k| !stored.contains_key(*k))
+                    .cloned()
+                    .collect();
+                Self::history_tombstoned_in(tx, &unknown).await
+            }
+
             /// [`Self::history_tombstoned`] inside a transaction (the
             /// upsert's own, so it sees a consistent store).
             pub(crate) async fn history_tombstoned_in(

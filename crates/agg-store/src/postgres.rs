@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use agg_core::store::{DigestRecord, FeedState, ItemQuery, ScoreRow};
+use agg_core::store::{FeedState, ScoreRow};
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -13,13 +13,31 @@ use sqlx::{PgPool, Row};
 
 use crate::rows::{blob_to_vec, vec_to_blob};
 
-crate::ledger::ledger_methods!(sqlx::Postgres, PgStore);
-crate::runs::runs_methods!(sqlx::Postgres, PgStore, "seq");
-crate::history::history_methods!(sqlx::Postgres, PgStore);
-crate::subs::subscription_methods!(sqlx::Postgres, PgStore);
-crate::state::state_methods!(sqlx::Postgres, PgStore);
+crate::shared::generic_methods!(sqlx::Postgres, PgStore, sqlx::postgres::PgRow, "seq");
 
-crate::rows::row_mappers!(sqlx::postgres::PgRow);
+/// `Store::search_text` (`shared.rs`): `tsvector` and `ts_rank` (`search.rs`).
+use crate::search::postgres_search as text_search;
+
+// The pieces of the shared item listing (`list_items`, `count_items` in
+// `shared.rs`) that PostgreSQL writes its own way.
+
+/// Only items of the listed feeds (`ItemQuery::feeds`), the list in
+/// parameter `$p`: bound as a `text[]` array ([`feeds_bind`]), matched with
+/// `= ANY`.
+macro_rules! feeds_filter {
+    ($p:literal) => {
+        concat!("(", $p, "::text[] IS NULL OR feed = ANY(", $p, "))")
+    };
+}
+
+/// `ItemQuery::feeds` as [`feeds_filter`] reads it: the array itself.
+fn feeds_bind(feeds: Option<&[String]>) -> Option<&[String]> {
+    feeds
+}
+
+/// The `LIMIT` of a listing without one: PostgreSQL reads a NULL limit as
+/// none, and fails on a negative one.
+const NO_LIMIT: Option<i64> = None;
 
 /// An item body column (`text`, `html`): plain text here (PostgreSQL
 /// compresses large values itself).
@@ -226,6 +244,47 @@ async fn insert_fresh(
     Ok(inserted)
 }
 
+impl PgStore {
+    /// `Store::claim_feeds` (`shared.rs`) once the claim's end is known:
+    /// two statements, whatever the number of URLs (arrays). `SKIP LOCKED`:
+    /// rows another worker is claiming right now are left to it instead of
+    /// waited for; claims of dead workers expire. Expiry is judged by the
+    /// database's `now()`, not the caller's `_now`, as it always was here:
+    /// one clock for workers on several machines.
+    async fn claim_feeds_until(
+        &self,
+        urls: &[String],
+        holder: &str,
+        _now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        sqlx::query(
+            "INSERT INTO feeds (url) SELECT unnest($1::text[]) ON CONFLICT (url) DO NOTHING",
+        )
+        .bind(urls)
+        .execute(&self.pool)
+        .await?;
+        let claimed: Vec<String> = sqlx::query_scalar(
+            "UPDATE feeds SET claim_holder = $2, claim_until = $3
+             WHERE url IN (
+                 SELECT url FROM feeds
+                 WHERE url = ANY($1)
+                   AND (claim_until IS NULL OR claim_until < now() OR claim_holder = $2)
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING url",
+        )
+        .bind(urls)
+        .bind(holder)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(claimed)
+    }
+}
+
+// PostgreSQL's own methods: each batch is bound as one array per column
+// (`unnest`, `= ANY($1)`), one statement whatever its size, deduplicated
+// first where one statement may not change a row twice.
 crate::shared::impl_store!(PgStore, {
     /// A batch in a few statements, whatever its size: the keys looked up
     /// at once, the new items inserted from arrays (`unnest`), the changed
@@ -266,15 +325,10 @@ crate::shared::impl_store!(PgStore, {
         // and the item counts as already stored.
         // Deleted by retention: never stored again (the item's id stays
         // unset and it is not new).
-        let unknown: Vec<String> = keys
+        let gone = Self::history_gone_in(&mut tx, &keys, &ids).await?;
+        let fresh: Vec<&Item> = keys
             .iter()
-            .filter(|k| !ids.contains_key(*k))
-            .cloned()
-            .collect();
-        let gone = Self::history_tombstoned_in(&mut tx, &unknown).await?;
-        let fresh: Vec<&Item> = unknown
-            .iter()
-            .filter(|k| !gone.contains(*k))
+            .filter(|k| !ids.contains_key(*k) && !gone.contains(*k))
             .map(|k| &items[last[k]])
             .collect();
         let mut inserted = insert_fresh(&mut tx, &fresh, &mut ids).await?;
@@ -287,70 +341,6 @@ crate::shared::impl_store!(PgStore, {
             item.is_new = inserted.remove(&item.key);
         }
         Ok(new)
-    }
-
-    async fn list_items(&self, q: &ItemQuery) -> anyhow::Result<Vec<Item>> {
-        let rows = sqlx::query(concat!(
-            "SELECT * FROM items
-             WHERE ($1::text IS NULL OR source = $1)
-               AND ($2::timestamptz IS NULL OR sort_time >= $2)
-               AND ($3::timestamptz IS NULL OR sort_time < $3)
-               AND ($5::bigint IS NULL OR saga_id = $5) AND (NOT $6 OR saga_id IS NOT NULL)
-               AND ($7::float8 IS NULL OR score >= $7)
-               AND ($8::timestamptz IS NULL OR fetched >= $8)
-               AND ($9::timestamptz IS NULL OR fetched < $9)
-               AND (NOT $10 OR NOT ",
-            crate::state::read_exists!(),
-            ") AND (NOT $11 OR ",
-            crate::state::saved_exists!(),
-            ") AND ($12::text[] IS NULL OR feed = ANY($12))
-               AND ($13::bigint IS NULL OR (sort_time, id) < (SELECT sort_time, id FROM items WHERE id = $13))
-             ORDER BY sort_time DESC, id DESC LIMIT $4"
-        ))
-        .bind(&q.source)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.limit.map(|l| l as i64))
-        .bind(q.saga.map(|s| s as i64))
-        .bind(q.in_saga)
-        .bind(q.min_score.map(f64::from))
-        .bind(q.fetched_since)
-        .bind(q.fetched_until)
-        .bind(q.unread)
-        .bind(q.saved)
-        .bind(&q.feeds)
-        .bind(q.after_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(item_from_row).collect()
-    }
-
-    async fn count_items(&self, q: &ItemQuery) -> anyhow::Result<u64> {
-        let n: i64 = sqlx::query_scalar(concat!(
-            "SELECT COUNT(*) FROM items
-             WHERE ($1::text IS NULL OR source = $1)
-               AND ($2::timestamptz IS NULL OR sort_time >= $2)
-               AND ($3::timestamptz IS NULL OR sort_time < $3)
-               AND ($4::bigint IS NULL OR saga_id = $4) AND (NOT $5 OR saga_id IS NOT NULL)
-               AND ($6::float8 IS NULL OR score >= $6)
-               AND (NOT $7 OR NOT ",
-            crate::state::read_exists!(),
-            ") AND (NOT $8 OR ",
-            crate::state::saved_exists!(),
-            ") AND ($9::text[] IS NULL OR feed = ANY($9))"
-        ))
-        .bind(&q.source)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.saga.map(|s| s as i64))
-        .bind(q.in_saga)
-        .bind(q.min_score.map(f64::from))
-        .bind(q.unread)
-        .bind(q.saved)
-        .bind(&q.feeds)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n as u64)
     }
 
     /// One statement for the batch (a URL listed twice keeps its last
@@ -392,23 +382,14 @@ crate::shared::impl_store!(PgStore, {
             .iter()
             .map(|s| serde_json::to_string(&s.recent_items))
             .collect::<Result<Vec<_>, _>>()?;
-        sqlx::query(
-            "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
-                 last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
-                 items_total, recent_items)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+        sqlx::query(concat!(
+            crate::shared::feeds_insert!(),
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                  $6::timestamptz[], $7::timestamptz[], $8::text[], $9::bigint[],
                  $10::timestamptz[], $11::bool[], $12::text[], $13::text[], $14::bigint[],
-                 $15::text[])
-             ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
-                 etag = excluded.etag, last_modified = excluded.last_modified,
-                 last_fetch = excluded.last_fetch, last_success = excluded.last_success,
-                 last_error = excluded.last_error,
-                 consecutive_failures = excluded.consecutive_failures,
-                 next_fetch = excluded.next_fetch, paused = excluded.paused,
-                 pause_reason = excluded.pause_reason, moved_to = excluded.moved_to,
-                 items_total = excluded.items_total, recent_items = excluded.recent_items",
-        )
+                 $15::text[])",
+            crate::shared::feeds_upsert!()
+        ))
         .bind(&url)
         .bind(&agent)
         .bind(&title)
@@ -443,10 +424,6 @@ crate::shared::impl_store!(PgStore, {
             }
         }
         Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
-    }
-
-    async fn search_text(&self, q: &agg_core::TextQuery) -> anyhow::Result<Vec<(i64, f32)>> {
-        crate::search::postgres_search(&self.pool, q).await
     }
 
     async fn get_embeddings(
@@ -560,84 +537,5 @@ crate::shared::impl_store!(PgStore, {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    async fn digest_begin(&self, rec: &DigestRecord) -> anyhow::Result<bool> {
-        // One statement, so two workers racing for a day cannot both win:
-        // the row is inserted, or replaces a `failed` attempt, or nothing
-        // happens and no row comes back.
-        let claimed: Option<String> = sqlx::query_scalar(
-            "INSERT INTO digests (pipeline, day, message_id, items, status, created)
-             VALUES ($1, $2, $3, $4, 'pending', $5)
-             ON CONFLICT (pipeline, day) DO UPDATE SET message_id = excluded.message_id,
-                 items = excluded.items, status = 'pending', created = excluded.created,
-                 sent_at = NULL, error = NULL
-             WHERE digests.status = 'failed'
-             RETURNING day",
-        )
-        .bind(&rec.pipeline)
-        .bind(&rec.day)
-        .bind(&rec.message_id)
-        .bind(serde_json::to_string(&rec.items)?)
-        .bind(rec.created)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(claimed.is_some())
-    }
-
-    async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: std::time::Duration,
-    ) -> anyhow::Result<bool> {
-        let now = Utc::now();
-        let expires = now + chrono::Duration::from_std(ttl)?;
-        // One statement: insert, or take over an expired lease, or renew our
-        // own; a live lease of someone else is left alone.
-        let res = sqlx::query(
-            "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-             WHERE leases.holder = $2 OR leases.expires < $4",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(expires)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(res.rows_affected() == 1)
-    }
-
-    async fn claim_feeds(
-        &self,
-        urls: &[String],
-        holder: &str,
-        ttl: std::time::Duration,
-    ) -> anyhow::Result<Vec<String>> {
-        let until = Utc::now() + chrono::Duration::from_std(ttl)?;
-        sqlx::query(
-            "INSERT INTO feeds (url) SELECT unnest($1::text[]) ON CONFLICT (url) DO NOTHING",
-        )
-        .bind(urls)
-        .execute(&self.pool)
-        .await?;
-        // SKIP LOCKED: rows another worker is claiming right now are left to
-        // it instead of waited for; claims of dead workers expire.
-        let claimed: Vec<String> = sqlx::query_scalar(
-            "UPDATE feeds SET claim_holder = $2, claim_until = $3
-             WHERE url IN (
-                 SELECT url FROM feeds
-                 WHERE url = ANY($1)
-                   AND (claim_until IS NULL OR claim_until < now() OR claim_holder = $2)
-                 FOR UPDATE SKIP LOCKED)
-             RETURNING url",
-        )
-        .bind(urls)
-        .bind(holder)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(claimed)
     }
 });

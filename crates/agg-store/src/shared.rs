@@ -7,11 +7,73 @@
 //! impl: `#[async_trait]` rewrites the impl before a macro in it would
 //! expand, so the whole impl is generated here, the backend's own methods
 //! passed in as they are.
+//!
+//! Every `Store` method whose SQL both databases accept is written here:
+//! `$N` placeholders (sqlx binds them by number on SQLite too, a number
+//! used twice being one parameter), `CAST(x AS type)` rather than
+//! PostgreSQL's `x::type`, `ON CONFLICT … DO UPDATE … excluded.` upserts
+//! with a `WHERE`, `RETURNING`. A backend passes in only the methods that
+//! truly differ, each with its reason: PostgreSQL binds a whole batch as
+//! arrays (`unnest`, `= ANY($1)`) and claims with `FOR UPDATE SKIP LOCKED`;
+//! SQLite, which has no arrays, runs a statement per chunk or per row (a
+//! write all in one `BEGIN IMMEDIATE` transaction) and packs long bodies
+//! (`packed.rs`).
+//! Where only a fragment of a method differs, the shared body calls a name
+//! that each backend module defines, resolved where the macro is invoked
+//! like the row mappers: `feeds_filter!`, `feeds_bind` and `NO_LIMIT` (the
+//! item listing), `text_search` (the full-text index, `search.rs`) and
+//! `claim_feeds_until`.
+
+/// The generic method sets (`ledger.rs`, `runs.rs`, `history.rs`,
+/// `subs.rs`, `state.rs`) and row mappers (`rows.rs`) of one backend: its
+/// sqlx database, store, row type, and the column that orders an agent's
+/// run events (`runs.rs`).
+macro_rules! generic_methods {
+    ($db:ty, $store:ty, $row:ty, $event_order:literal) => {
+        crate::ledger::ledger_methods!($db, $store);
+        crate::runs::runs_methods!($db, $store, $event_order);
+        crate::history::history_methods!($db, $store);
+        crate::subs::subscription_methods!($db, $store);
+        crate::state::state_methods!($db, $store);
+        crate::rows::row_mappers!($row);
+    };
+}
+pub(crate) use generic_methods;
+
+/// The head of the statement that saves feed states, up to the rows:
+/// both backends' `save_feed_states` bind the same columns, SQLite as
+/// multi-row `VALUES`, PostgreSQL as one `unnest` of arrays. A macro, not a
+/// `const`, so that PostgreSQL can `concat!` it into one static query.
+macro_rules! feeds_insert {
+    () => {
+        "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
+             last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
+             items_total, recent_items) "
+    };
+}
+pub(crate) use feeds_insert;
+
+/// The tail of that statement: a feed already stored takes every column of
+/// the new state.
+macro_rules! feeds_upsert {
+    () => {
+        " ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
+             etag = excluded.etag, last_modified = excluded.last_modified,
+             last_fetch = excluded.last_fetch, last_success = excluded.last_success,
+             last_error = excluded.last_error,
+             consecutive_failures = excluded.consecutive_failures,
+             next_fetch = excluded.next_fetch, paused = excluded.paused,
+             pause_reason = excluded.pause_reason, moved_to = excluded.moved_to,
+             items_total = excluded.items_total, recent_items = excluded.recent_items"
+    };
+}
+pub(crate) use feeds_upsert;
 
 /// `#[async_trait] impl Store for $store { <$own methods> <shared ones> }`.
 /// The shared bodies call the backend module's row mappers
-/// (`feed_from_row`, `digest_from_row`, from `rows.rs`) and `self.pool`:
-/// they resolve where the macro is invoked, in each backend's module.
+/// (`item_from_row`, `feed_from_row`, `digest_from_row`, from `rows.rs`),
+/// its fragments (see the module doc) and `self.pool`: they resolve where
+/// the macro is invoked, in each backend's module.
 macro_rules! impl_store {
     ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
@@ -25,6 +87,149 @@ macro_rules! impl_store {
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(feed_from_row).transpose()
+            }
+
+            // `CAST(x AS type) IS NULL`: PostgreSQL reads the parameter's
+            // type from the cast; SQLite ignores it (a NULL stays NULL, any
+            // other value stays non-NULL, whatever the type's affinity). A
+            // `bool` is `NOT $N` on both (SQLite binds it as 0 or 1). What
+            // differs is the feed list (`feeds_filter!`, `feeds_bind`) and
+            // how "no limit" is written (`NO_LIMIT`), each backend's own.
+            async fn list_items(&self, q: &agg_core::store::ItemQuery) -> anyhow::Result<Vec<agg_core::Item>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT * FROM items
+                     WHERE (CAST($1 AS TEXT) IS NULL OR source = $1)
+                       AND (CAST($2 AS TIMESTAMPTZ) IS NULL OR sort_time >= $2)
+                       AND (CAST($3 AS TIMESTAMPTZ) IS NULL OR sort_time < $3)
+                       AND (CAST($5 AS BIGINT) IS NULL OR saga_id = $5) AND (NOT $6 OR saga_id IS NOT NULL)
+                       AND (CAST($7 AS FLOAT8) IS NULL OR score >= $7)
+                       AND (CAST($8 AS TIMESTAMPTZ) IS NULL OR fetched >= $8)
+                       AND (CAST($9 AS TIMESTAMPTZ) IS NULL OR fetched < $9)
+                       AND (NOT $10 OR NOT ",
+                    crate::state::read_exists!(),
+                    ") AND (NOT $11 OR ",
+                    crate::state::saved_exists!(),
+                    ") AND ",
+                    feeds_filter!("$12"),
+                    "
+                       AND (CAST($13 AS BIGINT) IS NULL
+                            OR (sort_time, id) < (SELECT sort_time, id FROM items WHERE id = $13))
+                     ORDER BY sort_time DESC, id DESC LIMIT $4"
+                ))
+                .bind(&q.source)
+                .bind(q.since)
+                .bind(q.until)
+                .bind(q.limit.map(|l| l as i64).or(NO_LIMIT))
+                .bind(q.saga.map(|s| s as i64))
+                .bind(q.in_saga)
+                .bind(q.min_score.map(f64::from))
+                .bind(q.fetched_since)
+                .bind(q.fetched_until)
+                .bind(q.unread)
+                .bind(q.saved)
+                .bind(feeds_bind(q.feeds.as_deref()))
+                .bind(q.after_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(item_from_row).collect()
+            }
+
+            // As `list_items`, without paging (`after_id`, `limit`) and the
+            // fetch-time bounds.
+            async fn count_items(&self, q: &agg_core::store::ItemQuery) -> anyhow::Result<u64> {
+                let n: i64 = sqlx::query_scalar(concat!(
+                    "SELECT COUNT(*) FROM items
+                     WHERE (CAST($1 AS TEXT) IS NULL OR source = $1)
+                       AND (CAST($2 AS TIMESTAMPTZ) IS NULL OR sort_time >= $2)
+                       AND (CAST($3 AS TIMESTAMPTZ) IS NULL OR sort_time < $3)
+                       AND (CAST($4 AS BIGINT) IS NULL OR saga_id = $4) AND (NOT $5 OR saga_id IS NOT NULL)
+                       AND (CAST($6 AS FLOAT8) IS NULL OR score >= $6)
+                       AND (NOT $7 OR NOT ",
+                    crate::state::read_exists!(),
+                    ") AND (NOT $8 OR ",
+                    crate::state::saved_exists!(),
+                    ") AND ",
+                    feeds_filter!("$9")
+                ))
+                .bind(&q.source)
+                .bind(q.since)
+                .bind(q.until)
+                .bind(q.saga.map(|s| s as i64))
+                .bind(q.in_saga)
+                .bind(q.min_score.map(f64::from))
+                .bind(q.unread)
+                .bind(q.saved)
+                .bind(feeds_bind(q.feeds.as_deref()))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(n as u64)
+            }
+
+            async fn digest_begin(&self, rec: &agg_core::store::DigestRecord) -> anyhow::Result<bool> {
+                // One statement, so two workers racing for a day cannot both
+                // win: the row is inserted, or replaces a `failed` attempt, or
+                // nothing happens and no row comes back.
+                let claimed: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO digests (pipeline, day, message_id, items, status, created)
+                     VALUES ($1, $2, $3, $4, 'pending', $5)
+                     ON CONFLICT (pipeline, day) DO UPDATE SET message_id = excluded.message_id,
+                         items = excluded.items, status = 'pending', created = excluded.created,
+                         sent_at = NULL, error = NULL
+                     WHERE digests.status = 'failed'
+                     RETURNING day",
+                )
+                .bind(&rec.pipeline)
+                .bind(&rec.day)
+                .bind(&rec.message_id)
+                .bind(serde_json::to_string(&rec.items)?)
+                .bind(rec.created)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(claimed.is_some())
+            }
+
+            async fn try_lease(
+                &self,
+                name: &str,
+                holder: &str,
+                ttl: std::time::Duration,
+            ) -> anyhow::Result<bool> {
+                let now = chrono::Utc::now();
+                let expires = now + chrono::Duration::from_std(ttl)?;
+                // One statement: insert, or take over an expired lease, or
+                // renew our own; a live lease of someone else is left alone.
+                let res = sqlx::query(
+                    "INSERT INTO leases (name, holder, expires) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+                     WHERE leases.holder = $2 OR leases.expires < $4",
+                )
+                .bind(name)
+                .bind(holder)
+                .bind(expires)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(res.rows_affected() == 1)
+            }
+
+            // The claim's end, then the backend's own statements
+            // (`claim_feeds_until`): arrays and `SKIP LOCKED` on PostgreSQL,
+            // a statement per URL on SQLite.
+            async fn claim_feeds(
+                &self,
+                urls: &[String],
+                holder: &str,
+                ttl: std::time::Duration,
+            ) -> anyhow::Result<Vec<String>> {
+                let now = chrono::Utc::now();
+                let until = now + chrono::Duration::from_std(ttl)?;
+                self.claim_feeds_until(urls, holder, now, until).await
+            }
+
+            // Each backend's own full-text index (`search.rs`), imported
+            // as `text_search` by its module.
+            async fn search_text(&self, q: &agg_core::TextQuery) -> anyhow::Result<Vec<(i64, f32)>> {
+                text_search(&self.pool, q).await
             }
 
             async fn save_feed_state(&self, s: &agg_core::store::FeedState) -> anyhow::Result<()> {

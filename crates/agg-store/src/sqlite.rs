@@ -5,7 +5,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use agg_core::store::{DigestRecord, FeedState, ItemQuery, ScoreRow};
+use agg_core::store::{FeedState, ScoreRow};
 use agg_core::{Item, SagaRef};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -15,13 +15,37 @@ use sqlx::{Row, SqlitePool};
 use crate::packed::{Body, pack};
 use crate::rows::{blob_to_vec, vec_to_blob};
 
-crate::ledger::ledger_methods!(sqlx::Sqlite, SqliteStore);
-crate::runs::runs_methods!(sqlx::Sqlite, SqliteStore, "rowid");
-crate::history::history_methods!(sqlx::Sqlite, SqliteStore);
-crate::subs::subscription_methods!(sqlx::Sqlite, SqliteStore);
-crate::state::state_methods!(sqlx::Sqlite, SqliteStore);
+crate::shared::generic_methods!(sqlx::Sqlite, SqliteStore, sqlx::sqlite::SqliteRow, "rowid");
 
-crate::rows::row_mappers!(sqlx::sqlite::SqliteRow);
+/// `Store::search_text` (`shared.rs`): FTS5 (`search.rs`).
+use crate::search::sqlite_search as text_search;
+
+// The pieces of the shared item listing (`list_items`, `count_items` in
+// `shared.rs`) that SQLite writes its own way.
+
+/// Only items of the listed feeds (`ItemQuery::feeds`), the list in
+/// parameter `$p`: SQLite has no arrays, so the list is bound as one JSON
+/// array ([`feeds_bind`]) and read back with `json_each`.
+macro_rules! feeds_filter {
+    ($p:literal) => {
+        concat!(
+            "(",
+            $p,
+            " IS NULL OR feed IN (SELECT value FROM json_each(",
+            $p,
+            ")))"
+        )
+    };
+}
+
+/// `ItemQuery::feeds` as [`feeds_filter`] reads it: a JSON array.
+fn feeds_bind(feeds: Option<&[String]>) -> Option<String> {
+    feeds.map(|f| serde_json::json!(f).to_string())
+}
+
+/// The `LIMIT` of a listing without one: SQLite reads a negative limit as
+/// none, and fails on a NULL one.
+const NO_LIMIT: Option<i64> = Some(-1);
 
 /// An item body column (`text`, `html`): TEXT as written, or a BLOB that
 /// [`crate::packed`] packed.
@@ -356,6 +380,48 @@ async fn update_changed(
     Ok(())
 }
 
+impl SqliteStore {
+    /// `Store::claim_feeds` (`shared.rs`) once the claim's end is known:
+    /// one write transaction (BEGIN IMMEDIATE), two statements per URL
+    /// (no arrays). SQLite has one writer at a time, so claims cannot
+    /// interleave; a claim has expired when it ended before `now`.
+    async fn claim_feeds_until(
+        &self,
+        urls: &[String],
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut tx = self.write_tx().await?;
+        let mut claimed = Vec::new();
+        for url in urls {
+            sqlx::query("INSERT INTO feeds (url) VALUES (?) ON CONFLICT (url) DO NOTHING")
+                .bind(url)
+                .execute(&mut *tx)
+                .await?;
+            let res = sqlx::query(
+                "UPDATE feeds SET claim_holder = ?1, claim_until = ?2
+                 WHERE url = ?3 AND (claim_until IS NULL OR claim_until < ?4 OR claim_holder = ?1)",
+            )
+            .bind(holder)
+            .bind(until)
+            .bind(url)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 1 {
+                claimed.push(url.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}
+
+// SQLite's own methods: it has no arrays, so each batch is a statement per
+// chunk (within its bound-parameter limit), a write batch all in one
+// `BEGIN IMMEDIATE` transaction; long bodies are packed (`packed.rs`) and
+// their words indexed by the store (`search.rs`).
 crate::shared::impl_store!(SqliteStore, {
     async fn upsert_items(&self, items: &mut [Item]) -> anyhow::Result<u64> {
         if items.is_empty() {
@@ -371,13 +437,7 @@ crate::shared::impl_store!(SqliteStore, {
         let mut stored = stored_of(&mut tx, &keys).await?;
         // Deleted by retention: never stored again (the item's id stays
         // unset and it is not new).
-        let unknown: Vec<String> = keys
-            .iter()
-            .filter(|k| !stored.contains_key(*k))
-            .cloned()
-            .collect();
-        let gone = Self::history_tombstoned_in(&mut tx, &unknown).await?;
-        drop(unknown);
+        let gone = Self::history_gone_in(&mut tx, &keys, &stored).await?;
         let (fresh, later) = sort_batch(items, &stored, &gone);
         for it in items.iter_mut().filter(|it| gone.contains(&it.key)) {
             it.id = None;
@@ -406,66 +466,6 @@ crate::shared::impl_store!(SqliteStore, {
         Ok(new)
     }
 
-    async fn list_items(&self, q: &ItemQuery) -> anyhow::Result<Vec<Item>> {
-        let rows = sqlx::query(concat!(
-            "SELECT * FROM items
-             WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
-               AND (?3 IS NULL OR sort_time < ?3) AND (?5 IS NULL OR saga_id = ?5)
-               AND (?6 = 0 OR saga_id IS NOT NULL) AND (?7 IS NULL OR score >= ?7)
-               AND (?8 IS NULL OR fetched >= ?8) AND (?9 IS NULL OR fetched < ?9)
-               AND (?10 = 0 OR NOT ",
-            crate::state::read_exists!(),
-            ") AND (?11 = 0 OR ",
-            crate::state::saved_exists!(),
-            ") AND (?12 IS NULL OR feed IN (SELECT value FROM json_each(?12)))
-               AND (?13 IS NULL OR (sort_time, id) < (SELECT sort_time, id FROM items WHERE id = ?13))
-             ORDER BY sort_time DESC, id DESC LIMIT ?4"
-        ))
-        .bind(&q.source)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.limit.map_or(-1, |l| l as i64))
-        .bind(q.saga.map(|s| s as i64))
-        .bind(q.in_saga)
-        .bind(q.min_score.map(f64::from))
-        .bind(q.fetched_since)
-        .bind(q.fetched_until)
-        .bind(q.unread)
-        .bind(q.saved)
-        .bind(q.feeds.as_ref().map(|f| serde_json::json!(f).to_string()))
-        .bind(q.after_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(item_from_row).collect()
-    }
-
-    async fn count_items(&self, q: &ItemQuery) -> anyhow::Result<u64> {
-        let n: i64 = sqlx::query_scalar(concat!(
-            "SELECT COUNT(*) FROM items
-             WHERE (?1 IS NULL OR source = ?1) AND (?2 IS NULL OR sort_time >= ?2)
-               AND (?3 IS NULL OR sort_time < ?3) AND (?5 IS NULL OR saga_id = ?5)
-               AND (?6 = 0 OR saga_id IS NOT NULL) AND (?7 IS NULL OR score >= ?7)
-               AND (?8 = 0 OR NOT ",
-            crate::state::read_exists!(),
-            ") AND (?9 = 0 OR ",
-            crate::state::saved_exists!(),
-            ") AND (?10 IS NULL OR feed IN (SELECT value FROM json_each(?10)))"
-        ))
-        .bind(&q.source)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(0i64)
-        .bind(q.saga.map(|s| s as i64))
-        .bind(q.in_saga)
-        .bind(q.min_score.map(f64::from))
-        .bind(q.unread)
-        .bind(q.saved)
-        .bind(q.feeds.as_ref().map(|f| serde_json::json!(f).to_string()))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n as u64)
-    }
-
     async fn save_feed_states(&self, states: &[FeedState]) -> anyhow::Result<()> {
         if states.is_empty() {
             return Ok(());
@@ -478,11 +478,7 @@ crate::shared::impl_store!(SqliteStore, {
             for s in chunk {
                 recent.push(serde_json::to_string(&s.recent_items)?);
             }
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO feeds (url, agent, title, etag, last_modified, last_fetch, last_success,
-                     last_error, consecutive_failures, next_fetch, paused, pause_reason, moved_to,
-                     items_total, recent_items) ",
-            );
+            let mut q = sqlx::QueryBuilder::new(crate::shared::feeds_insert!());
             q.push_values(chunk.iter().zip(&recent), |mut b, (s, recent)| {
                 b.push_bind(&s.url)
                     .push_bind(&s.agent)
@@ -500,16 +496,7 @@ crate::shared::impl_store!(SqliteStore, {
                     .push_bind(s.items_total as i64)
                     .push_bind(recent);
             });
-            q.push(
-                " ON CONFLICT (url) DO UPDATE SET agent = excluded.agent, title = excluded.title,
-                 etag = excluded.etag, last_modified = excluded.last_modified,
-                 last_fetch = excluded.last_fetch, last_success = excluded.last_success,
-                 last_error = excluded.last_error,
-                 consecutive_failures = excluded.consecutive_failures,
-                 next_fetch = excluded.next_fetch, paused = excluded.paused,
-                 pause_reason = excluded.pause_reason, moved_to = excluded.moved_to,
-                 items_total = excluded.items_total, recent_items = excluded.recent_items",
-            );
+            q.push(crate::shared::feeds_upsert!());
             q.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -533,10 +520,6 @@ crate::shared::impl_store!(SqliteStore, {
             }
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
-    }
-
-    async fn search_text(&self, q: &agg_core::TextQuery) -> anyhow::Result<Vec<(i64, f32)>> {
-        crate::search::sqlite_search(&self.pool, q).await
     }
 
     async fn get_embeddings(
@@ -644,90 +627,5 @@ crate::shared::impl_store!(SqliteStore, {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn digest_begin(&self, rec: &DigestRecord) -> anyhow::Result<bool> {
-        let mut tx = self.write_tx().await?;
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM digests WHERE pipeline = ? AND day = ?")
-                .bind(&rec.pipeline)
-                .bind(&rec.day)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if status.as_deref().is_some_and(|s| s != "failed") {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT OR REPLACE INTO digests (pipeline, day, message_id, items, status, created)
-             VALUES (?, ?, ?, ?, 'pending', ?)",
-        )
-        .bind(&rec.pipeline)
-        .bind(&rec.day)
-        .bind(&rec.message_id)
-        .bind(serde_json::to_string(&rec.items)?)
-        .bind(rec.created)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn try_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: std::time::Duration,
-    ) -> anyhow::Result<bool> {
-        let now = Utc::now();
-        let expires = now + chrono::Duration::from_std(ttl)?;
-        // One statement: insert, or take over an expired lease, or renew our
-        // own; a live lease of someone else is left alone.
-        let res = sqlx::query(
-            "INSERT INTO leases (name, holder, expires) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-             WHERE leases.holder = ?2 OR leases.expires < ?4",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(expires)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(res.rows_affected() == 1)
-    }
-
-    async fn claim_feeds(
-        &self,
-        urls: &[String],
-        holder: &str,
-        ttl: std::time::Duration,
-    ) -> anyhow::Result<Vec<String>> {
-        let now = Utc::now();
-        let until = now + chrono::Duration::from_std(ttl)?;
-        // One write transaction (BEGIN IMMEDIATE): SQLite has one writer at a
-        // time, so claims cannot interleave.
-        let mut tx = self.write_tx().await?;
-        let mut claimed = Vec::new();
-        for url in urls {
-            sqlx::query("INSERT INTO feeds (url) VALUES (?) ON CONFLICT (url) DO NOTHING")
-                .bind(url)
-                .execute(&mut *tx)
-                .await?;
-            let res = sqlx::query(
-                "UPDATE feeds SET claim_holder = ?1, claim_until = ?2
-                 WHERE url = ?3 AND (claim_until IS NULL OR claim_until < ?4 OR claim_holder = ?1)",
-            )
-            .bind(holder)
-            .bind(until)
-            .bind(url)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if res.rows_affected() == 1 {
-                claimed.push(url.clone());
-            }
-        }
-        tx.commit().await?;
-        Ok(claimed)
     }
 });
