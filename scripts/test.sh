@@ -4,7 +4,7 @@
 # sentence model (installed first by scripts/setup-model.sh; idempotent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup-model.sh >/dev/null
+./scripts/setup-model.sh --int8 >/dev/null
 # The model is in place: tests that need it must not skip.
 export AGG_REQUIRE_MODEL=1
 if command -v cargo-nextest >/dev/null 2>&1; then

@@ -96,6 +96,7 @@ pub fn run(a: &DoctorArgs) -> anyhow::Result<ExitCode> {
                 }
             );
             println!("runtime: {}", e.files().ort_dylib.display());
+            println!("model: {}", e.model_path().display());
             Ok(ExitCode::SUCCESS)
         }
         Err(err) => {

@@ -36,7 +36,7 @@ fi
 [[ -n "${FEEDS:-}" ]] || { echo "score-bench: no shared/data/feeds/real found; set FEEDS" >&2; exit 1; }
 CORPUS="$OUT/corpus.jsonl"
 python3 benches/score/make-corpus.py "$FEEDS" "$CORPUS"
-bash scripts/setup-model.sh >/dev/null
+bash scripts/setup-model.sh --int8 >/dev/null
 
 if [[ "$PROFILE" == release ]]; then
     cargo build --quiet --release -p agg-score --example embed_bench
@@ -48,8 +48,10 @@ fi
 
 # The settings before issue 21, spelled out so that "before" stays the same
 # whatever the defaults become.
-BEFORE=(--max-tokens 256 --batch 64 --batch-tokens 4096 --arena on --mem-pattern on)
+BEFORE=(--max-tokens 256 --batch 64 --batch-tokens 4096 --arena on --mem-pattern on --cpu-int8 off)
 AFTER=()
+# The current defaults with the opt-in int8 model (`cpu_int8: true`).
+AFTER_INT8=(--cpu-int8 on)
 
 one() { # LABEL N ARGS...
     local label="$1" n="$2"
@@ -63,12 +65,14 @@ echo "score-bench: $(wc -l <"$CORPUS") feed entries, n=$N, $ROUNDS rounds, $(npr
 for r in $(seq "$ROUNDS"); do
     one before "$N" "${BEFORE[@]}"
     one after "$N" "${AFTER[@]}"
+    one "after + int8 model" "$N" "${AFTER_INT8[@]}"
     if [[ "$VARIANTS" == 1 ]]; then
         one "cap 128" "$N" "${BEFORE[@]}" --max-tokens 128
         one "cap 64" "$N" "${BEFORE[@]}" --max-tokens 64
         one "batch 16" "$N" "${BEFORE[@]}" --batch 16
         one "threads 2" "$N" "${BEFORE[@]}" --threads "$(nproc)"
         one "no arena, no pattern" "$N" "${BEFORE[@]}" --arena off --mem-pattern off
+        one "int8 model" "$N" "${BEFORE[@]}" --cpu-int8 on
     fi
 done
 if [[ "$BIG" -gt 0 ]]; then

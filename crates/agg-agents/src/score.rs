@@ -46,6 +46,10 @@ struct Options {
     /// Texts per model call.
     #[serde(default)]
     batch_size: Option<usize>,
+    /// On the CPU, the int8 model (`setup-model.sh --int8`): faster, vectors
+    /// at cosine ~0.99 of the default model's (`EmbedConfig::cpu_int8`).
+    #[serde(default)]
+    cpu_int8: bool,
     /// Name the interest model's revisions are stored under; pipelines that
     /// share a name share what the reader taught.
     #[serde(default)]
@@ -81,6 +85,7 @@ fn build(v: &serde_json::Value, ctx: &BuildCtx) -> Result<Box<dyn Agent>, Option
     let mut cfg = EmbedConfig {
         device,
         model_dir: o.model_dir.as_deref().map(|d| ctx.resolve(d)),
+        cpu_int8: o.cpu_int8,
         ..EmbedConfig::default()
     };
     if let Some(b) = o.batch_size {

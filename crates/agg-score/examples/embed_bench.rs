@@ -8,7 +8,7 @@
 //!             [--device cpu|cuda|webgpu|auto] [--no-sort] [--repeat 3]
 //!             [--max-tokens 256] [--threads N] [--compare-cpu] [--dump FILE]
 //!             [--batch-tokens N] [--arena on|off] [--mem-pattern on|off]
-//!             [--model-dir DIR] [--device-pool on|off]
+//!             [--model-dir DIR] [--device-pool on|off] [--cpu-int8 on|off]
 //! ```
 //!
 //! Prints one JSON line. `--dump` writes the vectors as raw little-endian f32
@@ -85,6 +85,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--arena" => cfg.cpu_arena = on_off(&val()?)?,
             "--mem-pattern" => cfg.memory_pattern = on_off(&val()?)?,
             "--device-pool" => cfg.device_pooling = Some(on_off(&val()?)?),
+            "--cpu-int8" => cfg.cpu_int8 = on_off(&val()?)?,
             "--compare-cpu" => compare_cpu = true,
             "--dump" => dump = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown argument {other}").into()),
@@ -129,6 +130,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let cpu = OrtEmbedder::new(EmbedConfig {
             device: Device::Cpu,
             device_pooling: Some(false),
+            // The same model file as the device ran, so the cosine measures
+            // the device, not int8 against fp32.
+            cpu_int8: false,
             ..cfg.clone()
         })?;
         let m = refs.len().min(2000);
@@ -168,6 +172,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "arena": cfg.cpu_arena,
             "mem_pattern": cfg.memory_pattern,
             "device_pooling": emb.pools_on_device(),
+            "model_file": emb.model_path().file_name().map(|f| f.to_string_lossy().into_owned()),
             "peak_rss_mib": peak_rss_mib(),
             "load_s": load_s,
             "best_s": best,

@@ -36,6 +36,10 @@ use crate::runtime::{self, CudaInstall, Driver};
 pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.32.0";
 /// File name of the ONNX model in the model directory.
 pub const MODEL_FILE: &str = "model.onnx";
+/// File name of the optional CPU model (`scripts/setup-model.sh --int8`):
+/// `model.onnx` with its matrix products dynamically quantized to int8, run
+/// by the CPU provider when [`EmbedConfig::cpu_int8`] is set.
+pub const CPU_INT8_MODEL_FILE: &str = "model.int8.onnx";
 /// File name of the Hugging Face tokenizer definition in the model directory.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// File name of the WebGPU plugin execution provider (optional; from the
@@ -199,6 +203,14 @@ pub struct EmbedConfig {
     /// more than the transformer at short lengths; on the CPU no, because
     /// there is no copy to save and the CPU path is measured as it is.
     pub device_pooling: Option<bool>,
+    /// On the CPU, run `model.int8.onnx` (int8 matrix products, made by
+    /// `scripts/setup-model.sh --int8`) instead of `model.onnx`: ~1.5× the
+    /// items/s on feed texts, less memory, dev AUC within 0.002. Off by
+    /// default because its vectors are at cosine ~0.99 of the fp32 model's
+    /// and the worst saga dev stream lost 0.019 BCubed F1 with them
+    /// (benches/score). Its own [`model_id`](Embedder::model_id), so stored
+    /// vectors of the two are never mixed.
+    pub cpu_int8: bool,
 }
 
 impl Default for EmbedConfig {
@@ -217,6 +229,7 @@ impl Default for EmbedConfig {
             cpu_arena: true,
             memory_pattern: true,
             device_pooling: None,
+            cpu_int8: false,
         }
     }
 }
@@ -249,6 +262,8 @@ pub struct ModelFiles {
     pub dir: PathBuf,
     /// `model.onnx`.
     pub model: PathBuf,
+    /// `model.int8.onnx`, if the setup script made it.
+    pub cpu_int8_model: Option<PathBuf>,
     /// `tokenizer.json`.
     pub tokenizer: PathBuf,
     /// The ONNX Runtime shared library.
@@ -268,8 +283,10 @@ impl ModelFiles {
             .map(Path::to_path_buf)
             .or_else(|| env_path("ORT_DYLIB_PATH"))
             .unwrap_or_else(|| dir.join(ORT_LIB_NAME));
+        let int8 = dir.join(CPU_INT8_MODEL_FILE);
         let files = ModelFiles {
             model: dir.join(MODEL_FILE),
+            cpu_int8_model: int8.is_file().then_some(int8),
             tokenizer: dir.join(TOKENIZER_FILE),
             ort_dylib: ort,
             dir,
@@ -436,9 +453,13 @@ pub struct OrtEmbedder {
     placement: BTreeMap<String, usize>,
     cfg: EmbedConfig,
     files: ModelFiles,
+    /// The model file this session runs (`model.onnx` or the CPU's int8 one).
+    model: PathBuf,
     skipped: Vec<(Device, String)>,
     /// The session has the pooling head: runs fetch only its output.
     pooled: bool,
+    /// The session runs the int8 CPU model (one text per call).
+    int8: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -479,17 +500,9 @@ impl OrtEmbedder {
         let (dylib, mut skipped) = choose_runtime(&dir, cfg.ort_dylib.as_deref(), cfg.device)?;
         let files = ModelFiles::locate(Some(&dir), dylib.as_deref())?;
         let tokenizer = load_tokenizer(&files.tokenizer, cfg.max_tokens)?;
-        let model_digest = file_digest(&files.model)?;
         let env = environment(&files.ort_dylib)?;
         let open = |device: Device| {
-            OrtEmbedder::open(
-                &env,
-                &files,
-                tokenizer.clone(),
-                &model_digest,
-                cfg.clone(),
-                device,
-            )
+            OrtEmbedder::open(&env, &files, tokenizer.clone(), cfg.clone(), device)
         };
         match cfg.device {
             Device::Auto => {
@@ -526,12 +539,24 @@ impl OrtEmbedder {
         env: &Environment,
         files: &ModelFiles,
         tokenizer: Tokenizer,
-        model_digest: &str,
         cfg: EmbedConfig,
         device: Device,
     ) -> Result<Self> {
-        let (session, pooled) = build_session(env, files, &cfg, device)?;
-        let input_names = check_signature(&session, &files.model)?;
+        let on_cpu = matches!(device, Device::Cpu | Device::Auto);
+        let model = match &files.cpu_int8_model {
+            Some(int8) if on_cpu && cfg.cpu_int8 => int8.clone(),
+            None if on_cpu && cfg.cpu_int8 => {
+                warn!(
+                    "cpu_int8 is set but {CPU_INT8_MODEL_FILE} is not in {}; running \
+                     {MODEL_FILE} (make it with scripts/setup-model.sh --int8)",
+                    files.dir.display()
+                );
+                files.model.clone()
+            }
+            _ => files.model.clone(),
+        };
+        let (session, pooled) = build_session(env, &model, files, &cfg, device)?;
+        let input_names = check_signature(&session, &model)?;
         let provider = match device {
             Device::Cuda => "cuda",
             Device::Webgpu => "webgpu",
@@ -547,6 +572,8 @@ impl OrtEmbedder {
             placement: BTreeMap::new(),
             cfg,
             files: files.clone(),
+            int8: Some(&model) == files.cpu_int8_model.as_ref(),
+            model,
             skipped: Vec::new(),
             pooled,
         };
@@ -558,7 +585,7 @@ impl OrtEmbedder {
             .map_err(|e| {
                 if provider == "cpu" {
                     ScoreError::Model {
-                        path: emb.files.model.clone(),
+                        path: emb.model.clone(),
                         reason: e.to_string(),
                     }
                 } else {
@@ -571,10 +598,11 @@ impl OrtEmbedder {
         emb.dim = warm.first().map(Vec::len).unwrap_or(0);
         if emb.dim == 0 {
             return Err(ScoreError::Model {
-                path: emb.files.model.clone(),
+                path: emb.model.clone(),
                 reason: "the model returned empty embeddings".into(),
             });
         }
+        let model_digest = file_digest(&emb.model)?;
         emb.model_id = format!(
             "minilm-l6-v2:{}:t{}:d{}",
             &model_digest[..12],
@@ -616,6 +644,12 @@ impl OrtEmbedder {
     /// each was not available (each reason says what to do about it).
     pub fn skipped(&self) -> &[(Device, String)] {
         &self.skipped
+    }
+
+    /// The model file this embedder runs: `model.onnx`, or on the CPU
+    /// `model.int8.onnx` when present ([`EmbedConfig::cpu_int8`]).
+    pub fn model_path(&self) -> &Path {
+        &self.model
     }
 
     /// The files in use.
@@ -852,7 +886,15 @@ impl OrtEmbedder {
         }
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); encs.len()];
         let lens: Vec<usize> = order.iter().map(|&i| encs[i].len()).collect();
-        let (batch, tokens) = if self.provider == "cpu" {
+        let (batch, tokens) = if self.provider == "cpu" && self.int8 {
+            // The int8 model quantizes activations with one scale per call,
+            // from the whole batch's range, so a text's vector would depend on
+            // the texts it was batched with (cosine 0.999 instead of 1): one
+            // text per call keeps a vector a function of its text alone, as
+            // the cache and the shown reasons assume, and pads nothing. It
+            // costs a fifth of the int8 model's speed (benches/score).
+            (1, self.cfg.max_tokens)
+        } else if self.provider == "cpu" {
             (self.cfg.batch_size, self.cfg.batch_tokens)
         } else {
             let b = self.cfg.gpu_batch_size.max(1);
@@ -899,12 +941,13 @@ fn file_digest(path: &Path) -> Result<String> {
 /// The session for `device`, and whether it has the pooling head.
 fn build_session(
     env: &Environment,
+    model: &Path,
     files: &ModelFiles,
     cfg: &EmbedConfig,
     device: Device,
 ) -> Result<(Session, bool)> {
     let model_err = |reason: String| ScoreError::Model {
-        path: files.model.clone(),
+        path: model.to_path_buf(),
         reason,
     };
     let mut builder = Session::builder(env)
@@ -945,7 +988,7 @@ fn build_session(
     if cfg.device_pooling.unwrap_or(gpu) {
         // The head names the standard export's tensors; a model with other
         // names fails to load with it and is loaded as it is, pooled on the host.
-        let bytes = std::fs::read(&files.model).map_err(|e| model_err(e.to_string()))?;
+        let bytes = std::fs::read(model).map_err(|e| model_err(e.to_string()))?;
         let headed = with_pooled_output(&bytes, "attention_mask", "last_hidden_state");
         drop(bytes);
         match builder.commit_from_memory(&headed) {
@@ -955,7 +998,7 @@ fn build_session(
             }
         }
     }
-    let session = builder.commit_from_file(&files.model).map_err(|e| {
+    let session = builder.commit_from_file(model).map_err(|e| {
         if gpu {
             ScoreError::DeviceUnavailable {
                 device: device.to_string(),

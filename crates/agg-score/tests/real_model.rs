@@ -158,6 +158,50 @@ fn pooling_in_the_graph_matches_pooling_on_the_host() {
     }
 }
 
+/// The opt-in int8 CPU model (`setup-model.sh --int8`, which the test
+/// script runs): its own model id, vectors close to the fp32 model's, and a
+/// text's vector independent of the texts embedded with it (the int8 model
+/// scales activations per call, so it runs one text per call).
+#[test]
+fn the_int8_model_is_opt_in_close_and_independent_of_batch_mates() {
+    let fp32 = need_model!();
+    if fp32.files().cpu_int8_model.is_none() {
+        assert!(
+            std::env::var_os("AGG_REQUIRE_MODEL").is_none(),
+            "AGG_REQUIRE_MODEL is set but model.int8.onnx is missing (scripts/setup-model.sh --int8)"
+        );
+        eprintln!("SKIP: model.int8.onnx absent (scripts/setup-model.sh --int8)");
+        return;
+    }
+    assert!(fp32.model_path().ends_with("model.onnx"), "int8 is opt-in");
+    let int8 = OrtEmbedder::new(EmbedConfig {
+        device: Device::Cpu,
+        cpu_int8: true,
+        ..EmbedConfig::default()
+    })
+    .unwrap();
+    assert!(int8.model_path().ends_with("model.int8.onnx"));
+    assert_ne!(
+        int8.model_id(),
+        fp32.model_id(),
+        "vectors of the two must not mix"
+    );
+    let texts = [
+        "Central bank raises interest rates to curb inflation",
+        "short",
+        "Verstappen wins in Suzuka after a late safety car, extending his lead in the \
+         championship as rivals struggle with tyre wear on a hot afternoon",
+    ];
+    let together = int8.embed(&texts).unwrap();
+    let reference = fp32.embed(&texts).unwrap();
+    for (i, t) in texts.iter().enumerate() {
+        let alone = int8.embed(&[t]).unwrap().remove(0);
+        assert_eq!(alone, together[i], "text {i} depends on its batch mates");
+        let c = cosine(&alone, &reference[i]);
+        assert!(c > 0.97, "text {i}: cosine {c} with the fp32 model");
+    }
+}
+
 #[test]
 fn cache_avoids_re_embedding() {
     let e = need_model!();
