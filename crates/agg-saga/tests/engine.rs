@@ -493,6 +493,112 @@ fn embeddings_are_used_when_given() {
     assert_ne!(c.saga, a.saga);
 }
 
+/// The vectors of a saved state (sentence vectors, term vectors, centroids)
+/// are packed as base64 and come back bit for bit; a state saved before, with
+/// them as JSON numbers, still loads, saves in the packed form and resumes
+/// the same.
+#[test]
+fn saved_vectors_are_packed_exact_and_older_states_still_load() {
+    use base64::Engine as _;
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("a packed field is a string"))
+            .unwrap()
+    };
+    let f32_at = |b: &[u8], i: usize| f32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    // Older states: sentence vectors as numbers, term vectors as [id, weight]
+    // pairs, centroids as {"id": weight}.
+    let numbers = |v: &serde_json::Value| {
+        let b = b64(v);
+        serde_json::json!(
+            (0..b.len())
+                .step_by(4)
+                .map(|i| f32_at(&b, i))
+                .collect::<Vec<_>>()
+        )
+    };
+    let pairs = |v: &serde_json::Value| {
+        let b = b64(v);
+        serde_json::json!(
+            (0..b.len())
+                .step_by(8)
+                .map(|i| (u32_at(&b, i), f32_at(&b, i + 4)))
+                .collect::<Vec<_>>()
+        )
+    };
+    let object = |v: &serde_json::Value| {
+        let b = b64(v);
+        let m: serde_json::Map<String, serde_json::Value> = (0..b.len())
+            .step_by(8)
+            .map(|i| {
+                (
+                    u32_at(&b, i).to_string(),
+                    serde_json::json!(f32_at(&b, i + 4)),
+                )
+            })
+            .collect();
+        serde_json::Value::Object(m)
+    };
+
+    let mk = |id: &str, title: &str, emb: Vec<f32>| SagaItem {
+        id: id.into(),
+        time: Some(t0()),
+        title: title.into(),
+        embedding: Some(emb),
+        ..Default::default()
+    };
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    e.assign(
+        &mk("a", "Quake jolts capital", vec![0.1, -0.3, 0.7, 0.2]),
+        t0(),
+    );
+    e.assign(
+        &mk("b", "Quake jolts capital again", vec![0.1, -0.3, 0.6, 0.2]),
+        t0(),
+    );
+    let packed = e.to_json().unwrap();
+    // Maps compare by content: the engine's hash maps save in any order.
+    let doc = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap();
+    let reloaded = SagaEngine::from_json(&packed).unwrap().to_json().unwrap();
+    assert_eq!(doc(&reloaded), doc(&packed));
+
+    let mut old = doc(&packed);
+    let mut embs = 0;
+    for saga in old["sagas"].as_array_mut().unwrap() {
+        saga["centroid"] = object(&saga["centroid"]);
+        for recent in saga["recent"].as_array_mut().unwrap() {
+            recent["vec"] = pairs(&recent["vec"]);
+            if !recent["emb"].is_null() {
+                recent["emb"] = numbers(&recent["emb"]);
+                embs += 1;
+            }
+        }
+    }
+    for item in old["items"].as_object_mut().unwrap().values_mut() {
+        item["vec"] = pairs(&item["vec"]);
+    }
+    assert_eq!(embs, 2, "{packed}");
+    let text = old.to_string();
+    assert!(text.len() > packed.len(), "the packed form is the smaller");
+    let from_old = SagaEngine::from_json(&text).unwrap();
+    assert_eq!(
+        doc(&from_old.to_json().unwrap()),
+        doc(&packed),
+        "read exactly, saved packed"
+    );
+
+    let next = mk(
+        "c",
+        "Capital quake: aftershocks",
+        vec![0.1, -0.3, 0.65, 0.2],
+    );
+    let (mut x, mut y) = (from_old, SagaEngine::from_json(&packed).unwrap());
+    assert_eq!(x.assign(&next, t0()).saga, y.assign(&next, t0()).saga);
+    assert_eq!(doc(&x.to_json().unwrap()), doc(&y.to_json().unwrap()));
+}
+
 #[test]
 fn state_round_trips_and_resumes_identically() {
     let items: Vec<SagaItem> = background(0)

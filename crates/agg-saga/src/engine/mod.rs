@@ -56,6 +56,7 @@ const FEED_MIN_DOCS: u32 = 4;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ItemRecord {
     saga: SagaId,
+    #[serde(with = "crate::vector::packed_pairs::vec")]
     vec: SparseVec,
     /// Feed key and language, so that a split can recount its parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]

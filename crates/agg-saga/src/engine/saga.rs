@@ -66,7 +66,9 @@ pub struct Member {
 pub(super) struct Recent {
     pub(super) item_id: String,
     pub(super) time: DateTime<Utc>,
+    #[serde(with = "crate::vector::packed_pairs::vec")]
     pub(super) vec: SparseVec,
+    #[serde(default, with = "crate::vector::packed_f32")]
     pub(super) emb: Option<Vec<f32>>,
     /// The item's feed key, so that an item is compared with other feeds'
     /// items only when its own feed is no evidence.
@@ -128,6 +130,7 @@ pub struct Saga {
     /// Merges into this saga, oldest first.
     #[serde(default)]
     pub merges: Vec<MergeRecord>,
+    #[serde(with = "crate::vector::packed_pairs::map")]
     pub(super) centroid: IdMap<f32>,
     pub(super) centroid_norm2: f64,
     pub(super) recent: VecDeque<Recent>,
