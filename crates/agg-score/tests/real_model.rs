@@ -159,16 +159,17 @@ fn pooling_in_the_graph_matches_pooling_on_the_host() {
 }
 
 /// The opt-in int8 CPU model (`setup-model.sh --int8`, which the test
-/// script runs): its own model id, vectors close to the fp32 model's, and a
-/// text's vector independent of the texts embedded with it (the int8 model
-/// scales activations per call, so it runs one text per call).
+/// script runs, setting AGG_REQUIRE_INT8 when the model was made): its own
+/// model id, vectors close to the fp32 model's, and a text's vector
+/// independent of the texts embedded with it (the int8 model scales
+/// activations per call, so it runs one text per call).
 #[test]
 fn the_int8_model_is_opt_in_close_and_independent_of_batch_mates() {
     let fp32 = need_model!();
     if fp32.files().cpu_int8_model.is_none() {
         assert!(
-            std::env::var_os("AGG_REQUIRE_MODEL").is_none(),
-            "AGG_REQUIRE_MODEL is set but model.int8.onnx is missing (scripts/setup-model.sh --int8)"
+            std::env::var_os("AGG_REQUIRE_INT8").is_none(),
+            "AGG_REQUIRE_INT8 is set but model.int8.onnx is missing (scripts/setup-model.sh --int8)"
         );
         eprintln!("SKIP: model.int8.onnx absent (scripts/setup-model.sh --int8)");
         return;
