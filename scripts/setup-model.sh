@@ -215,7 +215,7 @@ install_int8() {
         log "installing the quantization tool (${INT8_TOOLS[*]}) into $tools"
         rm -rf "$tools"
         "$PY" -m pip install --quiet --disable-pip-version-check --target "$tools" "${INT8_TOOLS[@]}" >&2 ||
-            { log "could not install ${INT8_TOOLS[*]}; the CPU will use $MODEL (run again to retry)"; return 0; }
+            { log "could not install ${INT8_TOOLS[*]}; cpu_int8 falls back to $MODEL (run again to retry)"; return 0; }
         echo "${INT8_TOOLS[*]}" >"$tools/.agg-tools"
     fi
     local tmp
@@ -236,10 +236,10 @@ EOF
             mv -f "$tmp/int8.onnx" "$dest"
             log "new  $dest"
         else
-            log "the quantized model's sha256 is not the expected $INT8_SHA; not installed, the CPU will use $MODEL"
+            log "the quantized model's sha256 is not the expected $INT8_SHA; not installed, cpu_int8 falls back to $MODEL"
         fi
     else
-        log "quantizing $MODEL failed; the CPU will use $MODEL"
+        log "quantizing $MODEL failed; cpu_int8 falls back to $MODEL"
     fi
     rm -rf "$tmp"
 }

@@ -647,7 +647,8 @@ impl OrtEmbedder {
     }
 
     /// The model file this embedder runs: `model.onnx`, or on the CPU
-    /// `model.int8.onnx` when present ([`EmbedConfig::cpu_int8`]).
+    /// `model.int8.onnx` when [`EmbedConfig::cpu_int8`] is set and the file
+    /// is there.
     pub fn model_path(&self) -> &Path {
         &self.model
     }
