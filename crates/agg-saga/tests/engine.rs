@@ -20,6 +20,17 @@ fn item(id: &str, hours: i64, title: &str) -> SagaItem {
     }
 }
 
+/// An item at `t0` with a sentence embedding and no source.
+fn with_embedding(id: &str, title: &str, emb: Vec<f32>) -> SagaItem {
+    SagaItem {
+        id: id.into(),
+        time: Some(t0()),
+        title: title.into(),
+        embedding: Some(emb),
+        ..Default::default()
+    }
+}
+
 /// Feed items, each at its own time as "now".
 fn feed(e: &mut SagaEngine, items: &[SagaItem]) -> Vec<SagaId> {
     items
@@ -477,19 +488,21 @@ fn items_without_text_or_date_are_handled() {
 fn embeddings_are_used_when_given() {
     let cfg = SagaConfig::default();
     let mut e = SagaEngine::new(cfg);
-    let mk = |id: &str, title: &str, emb: Vec<f32>| SagaItem {
-        id: id.into(),
-        time: Some(t0()),
-        title: title.into(),
-        embedding: Some(emb),
-        ..Default::default()
-    };
     // No shared words at all, but near-identical embeddings.
-    let a = e.assign(&mk("a", "Quake jolts capital", vec![1.0, 0.0, 0.0]), t0());
-    let b = e.assign(&mk("b", "Tremor shakes city", vec![0.99, 0.141, 0.0]), t0());
+    let a = e.assign(
+        &with_embedding("a", "Quake jolts capital", vec![1.0, 0.0, 0.0]),
+        t0(),
+    );
+    let b = e.assign(
+        &with_embedding("b", "Tremor shakes city", vec![0.99, 0.141, 0.0]),
+        t0(),
+    );
     assert_eq!(a.saga, b.saga);
     // Orthogonal embedding, no shared words: new saga.
-    let c = e.assign(&mk("c", "Chess final drawn", vec![0.0, 0.0, 1.0]), t0());
+    let c = e.assign(
+        &with_embedding("c", "Chess final drawn", vec![0.0, 0.0, 1.0]),
+        t0(),
+    );
     assert_ne!(c.saga, a.saga);
 }
 
@@ -541,21 +554,14 @@ fn saved_vectors_are_packed_exact_and_older_states_still_load() {
         serde_json::Value::Object(m)
     };
 
-    let mk = |id: &str, title: &str, emb: Vec<f32>| SagaItem {
-        id: id.into(),
-        time: Some(t0()),
-        title: title.into(),
-        embedding: Some(emb),
-        ..Default::default()
-    };
     let mut e = SagaEngine::default();
     feed(&mut e, &background(0));
     e.assign(
-        &mk("a", "Quake jolts capital", vec![0.1, -0.3, 0.7, 0.2]),
+        &with_embedding("a", "Quake jolts capital", vec![0.1, -0.3, 0.7, 0.2]),
         t0(),
     );
     e.assign(
-        &mk("b", "Quake jolts capital again", vec![0.1, -0.3, 0.6, 0.2]),
+        &with_embedding("b", "Quake jolts capital again", vec![0.1, -0.3, 0.6, 0.2]),
         t0(),
     );
     let packed = e.to_json().unwrap();
@@ -589,7 +595,7 @@ fn saved_vectors_are_packed_exact_and_older_states_still_load() {
         "read exactly, saved packed"
     );
 
-    let next = mk(
+    let next = with_embedding(
         "c",
         "Capital quake: aftershocks",
         vec![0.1, -0.3, 0.65, 0.2],
