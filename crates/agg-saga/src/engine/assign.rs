@@ -8,10 +8,9 @@ use super::{
     FEED_TERMS, ItemRecord, Member, Saga, SagaEngine, SagaEvent, SagaId, SagaItem, SagaStatus,
     truncate_chars,
 };
-use crate::vector::{IdMap, SparseVec, unit};
+use crate::vector::{SparseVec, unit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
 
 /// Where an item went, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,24 +217,8 @@ impl SagaEngine {
     pub(super) fn new_saga(&mut self, t: DateTime<Utc>, split_from: Option<SagaId>) -> u32 {
         let idx = self.sagas.len();
         self.sagas.push(Saga {
-            id: SagaId::from_index(idx),
-            title: String::new(),
-            title_fixed: false,
-            status: SagaStatus::Active,
-            followed: false,
-            muted: false,
-            first_seen: t,
-            last_seen: t,
-            members: Vec::new(),
-            outlets: BTreeMap::new(),
-            merged_into: None,
             split_from,
-            feeds: BTreeMap::new(),
-            langs: BTreeMap::new(),
-            merges: Vec::new(),
-            centroid: IdMap::default(),
-            centroid_norm2: 0.0,
-            recent: VecDeque::new(),
+            ..Saga::empty(SagaId::from_index(idx), t, t)
         });
         self.active.insert((t.timestamp(), idx as u32));
         idx as u32

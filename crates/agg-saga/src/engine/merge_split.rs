@@ -3,8 +3,8 @@
 
 use super::saga::{Recent, centroid_cosine};
 use super::{Member, MergeRecord, Saga, SagaEngine, SagaError, SagaEvent, SagaId, SagaStatus};
-use crate::vector::{IdMap, SparseVec};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use crate::vector::SparseVec;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 impl SagaEngine {
     /// Merge saga `from` into saga `into`: all items move, `from` becomes a
@@ -29,25 +29,13 @@ impl SagaEngine {
         let tomb = {
             let old = &self.sagas[b];
             Saga {
-                id: from,
                 // Keep the tombstone's title for display of old references.
                 title: old.title.clone(),
                 title_fixed: true,
                 status: SagaStatus::Merged,
-                followed: false,
-                muted: false,
-                first_seen: old.first_seen,
-                last_seen: old.last_seen,
-                members: Vec::new(),
-                outlets: BTreeMap::new(),
                 merged_into: Some(into),
                 split_from: old.split_from,
-                feeds: BTreeMap::new(),
-                langs: BTreeMap::new(),
-                merges: Vec::new(),
-                centroid: IdMap::default(),
-                centroid_norm2: 0.0,
-                recent: VecDeque::new(),
+                ..Saga::empty(from, old.first_seen, old.last_seen)
             }
         };
         let bs = std::mem::replace(&mut self.sagas[b], tomb);

@@ -211,6 +211,32 @@ impl Saga {
         matches!(self.status, SagaStatus::Active | SagaStatus::Dormant)
     }
 
+    /// A saga with no items yet: active, untitled, nothing followed or
+    /// muted; callers set what differs (a split's origin, a tombstone's
+    /// title and status).
+    pub(super) fn empty(id: SagaId, first_seen: DateTime<Utc>, last_seen: DateTime<Utc>) -> Saga {
+        Saga {
+            id,
+            title: String::new(),
+            title_fixed: false,
+            status: SagaStatus::Active,
+            followed: false,
+            muted: false,
+            first_seen,
+            last_seen,
+            members: Vec::new(),
+            outlets: BTreeMap::new(),
+            merged_into: None,
+            split_from: None,
+            feeds: BTreeMap::new(),
+            langs: BTreeMap::new(),
+            merges: Vec::new(),
+            centroid: IdMap::default(),
+            centroid_norm2: 0.0,
+            recent: VecDeque::new(),
+        }
+    }
+
     pub(super) fn add_vec(&mut self, v: &SparseVec, sign: f32) -> Vec<u32> {
         let mut fresh = Vec::new();
         for &(id, w) in v {
