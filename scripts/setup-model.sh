@@ -214,7 +214,7 @@ install_int8() {
     if [[ "$(cat "$tools/.agg-tools" 2>/dev/null)" != "${INT8_TOOLS[*]}" ]]; then
         log "installing the quantization tool (${INT8_TOOLS[*]}) into $tools"
         rm -rf "$tools"
-        "$PY" -m pip install --quiet --disable-pip-version-check --target "$tools" "${INT8_TOOLS[@]}" >&2 ||
+        "$PY" -m pip install --quiet --disable-pip-version-check --only-binary=:all: --target "$tools" "${INT8_TOOLS[@]}" >&2 ||
             { log "could not install ${INT8_TOOLS[*]}; cpu_int8 falls back to $MODEL (run again to retry)"; return 0; }
         echo "${INT8_TOOLS[*]}" >"$tools/.agg-tools"
     fi
