@@ -686,6 +686,32 @@ fn items_are_ranked_by_score_explained_and_open_as_an_item_page() {
     assert!(item.contains(&format!("/ui/items/{id}/like")), "{item}");
     assert!(item.contains("<article class=\"content\">"), "{item}");
     assert_eq!(get(port, "/ui/item/999999").0, 404);
+    // An item's page tells its story so far only when its row names a saga
+    // (two items or more); a saga of one item is neither named nor listed.
+    let rows: Vec<&str> = page.split("<td class=\"score\">").skip(1).collect();
+    let (mut stories, mut lone) = (0, 0);
+    for r in &rows {
+        let Some(id) = r
+            .split("class=\"title\" href=\"/ui/item/")
+            .nth(1)
+            .and_then(|x| x[..x.find('"').unwrap()].parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let named = r.contains(" · saga <a href=\"/ui/sagas/");
+        let (_, p) = get(port, &format!("/ui/item/{id}"));
+        assert_eq!(p.contains("The story so far"), named, "item {id}: {p}");
+        assert_eq!(
+            p.contains(" · saga <a href=\"/ui/sagas/"),
+            named,
+            "item {id}: {p}"
+        );
+        if named { stories += 1 } else { lone += 1 }
+    }
+    assert!(
+        stories > 0 && lone > 0,
+        "both kinds checked: {stories} stories, {lone} lone"
+    );
 
     let base = format!("http://127.0.0.1:{port}");
     let v = measure(&format!("{base}/"), 390, "ui-items-390");

@@ -397,11 +397,20 @@ pub async fn item_page(
             .collect(),
         None => Vec::new(),
     };
+    // As on the list: a saga of this item alone is not a story so far, and
+    // not named on its row (most items are such; the page listed itself).
+    let (timeline, shown) = if timeline.len() < 2 {
+        let mut lone = item.clone();
+        lone.saga = None;
+        (Vec::new(), lone)
+    } else {
+        (timeline, item.clone())
+    };
     st.render(
         "item",
         context! {
             title => item.title.clone(), q => "",
-            i => row(&item, &feedback, &states, None),
+            i => row(&shown, &feedback, &states, None),
             content, text => item.text.clone(), enclosures, timeline,
         },
     )
