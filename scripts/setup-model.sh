@@ -21,7 +21,7 @@
 #              quantization tool, installed once from pinned registry
 #              packages, ~250 MB in the wheel cache; the result is checked
 #              against a sha256 like every other file). The CPU runs it when
-#              the score agent sets `cpu_int8: true`: ~1.5x the items/s on
+#              the score agent sets `cpu_int8: true`: ~2.5x the items/s on
 #              feed texts and less memory, dev AUC within 0.002, but vectors
 #              at cosine ~0.99 of model.onnx's and the worst saga stream
 #              0.019 BCubed lower (benches/score/README.md), hence opt-in.

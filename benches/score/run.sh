@@ -77,6 +77,7 @@ for r in $(seq "$ROUNDS"); do
 done
 if [[ "$BIG" -gt 0 ]]; then
     one "after big" "$BIG" "${AFTER[@]}"
+    one "after + int8 model big" "$BIG" "${AFTER_INT8[@]}"
 fi
 
 python3 - "$RESULTS" <<'PY'
@@ -93,9 +94,10 @@ for label, rs in by.items():
     ips = med(label, "items_per_s_median")
     rss = med(label, "peak_rss_mib")
     print(f"{label:<22} {len(rs):>4} {ips:>17.1f} {rss:>13.0f} {ips / base:>9.2f}x")
-if "after big" in by:
-    r = by["after big"][0]
-    print(f"after big: {r['n']} texts in {r['best_s']:.1f} s embedding + {r['load_s']:.1f} s loading, "
-          f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+for label in ("after big", "after + int8 model big"):
+    if label in by:
+        r = by[label][0]
+        print(f"{label}: {r['n']} texts in {r['best_s']:.1f} s embedding + {r['load_s']:.1f} s loading, "
+              f"peak RSS {r['peak_rss_mib']:.0f} MiB")
 PY
 echo "score-bench: raw rows in $RESULTS" >&2
