@@ -460,8 +460,9 @@ pub struct OrtEmbedder {
     pooled: bool,
     /// The session runs the int8 CPU model (one text per call).
     int8: bool,
-    /// More sessions of the int8 model, one thread each, which embed texts
-    /// beside the first session (see [`INT8_SESSIONS`]); empty otherwise.
+    /// More sessions of the int8 model, each with its share of the cores
+    /// (one each on up to four), which embed texts beside the first session
+    /// (see [`INT8_SESSIONS`]); empty otherwise.
     more: Vec<Mutex<Session>>,
 }
 
@@ -776,8 +777,8 @@ impl OrtEmbedder {
         self.run_batch_on(&self.session, ids)
     }
 
-    /// Embeds every text on its own, spread over the int8 model's sessions
-    /// (one thread each); results in input order.
+    /// Embeds every text on its own, spread over the int8 model's sessions;
+    /// results in input order.
     fn run_each_alone(&self, encs: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut out = vec![Vec::new(); encs.len()];
