@@ -57,30 +57,18 @@ pipeline() { # INT8 (true|false) -> $WORK/p-$1.yaml
 pipeline false
 pipeline true
 
-measure() { # LOG CMD... -> "wall rss_kib"
-  local log=$1
-  shift
-  sync
-  # A run where some feeds are broken ends "partial" (exit 1): the real
-  # corpus holds a few such files on purpose. The output is checked instead.
-  /usr/bin/time -v "$@" >"$log.out" 2>"$log" || true
-  [ -s "$WORK/out.jsonl" ] || { grep -v "^[[:space:]]" "$log" | tail -8 >&2; exit 1; }
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-  echo "$wall $rss"
-}
-
 for int8 in false true; do : >"$WORK/runs-$int8"; done
 for t in $(seq "$TRIES"); do
   for int8 in false true; do
     rm -f "$WORK"/agg.db* "$WORK/out.jsonl"
     measure "$WORK/time-$int8" "$AGG" --db "$WORK/agg.db" run "$WORK/p-$int8.yaml" >>"$WORK/runs-$int8"
+    # The corpus holds a few broken feeds on purpose, so the run ends
+    # "partial" (exit 1); what it wrote is the check.
+    [ -s "$WORK/out.jsonl" ] || { grep -v "^[[:space:]]" "$WORK/time-$int8" | tail -8 >&2; exit 1; }
     items=$(wc -l <"$WORK/out.jsonl")
     echo "try $t, cpu_int8 $int8: $(tail -1 "$WORK/runs-$int8") (wall s, peak RSS KiB), $items items out" >&2
   done
 done
-median() { sort -n -k1,1 "$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 for int8 in false true; do
   read -r wall rss < <(median "$WORK/runs-$int8")
   printf 'daily run, %s feeds, cpu_int8 %-5s: median %6.1f s, peak RSS %4d MiB (%s tries)\n' \

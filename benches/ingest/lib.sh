@@ -1,5 +1,6 @@
-# Shared by run.sh and workers.sh (sourced): the served feeds and the one
-# pipeline both benchmarks run. Needs TARGET, FEEDS, N, CONC and WORK set.
+# Shared by run.sh, workers.sh and benches/daily/run.sh (sourced): the
+# served feeds, the one ingest pipeline, and how a run is timed. Needs
+# TARGET, FEEDS, N, CONC and WORK set.
 
 # Starts bench_serve on N URLs over the files of FEEDS; sets SERVER_PID and
 # waits for $WORK/urls.txt.
@@ -25,3 +26,22 @@ write_pipeline() {
     sed 's/^/      - /' "$WORK/urls.txt"
   } >"$WORK/p.yaml"
 }
+
+# GNU time -v: wall seconds and peak RSS (KiB) of a command, as
+# "wall rss". Dirty pages are written back first: agg writes ~50 MB of
+# SQLite, newsboat ~8 MB, and without it the next run of either tool paid
+# for the last one's writeback. The command's own exit status is not
+# judged here (a run over broken feeds ends "partial"); callers check
+# what it wrote.
+measure() {
+  local log=$1; shift
+  sync
+  /usr/bin/time -v "$@" >"$log.out" 2>"$log" || true
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  echo "$wall $rss"
+}
+
+# The median line of a file of "wall rss" lines, by wall time.
+median() { sort -n -k1,1 "$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }

@@ -42,19 +42,6 @@ trap cleanup EXIT
 
 start_feeds
 
-# GNU time -v: wall seconds and peak RSS (KiB) of a command. Dirty pages
-# are written back first: agg writes ~50 MB of SQLite, newsboat ~8 MB, and
-# without it the next run of either tool paid for the last one's writeback.
-measure() {
-  local log=$1; shift
-  sync
-  /usr/bin/time -v "$@" >"$log.out" 2>"$log" || true
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-  echo "$wall $rss"
-}
-
 # --- agg and newsboat, alternately ------------------------------------
 # Each tool runs TRIES times (fresh store each time), alternating, and the
 # median run of each is reported: on a shared machine one run of either can
@@ -73,7 +60,6 @@ for t in $(seq "$TRIES"); do
   HOME=$NB measure "$WORK/nb.time" newsboat -u "$NB/urls" -c "$NB/cache.db" -C "$NB/config" -x reload >>"$WORK/nb.runs"
 done
 # The median run by wall time (its RSS with it); all runs are printed too.
-median() { sort -n -k1,1 "$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 read -r AGG_WALL AGG_RSS < <(median "$WORK/agg.runs")
 read -r NB_WALL NB_RSS < <(median "$WORK/nb.runs")
 echo "agg runs (wall s, peak RSS KiB): $(tr '\n' ';' <"$WORK/agg.runs")" >&2
