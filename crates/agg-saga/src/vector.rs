@@ -218,6 +218,25 @@ pub fn normalise(v: &mut SparseVec) {
     }
 }
 
+/// The base64 `s` as little-endian records of `N` bytes, for the packed
+/// forms below; an error names `what` when the bytes are not whole records.
+fn unpack<const N: usize, E: serde::de::Error>(s: &str, what: &str) -> Result<Vec<[u8; N]>, E> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(E::custom)?;
+    if bytes.len() % N != 0 {
+        return Err(E::custom(format!(
+            "{} packed bytes are not whole {what}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(N)
+        .map(|c| c.try_into().expect("chunks_exact gives N bytes"))
+        .collect())
+}
+
 /// Serde for the sentence vectors the engine's state keeps (`Option<Vec<f32>>`):
 /// written as base64 of the little-endian `f32`s, read from that or from the
 /// JSON array of numbers older states hold.
@@ -230,7 +249,6 @@ pub fn normalise(v: &mut SparseVec) {
 pub(crate) mod packed_f32 {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
-    use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(v: &Option<Vec<f32>>, s: S) -> Result<S::Ok, S::Error> {
@@ -256,21 +274,12 @@ pub(crate) mod packed_f32 {
         match Option::<Stored>::deserialize(d)? {
             None => Ok(None),
             Some(Stored::Numbers(v)) => Ok(Some(v)),
-            Some(Stored::Packed(s)) => {
-                let bytes = STANDARD.decode(s).map_err(D::Error::custom)?;
-                if bytes.len() % 4 != 0 {
-                    return Err(D::Error::custom(format!(
-                        "a packed vector of {} bytes is not a whole number of f32s",
-                        bytes.len()
-                    )));
-                }
-                Ok(Some(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect(),
-                ))
-            }
+            Some(Stored::Packed(s)) => Ok(Some(
+                super::unpack::<4, D::Error>(&s, "f32s")?
+                    .into_iter()
+                    .map(f32::from_le_bytes)
+                    .collect(),
+            )),
         }
     }
 }
@@ -302,19 +311,13 @@ pub(crate) mod packed_pairs {
     }
 
     fn decode<E: serde::de::Error>(s: &str) -> Result<SparseVec, E> {
-        let bytes = STANDARD.decode(s).map_err(E::custom)?;
-        if bytes.len() % 8 != 0 {
-            return Err(E::custom(format!(
-                "packed pairs of {} bytes are not whole (u32, f32) pairs",
-                bytes.len()
-            )));
-        }
-        Ok(bytes
-            .chunks_exact(8)
-            .map(|c| {
+        Ok(super::unpack::<8, E>(s, "(u32, f32) pairs")?
+            .into_iter()
+            .map(|b| {
+                let [i0, i1, i2, i3, w0, w1, w2, w3] = b;
                 (
-                    u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-                    f32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                    u32::from_le_bytes([i0, i1, i2, i3]),
+                    f32::from_le_bytes([w0, w1, w2, w3]),
                 )
             })
             .collect())
