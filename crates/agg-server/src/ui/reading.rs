@@ -188,6 +188,23 @@ pub fn row(
     }
 }
 
+/// [`row`], naming the item's saga only when the saga holds more than
+/// this item (`lone`): a one-item "story" link is noise on every row.
+fn story_row(
+    i: &Item,
+    lone: bool,
+    feedback: &[agg_core::FeedbackRow],
+    states: &HashMap<i64, ItemState>,
+) -> minijinja::Value {
+    if lone && i.saga.is_some() {
+        let mut i = i.clone();
+        i.saga = None;
+        row(&i, feedback, states, None)
+    } else {
+        row(i, feedback, states, None)
+    }
+}
+
 /// The read/saved state of `items` for their rows; a store error shows
 /// every row unread and unsaved rather than failing the page.
 pub async fn states_of(store: &dyn agg_core::Store, items: &[Item]) -> HashMap<i64, ItemState> {
@@ -257,13 +274,7 @@ pub async fn items_page(State(st): State<UiState>, Query(q): Query<ListQuery>) -
                 .saga
                 .as_ref()
                 .is_some_and(|g| saga_size.get(&g.id).copied().unwrap_or(0) < 2);
-            if lone {
-                let mut i = i.clone();
-                i.saga = None;
-                row(&i, &feedback, &states, None)
-            } else {
-                row(i, &feedback, &states, None)
-            }
+            story_row(i, lone, &feedback, &states)
         })
         .collect();
     let pages = total.div_ceil(PAGE_SIZE).max(1);
@@ -399,18 +410,13 @@ pub async fn item_page(
     };
     // As on the list: a saga of this item alone is not a story so far, and
     // not named on its row (most items are such; the page listed itself).
-    let (timeline, shown) = if timeline.len() < 2 {
-        let mut lone = item.clone();
-        lone.saga = None;
-        (Vec::new(), lone)
-    } else {
-        (timeline, item.clone())
-    };
+    let lone = timeline.len() < 2;
+    let timeline = if lone { Vec::new() } else { timeline };
     st.render(
         "item",
         context! {
             title => item.title.clone(), q => "",
-            i => row(&shown, &feedback, &states, None),
+            i => story_row(&item, lone, &feedback, &states),
             content, text => item.text.clone(), enclosures, timeline,
         },
     )
