@@ -53,8 +53,12 @@ macro_rules! push_from_inputs {
         }
         $qb.push(")");
         if let Some(since) = q.since {
-            $qb.push(" AND i.fetched >= ");
+            // Through the fetch-time index: written as `i.fetched >= ?`, the
+            // plan walked every item by id or by date order and tested each
+            // (1.1 s per query at 1M items, on every run, new items or not).
+            $qb.push(" AND i.id IN (SELECT id FROM items WHERE fetched >= ");
             $qb.push_bind(since);
+            $qb.push(")");
         }
     }};
 }
