@@ -128,6 +128,16 @@ pub async fn search(
     req: &Request,
     model: Model,
 ) -> Result<Results, SearchError> {
+    search_in(store, req, model, None).await
+}
+
+/// [`search`], reading the pool's vectors through `cache` when given.
+async fn search_in(
+    store: &dyn Store,
+    req: &Request,
+    model: Model,
+    cache: Option<&PoolCache>,
+) -> Result<Results, SearchError> {
     let query: String = req.query.trim().chars().take(MAX_QUERY_CHARS).collect();
     let by_words = store
         .search_text(&TextQuery::new(&query, req.since, TEXT_CANDIDATES))
@@ -154,19 +164,28 @@ pub async fn search(
         .ok_or_else(|| SearchError::Embed("the model returned no vector".into()))?;
     // The pool's vectors only (no bodies): memory and time follow the pool,
     // not the store.
-    let mut vectors = store
-        .recent_embeddings(e.model_id(), req.since, req.pool)
-        .await
-        .map_err(StoreError)?;
-    let nearest = nearest(&qv, &vectors, MEANING_CANDIDATES);
+    let pool = match cache {
+        Some(c) => c.vectors(store, e.model_id(), req.since, req.pool).await?,
+        None => Arc::new(
+            store
+                .recent_embeddings(e.model_id(), req.since, req.pool)
+                .await
+                .map_err(StoreError)?,
+        ),
+    };
+    let nearest = nearest(&qv, &pool, MEANING_CANDIDATES);
     let worded: HashSet<i64> = ids.iter().copied().collect();
-    let in_pool: HashSet<i64> = vectors.iter().map(|(id, _)| *id).collect();
+    let in_pool: HashSet<i64> = pool.iter().map(|(id, _)| *id).collect();
     let older: Vec<i64> = ids
         .iter()
         .copied()
         .filter(|id| !in_pool.contains(id))
         .collect();
-    vectors.retain(|(id, _)| nearest.contains(id) || worded.contains(id));
+    let mut vectors: Vec<(i64, Vec<f32>)> = pool
+        .iter()
+        .filter(|(id, _)| nearest.contains(id) || worded.contains(id))
+        .cloned()
+        .collect();
     vectors.extend(
         store
             .get_embeddings(e.model_id(), &older)
@@ -270,6 +289,78 @@ pub fn has_words(query: &str, item: &Item) -> bool {
 pub struct Searcher {
     cfg: EmbedConfig,
     model: OnceCell<Result<Arc<OrtEmbedder>, String>>,
+    pool: PoolCache,
+}
+
+/// The pool's vectors ([`POOL`] newest items, ~30 MB) as last read, kept by
+/// a long-lived [`Searcher`] between queries: reading and decoding them was
+/// most of a search in `agg serve` (~60 of ~170 ms at 1M items). They are
+/// read again when a run has begun or ended since (runs are what add
+/// items and vectors; the mark is the newest run and whether it ended), when
+/// [`PoolCache::invalidate`] was called (an item added outside a run), for
+/// another model, window or size, and after [`POOL_TTL`] in any case.
+#[derive(Default)]
+pub struct PoolCache {
+    held: tokio::sync::Mutex<Option<HeldPool>>,
+}
+
+/// How long a read pool is trusted without a new run, as a bound on any
+/// change the marks miss (another process's direct write).
+pub const POOL_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+type PoolKey = (String, Option<DateTime<Utc>>, u64);
+
+struct HeldPool {
+    key: PoolKey,
+    mark: Option<(i64, bool)>,
+    read: std::time::Instant,
+    vectors: Arc<Vec<(i64, Vec<f32>)>>,
+}
+
+impl PoolCache {
+    /// The newest `pool` items' vectors of `model` (since `since`), from
+    /// the cache while it holds.
+    pub async fn vectors(
+        &self,
+        store: &dyn Store,
+        model: &str,
+        since: Option<DateTime<Utc>>,
+        pool: u64,
+    ) -> Result<Arc<Vec<(i64, Vec<f32>)>>, StoreError> {
+        let key = (model.to_string(), since, pool);
+        let mark = store
+            .list_runs(1)
+            .await
+            .map_err(StoreError)?
+            .first()
+            .map(|r| (r.id, r.finished.is_some()));
+        let mut held = self.held.lock().await;
+        if let Some(h) = held.as_ref()
+            && h.key == key
+            && h.mark == mark
+            && h.read.elapsed() < POOL_TTL
+        {
+            return Ok(h.vectors.clone());
+        }
+        let vectors = Arc::new(
+            store
+                .recent_embeddings(model, since, pool)
+                .await
+                .map_err(StoreError)?,
+        );
+        *held = Some(HeldPool {
+            key,
+            mark,
+            read: std::time::Instant::now(),
+            vectors: vectors.clone(),
+        });
+        Ok(vectors)
+    }
+
+    /// Forget the pool: the next search reads it again.
+    pub async fn invalidate(&self) {
+        *self.held.lock().await = None;
+    }
 }
 
 impl Searcher {
@@ -277,6 +368,7 @@ impl Searcher {
         Searcher {
             cfg,
             model: OnceCell::new(),
+            pool: PoolCache::default(),
         }
     }
 
@@ -329,9 +421,16 @@ impl Searcher {
         }
     }
 
-    /// [`search`] with this searcher's model, words only if it cannot load.
+    /// [`search`] with this searcher's model, words only if it cannot load,
+    /// and its cached pool ([`PoolCache`]).
     pub async fn search(&self, store: &dyn Store, req: &Request) -> Result<Results, SearchError> {
-        search(store, req, self.model().await).await
+        search_in(store, req, self.model().await, Some(&self.pool)).await
+    }
+
+    /// An item was added outside a run (its vector too): the next search
+    /// reads the pool again.
+    pub async fn added(&self) {
+        self.pool.invalidate().await;
     }
 }
 

@@ -154,3 +154,50 @@ async fn an_old_item_is_found_by_its_words_beyond_the_pool() {
     assert_eq!(ids(&r), vec![a]);
     assert_eq!(r.hits[0].similarity, Some(1.0));
 }
+
+/// The server's pool cache: read once, kept while no run begins or ends,
+/// read again after one does or when told an item was added.
+#[tokio::test]
+async fn the_cached_pool_is_read_again_after_a_run_or_an_addition() {
+    use agg_app::search::PoolCache;
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, [a, b, _, _]) = store(tmp.path()).await;
+    let store = store.as_ref();
+    let cache = PoolCache::default();
+    let pooled = |v: &[(i64, Vec<f32>)]| {
+        let mut ids: Vec<i64> = v.iter().map(|(id, _)| *id).collect();
+        ids.sort();
+        ids
+    };
+    let first = cache.vectors(store, "test-space", None, 100).await.unwrap();
+    assert_eq!(pooled(&first), [a, b]);
+
+    // A new vector, written as a score stage would: not seen while cached.
+    let mut more = vec![item("e", "Mars rover wakes", 23)];
+    store.upsert_items(&mut more).await.unwrap();
+    let e = more[0].id.unwrap();
+    store
+        .put_embeddings("test-space", &[(e, vec![1.0, 0.0])])
+        .await
+        .unwrap();
+    let cached = cache.vectors(store, "test-space", None, 100).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &cached), "no run since: the same read");
+
+    // A run begins: read again.
+    let run = store.begin_run("p").await.unwrap();
+    let during = cache.vectors(store, "test-space", None, 100).await.unwrap();
+    assert_eq!(pooled(&during), [a, b, e]);
+    // It ends: read again (its last writes come before the end).
+    store
+        .finish_run(run, agg_core::RunStatus::Ok)
+        .await
+        .unwrap();
+    let after = cache.vectors(store, "test-space", None, 100).await.unwrap();
+    assert!(!Arc::ptr_eq(&during, &after));
+    // Another pool size is another read; an addition outside a run too.
+    let small = cache.vectors(store, "test-space", None, 1).await.unwrap();
+    assert_eq!(small.len(), 1);
+    cache.invalidate().await;
+    let again = cache.vectors(store, "test-space", None, 1).await.unwrap();
+    assert!(!Arc::ptr_eq(&small, &again));
+}

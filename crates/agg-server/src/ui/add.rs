@@ -233,7 +233,10 @@ async fn embed(
     let v = tokio::task::spawn_blocking(move || e2.embed(&[text.as_str()]))
         .await??
         .remove(0);
-    store.put_embeddings(e.model_id(), &[(id, v)]).await
+    store.put_embeddings(e.model_id(), &[(id, v)]).await?;
+    // Added outside a run: the server's cached search pool misses it.
+    searcher.added().await;
+    Ok(())
 }
 
 /// An absolute http(s) URL with a host, of bounded length.
