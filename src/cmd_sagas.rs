@@ -15,7 +15,9 @@ use crate::cmd_score::ModelArgs;
 pub enum SagasCmd {
     /// Sagas, most recently active first.
     List {
-        /// Include dormant, closed and merged sagas.
+        /// Include dormant, closed and merged sagas (of the saga engine's
+        /// live ones: sagas quiet for 30 days are archived, and listed on
+        /// the web UI's sagas page; `agg sagas show ID` reads any).
         #[arg(long)]
         all: bool,
         #[arg(long, default_value_t = 30)]
@@ -175,8 +177,15 @@ async fn show(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         SagasCmd::Show { id, json } => {
+            // A live saga as it is (a merged one shows where it went); an
+            // archived one from the archive.
+            let archived = match engine.saga(SagaId(id)) {
+                Some(_) => None,
+                None => agg_agents::saga::find_saga(store, &engine, SagaId(id)).await?,
+            };
             let s = engine
                 .saga(SagaId(id))
+                .or(archived.as_ref())
                 .with_context(|| format!("no saga {id} (see `agg sagas list --all`)"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s.summary())?);

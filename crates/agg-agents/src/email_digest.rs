@@ -356,19 +356,29 @@ async fn saga_infos(
     let engine = agg_saga::SagaEngine::from_json(&json)
         .map_err(|e| anyhow::anyhow!("stored saga state is unreadable: {e}"))?;
     drop(json);
+    let info = |s: &agg_saga::Saga| SagaInfo {
+        title: s.title.clone(),
+        first_seen: Some(s.first_seen),
+        outlets: s.outlets.len(),
+        followed: s.followed,
+        muted: s.muted,
+    };
     for s in engine.sagas() {
         if ids.contains(&s.id.0) {
-            out.insert(
-                s.id.0,
-                SagaInfo {
-                    title: s.title.clone(),
-                    first_seen: Some(s.first_seen),
-                    outlets: s.outlets.len(),
-                    followed: s.followed,
-                    muted: s.muted,
-                },
-            );
+            out.insert(s.id.0, info(s));
         }
+    }
+    // Sagas archived since their items were placed (an old item's saga
+    // leaves at once) are read from the archive.
+    let archived: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| engine.is_archived(agg_saga::SagaId(*id)))
+        .collect();
+    for (id, body) in store.saga_archive(&archived).await? {
+        let a: agg_saga::ArchivedSaga = serde_json::from_str(&body)
+            .map_err(|e| anyhow::anyhow!("archived saga {id} is unreadable: {e}"))?;
+        out.insert(id, info(&a.saga));
     }
     Ok(out)
 }

@@ -2,7 +2,9 @@
 //!
 //! The saga engine's state lives in the store (one document, shared by every
 //! pipeline of that store: a story is the same story whichever pipeline saw
-//! it). Items are assigned in time order; each gets its saga, and the saga's
+//! it), holding the live sagas; sagas quiet for long are archived after
+//! every run into rows of their own (`Store::put_saga_archive`), so the
+//! document follows the recent weeks, not the whole history. Items are assigned in time order; each gets its saga, and the saga's
 //! follow/mute state adjusts the item's score: followed sagas rise, muted
 //! sagas sink, and the reason says so.
 
@@ -173,6 +175,71 @@ pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
     })
 }
 
+/// Puts the archived sagas among `ids` back into `engine`, with the merged
+/// sagas they lead to (a person acting on an old saga, or on an old id of
+/// one): a control finds them live. Ids that are live or unknown are left
+/// alone.
+pub async fn restore_sagas(
+    store: &dyn Store,
+    engine: &mut SagaEngine,
+    ids: &[u64],
+) -> anyhow::Result<()> {
+    let mut want: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|&i| engine.is_archived(agg_saga::SagaId(i)))
+        .collect();
+    // A merge chain is short; the bound only stops a damaged store looping.
+    for _ in 0..64 {
+        if want.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for (id, body) in store.saga_archive(&want).await? {
+            let a: agg_saga::ArchivedSaga = serde_json::from_str(&body)
+                .map_err(|e| anyhow::anyhow!("archived saga {id} is unreadable: {e}"))?;
+            if let Some(into) = a.saga.merged_into
+                && engine.is_archived(into)
+            {
+                next.push(into.0);
+            }
+            engine.restore(a);
+        }
+        want = next;
+    }
+    Ok(())
+}
+
+/// The saga `id` stands for now (following merges), from the live engine
+/// or, when it was archived, from the archive; `None` for an unknown id.
+/// For readers: nothing is restored or saved.
+pub async fn find_saga(
+    store: &dyn Store,
+    engine: &SagaEngine,
+    id: agg_saga::SagaId,
+) -> anyhow::Result<Option<agg_saga::Saga>> {
+    let mut id = id;
+    for _ in 0..64 {
+        let saga = match engine.saga(id) {
+            Some(s) => s.clone(),
+            None if engine.is_archived(id) => {
+                let Some((_, body)) = store.saga_archive(&[id.0]).await?.pop() else {
+                    return Ok(None);
+                };
+                let a: agg_saga::ArchivedSaga = serde_json::from_str(&body)
+                    .map_err(|e| anyhow::anyhow!("archived saga {id} is unreadable: {e}"))?;
+                a.saga
+            }
+            None => return Ok(None),
+        };
+        match saga.merged_into {
+            Some(next) => id = next,
+            None => return Ok(Some(saga)),
+        }
+    }
+    Ok(None)
+}
+
 /// Link aggregators whose listings are other sites' stories: their items
 /// never form a saga out of their own feed (see [`agg_saga::Origin`]).
 const AGGREGATOR_HOSTS: &[&str] = &[
@@ -256,6 +323,7 @@ async fn write_saga_list(
     store: &dyn Store,
     engine: &SagaEngine,
     touched: std::collections::BTreeSet<u64>,
+    archived: &[agg_saga::ArchivedSaga],
 ) -> anyhow::Result<()> {
     let complete = store.load_state(LIST_KEY).await?.is_some();
     let ids: Vec<u64> = if complete {
@@ -263,18 +331,28 @@ async fn write_saga_list(
     } else {
         engine.sagas().map(|s| s.id.0).collect()
     };
+    let row = |s: &agg_saga::Saga| -> anyhow::Result<agg_core::SagaListRow> {
+        Ok(agg_core::SagaListRow {
+            id: s.id.0,
+            group: s.list_group().number(),
+            last_seen: s.last_seen,
+            body: serde_json::to_string(&s.listing())?,
+        })
+    };
     let mut rows = Vec::new();
     let mut gone = Vec::new();
     for id in ids {
         match engine.saga(agg_saga::SagaId(id)) {
-            Some(s) if s.merged_into.is_none() => rows.push(agg_core::SagaListRow {
-                id,
-                group: s.list_group().number(),
-                last_seen: s.last_seen,
-                body: serde_json::to_string(&s.listing())?,
-            }),
+            Some(s) if s.merged_into.is_none() => rows.push(row(s)?),
+            // Archived: still listed, from its archived copy below.
+            None if engine.is_archived(agg_saga::SagaId(id)) => {}
             _ => gone.push(id),
         }
+    }
+    // A saga archived by this save is listed as it left (its row is
+    // written here also when the list is written for the first time).
+    for a in archived.iter().filter(|a| a.saga.merged_into.is_none()) {
+        rows.push(row(&a.saga)?);
     }
     store.put_saga_list(&rows, &gone).await?;
     if !complete {
@@ -314,8 +392,22 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         events.push((saga, name, json.to_string()));
     }
     store.log_saga_events(&events).await?;
+    // The archived sagas are stored before the state that no longer holds
+    // them: a crash in between leaves them in both, never in neither.
+    let archived = engine.take_archived();
+    let bodies = archived
+        .iter()
+        .map(|a| {
+            Ok(agg_core::ArchivedSagaRow {
+                id: a.id().0,
+                last_seen: a.saga.last_seen,
+                body: serde_json::to_string(a)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    store.put_saga_archive(&bodies).await?;
     store.save_state(STATE_KEY, &engine.to_json()?).await?;
-    write_saga_list(store, engine, touched).await?;
+    write_saga_list(store, engine, touched, &archived).await?;
     let marks = SagaMarks {
         followed: engine
             .sagas()
@@ -525,6 +617,8 @@ impl Saga {
         }
         if !ctx.dry_run {
             ctx.store.set_item_sagas(&membership).await?;
+            // Long-quiet sagas leave the state every run loads (issue 23).
+            engine.archive(now);
             save_engine(ctx.store.as_ref(), &mut engine).await?;
             let scores: Vec<agg_core::ScoreRow> = items
                 .iter()

@@ -88,7 +88,7 @@ pub async fn apply_link(store: &dyn Store, raw: &str, t: &Token) -> Result<Link,
                     .await
             }
             Action::Follow | Action::Mute => {
-                crate::sagas::change_held(store, |engine| {
+                crate::sagas::change_held(store, &[t.target as u64], |engine| {
                     let id = agg_saga::SagaId(t.target as u64);
                     let id = engine.resolve(id).unwrap_or(id);
                     if t.action == Action::Follow {

@@ -78,7 +78,7 @@ pub async fn apply(store: &dyn Store, days: u32) -> Result<RetentionReport, Erro
             .map_err(StoreError)?
             .is_some()
     {
-        p.keep_sagas = crate::sagas::with_engine(store, |engine| {
+        p.keep_sagas = crate::sagas::with_engine(store, &[], |engine| {
             let keep = engine
                 .sagas()
                 .filter(|s| s.followed)
@@ -89,11 +89,17 @@ pub async fn apply(store: &dyn Store, days: u32) -> Result<RetentionReport, Erro
         })
         .await?;
     }
-    let report = if old {
+    let mut report = if old {
         store.apply_retention(&p).await.map_err(StoreError)?
     } else {
         RetentionReport::default()
     };
+    // An archived saga whose items are all past the period goes with them
+    // (followed and muted sagas are never archived, so they stay).
+    report.sagas = store
+        .prune_saga_archive(p.delete_before)
+        .await
+        .map_err(StoreError)?;
     store
         .prune_saga_events(p.delete_before)
         .await

@@ -43,6 +43,16 @@ pub async fn read(store: &dyn Store) -> Result<SagaEngine, Error> {
     Ok(engine)
 }
 
+/// The saga `id` stands for now (following merges), live or archived, with
+/// its status as of now; `None` for an id never given. Takes no lease and
+/// saves nothing.
+pub async fn read_one(store: &dyn Store, id: u64) -> Result<Option<agg_saga::Saga>, Error> {
+    let engine = read(store).await?;
+    agg_agents::saga::find_saga(store, &engine, SagaId(id))
+        .await
+        .map_err(|e| Error::Store(StoreError(e)))
+}
+
 /// One page of the list of sagas.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {
@@ -155,11 +165,14 @@ where
 
 /// Loads the engine under the lease, applies `f`, saves the engine if `f`
 /// succeeded (with the events it produced), and gives the lease back.
+/// The archived sagas among `live` are restored first (with the merged
+/// sagas they lead to), so that `f` finds every saga it is about.
 pub async fn with_engine<T>(
     store: &dyn Store,
+    live: &[u64],
     f: impl FnOnce(&mut SagaEngine) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    locked(store, change_held(store, f)).await
+    locked(store, change_held(store, live, f)).await
 }
 
 /// Load, change, save, for a caller that already holds the lease (the
@@ -167,9 +180,13 @@ pub async fn with_engine<T>(
 /// forever).
 pub(crate) async fn change_held<T>(
     store: &dyn Store,
+    live: &[u64],
     f: impl FnOnce(&mut SagaEngine) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let mut engine = agg_agents::saga::load_engine(store)
+        .await
+        .map_err(StoreError)?;
+    agg_agents::saga::restore_sagas(store, &mut engine, live)
         .await
         .map_err(StoreError)?;
     let value = f(&mut engine)?;
@@ -234,7 +251,11 @@ pub async fn control(store: &dyn Store, id: u64, control: Control) -> Result<Cha
         _ => Vec::new(),
     };
     let now = agg_core::clock::now().map_err(Error::Clock)?;
-    with_engine(store, |engine| {
+    let live = match &control {
+        Control::Merge { from } | Control::Unmerge { from } => vec![id.0, *from],
+        _ => vec![id.0],
+    };
+    with_engine(store, &live, |engine| {
         // Statuses as of now first (as `read` shows them), so a control
         // acts on the saga the person saw.
         engine.sweep(now);

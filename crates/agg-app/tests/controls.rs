@@ -23,7 +23,7 @@ async fn a_failed_control_gives_the_lease_back() {
     // Were the lease kept, this would wait for it to expire (10 minutes).
     let changed = tokio::time::timeout(
         Duration::from_secs(60),
-        agg_app::sagas::with_engine(store.as_ref(), |_| Ok(7)),
+        agg_app::sagas::with_engine(store.as_ref(), &[], |_| Ok(7)),
     )
     .await
     .expect("the engine lease was left behind");

@@ -3,25 +3,16 @@
 //! store written before the list existed — it lists exactly what the list
 //! computed from the whole engine would.
 
+mod support;
+
 use agg_app::sagas::{Control, list_from_engine, list_page};
 use agg_core::Store;
 use agg_saga::{ListGroup, SagaItem};
 use chrono::{DateTime, TimeZone, Utc};
+use support::saga_item as item;
 
 fn day(d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap()
-}
-
-fn item(id: &str, title: &str, outlet: &str, at: DateTime<Utc>) -> SagaItem {
-    SagaItem {
-        id: id.into(),
-        time: Some(at),
-        title: title.into(),
-        text: title.into(),
-        source: Some(outlet.into()),
-        feed: Some(format!("https://{outlet}/feed")),
-        ..SagaItem::default()
-    }
 }
 
 /// The stored list, all groups, against the list computed from the engine
@@ -121,7 +112,7 @@ async fn the_stored_saga_list_follows_every_save() {
     assert_list_matches(store, "before any list was written").await;
 
     // A run's save (here: one more item) writes the whole list once…
-    agg_app::sagas::with_engine(store, |e| {
+    agg_app::sagas::with_engine(store, &[], |e| {
         let (i, t, o, at) = strike[2];
         e.assign(&item(i, t, o, at), now);
         Ok(())

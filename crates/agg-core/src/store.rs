@@ -436,6 +436,16 @@ pub struct RetentionPlan {
     pub keep_sagas: Vec<u64>,
 }
 
+/// One saga moved out of the saga engine's state (issue 23).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArchivedSagaRow {
+    pub id: u64,
+    /// Its newest item's time, by which retention forgets it.
+    pub last_seen: DateTime<Utc>,
+    /// An `agg_saga::ArchivedSaga` as JSON.
+    pub body: String,
+}
+
 /// What [`Store::apply_retention`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionReport {
@@ -445,6 +455,9 @@ pub struct RetentionReport {
     pub deleted: u64,
     /// Old items kept because of a followed saga, a like or a save.
     pub kept: u64,
+    /// Archived sagas forgotten (all their items past the period).
+    #[serde(default)]
+    pub sagas: u64,
 }
 
 /// One ledger entry to write.
@@ -606,6 +619,16 @@ pub trait Store: Send + Sync {
     ) -> anyhow::Result<Vec<SagaListRow>>;
     /// How many rows each group of the saga list has.
     async fn saga_list_counts(&self) -> anyhow::Result<Vec<(u8, u64)>>;
+
+    /// Keeps sagas moved out of the saga engine's state, replacing a row of
+    /// the same id.
+    async fn put_saga_archive(&self, rows: &[ArchivedSagaRow]) -> anyhow::Result<()>;
+    /// The archived sagas among `ids` as `(id, body)`, by id (those with no
+    /// row are left out).
+    async fn saga_archive(&self, ids: &[u64]) -> anyhow::Result<Vec<(u64, String)>>;
+    /// Retention: forgets archived sagas whose newest item is older than
+    /// `before`, with their saga list rows; returns how many.
+    async fn prune_saga_archive(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;
 
     async fn set_scores(&self, rows: &[ScoreRow]) -> anyhow::Result<()>;
 

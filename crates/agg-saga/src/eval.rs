@@ -188,6 +188,21 @@ pub fn effective_dates(rows: &[EvalRow]) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
+/// The saga `s` ended up in, through live merges and archived ones.
+fn resolve(engine: &SagaEngine, archived: &HashMap<SagaId, Option<SagaId>>, s: SagaId) -> SagaId {
+    let mut cur = s;
+    for _ in 0..1_000 {
+        if let Some(r) = engine.resolve(cur) {
+            return r;
+        }
+        match archived.get(&cur) {
+            Some(Some(next)) => cur = *next,
+            _ => return cur,
+        }
+    }
+    cur
+}
+
 /// Run the engine over `rows` in date order and score it when gold is present.
 pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
     let dates = effective_dates(rows);
@@ -195,9 +210,22 @@ pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
     order.sort_by_key(|&i| dates[i]); // stable: ties keep file order
     let mut engine = SagaEngine::new(config);
     let mut saga_of_row = vec![SagaId(0); rows.len()];
+    // Archived sagas' merge targets, to resolve ids that left the engine.
+    let mut archived_into: HashMap<SagaId, Option<SagaId>> = HashMap::new();
+    let mut day = None;
     let started = std::time::Instant::now();
     for &i in &order {
         let r = &rows[i];
+        // As the saga agent does after each (daily) run: long-quiet sagas
+        // leave the engine, so a stream longer than the archive period is
+        // judged as a person would see it.
+        if day.is_some_and(|d| d != dates[i].date_naive()) {
+            engine.archive(dates[i]);
+            for a in engine.take_archived() {
+                archived_into.insert(a.id(), a.saga.merged_into);
+            }
+        }
+        day = Some(dates[i].date_naive());
         let item = SagaItem {
             id: r.id.clone(),
             time: Some(dates[i]),
@@ -217,7 +245,7 @@ pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
     let assignments: Vec<(String, SagaId)> = rows
         .iter()
         .zip(&saga_of_row)
-        .map(|(r, s)| (r.id.clone(), engine.resolve(*s).unwrap_or(*s)))
+        .map(|(r, s)| (r.id.clone(), resolve(&engine, &archived_into, *s)))
         .collect();
     let metrics = if rows.iter().all(|r| r.story.is_some()) && !rows.is_empty() {
         let mut gold: HashMap<&str, &str> = HashMap::new();

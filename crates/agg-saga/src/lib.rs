@@ -49,8 +49,8 @@ pub mod text;
 pub mod vector;
 
 pub use engine::{
-    Assignment, Member, MergeRecord, Origin, Saga, SagaConfig, SagaEngine, SagaError, SagaEvent,
-    SagaId, SagaItem, SagaStatus, SagaSummary, date_range,
+    ArchivedSaga, Assignment, Member, MergeRecord, Origin, Saga, SagaConfig, SagaEngine, SagaError,
+    SagaEvent, SagaId, SagaItem, SagaStatus, SagaSummary, date_range,
 };
 pub use eval::{EvalError, EvalOutput, EvalRow, attach_embeddings, evaluate, read_rows, write_tsv};
 pub use listing::{ListGroup, SagaListing};

@@ -51,6 +51,11 @@ pub fn dot(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
 /// accumulators so the compiler can vectorise it (a plain iterator sum must
 /// keep the sequential float order and cannot). 0 when the lengths differ.
 pub fn dense_dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_as_f32(a, b, |y| y)
+}
+
+/// The one dense dot product: `b`'s values widened to `f32` by `wide`.
+fn dot_as_f32<T: Copy>(a: &[f32], b: &[T], wide: impl Fn(T) -> f32) -> f32 {
     if a.len() != b.len() {
         return 0.0;
     }
@@ -59,10 +64,10 @@ pub fn dense_dot(a: &[f32], b: &[f32]) -> f32 {
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for k in 0..8 {
-            acc[k] += x[k] * y[k];
+            acc[k] += x[k] * wide(y[k]);
         }
     }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    let tail: f32 = ra.iter().zip(rb).map(|(x, &y)| x * wide(y)).sum();
     acc.iter().sum::<f32>() + tail
 }
 
@@ -237,26 +242,47 @@ fn unpack<const N: usize, E: serde::de::Error>(s: &str, what: &str) -> Result<Ve
         .collect())
 }
 
-/// Serde for the sentence vectors the engine's state keeps (`Option<Vec<f32>>`):
-/// written as base64 of the little-endian `f32`s, read from that or from the
-/// JSON array of numbers older states hold.
+/// A sentence vector as the engine keeps it: IEEE half precision, half the
+/// bytes in memory and in the saved state (see [`packed_half`]). The
+/// engine rounds a vector when it keeps it, so a reloaded engine compares
+/// against the very values the running one did.
+pub fn to_half(v: &[f32]) -> Vec<half::f16> {
+    v.iter().map(|&x| half::f16::from_f32(x)).collect()
+}
+
+/// [`dense_dot`] of a full-precision vector with a kept (half-precision)
+/// one, accumulated in `f32`. 0 when the lengths differ.
+pub fn dense_dot_half(a: &[f32], b: &[half::f16]) -> f32 {
+    dot_as_f32(a, b, half::f16::to_f32)
+}
+
+/// Serde for the sentence vectors the engine's state keeps
+/// (`Option<Vec<f16>>`): written as `h:` and the base64 of the little-endian
+/// half-precision values; read from that, from the base64 of `f32`s an
+/// earlier version wrote, or from the JSON array of numbers older states
+/// hold (both rounded to half precision on load).
 ///
-/// Why: those vectors were 44 % of a real state document (the 60 real feeds
-/// of `daily-life.sh`: 3.2 of 7.3 MB), about 11 bytes of decimal text per
-/// float that every run parsed and printed again; base64 is 2.7 bytes per
-/// float and decodes without parsing numbers. The bits are kept exactly, so
-/// assignments do not change.
-pub(crate) mod packed_f32 {
+/// Why: those vectors are most of a saved state (on the history benchmark
+/// at 2,740 items a day, 160 of 163 MB), which every run with new items
+/// reads and writes whole, and most of the engine's memory. Decimal text was
+/// ~11 bytes per float, base64 of `f32` 2.7, of `f16` 1.3. Half precision
+/// moves a unit vector's cosines by about 1e-4, far below any threshold
+/// the engine uses; the dev streams' figures are measured with it (the
+/// engine rounds on entry, so evaluation sees what a saved store sees).
+pub(crate) mod packed_half {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
+    use half::f16;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(v: &Option<Vec<f32>>, s: S) -> Result<S::Ok, S::Error> {
+    const HALF: &str = "h:";
+
+    pub(crate) fn serialize<S: Serializer>(v: &Option<Vec<f16>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             None => s.serialize_none(),
             Some(v) => {
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                s.serialize_some(&STANDARD.encode(bytes))
+                s.serialize_some(&format!("{HALF}{}", STANDARD.encode(bytes)))
             }
         }
     }
@@ -270,16 +296,20 @@ pub(crate) mod packed_f32 {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<Option<Vec<f32>>, D::Error> {
+    ) -> Result<Option<Vec<f16>>, D::Error> {
         match Option::<Stored>::deserialize(d)? {
             None => Ok(None),
-            Some(Stored::Numbers(v)) => Ok(Some(v)),
-            Some(Stored::Packed(s)) => Ok(Some(
-                super::unpack::<4, D::Error>(&s, "f32s")?
+            Some(Stored::Numbers(v)) => Ok(Some(super::to_half(&v))),
+            Some(Stored::Packed(s)) => Ok(Some(match s.strip_prefix(HALF) {
+                Some(h) => super::unpack::<2, D::Error>(h, "halves")?
                     .into_iter()
-                    .map(f32::from_le_bytes)
+                    .map(f16::from_le_bytes)
                     .collect(),
-            )),
+                None => super::unpack::<4, D::Error>(&s, "f32s")?
+                    .into_iter()
+                    .map(|b| f16::from_f32(f32::from_le_bytes(b)))
+                    .collect(),
+            })),
         }
     }
 }
@@ -374,5 +404,25 @@ pub(crate) mod packed_pairs {
         pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IdMap<f32>, D::Error> {
             Ok(read(d)?.into_iter().collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_moves_a_cosine_by_far_less_than_any_threshold() {
+        // Two unit vectors of the model's size, not aligned to any axis.
+        let a: Vec<f32> = (0..384).map(|i| ((i * 7919) % 97) as f32 - 48.0).collect();
+        let b: Vec<f32> = (0..384)
+            .map(|i| ((i * 104_729) % 89) as f32 - 44.0)
+            .collect();
+        let (a, b) = (unit(&a).unwrap(), unit(&b).unwrap());
+        let exact = dense_dot(&a, &b);
+        let kept = dense_dot_half(&a, &to_half(&b));
+        assert!((exact - kept).abs() < 1e-3, "{exact} vs {kept}");
+        assert!((dense_dot_half(&a, &to_half(&a)) - 1.0).abs() < 1e-3);
+        assert_eq!(dense_dot_half(&a, &to_half(&b[..383])), 0.0);
     }
 }

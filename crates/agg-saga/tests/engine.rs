@@ -522,14 +522,24 @@ fn saved_vectors_are_packed_exact_and_older_states_still_load() {
     let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
     // Older states: sentence vectors as numbers, term vectors as [id, weight]
     // pairs, centroids as {"id": weight}.
-    let numbers = |v: &serde_json::Value| {
-        let b = b64(v);
-        serde_json::json!(
-            (0..b.len())
-                .step_by(4)
-                .map(|i| f32_at(&b, i))
-                .collect::<Vec<_>>()
-        )
+    // Sentence vectors are saved at half precision, behind "h:".
+    let halves = |v: &serde_json::Value| -> Vec<f32> {
+        let h = v
+            .as_str()
+            .expect("packed")
+            .strip_prefix("h:")
+            .expect("half precision");
+        let b = base64::engine::general_purpose::STANDARD.decode(h).unwrap();
+        (0..b.len())
+            .step_by(2)
+            .map(|i| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32())
+            .collect()
+    };
+    let numbers = |v: &serde_json::Value| serde_json::json!(halves(v));
+    // The previous version's form: base64 of f32s, no prefix.
+    let packed_f32 = |v: &serde_json::Value| {
+        let bytes: Vec<u8> = halves(v).iter().flat_map(|x| x.to_le_bytes()).collect();
+        serde_json::json!(base64::engine::general_purpose::STANDARD.encode(bytes))
     };
     let pairs = |v: &serde_json::Value| {
         let b = b64(v);
@@ -593,6 +603,20 @@ fn saved_vectors_are_packed_exact_and_older_states_still_load() {
         doc(&from_old.to_json().unwrap()),
         doc(&packed),
         "read exactly, saved packed"
+    );
+    let mut f32s = doc(&packed);
+    for saga in f32s["sagas"].as_array_mut().unwrap() {
+        for recent in saga["recent"].as_array_mut().unwrap() {
+            if !recent["emb"].is_null() {
+                recent["emb"] = packed_f32(&recent["emb"]);
+            }
+        }
+    }
+    let from_f32 = SagaEngine::from_json(&f32s.to_string()).unwrap();
+    assert_eq!(
+        doc(&from_f32.to_json().unwrap()),
+        doc(&packed),
+        "the f32 form reads exactly and saves at half precision"
     );
 
     let next = with_embedding(
@@ -732,4 +756,198 @@ fn odd_text_never_panics() {
     }
     let json = e.to_json().unwrap();
     assert!(SagaEngine::from_json(&json).is_ok());
+}
+
+/// A quiet story, a followed one and a muted one, then 40 days of other
+/// news.
+fn archived_engine() -> (SagaEngine, SagaId, SagaId, SagaId) {
+    let mut e = SagaEngine::default();
+    feed(&mut e, &background(0));
+    let trial = feed(
+        &mut e,
+        &[
+            SagaItem {
+                embedding: Some(vec![0.6, 0.8, 0.0]),
+                ..item(
+                    "tr1",
+                    10,
+                    "Theranos founder Elizabeth Holmes goes on trial for fraud",
+                )
+            },
+            item(
+                "tr2",
+                20,
+                "Holmes fraud trial: jury hears from former Theranos lab director",
+            ),
+        ],
+    );
+    let vw = feed(
+        &mut e,
+        &[
+            item(
+                "vw1",
+                11,
+                "Volkswagen admits diesel emissions cheating software",
+            ),
+            item(
+                "vw2",
+                12,
+                "Volkswagen chief executive resigns over diesel emissions scandal",
+            ),
+        ],
+    );
+    assert_eq!((trial[0], vw[0]), (trial[1], vw[1]));
+    e.follow(vw[0], true).unwrap();
+    let flood = feed(
+        &mut e,
+        &[item(
+            "fl1",
+            13,
+            "Floods in Bangladesh displace thousands of families",
+        )],
+    );
+    e.mute(flood[0], true).unwrap();
+    let mut later = background(24 * 40);
+    for it in &mut later {
+        it.id.push('x');
+    }
+    feed(&mut e, &later);
+    (e, trial[0], vw[0], flood[0])
+}
+
+#[test]
+fn long_quiet_sagas_leave_the_live_engine_and_come_back_on_restore() {
+    let (mut e, trial, vw, flood) = archived_engine();
+    let before = e.to_json().unwrap().len();
+    let now = t0() + Duration::days(41);
+    let n = e.archive(now);
+    let gone = e.take_archived();
+    assert_eq!(n, gone.len());
+    let ids: Vec<SagaId> = gone.iter().map(|a| a.id()).collect();
+    assert!(ids.contains(&trial), "the quiet trial leaves: {ids:?}");
+    assert!(!ids.contains(&vw), "a followed saga never leaves");
+    assert!(!ids.contains(&flood), "nor does a muted one");
+    assert!(e.is_archived(trial) && e.saga(trial).is_none() && e.saga(vw).is_some());
+    assert_eq!(e.saga_of("tr1"), None, "its items' records left with it");
+    assert!(
+        e.take_events()
+            .iter()
+            .any(|ev| matches!(ev, SagaEvent::Archived { saga, .. } if *saga == trial))
+    );
+    assert!(
+        e.to_json().unwrap().len() < before,
+        "the saved state shrinks"
+    );
+    assert_eq!(e.archive(now), 0, "nothing left to archive");
+    // Compacted: the archived copy keeps no sentence vectors.
+    let recent = serde_json::to_value(&gone[0]).unwrap()["saga"]["recent"].clone();
+    let recent = recent.as_array().unwrap();
+    assert_eq!(recent.len(), 2);
+    assert!(recent.iter().all(|r| r["emb"].is_null()), "{recent:?}");
+
+    // Through serde, as a store keeps them.
+    let stored: Vec<String> = gone
+        .iter()
+        .map(|a| serde_json::to_string(a).unwrap())
+        .collect();
+    let json = e.to_json().unwrap();
+    let verdict = item(
+        "tr3",
+        24 * 42,
+        "Elizabeth Holmes found guilty in Theranos fraud trial",
+    );
+    let vnow = verdict.time.unwrap();
+
+    // Archived: an item of the old story starts a new saga.
+    let mut without = SagaEngine::from_json(&json).unwrap();
+    let a = without.assign(&verdict, vnow);
+    assert!(a.created && a.saga.0 as usize == without.saga_count());
+
+    // Restored (as a person's control does first): it joins and revives it.
+    let mut with = SagaEngine::from_json(&json).unwrap();
+    for s in &stored {
+        assert!(with.restore(serde_json::from_str(s).unwrap()));
+    }
+    assert!(
+        !with.restore(serde_json::from_str(&stored[0]).unwrap()),
+        "already live"
+    );
+    assert_eq!(with.saga_of("tr1"), Some(trial));
+    let b = with.assign(&verdict, vnow);
+    assert_eq!(b.saga, trial);
+    assert!(b.revived);
+    assert_eq!(with.saga(trial).unwrap().item_count(), 3);
+}
+
+#[test]
+fn archiving_then_reloading_assigns_like_the_engine_that_never_stopped() {
+    // One engine archives daily and keeps running in memory; the other is
+    // saved and reloaded after every day (the archived sagas stored apart,
+    // as a run does). Same stream, same assignments, same saved state.
+    let mut days: Vec<Vec<SagaItem>> = Vec::new();
+    for d in 0..70i64 {
+        // A story of five days per block, each with a word of its own, so
+        // that stories end and go quiet.
+        // Each block's words are its own (letters spelled from the block
+        // number), so stories share nothing and each goes quiet when it
+        // ends.
+        let word = |k: i64, n: i64| -> String {
+            let mut x = k * 7 + n + 11;
+            let mut w = String::from("q");
+            for _ in 0..5 {
+                w.push((b'a' + (x % 26) as u8) as char);
+                x /= 3;
+            }
+            w
+        };
+        let k = d / 5;
+        let (a, b, c) = (word(k, 0), word(k, 1), word(k, 2));
+        let mut day = vec![
+            item(&format!("s{d}a"), 24 * d + 1, &format!("{a} {b} {c}")),
+            item(&format!("s{d}b"), 24 * d + 2, &format!("{c} {a} {b}")),
+        ];
+        if d % 9 == 0 {
+            day.push(item(
+                &format!("vw{d}"),
+                24 * d + 9,
+                "Volkswagen diesel emissions scandal widens",
+            ));
+        }
+        days.push(day);
+    }
+    let mut live = SagaEngine::default();
+    let mut saved = SagaEngine::default().to_json().unwrap();
+    let mut archive_a: Vec<String> = Vec::new();
+    let mut archive_b: Vec<String> = Vec::new();
+    for (d, day) in days.iter().enumerate() {
+        let now = t0() + Duration::days(d as i64 + 1);
+        let a = live.assign_batch(day, now);
+        live.archive(now);
+        archive_a.extend(
+            live.take_archived()
+                .iter()
+                .map(|s| serde_json::to_string(s).unwrap()),
+        );
+        live.take_events();
+
+        let mut e = SagaEngine::from_json(&saved).unwrap();
+        let b = e.assign_batch(day, now);
+        e.archive(now);
+        archive_b.extend(
+            e.take_archived()
+                .iter()
+                .map(|s| serde_json::to_string(s).unwrap()),
+        );
+        saved = e.to_json().unwrap();
+        assert_eq!(a, b, "day {d}");
+    }
+    assert!(
+        !archive_a.is_empty(),
+        "the stream is long enough to archive"
+    );
+    assert_eq!(archive_a, archive_b);
+    // As documents (hash maps save in any order).
+    let doc = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+    assert_eq!(doc(&live.to_json().unwrap()), doc(&saved));
+    assert!(live.is_archived(SagaId(1)) && !live.is_archived(SagaId(15)));
 }

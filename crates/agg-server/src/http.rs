@@ -215,15 +215,10 @@ async fn one_saga(
     };
     // Merged sagas resolve to the saga they went into; titles come from the
     // engine, which owns them.
-    let engine = match agg_app::sagas::read(st.store.as_ref()).await {
-        Ok(e) => e,
+    let saga = match agg_app::sagas::read_one(st.store.as_ref(), id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such saga\n").into_response(),
         Err(e) => return server_error(e.into()),
-    };
-    let Some(saga) = engine
-        .resolve(agg_saga::SagaId(id))
-        .and_then(|r| engine.saga(r))
-    else {
-        return (StatusCode::NOT_FOUND, "no such saga\n").into_response();
     };
     let fmt = fmt_of(ext_atom, &q);
     let q = ItemQuery {
@@ -417,12 +412,9 @@ async fn describe(
             )
         }
         Action::Follow | Action::Mute => {
-            let engine = agg_app::sagas::read(st.store.as_ref())
+            let saga = agg_app::sagas::read_one(st.store.as_ref(), t.target as u64)
                 .await
-                .map_err(|e| server_error(e.into()))?;
-            let saga = engine
-                .resolve(agg_saga::SagaId(t.target as u64))
-                .and_then(|id| engine.saga(id))
+                .map_err(|e| server_error(e.into()))?
                 .ok_or_else(|| {
                     page(
                         StatusCode::NOT_FOUND,

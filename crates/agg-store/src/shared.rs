@@ -396,6 +396,66 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn put_saga_archive(
+                &self,
+                rows: &[agg_core::ArchivedSagaRow],
+            ) -> anyhow::Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for chunk in rows.chunks(500) {
+                    let mut q =
+                        sqlx::QueryBuilder::new("INSERT INTO saga_archive (id, last_seen, body) ");
+                    q.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.id as i64)
+                            .push_bind(r.last_seen)
+                            .push_bind(r.body.as_str());
+                    });
+                    q.push(
+                        " ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen,
+                          body = excluded.body",
+                    );
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn saga_archive(&self, ids: &[u64]) -> anyhow::Result<Vec<(u64, String)>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("SELECT id, body FROM saga_archive WHERE id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id as i64);
+                    }
+                    q.push(") ORDER BY id");
+                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
+                        out.push((r.try_get::<i64, _>("id")? as u64, r.try_get("body")?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn prune_saga_archive(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+            ) -> anyhow::Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "DELETE FROM saga_list WHERE id IN
+                     (SELECT id FROM saga_archive WHERE last_seen < $1)",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+                let n = sqlx::query("DELETE FROM saga_archive WHERE last_seen < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
             async fn load_state(&self, key: &str) -> anyhow::Result<Option<String>> {
                 Ok(sqlx::query_scalar("SELECT value FROM state WHERE key = $1")
                     .bind(key)

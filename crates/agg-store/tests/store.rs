@@ -1425,3 +1425,62 @@ async fn the_saga_list_pages_by_group_then_newest() {
         );
     }
 }
+
+/// The saga archive (issue 23): rows replaced by id, read back by id in id
+/// order, missing ids left out, more ids than one statement takes; pruned
+/// by last item time with their saga list rows. The same on both backends.
+#[tokio::test]
+async fn archived_sagas_are_kept_by_id_replaced_and_pruned_by_age() {
+    use agg_core::ArchivedSagaRow;
+    use agg_core::store::SagaListRow;
+    for (_d, s) in backends().await {
+        let at = |d: u32| Utc.with_ymd_and_hms(2026, 10, d, 8, 0, 0).unwrap();
+        assert!(s.saga_archive(&[1, 2]).await.unwrap().is_empty());
+        s.put_saga_archive(&[]).await.unwrap();
+        let rows: Vec<ArchivedSagaRow> = (1..=1200u64)
+            .map(|i| ArchivedSagaRow {
+                id: i,
+                last_seen: at(1 + (i % 20) as u32),
+                body: format!("{{\"v\":{i}}}"),
+            })
+            .collect();
+        s.put_saga_archive(&rows).await.unwrap();
+        s.put_saga_archive(&[ArchivedSagaRow {
+            id: 7,
+            last_seen: at(25),
+            body: "{\"v\":\"seven\"}".into(),
+        }])
+        .await
+        .unwrap();
+        let got = s.saga_archive(&[9_999, 7, 3]).await.unwrap();
+        assert_eq!(
+            got,
+            [(3, "{\"v\":3}".into()), (7, "{\"v\":\"seven\"}".into())]
+        );
+        let ids: Vec<u64> = (1..=1200).collect();
+        assert_eq!(s.saga_archive(&ids).await.unwrap().len(), 1200);
+
+        // Listed sagas 3 (last seen the 4th) and 7 (the 25th, replaced).
+        let listed = |id: u64| SagaListRow {
+            id,
+            group: 2,
+            last_seen: at(4),
+            body: "{}".into(),
+        };
+        s.put_saga_list(&[listed(3), listed(7)], &[]).await.unwrap();
+        // Before the 5th: rows last seen the 1st..4th (i % 20 in 0..=3),
+        // but not 7, replaced by a newer one.
+        let n = s.prune_saga_archive(at(5)).await.unwrap();
+        assert_eq!(n, 4 * 60);
+        assert!(s.saga_archive(&[3, 20]).await.unwrap().is_empty());
+        assert_eq!(s.saga_archive(&[7, 5]).await.unwrap().len(), 2);
+        let left: Vec<u64> = s
+            .saga_list(3, 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left, [7], "the forgotten saga leaves the list too");
+    }
+}

@@ -8,7 +8,7 @@ use super::{
     FEED_TERMS, ItemRecord, Member, Saga, SagaEngine, SagaEvent, SagaId, SagaItem, SagaStatus,
     truncate_chars,
 };
-use crate::vector::{SparseVec, unit};
+use crate::vector::{SparseVec, to_half, unit};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -300,7 +300,9 @@ impl SagaEngine {
             item_id: item.id.clone(),
             time: t,
             vec: v.clone(),
-            emb,
+            // Kept at the precision the state saves (half the bytes), so a
+            // reloaded engine compares against exactly these values.
+            emb: emb.as_deref().map(to_half),
             feed: ctx.feed.clone(),
         });
         while s.recent.len() > k {

@@ -51,6 +51,12 @@ pub struct SagaConfig {
     pub time_decay_floor: f32,
     /// Quiet period after which an active saga becomes dormant.
     pub dormant_after_days: f32,
+    /// Quiet period after which a dormant or closed saga that is neither
+    /// followed nor muted leaves the live engine for the archive (see
+    /// [`SagaEngine::archive`](super::SagaEngine::archive)); a saga with a
+    /// slow pace of its own stays until it has been quiet for
+    /// `quiet_pace_factor` times that pace as well. 0 or less: never.
+    pub archive_after_days: f32,
     /// Query terms (highest weight first) looked up in the inverted index.
     pub max_query_terms: usize,
     /// Sagas kept per index term (most recent first); bounds lookup cost for
@@ -163,6 +169,11 @@ impl Default for SagaConfig {
             time_decay_days: 0.2,
             time_decay_floor: 0.5,
             dormant_after_days: 7.0,
+            // Longer than every dev stream's longest in-story gap (19 days,
+            // WCEP) and than its whole span, so no dev figure depends on it;
+            // long enough that a story resumed after a month of silence is
+            // the rare case it gives up (a followed or muted saga is never archived).
+            archive_after_days: 30.0,
             max_query_terms: 16,
             max_posting: 256,
             max_candidates: 48,

@@ -29,6 +29,8 @@ pub enum SagaEvent {
     },
     /// A saga went quiet.
     Dormant { saga: SagaId, at: DateTime<Utc> },
+    /// A saga quiet for long left the live engine for the archive.
+    Archived { saga: SagaId, at: DateTime<Utc> },
     /// Follow flag changed.
     Followed { saga: SagaId, on: bool },
     /// Mute flag changed.

@@ -159,7 +159,7 @@ impl SagaEngine {
         let (moved, kept): (Vec<Member>, Vec<Member>) = std::mem::take(&mut old.members)
             .into_iter()
             .partition(|m| wanted.contains(m.item_id.as_str()));
-        let old_recent: HashMap<String, Option<Vec<f32>>> =
+        let old_recent: HashMap<String, Option<Vec<half::f16>>> =
             old.recent.drain(..).map(|r| (r.item_id, r.emb)).collect();
         // Merge records that moved out entirely go with the split-off part.
         let old_merges = std::mem::take(&mut old.merges);
@@ -209,7 +209,7 @@ impl SagaEngine {
     fn rebuild_from_members(
         &mut self,
         idx: usize,
-        old_recent: &HashMap<String, Option<Vec<f32>>>,
+        old_recent: &HashMap<String, Option<Vec<half::f16>>>,
         k: usize,
     ) -> Vec<u32> {
         let s = &self.sagas[idx];

@@ -16,6 +16,7 @@
 //! saga. When the runner-up also clears it and the two centroids agree, the
 //! two sagas are merged (an online clusterer fragments a story early on).
 
+mod archive;
 mod assign;
 mod config;
 mod controls;
@@ -26,6 +27,7 @@ mod merge_split;
 mod saga;
 mod score;
 
+pub use archive::ArchivedSaga;
 pub use assign::Assignment;
 pub use config::SagaConfig;
 pub use controls::SagaError;
@@ -34,6 +36,7 @@ pub use item::{Origin, SagaItem};
 pub use saga::{Member, MergeRecord, Saga, SagaId, SagaStatus, SagaSummary, date_range};
 
 use crate::vector::{IdMap, SparseVec, Vocabulary};
+use archive::Slots;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -73,7 +76,7 @@ struct ItemRecord {
 pub struct SagaEngine {
     config: SagaConfig,
     vocab: Vocabulary,
-    sagas: Vec<Saga>,
+    sagas: Slots,
     postings: IdMap<Vec<u32>>,
     items: HashMap<String, ItemRecord>,
     /// Active sagas keyed by (last seen seconds, index): dormancy sweeps pop
@@ -89,6 +92,9 @@ pub struct SagaEngine {
     feed_stats: HashMap<String, FeedStats>,
     #[serde(skip)]
     events: Vec<SagaEvent>,
+    /// Sagas archived since the caller last took them.
+    #[serde(skip)]
+    archived: Vec<ArchivedSaga>,
 }
 
 impl Default for SagaEngine {
@@ -107,7 +113,7 @@ impl SagaEngine {
         SagaEngine {
             config,
             vocab: Vocabulary::default(),
-            sagas: Vec::new(),
+            sagas: Slots::default(),
             postings: IdMap::default(),
             items: HashMap::new(),
             active: BTreeSet::new(),
@@ -116,6 +122,7 @@ impl SagaEngine {
             apart: BTreeSet::new(),
             feed_stats: HashMap::new(),
             events: Vec::new(),
+            archived: Vec::new(),
         }
     }
 
@@ -165,12 +172,14 @@ impl SagaEngine {
         std::mem::take(&mut self.events)
     }
 
-    /// All sagas, merged tombstones included, in id order.
+    /// All live sagas, merged tombstones included, in id order (archived
+    /// ones are not in the engine: see [`SagaEngine::archive`]).
     pub fn sagas(&self) -> impl Iterator<Item = &Saga> {
         self.sagas.iter()
     }
 
-    /// Number of sagas ever created (merged tombstones included).
+    /// Number of sagas ever created (merged tombstones and archived sagas
+    /// included).
     pub fn saga_count(&self) -> usize {
         self.sagas.len()
     }
@@ -184,7 +193,7 @@ impl SagaEngine {
             .count()
     }
 
-    /// A saga by id.
+    /// A live saga by id (`None` for an archived one too).
     pub fn saga(&self, id: SagaId) -> Option<&Saga> {
         self.sagas.get(id.index())
     }

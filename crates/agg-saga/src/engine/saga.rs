@@ -68,8 +68,8 @@ pub(super) struct Recent {
     pub(super) time: DateTime<Utc>,
     #[serde(with = "crate::vector::packed_pairs::vec")]
     pub(super) vec: SparseVec,
-    #[serde(default, with = "crate::vector::packed_f32")]
-    pub(super) emb: Option<Vec<f32>>,
+    #[serde(default, with = "crate::vector::packed_half")]
+    pub(super) emb: Option<Vec<half::f16>>,
     /// The item's feed key, so that an item is compared with other feeds'
     /// items only when its own feed is no evidence.
     #[serde(default)]

@@ -6,7 +6,7 @@ use super::SagaConfig;
 use super::item::ItemCtx;
 use super::saga::Recent;
 use super::{FEED_MIN_DOCS, Saga, SagaEngine, SagaId, SagaItem, SagaStatus};
-use crate::vector::{IdMap, SparseVec, dense_dot, dot, unit};
+use crate::vector::{IdMap, SparseVec, dense_dot_half, dot, unit};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
@@ -178,7 +178,7 @@ impl SagaEngine {
                     .recent
                     .iter()
                     .filter_map(|r| r.emb.as_deref())
-                    .map(|re| dense_dot(e, re))
+                    .map(|re| dense_dot_half(e, re))
                     .fold(f32::NEG_INFINITY, f32::max);
                 if best.is_finite() {
                     let c = &self.config;
@@ -311,7 +311,7 @@ impl SagaEngine {
                 .filter(use_recent)
                 .filter_map(|r| r.emb.as_deref())
                 // Both sides are unit length (normalised on entry).
-                .map(|re| dense_dot(e, re))
+                .map(|re| dense_dot_half(e, re))
                 .fold(f32::NEG_INFINITY, f32::max);
             if best.is_finite() {
                 let scaled =

@@ -430,15 +430,10 @@ async fn sagas_page(State(st): State<UiState>, Query(q): Query<SagasQuery>) -> R
 }
 
 async fn saga_page(State(st): State<UiState>, Path(id): Path<u64>) -> Response {
-    let engine = match agg_app::sagas::read(st.app.store.as_ref()).await {
-        Ok(e) => e,
+    let s = match agg_app::sagas::read_one(st.app.store.as_ref(), id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such saga\n").into_response(),
         Err(e) => return crate::http::server_error(e.into()),
-    };
-    let Some(s) = engine
-        .resolve(agg_saga::SagaId(id))
-        .and_then(|r| engine.saga(r))
-    else {
-        return (StatusCode::NOT_FOUND, "no such saga\n").into_response();
     };
     // The stored items of the saga, by key: each title links to its page.
     let ids: std::collections::HashMap<String, i64> = st
@@ -468,7 +463,7 @@ async fn saga_page(State(st): State<UiState>, Path(id): Path<u64>) -> Response {
         .collect();
     st.render(
         "saga",
-        context! { title => s.title.clone(), q => "", s => saga_row(&s.listing()), timeline, merges => merge_rows(s) },
+        context! { title => s.title.clone(), q => "", s => saga_row(&s.listing()), timeline, merges => merge_rows(&s) },
     )
 }
 

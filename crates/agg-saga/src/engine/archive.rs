@@ -1,0 +1,257 @@
+//! The archive: long-quiet sagas leave the live engine.
+//!
+//! The engine's state is what every run with new items loads and saves, so
+//! its size is the daily cost. Left alone it grows with history: every
+//! saga ever seen keeps its centroid, its recent items' vectors, its
+//! members' term vectors and its place in the inverted index. A saga that
+//! has been quiet for [`SagaConfig::archive_after_days`] (and for
+//! `quiet_pace_factor` times its own pace) and that the user neither
+//! follows nor muted is moved out whole, as an [`ArchivedSaga`] the caller stores
+//! elsewhere. Its id stays taken and keeps one empty slot, so ids are never
+//! reused, but nothing else of it stays: the live state follows the stream's
+//! recent weeks, not its years.
+//!
+//! What this gives up: an item matching only an archived saga starts a new
+//! one. A follow or a mute keeps a story live for good, so a story the
+//! person marked is still recognised (and still followed or muted) when it
+//! resumes after months. A person's control on an
+//! archived saga [`restores`](SagaEngine::restore) it first; the archived
+//! copy keeps everything but its recent items' sentence vectors.
+
+#[cfg(doc)]
+use super::SagaConfig;
+use super::{ItemRecord, Saga, SagaEngine, SagaEvent, SagaId, SagaStatus};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A saga moved out of the live engine, with what it takes to put it back:
+/// its members' item records. Serialise it with serde to store it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchivedSaga {
+    /// The saga as it was when archived.
+    pub saga: Saga,
+    records: Vec<(String, ItemRecord)>,
+}
+
+impl ArchivedSaga {
+    /// The saga's id.
+    pub fn id(&self) -> SagaId {
+        self.saga.id
+    }
+}
+
+/// The engine's sagas by index: `None` for an archived one. Indexing an
+/// archived slot is a bug (nothing live points at it) and panics.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(super) struct Slots(Vec<Option<Box<Saga>>>);
+
+impl Slots {
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub(super) fn push(&mut self, s: Saga) {
+        self.0.push(Some(Box::new(s)));
+    }
+    pub(super) fn get(&self, i: usize) -> Option<&Saga> {
+        self.0.get(i).and_then(|s| s.as_deref())
+    }
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Saga> {
+        self.0.iter().filter_map(|s| s.as_deref())
+    }
+    pub(super) fn is_archived(&self, i: usize) -> bool {
+        matches!(self.0.get(i), Some(None))
+    }
+}
+
+impl std::ops::Index<usize> for Slots {
+    type Output = Saga;
+    fn index(&self, i: usize) -> &Saga {
+        self.0[i]
+            .as_deref()
+            .unwrap_or_else(|| panic!("saga {} is archived", i + 1))
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slots {
+    fn index_mut(&mut self, i: usize) -> &mut Saga {
+        self.0[i]
+            .as_deref_mut()
+            .unwrap_or_else(|| panic!("saga {} is archived", i + 1))
+    }
+}
+
+impl<'a> IntoIterator for &'a Slots {
+    type Item = &'a Saga;
+    type IntoIter = std::iter::FilterMap<
+        std::slice::Iter<'a, Option<Box<Saga>>>,
+        fn(&'a Option<Box<Saga>>) -> Option<&'a Saga>,
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().filter_map(|s| s.as_deref())
+    }
+}
+
+impl SagaEngine {
+    /// Whether the saga with this id was archived (and not restored).
+    pub fn is_archived(&self, id: SagaId) -> bool {
+        self.sagas.is_archived(id.index())
+    }
+
+    /// Whether `s` has been quiet long enough to leave the live engine.
+    fn archivable(&self, s: &Saga, now: DateTime<Utc>) -> bool {
+        let c = &self.config;
+        if c.archive_after_days <= 0.0
+            || s.followed
+            || s.muted
+            || s.merged_into.is_some()
+            || !matches!(s.status, SagaStatus::Dormant | SagaStatus::Closed)
+        {
+            return false;
+        }
+        let gap_h = (now - s.last_seen).num_seconds() as f32 / 3600.0;
+        if gap_h <= c.archive_after_days * 24.0 {
+            return false;
+        }
+        let n = s.members.len();
+        if n < 2 || c.quiet_pace_factor <= 0.0 {
+            return true;
+        }
+        let span_h = (s.last_seen - s.first_seen).num_seconds() as f32 / 3600.0;
+        let pace_h = (span_h + c.quiet_prior_hours) / (n - 1) as f32;
+        gap_h > c.quiet_pace_factor * pace_h
+    }
+
+    /// Move every saga quiet for long enough (relative to `now`; see
+    /// [`SagaConfig::archive_after_days`]) out of the live engine, with the
+    /// merged tombstones that lead to it. Returns how many sagas left; take
+    /// them with [`SagaEngine::take_archived`] and store them before the
+    /// engine's state, or they are lost. Sweeps first, so a saga quiet for
+    /// weeks is dormant before it is judged.
+    pub fn archive(&mut self, now: DateTime<Utc>) -> usize {
+        self.sweep(now);
+        let mut gone: BTreeSet<u32> = self
+            .sagas
+            .iter()
+            .filter(|s| self.archivable(s, now))
+            .map(|s| s.id.index() as u32)
+            .collect();
+        if gone.is_empty() {
+            return 0;
+        }
+        // Tombstones whose chain ends in a leaving saga go with it, so that
+        // no live id resolves to an empty slot.
+        let tombs: Vec<u32> = self
+            .sagas
+            .iter()
+            .filter(|s| s.merged_into.is_some())
+            .filter(|s| {
+                self.resolve(s.id)
+                    .is_some_and(|r| gone.contains(&(r.index() as u32)))
+            })
+            .map(|s| s.id.index() as u32)
+            .collect();
+        gone.extend(tombs);
+        let mut records: BTreeMap<u32, Vec<(String, ItemRecord)>> = BTreeMap::new();
+        let keys: Vec<String> = self
+            .items
+            .iter()
+            .filter(|(_, r)| gone.contains(&(r.saga.index() as u32)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some(r) = self.items.remove(&k) {
+                records
+                    .entry(r.saga.index() as u32)
+                    .or_default()
+                    .push((k, r));
+            }
+        }
+        self.postings.retain(|_, p| {
+            p.retain(|i| !gone.contains(i));
+            !p.is_empty()
+        });
+        self.recent_sagas.retain(|i| !gone.contains(i));
+        self.active.retain(|(_, i)| !gone.contains(i));
+        for &i in &gone {
+            let mut saga = *self.sagas.0[i as usize]
+                .take()
+                .expect("archived sagas are live until now");
+            // Compacted: the recent items' sentence vectors are most of an
+            // archived saga's bytes (1.5 KB each) and the store keeps them
+            // anyway. A restored saga is matched by its words until an item
+            // joins it again.
+            for r in &mut saga.recent {
+                r.emb = None;
+            }
+            let mut recs = records.remove(&i).unwrap_or_default();
+            // Stored in a stable order: the same saga archives to the same
+            // bytes whatever the hash map's order.
+            recs.sort_by(|a, b| a.0.cmp(&b.0));
+            if saga.merged_into.is_none() {
+                self.events.push(SagaEvent::Archived {
+                    saga: saga.id,
+                    at: now,
+                });
+            }
+            self.archived.push(ArchivedSaga {
+                saga,
+                records: recs,
+            });
+        }
+        gone.len()
+    }
+
+    /// The sagas archived since the last call, for the caller to store.
+    pub fn take_archived(&mut self) -> Vec<ArchivedSaga> {
+        std::mem::take(&mut self.archived)
+    }
+
+    /// Put an archived saga back into the live engine (a person's control
+    /// on it, or a merged tombstone on the way to one). Its terms go back
+    /// into the inverted index; it stays dormant until an item joins it, and
+    /// leaves again at the next [`SagaEngine::archive`] unless something
+    /// changed. A saga that is live already, or an id the engine never gave,
+    /// is left alone (returns false).
+    pub fn restore(&mut self, a: ArchivedSaga) -> bool {
+        let i = a.saga.id.index();
+        if !self.sagas.is_archived(i) {
+            return false;
+        }
+        let idx = i as u32;
+        let mut terms: Vec<u32> = a.saga.centroid.keys().copied().collect();
+        terms.sort_unstable();
+        if a.saga.status == SagaStatus::Active {
+            self.active.insert((a.saga.last_seen.timestamp(), idx));
+        }
+        self.sagas.0[i] = Some(Box::new(a.saga));
+        for (k, r) in a.records {
+            self.items.insert(k, r);
+        }
+        self.index_terms(idx, &terms);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_archived_slot_is_neither_listed_nor_indexable() {
+        let t = Utc::now();
+        let mut slots = Slots::default();
+        slots.push(Saga::empty(SagaId(1), t, t));
+        slots.push(Saga::empty(SagaId(2), t, t));
+        slots.0[0] = None;
+        assert!(slots.is_archived(0));
+        assert!(!slots.is_archived(1));
+        assert!(!slots.is_archived(2), "an id never given is not archived");
+        assert_eq!(slots.iter().map(|s| s.id).collect::<Vec<_>>(), [SagaId(2)]);
+        assert!(slots.get(0).is_none());
+        assert!(std::panic::catch_unwind(|| slots[0].id).is_err());
+        let json = serde_json::to_string(&slots).unwrap();
+        assert!(json.starts_with("[null,{"), "{json}");
+    }
+}
