@@ -10,6 +10,15 @@
 //! engine's state, its event log and the items' saga memberships grow as a
 //! real store's do.
 //!
+//! With a sixth argument PER_DAY, items arrive at that many a day instead,
+//! the newest at the end of the span (so a larger store is a longer
+//! history at the same daily volume, as one person's store grows), and a
+//! story's words are its own (one story in forty has a common topic word),
+//! so that stories end as real ones do: real feeds make about one saga per
+//! two items, the year layout a few dozen endless ones. The
+//! engine archives long-quiet sagas after every batch and at `--now`, as
+//! the saga agent does after every run.
+//!
 //!   cargo run --example grow_history -- DB N [MODEL] [DIM] [NOW]
 //!
 //! MODEL is the embedder's model id (`agg search` prints it) so that
@@ -98,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     anyhow::ensure!(
         args.len() >= 2,
-        "usage: grow_history DB N [MODEL] [DIM] [NOW]"
+        "usage: grow_history DB N [MODEL] [DIM] [NOW] [PER_DAY]"
     );
     let db = &args[0];
     let target: u64 = args[1].parse()?;
@@ -111,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         .get(4)
         .map_or("2026-11-26T07:00:00Z", String::as_str)
         .parse()?;
+    let per_day: Option<f64> = args.get(5).map(|s| s.parse()).transpose()?;
     let store = agg_store::open(db).await?;
     let have = store
         .count_items(&agg_core::ItemQuery {
@@ -147,10 +157,25 @@ async fn main() -> anyhow::Result<()> {
             let w: Vec<&str> = (0..1)
                 .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
                 .collect();
-            let name: String = (0..7)
-                .map(|_| (b'a' + rng.below(26) as u8) as char)
-                .collect();
-            names.push(format!("{name} {}", w[0]));
+            let mut word = || -> String {
+                (0..7)
+                    .map(|_| (b'a' + rng.below(26) as u8) as char)
+                    .collect()
+            };
+            let name = word();
+            if per_day.is_some() {
+                // Stories that begin and end: two words of their own, and
+                // one of the common topic words in one story of forty only
+                // (shared by every story, they made a few endless sagas).
+                let second = word();
+                if rng.below(WORDS.len() as u64) == 0 {
+                    names.push(format!("{name} {second} {}", w[0]));
+                } else {
+                    names.push(format!("{name} {second}"));
+                }
+            } else {
+                names.push(format!("{name} {}", w[0]));
+            }
         }
         let mut items = Vec::with_capacity((upto - n) as usize);
         let mut vecs = Vec::with_capacity(items.capacity());
@@ -158,7 +183,10 @@ async fn main() -> anyhow::Result<()> {
             // Time grows with k: the store is filled oldest first, up to a
             // full year at `target`… and beyond it for the largest sizes
             // (positions wrap onto the year; order is still by k).
-            let at = start + Duration::seconds(span * (k as i64 % 200_000) / 200_000);
+            let at = match per_day {
+                Some(d) => end - Duration::seconds(((target - k) as f64 * 86_400.0 / d) as i64),
+                None => start + Duration::seconds(span * (k as i64 % 200_000) / 200_000),
+            };
             let s = rng.below(stories as u64) as usize;
             let mut v: Vec<f32> = dirs[s]
                 .iter()
@@ -221,13 +249,18 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect();
         store.set_item_sagas(&rows).await?;
+        if let Some(last) = items.last() {
+            engine.archive(last.fetched);
+        }
         n = upto;
         eprintln!(
-            "{n} items, {} sagas, {:.0?}",
+            "{n} items, {} sagas ({} live), {:.0?}",
             engine.saga_count(),
+            engine.sagas().count(),
             t0.elapsed()
         );
     }
+    engine.archive(now);
     agg_agents::saga::save_engine(store.as_ref(), &mut engine).await?;
     lease.release().await?;
     eprintln!("{db}: grown to {n} items in {:.0?}", t0.elapsed());

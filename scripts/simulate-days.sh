@@ -63,4 +63,9 @@ shot feeds-1200 1200 1400 http://127.0.0.1:$uport/ui/feeds
 shot page-1200 1200 1800 file://$W/page.html
 id=$(curl -s http://127.0.0.1:$uport/ | grep -o 'href="/ui/item/[0-9]*"' | head -1 | grep -o '[0-9]*')
 shot item-390 390 1400 http://127.0.0.1:$uport/ui/item/$id
+# The first listed saga's page (most sagas of a feed's back catalogue are
+# archived at once: this page then reads the archive).
+sid=$(curl -s http://127.0.0.1:$uport/ui/sagas | grep -o 'href="/ui/sagas/[0-9]*"' | head -1 | grep -o '[0-9]*')
+[ -n "$sid" ] && shot saga-1200 1200 1400 http://127.0.0.1:$uport/ui/sagas/$sid
+echo "saga page: /ui/sagas/$sid ($(sqlite3 $W/agg.db "select count(*) from saga_archive where id = ${sid:-0}" 2>/dev/null) archived row)"
 ls $W/shots

@@ -8,11 +8,15 @@
 #   run-idle  the same run again: nothing new
 #   search    `agg search` of a word present in ~1 in 300 items
 #   sagas     GET /ui/sagas from `agg serve` (curl, wall time only)
+#   ui search p95 of 20 GET /ui/search from the same server (model loaded)
 #   db        size of the database file (after a checkpoint)
 #
 #   benches/history/run.sh                 # SIZES="20000 100000"
 #   SIZES="20000 100000 200000" PROFILE=release benches/history/run.sh
 #   KEEP=/tmp/h benches/history/run.sh     # keep (and reuse) the stores
+#   PER_DAY=2740 benches/history/run.sh     # one person's history: items
+#       arrive at 2,740 a day (1M a year), so a bigger store is a longer
+#       history, not a busier year (default: every size spread over a year)
 #
 # Stores are grown incrementally in KEEP (default: a temporary folder), so
 # a rerun after a code change reuses them: pass KEEP to compare before and
@@ -77,11 +81,11 @@ write_feeds() { # DIR TAG
   } >"$dir/p.yaml"
 }
 
-printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | db |\n|---|---|---|---|---|---|\n' >"$WORK/table.md"
+printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | /ui/search p95 | db |\n|---|---|---|---|---|---|---|\n' >"$WORK/table.md"
 for N in $SIZES; do
   DB=$WORK/store-$N.db
   echo "growing $DB to $N…" >&2
-  "$GROW" "$DB" "$N" "$MODEL" 384 "$NOW" 2>&1 | tail -1 >&2
+  "$GROW" "$DB" "$N" "$MODEL" 384 "$NOW" ${PER_DAY:-} 2>&1 | tail -2 >&2
   tag=$(date +%s)
   write_feeds "$WORK/feeds-$N" "$tag"
   new=$(measure "$WORK/run-new-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
@@ -93,12 +97,18 @@ for N in $SIZES; do
   for _ in $(seq 200); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   curl -fs -o /dev/null "http://127.0.0.1:$port/ui/sagas" || true # warm
   sagas=$(curl -fs -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/ui/sagas" || echo fail)
+  # Search inside the server (the model loaded once), 20 queries: p95.
+  curl -fs -o /dev/null "http://127.0.0.1:$port/ui/search?q=harbour+strike" || true # warm
+  uisearch=$(for q in $(seq 20); do
+      curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/ui/search?q=harbour+strike+$q" || echo 999
+    done | sort -n | awk '{v[NR]=$1} END {i=int(NR*0.95+0.999); printf "%.3f", v[i]}')
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
   sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
   size=$(du -m "$DB" | cut -f1)
-  state=$(sqlite3 "$DB" "SELECT length(value)/1048576 FROM state WHERE key='saga-engine'" 2>/dev/null || echo "?")
+  state=$(sqlite3 "$DB" "SELECT printf('%.1f', length(value)/1048576.0) FROM state WHERE key='saga-engine'" 2>/dev/null || echo "?")
   events=$(sqlite3 "$DB" "SELECT count(*) FROM saga_events" 2>/dev/null || echo "?")
-  printf '| %s | %s | %s | %s | %s s | %s MB (engine state %s MB, %s saga events) |\n' \
-    "$N" "$new" "$idle" "$search" "$sagas" "$size" "$state" "$events" | tee -a "$WORK/table.md" >&2
+  archived=$(sqlite3 "$DB" "SELECT count(*) FROM saga_archive" 2>/dev/null || echo "?")
+  printf '| %s | %s | %s | %s | %s s | %s s | %s MB (engine state %s MB, %s sagas archived, %s saga events) |\n' \
+    "$N" "$new" "$idle" "$search" "$sagas" "$uisearch" "$size" "$state" "$archived" "$events" | tee -a "$WORK/table.md" >&2
 done
 cat "$WORK/table.md"
