@@ -57,6 +57,31 @@ fn background(start_hour: i64) -> Vec<SagaItem> {
     .collect()
 }
 
+/// The same background news on a later day (other item ids).
+fn background_again(start_hour: i64) -> Vec<SagaItem> {
+    let mut later = background(start_hour);
+    for it in &mut later {
+        it.id.push('x');
+    }
+    later
+}
+
+/// The first two items of a trial story.
+fn trial_opens() -> [SagaItem; 2] {
+    [
+        item(
+            "tr1",
+            10,
+            "Theranos founder Elizabeth Holmes goes on trial for fraud",
+        ),
+        item(
+            "tr2",
+            20,
+            "Holmes fraud trial: jury hears from former Theranos lab director",
+        ),
+    ]
+}
+
 #[test]
 fn same_story_groups_and_different_stories_stay_apart() {
     let mut e = SagaEngine::default();
@@ -135,28 +160,10 @@ fn a_shared_name_is_not_a_shared_story() {
 fn quiet_story_goes_dormant_then_revives() {
     let mut e = SagaEngine::default();
     feed(&mut e, &background(0));
-    let a = feed(
-        &mut e,
-        &[
-            item(
-                "tr1",
-                10,
-                "Theranos founder Elizabeth Holmes goes on trial for fraud",
-            ),
-            item(
-                "tr2",
-                20,
-                "Holmes fraud trial: jury hears from former Theranos lab director",
-            ),
-        ],
-    );
+    let a = feed(&mut e, &trial_opens());
     assert_eq!(a[0], a[1]);
     // Ten quiet days with other news.
-    let mut later = background(24 * 10);
-    for it in &mut later {
-        it.id.push('x');
-    }
-    feed(&mut e, &later);
+    feed(&mut e, &background_again(24 * 10));
     assert_eq!(e.saga(a[0]).unwrap().status, SagaStatus::Dormant);
     let events = e.take_events();
     assert!(
@@ -763,24 +770,9 @@ fn odd_text_never_panics() {
 fn archived_engine() -> (SagaEngine, SagaId, SagaId, SagaId) {
     let mut e = SagaEngine::default();
     feed(&mut e, &background(0));
-    let trial = feed(
-        &mut e,
-        &[
-            SagaItem {
-                embedding: Some(vec![0.6, 0.8, 0.0]),
-                ..item(
-                    "tr1",
-                    10,
-                    "Theranos founder Elizabeth Holmes goes on trial for fraud",
-                )
-            },
-            item(
-                "tr2",
-                20,
-                "Holmes fraud trial: jury hears from former Theranos lab director",
-            ),
-        ],
-    );
+    let mut opens = trial_opens();
+    opens[0].embedding = Some(vec![0.6, 0.8, 0.0]);
+    let trial = feed(&mut e, &opens);
     let vw = feed(
         &mut e,
         &[
@@ -807,11 +799,7 @@ fn archived_engine() -> (SagaEngine, SagaId, SagaId, SagaId) {
         )],
     );
     e.mute(flood[0], true).unwrap();
-    let mut later = background(24 * 40);
-    for it in &mut later {
-        it.id.push('x');
-    }
-    feed(&mut e, &later);
+    feed(&mut e, &background_again(24 * 40));
     (e, trial[0], vw[0], flood[0])
 }
 
