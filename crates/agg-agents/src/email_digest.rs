@@ -349,13 +349,7 @@ async fn saga_infos(
     if ids.is_empty() {
         return Ok(out);
     }
-    // One read of the state (it was read twice: once to see that it exists).
-    let Some(json) = store.load_state(crate::saga::STATE_KEY).await? else {
-        return Ok(out);
-    };
-    let engine = agg_saga::SagaEngine::from_json(&json)
-        .map_err(|e| anyhow::anyhow!("stored saga state is unreadable: {e}"))?;
-    drop(json);
+    let engine = crate::saga::load_engine(store).await?;
     let info = |s: &agg_saga::Saga| SagaInfo {
         title: s.title.clone(),
         first_seen: Some(s.first_seen),

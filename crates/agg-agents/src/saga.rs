@@ -1,10 +1,11 @@
 //! `saga`: groups items into ongoing stories, across sources and runs.
 //!
-//! The saga engine's state lives in the store (one document, shared by every
-//! pipeline of that store: a story is the same story whichever pipeline saw
-//! it), holding the live sagas; sagas quiet for long are archived after
-//! every run into rows of their own (`Store::put_saga_archive`), so the
-//! document follows the recent weeks, not the whole history. Items are assigned in time order; each gets its saga, and the saga's
+//! The saga engine's state lives in the store (shared by every pipeline of
+//! that store: a story is the same story whichever pipeline saw it): a
+//! core document and one row per live saga, of which a save writes only the
+//! changed ones; sagas quiet for long are archived after every run into
+//! rows of their own (`Store::put_saga_archive`), so the live state follows
+//! the recent weeks, not the whole history. Items are assigned in time order; each gets its saga, and the saga's
 //! follow/mute state adjusts the item's score: followed sagas rise, muted
 //! sagas sink, and the reason says so.
 
@@ -167,12 +168,24 @@ struct Saga {
 }
 
 /// Loads the engine from the store, or starts one with the tuned defaults.
+///
+/// The state is a core document (`STATE_KEY`) and one row per live saga
+/// (`Store::saga_live_rows`), written by [`save_engine`]; a state saved
+/// whole by an earlier version loads as it is, and its first save writes
+/// it in parts.
 pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
-    Ok(match store.load_state(STATE_KEY).await? {
-        Some(json) => SagaEngine::from_json(&json)
-            .map_err(|e| anyhow::anyhow!("stored saga state is unreadable: {e}"))?,
-        None => SagaEngine::new(SagaConfig::default()),
-    })
+    let unreadable = |e: serde_json::Error| anyhow::anyhow!("stored saga state is unreadable: {e}");
+    let Some(json) = store.load_state(STATE_KEY).await? else {
+        return Ok(SagaEngine::new(SagaConfig::default()));
+    };
+    let mut engine = SagaEngine::from_stored(&json).map_err(unreadable)?;
+    drop(json);
+    if engine.needs_sagas() {
+        engine
+            .fill_sagas(store.saga_live_rows().await?)
+            .map_err(unreadable)?;
+    }
+    Ok(engine)
 }
 
 /// Puts the archived sagas among `ids` back into `engine`, with the merged
@@ -406,7 +419,11 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     store.put_saga_archive(&bodies).await?;
-    store.save_state(STATE_KEY, &engine.to_json()?).await?;
+    // The core and the sagas this save changed, not every live saga.
+    let parts = engine.to_parts()?;
+    store
+        .save_saga_state(STATE_KEY, &parts.core, &parts.sagas, &parts.gone)
+        .await?;
     write_saga_list(store, engine, touched, &archived).await?;
     let marks = SagaMarks {
         followed: engine

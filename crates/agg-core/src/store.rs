@@ -626,6 +626,18 @@ pub trait Store: Send + Sync {
     /// The archived sagas among `ids` as `(id, body)`, by id (those with no
     /// row are left out).
     async fn saga_archive(&self, ids: &[u64]) -> anyhow::Result<Vec<(u64, String)>>;
+    /// Saves the saga engine's state in parts, in one transaction: `core`
+    /// under the state key `key`, the live sagas' rows in `rows` (id, JSON;
+    /// replacing rows of the same id), and removes the rows of `gone`.
+    async fn save_saga_state(
+        &self,
+        key: &str,
+        core: &str,
+        rows: &[(u64, String)],
+        gone: &[u64],
+    ) -> anyhow::Result<()>;
+    /// Every live saga row written by [`Store::save_saga_state`], by id.
+    async fn saga_live_rows(&self) -> anyhow::Result<Vec<String>>;
     /// Retention: forgets archived sagas whose newest item is older than
     /// `before`, with their saga list rows; returns how many.
     async fn prune_saga_archive(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;

@@ -50,7 +50,7 @@ pub mod vector;
 
 pub use engine::{
     ArchivedSaga, Assignment, Member, MergeRecord, Origin, Saga, SagaConfig, SagaEngine, SagaError,
-    SagaEvent, SagaId, SagaItem, SagaStatus, SagaSummary, date_range,
+    SagaEvent, SagaId, SagaItem, SagaStatus, SagaSummary, StateParts, date_range,
 };
 pub use eval::{EvalError, EvalOutput, EvalRow, attach_embeddings, evaluate, read_rows, write_tsv};
 pub use listing::{ListGroup, SagaListing};

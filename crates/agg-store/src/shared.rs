@@ -435,6 +435,52 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
+            async fn save_saga_state(
+                &self,
+                key: &str,
+                core: &str,
+                rows: &[(u64, String)],
+                gone: &[u64],
+            ) -> anyhow::Result<()> {
+                // One transaction: a reader never sees a core whose sagas
+                // are half written.
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO state (key, value, updated) VALUES ($1, $2, $3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                )
+                .bind(key)
+                .bind(core)
+                .bind(chrono::Utc::now())
+                .execute(&mut *tx)
+                .await?;
+                for chunk in gone.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("DELETE FROM saga_live WHERE id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id as i64);
+                    }
+                    q.push(")");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                for chunk in rows.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO saga_live (id, body) ");
+                    q.push_values(chunk, |mut b, (id, body)| {
+                        b.push_bind(*id as i64).push_bind(body.as_str());
+                    });
+                    q.push(" ON CONFLICT (id) DO UPDATE SET body = excluded.body");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn saga_live_rows(&self) -> anyhow::Result<Vec<String>> {
+                Ok(sqlx::query_scalar("SELECT body FROM saga_live ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             async fn prune_saga_archive(
                 &self,
                 before: chrono::DateTime<chrono::Utc>,

@@ -1484,3 +1484,32 @@ async fn archived_sagas_are_kept_by_id_replaced_and_pruned_by_age() {
         assert_eq!(left, [7], "the forgotten saga leaves the list too");
     }
 }
+
+/// The saga engine's state in parts (issue 23): the core under its key and
+/// live saga rows, written in one call, rows replaced and removed by id,
+/// read back in id order. The same on both backends.
+#[tokio::test]
+async fn the_saga_state_is_saved_in_parts() {
+    for (_d, s) in backends().await {
+        assert!(s.saga_live_rows().await.unwrap().is_empty());
+        let rows: Vec<(u64, String)> = (1..=700u64).map(|i| (i, format!("s{i}"))).collect();
+        s.save_saga_state("engine", "core-1", &rows, &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.load_state("engine").await.unwrap().as_deref(),
+            Some("core-1")
+        );
+        assert_eq!(s.saga_live_rows().await.unwrap().len(), 700);
+        s.save_saga_state("engine", "core-2", &[(2, "two".into())], &[1, 3, 999])
+            .await
+            .unwrap();
+        let live = s.saga_live_rows().await.unwrap();
+        assert_eq!(live.len(), 698);
+        assert_eq!(live[..2], ["two".to_string(), "s4".to_string()]);
+        assert_eq!(
+            s.load_state("engine").await.unwrap().as_deref(),
+            Some("core-2")
+        );
+    }
+}

@@ -42,16 +42,19 @@ impl ArchivedSaga {
 }
 
 /// The engine's sagas by index: `None` for an archived one. Indexing an
-/// archived slot is a bug (nothing live points at it) and panics.
+/// archived slot is a bug (nothing live points at it) and panics. Every
+/// slot reached mutably is remembered as changed, so that a save can write
+/// only those ([`SagaEngine::to_parts`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub(super) struct Slots(Vec<Option<Box<Saga>>>);
+pub(super) struct Slots(Vec<Option<Box<Saga>>>, #[serde(skip)] BTreeSet<u32>);
 
 impl Slots {
     pub(super) fn len(&self) -> usize {
         self.0.len()
     }
     pub(super) fn push(&mut self, s: Saga) {
+        self.1.insert(self.0.len() as u32);
         self.0.push(Some(Box::new(s)));
     }
     pub(super) fn get(&self, i: usize) -> Option<&Saga> {
@@ -59,6 +62,11 @@ impl Slots {
     }
     pub(super) fn iter(&self) -> impl Iterator<Item = &Saga> {
         self.0.iter().filter_map(|s| s.as_deref())
+    }
+    /// Count every slot as changed (a state read whole: a save in parts
+    /// writes every saga).
+    pub(super) fn touch_all(&mut self) {
+        self.1 = (0..self.0.len() as u32).collect();
     }
     pub(super) fn is_archived(&self, i: usize) -> bool {
         matches!(self.0.get(i), Some(None))
@@ -76,6 +84,7 @@ impl std::ops::Index<usize> for Slots {
 
 impl std::ops::IndexMut<usize> for Slots {
     fn index_mut(&mut self, i: usize) -> &mut Saga {
+        self.1.insert(i as u32);
         self.0[i]
             .as_deref_mut()
             .unwrap_or_else(|| panic!("saga {} is archived", i + 1))
@@ -175,6 +184,7 @@ impl SagaEngine {
         self.recent_sagas.retain(|i| !gone.contains(i));
         self.active.retain(|(_, i)| !gone.contains(i));
         for &i in &gone {
+            self.sagas.1.insert(i);
             let mut saga = *self.sagas.0[i as usize]
                 .take()
                 .expect("archived sagas are live until now");
@@ -226,11 +236,104 @@ impl SagaEngine {
             self.active.insert((a.saga.last_seen.timestamp(), idx));
         }
         self.sagas.0[i] = Some(Box::new(a.saga));
+        self.sagas.1.insert(idx);
         for (k, r) in a.records {
             self.items.insert(k, r);
         }
         self.index_terms(idx, &terms);
         true
+    }
+}
+
+/// The engine's state as the store keeps it: the core (everything but the
+/// sagas) and one row per live saga, of which a save writes only the
+/// changed ones ([`SagaEngine::to_parts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateParts {
+    /// The engine without its sagas (JSON), with how many ids were given.
+    pub core: String,
+    /// Live sagas changed since the last save or load: `(id, JSON)`.
+    pub sagas: Vec<(u64, String)>,
+    /// Sagas no longer live (archived since): their rows go.
+    pub gone: Vec<u64>,
+}
+
+impl SagaEngine {
+    /// The state in parts: the core and the sagas changed since the last
+    /// call (or since [`SagaEngine::from_parts`]; all of them after
+    /// [`SagaEngine::from_json`] or for a new engine). A run that places a
+    /// few items writes their sagas, not every live one.
+    pub fn to_parts(&mut self) -> serde_json::Result<StateParts> {
+        let changed = std::mem::take(&mut self.sagas.1);
+        let mut sagas = Vec::new();
+        let mut gone = Vec::new();
+        for i in changed {
+            match self.sagas.get(i as usize) {
+                Some(s) => sagas.push((s.id.0, serde_json::to_string(s)?)),
+                None => gone.push(u64::from(i) + 1),
+            }
+        }
+        let slots = std::mem::take(&mut self.sagas);
+        self.saga_slots = slots.len();
+        let core = serde_json::to_string(self);
+        self.saga_slots = 0;
+        self.sagas = slots;
+        Ok(StateParts {
+            core: core?,
+            sagas,
+            gone,
+        })
+    }
+
+    /// The engine saved by [`SagaEngine::to_parts`]: its core and the rows
+    /// of every live saga. A slot without a row is an archived saga.
+    pub fn from_parts(
+        core: &str,
+        sagas: impl IntoIterator<Item = String>,
+    ) -> serde_json::Result<Self> {
+        let mut e = SagaEngine::from_stored(core)?;
+        e.fill_sagas(sagas)?;
+        Ok(e)
+    }
+
+    /// Read what a store keeps under the engine's key: a whole state
+    /// ([`SagaEngine::to_json`], an earlier version's) or a core
+    /// ([`SagaEngine::to_parts`]), which then [`needs_sagas`] from their rows.
+    ///
+    /// [`needs_sagas`]: SagaEngine::needs_sagas
+    pub fn from_stored(s: &str) -> serde_json::Result<Self> {
+        let mut e: SagaEngine = serde_json::from_str(s)?;
+        if e.saga_slots == 0 {
+            // Whole: its first save in parts writes every saga.
+            e.sagas.touch_all();
+        }
+        Ok(e)
+    }
+
+    /// Whether this is a core read by [`SagaEngine::from_stored`] whose
+    /// sagas are still to be put in ([`SagaEngine::fill_sagas`]).
+    pub fn needs_sagas(&self) -> bool {
+        self.saga_slots > 0
+    }
+
+    /// Put in a core's live sagas (their rows, as [`SagaEngine::to_parts`]
+    /// wrote them); slots without a row are archived sagas.
+    pub fn fill_sagas(
+        &mut self,
+        sagas: impl IntoIterator<Item = String>,
+    ) -> serde_json::Result<()> {
+        let mut slots: Vec<Option<Box<Saga>>> = vec![None; self.saga_slots];
+        for body in sagas {
+            let s: Saga = serde_json::from_str(&body)?;
+            let i = s.id.index();
+            if i >= slots.len() {
+                slots.resize(i + 1, None);
+            }
+            slots[i] = Some(Box::new(s));
+        }
+        self.sagas = Slots(slots, BTreeSet::new());
+        self.saga_slots = 0;
+        Ok(())
     }
 }
 

@@ -27,7 +27,7 @@ mod merge_split;
 mod saga;
 mod score;
 
-pub use archive::ArchivedSaga;
+pub use archive::{ArchivedSaga, StateParts};
 pub use assign::Assignment;
 pub use config::SagaConfig;
 pub use controls::SagaError;
@@ -90,6 +90,10 @@ pub struct SagaEngine {
     /// Per feed: how many items, and in how many each term occurs (bounded,
     /// see `FEED_TERMS`), to tell a feed's own vocabulary.
     feed_stats: HashMap<String, FeedStats>,
+    /// How many saga ids were given, in a state saved in parts (the sagas
+    /// themselves are saved apart: [`SagaEngine::to_parts`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    saga_slots: usize,
     #[serde(skip)]
     events: Vec<SagaEvent>,
     /// Sagas archived since the caller last took them.
@@ -101,6 +105,10 @@ impl Default for SagaEngine {
     fn default() -> Self {
         Self::new(SagaConfig::default())
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Dates before this are treated as missing (epoch zero, parse accidents).
@@ -121,6 +129,7 @@ impl SagaEngine {
             clock: None,
             apart: BTreeSet::new(),
             feed_stats: HashMap::new(),
+            saga_slots: 0,
             events: Vec::new(),
             archived: Vec::new(),
         }
@@ -143,9 +152,13 @@ impl SagaEngine {
         serde_json::to_string(self)
     }
 
-    /// Restore a state saved by [`SagaEngine::to_json`].
+    /// Restore a state saved by [`SagaEngine::to_json`]. Every saga counts
+    /// as changed, so that a following [`SagaEngine::to_parts`] writes them
+    /// all.
     pub fn from_json(s: &str) -> serde_json::Result<Self> {
-        serde_json::from_str(s)
+        let mut e: SagaEngine = serde_json::from_str(s)?;
+        e.sagas.touch_all();
+        Ok(e)
     }
 
     /// The latest effective item time seen.
