@@ -40,6 +40,23 @@ macro_rules! generic_methods {
 }
 pub(crate) use generic_methods;
 
+/// Deletes the rows of `$table` whose `id` is in `$ids` (`u64`s), in
+/// statements of [`crate::state::IDS_PER_STATEMENT`] ids, inside `$tx`.
+macro_rules! delete_ids {
+    ($tx:ident, $table:literal, $ids:expr) => {
+        for chunk in $ids.chunks(crate::state::IDS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(concat!("DELETE FROM ", $table, " WHERE id IN ("));
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id as i64);
+            }
+            q.push(")");
+            q.build().persistent(false).execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use delete_ids;
+
 /// The head of the statement that saves feed states, up to the rows:
 /// both backends' `save_feed_states` bind the same columns, SQLite as
 /// multi-row `VALUES`, PostgreSQL as one `unnest` of arrays. A macro, not a
@@ -325,15 +342,7 @@ macro_rules! impl_store {
             ) -> anyhow::Result<()> {
                 // One transaction: a page never sees half a save.
                 let mut tx = self.pool.begin().await?;
-                for chunk in gone.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new("DELETE FROM saga_list WHERE id IN (");
-                    let mut sep = q.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(*id as i64);
-                    }
-                    q.push(")");
-                    q.build().persistent(false).execute(&mut *tx).await?;
-                }
+                crate::shared::delete_ids!(tx, "saga_list", gone);
                 for chunk in rows.chunks(500) {
                     let mut q =
                         sqlx::QueryBuilder::new("INSERT INTO saga_list (id, grp, last_seen, body) ");
@@ -454,15 +463,7 @@ macro_rules! impl_store {
                 .bind(chrono::Utc::now())
                 .execute(&mut *tx)
                 .await?;
-                for chunk in gone.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new("DELETE FROM saga_live WHERE id IN (");
-                    let mut sep = q.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(*id as i64);
-                    }
-                    q.push(")");
-                    q.build().persistent(false).execute(&mut *tx).await?;
-                }
+                crate::shared::delete_ids!(tx, "saga_live", gone);
                 for chunk in rows.chunks(500) {
                     let mut q = sqlx::QueryBuilder::new("INSERT INTO saga_live (id, body) ");
                     q.push_values(chunk, |mut b, (id, body)| {
