@@ -105,9 +105,10 @@ for N in $SIZES; do
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
   sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
   size=$(du -m "$DB" | cut -f1)
-  # The engine's state: its core document and its live sagas' rows.
+  # The engine's state: its core document, its live sagas' and feeds' rows.
   state=$(sqlite3 "$DB" "SELECT printf('%.1f', ((SELECT length(value) FROM state WHERE key='saga-engine')
-    + (SELECT coalesce(sum(length(body)), 0) FROM saga_live)) / 1048576.0)" 2>/dev/null || echo "?")
+    + (SELECT coalesce(sum(length(body)), 0) FROM saga_live)
+    + (SELECT coalesce(sum(length(body)), 0) FROM saga_feeds)) / 1048576.0)" 2>/dev/null || echo "?")
   events=$(sqlite3 "$DB" "SELECT count(*) FROM saga_events" 2>/dev/null || echo "?")
   archived=$(sqlite3 "$DB" "SELECT count(*) FROM saga_archive" 2>/dev/null || echo "?")
   printf '| %s | %s | %s | %s | %s s | %s s | %s MB (engine state %s MB, %s sagas archived, %s saga events) |\n' \

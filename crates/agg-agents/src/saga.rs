@@ -169,8 +169,9 @@ struct Saga {
 
 /// Loads the engine from the store, or starts one with the tuned defaults.
 ///
-/// The state is a core document (`STATE_KEY`) and one row per live saga
-/// (`Store::saga_live_rows`), written by [`save_engine`]; a state saved
+/// The state is a core document (`STATE_KEY`), one row per live saga
+/// (`Store::saga_live_rows`) and one per feed's headline counts
+/// (`Store::saga_feed_rows`), written by [`save_engine`]; a state saved
 /// whole by an earlier version loads as it is, and its first save writes
 /// it in parts.
 pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
@@ -182,7 +183,7 @@ pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
     drop(json);
     if engine.needs_sagas() {
         engine
-            .fill_sagas(store.saga_live_rows().await?)
+            .fill(store.saga_live_rows().await?, store.saga_feed_rows().await?)
             .map_err(unreadable)?;
     }
     Ok(engine)
@@ -421,9 +422,13 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
     store.put_saga_archive(&bodies).await?;
     // The core and the sagas this save changed, not every live saga.
     let parts = engine.to_parts()?;
-    store
-        .save_saga_state(STATE_KEY, &parts.core, &parts.sagas, &parts.gone)
-        .await?;
+    let parts = agg_core::SagaStateParts {
+        core: &parts.core,
+        sagas: &parts.sagas,
+        gone: &parts.gone,
+        feeds: &parts.feeds,
+    };
+    store.save_saga_state(STATE_KEY, &parts).await?;
     write_saga_list(store, engine, touched, &archived).await?;
     let marks = SagaMarks {
         followed: engine

@@ -436,6 +436,20 @@ pub struct RetentionPlan {
     pub keep_sagas: Vec<u64>,
 }
 
+/// What one save of the saga engine writes (`agg_saga::StateParts`, as
+/// [`Store::save_saga_state`] takes it).
+#[derive(Clone, Copy, Debug)]
+pub struct SagaStateParts<'a> {
+    /// The engine without its sagas and feed counts (JSON).
+    pub core: &'a str,
+    /// Changed live sagas: `(id, JSON)`.
+    pub sagas: &'a [(u64, String)],
+    /// Sagas no longer live.
+    pub gone: &'a [u64],
+    /// Changed per-feed counts: `(feed key, JSON)`.
+    pub feeds: &'a [(String, String)],
+}
+
 /// One saga moved out of the saga engine's state (issue 23).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArchivedSagaRow {
@@ -626,18 +640,15 @@ pub trait Store: Send + Sync {
     /// The archived sagas among `ids` as `(id, body)`, by id (those with no
     /// row are left out).
     async fn saga_archive(&self, ids: &[u64]) -> anyhow::Result<Vec<(u64, String)>>;
-    /// Saves the saga engine's state in parts, in one transaction: `core`
-    /// under the state key `key`, the live sagas' rows in `rows` (id, JSON;
-    /// replacing rows of the same id), and removes the rows of `gone`.
-    async fn save_saga_state(
-        &self,
-        key: &str,
-        core: &str,
-        rows: &[(u64, String)],
-        gone: &[u64],
-    ) -> anyhow::Result<()>;
+    /// Saves the saga engine's state in parts, in one transaction: the
+    /// core under the state key `key`, the changed live sagas' and feeds'
+    /// rows (replacing rows of the same id or feed), and removes the rows
+    /// of the sagas gone.
+    async fn save_saga_state(&self, key: &str, parts: &SagaStateParts<'_>) -> anyhow::Result<()>;
     /// Every live saga row written by [`Store::save_saga_state`], by id.
     async fn saga_live_rows(&self) -> anyhow::Result<Vec<String>>;
+    /// Every per-feed row written by [`Store::save_saga_state`]: `(feed, body)`.
+    async fn saga_feed_rows(&self) -> anyhow::Result<Vec<(String, String)>>;
     /// Retention: forgets archived sagas whose newest item is older than
     /// `before`, with their saga list rows; returns how many.
     async fn prune_saga_archive(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;

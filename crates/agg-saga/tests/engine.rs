@@ -956,6 +956,7 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
     let mut live = SagaEngine::default();
     let mut core = String::new();
     let mut rows: std::collections::BTreeMap<u64, String> = Default::default();
+    let mut feeds: Vec<(String, String)> = Vec::new();
     for (d, day) in days.iter().enumerate() {
         let now = t0() + Duration::days(d as i64 + 1);
         let a = live.assign_batch(day, now);
@@ -965,7 +966,7 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         let mut e = if d == 0 {
             SagaEngine::default()
         } else {
-            SagaEngine::from_parts(&core, rows.values().cloned()).unwrap()
+            SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone()).unwrap()
         };
         let b = e.assign_batch(day, now);
         e.archive(now);
@@ -985,10 +986,17 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         for id in &parts.gone {
             assert!(rows.remove(id).is_some(), "day {d}: {id} had a row");
         }
+        for (f, body) in parts.feeds {
+            feeds.retain(|(g, _)| *g != f);
+            feeds.push((f, body));
+        }
         core = parts.core;
         assert!(!core.contains("\"members\""), "the core holds no saga");
+        let c: serde_json::Value = serde_json::from_str(&core).unwrap();
+        assert_eq!(c["feed_stats"], serde_json::json!({}), "nor feed counts");
+        assert!(!feeds.is_empty());
     }
-    let reloaded = SagaEngine::from_parts(&core, rows.values().cloned()).unwrap();
+    let reloaded = SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone()).unwrap();
     let doc = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
     assert_eq!(
         doc(&live.to_json().unwrap()),

@@ -447,9 +447,7 @@ macro_rules! impl_store {
             async fn save_saga_state(
                 &self,
                 key: &str,
-                core: &str,
-                rows: &[(u64, String)],
-                gone: &[u64],
+                parts: &agg_core::SagaStateParts<'_>,
             ) -> anyhow::Result<()> {
                 // One transaction: a reader never sees a core whose sagas
                 // are half written.
@@ -459,12 +457,12 @@ macro_rules! impl_store {
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
                 )
                 .bind(key)
-                .bind(core)
+                .bind(parts.core)
                 .bind(chrono::Utc::now())
                 .execute(&mut *tx)
                 .await?;
-                crate::shared::delete_ids!(tx, "saga_live", gone);
-                for chunk in rows.chunks(500) {
+                crate::shared::delete_ids!(tx, "saga_live", parts.gone);
+                for chunk in parts.sagas.chunks(500) {
                     let mut q = sqlx::QueryBuilder::new("INSERT INTO saga_live (id, body) ");
                     q.push_values(chunk, |mut b, (id, body)| {
                         b.push_bind(*id as i64).push_bind(body.as_str());
@@ -472,8 +470,25 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (id) DO UPDATE SET body = excluded.body");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
+                for chunk in parts.feeds.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO saga_feeds (feed, body) ");
+                    q.push_values(chunk, |mut b, (feed, body)| {
+                        b.push_bind(feed.as_str()).push_bind(body.as_str());
+                    });
+                    q.push(" ON CONFLICT (feed) DO UPDATE SET body = excluded.body");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn saga_feed_rows(&self) -> anyhow::Result<Vec<(String, String)>> {
+                let rows = sqlx::query("SELECT feed, body FROM saga_feeds ORDER BY feed")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("feed")?, r.try_get("body")?)))
+                    .collect()
             }
 
             async fn saga_live_rows(&self) -> anyhow::Result<Vec<String>> {

@@ -1485,31 +1485,52 @@ async fn archived_sagas_are_kept_by_id_replaced_and_pruned_by_age() {
     }
 }
 
-/// The saga engine's state in parts (issue 23): the core under its key and
-/// live saga rows, written in one call, rows replaced and removed by id,
-/// read back in id order. The same on both backends.
+/// The saga engine's state in parts (issue 23): the core under its key,
+/// live saga rows and per-feed rows, written in one call, rows replaced
+/// and removed by id, read back in order. The same on both backends.
 #[tokio::test]
 async fn the_saga_state_is_saved_in_parts() {
+    use agg_core::SagaStateParts;
     for (_d, s) in backends().await {
         assert!(s.saga_live_rows().await.unwrap().is_empty());
+        assert!(s.saga_feed_rows().await.unwrap().is_empty());
         let rows: Vec<(u64, String)> = (1..=700u64).map(|i| (i, format!("s{i}"))).collect();
-        s.save_saga_state("engine", "core-1", &rows, &[])
-            .await
-            .unwrap();
+        let feeds: Vec<(String, String)> =
+            vec![("b".into(), "fb".into()), ("a".into(), "fa".into())];
+        let parts = SagaStateParts {
+            core: "core-1",
+            sagas: &rows,
+            gone: &[],
+            feeds: &feeds,
+        };
+        s.save_saga_state("engine", &parts).await.unwrap();
         assert_eq!(
             s.load_state("engine").await.unwrap().as_deref(),
             Some("core-1")
         );
         assert_eq!(s.saga_live_rows().await.unwrap().len(), 700);
-        s.save_saga_state("engine", "core-2", &[(2, "two".into())], &[1, 3, 999])
-            .await
-            .unwrap();
+        let two = [(2, "two".to_string())];
+        let feeds2 = [("b".to_string(), "fb2".to_string())];
+        let parts = SagaStateParts {
+            core: "core-2",
+            sagas: &two,
+            gone: &[1, 3, 999],
+            feeds: &feeds2,
+        };
+        s.save_saga_state("engine", &parts).await.unwrap();
         let live = s.saga_live_rows().await.unwrap();
         assert_eq!(live.len(), 698);
         assert_eq!(live[..2], ["two".to_string(), "s4".to_string()]);
         assert_eq!(
             s.load_state("engine").await.unwrap().as_deref(),
             Some("core-2")
+        );
+        assert_eq!(
+            s.saga_feed_rows().await.unwrap(),
+            [
+                ("a".to_string(), "fa".to_string()),
+                ("b".to_string(), "fb2".to_string())
+            ]
         );
     }
 }

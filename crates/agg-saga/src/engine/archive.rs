@@ -256,6 +256,8 @@ pub struct StateParts {
     pub sagas: Vec<(u64, String)>,
     /// Sagas no longer live (archived since): their rows go.
     pub gone: Vec<u64>,
+    /// Feeds whose headline counts changed: `(feed key, JSON)`.
+    pub feeds: Vec<(String, String)>,
 }
 
 impl SagaEngine {
@@ -273,15 +275,25 @@ impl SagaEngine {
                 None => gone.push(u64::from(i) + 1),
             }
         }
+        let changed_feeds = std::mem::take(&mut self.feed_stats.1);
+        let mut feeds = Vec::with_capacity(changed_feeds.len());
+        for f in changed_feeds {
+            if let Some(st) = self.feed_stats.get(&f) {
+                feeds.push((f, serde_json::to_string(st)?));
+            }
+        }
         let slots = std::mem::take(&mut self.sagas);
+        let feed_table = std::mem::take(&mut self.feed_stats);
         self.saga_slots = slots.len();
         let core = serde_json::to_string(self);
         self.saga_slots = 0;
         self.sagas = slots;
+        self.feed_stats = feed_table;
         Ok(StateParts {
             core: core?,
             sagas,
             gone,
+            feeds,
         })
     }
 
@@ -290,9 +302,10 @@ impl SagaEngine {
     pub fn from_parts(
         core: &str,
         sagas: impl IntoIterator<Item = String>,
+        feeds: impl IntoIterator<Item = (String, String)>,
     ) -> serde_json::Result<Self> {
         let mut e = SagaEngine::from_stored(core)?;
-        e.fill_sagas(sagas)?;
+        e.fill(sagas, feeds)?;
         Ok(e)
     }
 
@@ -304,24 +317,29 @@ impl SagaEngine {
     pub fn from_stored(s: &str) -> serde_json::Result<Self> {
         let mut e: SagaEngine = serde_json::from_str(s)?;
         if e.saga_slots == 0 {
-            // Whole: its first save in parts writes every saga.
-            e.sagas.touch_all();
+            // Whole: its first save in parts writes every saga and feed.
+            e.touch_all();
         }
         Ok(e)
     }
 
     /// Whether this is a core read by [`SagaEngine::from_stored`] whose
-    /// sagas are still to be put in ([`SagaEngine::fill_sagas`]).
+    /// sagas and feed counts are still to be put in ([`SagaEngine::fill`]).
     pub fn needs_sagas(&self) -> bool {
         self.saga_slots > 0
     }
 
-    /// Put in a core's live sagas (their rows, as [`SagaEngine::to_parts`]
-    /// wrote them); slots without a row are archived sagas.
-    pub fn fill_sagas(
+    /// Put in a core's live sagas and per-feed counts (their rows, as
+    /// [`SagaEngine::to_parts`] wrote them); slots without a row are
+    /// archived sagas.
+    pub fn fill(
         &mut self,
         sagas: impl IntoIterator<Item = String>,
+        feeds: impl IntoIterator<Item = (String, String)>,
     ) -> serde_json::Result<()> {
+        for (f, body) in feeds {
+            self.feed_stats.0.insert(f, serde_json::from_str(&body)?);
+        }
         let mut slots: Vec<Option<Box<Saga>>> = vec![None; self.saga_slots];
         for body in sagas {
             let s: Saga = serde_json::from_str(&body)?;

@@ -257,7 +257,7 @@ impl SagaEngine {
             // Counted over headlines only, the text the one-feed match reads:
             // counted over bodies too, a story's own words that its follow-ups
             // repeat in their text became "the feed's vocabulary" and split it.
-            let st = self.feed_stats.entry(f.clone()).or_default();
+            let st = self.feed_stats.entry(f);
             st.docs += 1;
             for &(id, _) in title_v {
                 if let Some(n) = st.df.get_mut(&id) {
