@@ -756,8 +756,10 @@ pub trait Store: Send + Sync {
         agent: Option<&str>,
         item: Option<i64>,
     ) -> anyhow::Result<u64>;
-    /// The embedding model whose vectors were stored last: agents that use
-    /// cached vectors without loading the model (sagas) read this model's.
+    /// The embedding model whose vectors were stored last (the most among
+    /// the newest thousand, so the answer does not flicker while both
+    /// models are written): agents that use cached vectors without loading
+    /// the model (sagas) read this model's.
     async fn latest_embedding_model(&self) -> anyhow::Result<Option<String>>;
 
     // issue 23: history

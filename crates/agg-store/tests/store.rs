@@ -192,6 +192,31 @@ async fn a_key_repeated_within_a_batch_is_one_row_with_the_last_content() {
 }
 
 #[tokio::test]
+async fn the_latest_embedding_model_is_the_one_of_the_newest_vectors() {
+    for (_d, s) in backends().await {
+        assert_eq!(s.latest_embedding_model().await.unwrap(), None);
+        let mut batch: Vec<Item> = (0..2700).map(|n| item(&format!("k{n}"), "x", 1)).collect();
+        s.upsert_items(&mut batch).await.unwrap();
+        let ids: Vec<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
+        let rows = |r: std::ops::Range<usize>| -> Vec<(i64, Vec<f32>)> {
+            ids[r].iter().map(|&id| (id, vec![1.0])).collect()
+        };
+        s.put_embeddings("old", &rows(0..1500)).await.unwrap();
+        assert_eq!(
+            s.latest_embedding_model().await.unwrap().as_deref(),
+            Some("old")
+        );
+        // A new model embeds the next 1,200 items: fewer vectors than the
+        // old one has in all, but every one of the newest thousand.
+        s.put_embeddings("new", &rows(1500..2700)).await.unwrap();
+        assert_eq!(
+            s.latest_embedding_model().await.unwrap().as_deref(),
+            Some("new")
+        );
+    }
+}
+
+#[tokio::test]
 async fn large_batches_get_every_id() {
     for (_d, s) in backends().await {
         // More than one SELECT and one INSERT chunk, half already stored.
