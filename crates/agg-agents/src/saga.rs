@@ -176,15 +176,23 @@ struct Saga {
 /// it in parts.
 pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
     let unreadable = |e: serde_json::Error| anyhow::anyhow!("stored saga state is unreadable: {e}");
+    let t = std::time::Instant::now();
     let Some(json) = store.load_state(STATE_KEY).await? else {
         return Ok(SagaEngine::new(SagaConfig::default()));
     };
+    let read_core = t.elapsed();
     let mut engine = SagaEngine::from_stored(&json).map_err(unreadable)?;
     drop(json);
+    let parsed_core = t.elapsed();
     if engine.needs_sagas() {
-        engine
-            .fill(store.saga_live_rows().await?, store.saga_feed_rows().await?)
-            .map_err(unreadable)?;
+        let (sagas, feeds) = (store.saga_live_rows().await?, store.saga_feed_rows().await?);
+        let read_rows = t.elapsed();
+        engine.fill(sagas, feeds).map_err(unreadable)?;
+        // The daily cost of a run with new items (issue 23), by phase.
+        tracing::debug!(
+            ?read_core, ?parsed_core, ?read_rows, filled = ?t.elapsed(),
+            "saga state loaded"
+        );
     }
     Ok(engine)
 }
@@ -381,6 +389,7 @@ async fn write_saga_list(
 /// Merges and splits (by the user, or automatic merges of two fragments of
 /// one story) move items between sagas: their stored membership follows.
 pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
     let mut moved = Vec::new();
     let mut events = Vec::new();
     let mut touched = std::collections::BTreeSet::new();
@@ -428,8 +437,15 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         gone: &parts.gone,
         feeds: &parts.feeds,
     };
+    let state_ready = t.elapsed();
     store.save_saga_state(STATE_KEY, &parts).await?;
+    let state_saved = t.elapsed();
     write_saga_list(store, engine, touched, &archived).await?;
+    tracing::debug!(
+        ?state_ready, ?state_saved, listed = ?t.elapsed(),
+        core_bytes = parts.core.len(), saga_rows = parts.sagas.len(), feed_rows = parts.feeds.len(),
+        "saga state saved"
+    );
     let marks = SagaMarks {
         followed: engine
             .sagas()
@@ -589,7 +605,9 @@ impl Saga {
 
     /// Assigns `items` to sagas and stores the result; the engine is held.
     async fn assign(&self, ctx: &RunCtx, items: &mut [agg_core::Item]) -> anyhow::Result<()> {
+        let t = std::time::Instant::now();
         let mut engine = load_engine(ctx.store.as_ref()).await?;
+        let loaded = t.elapsed();
         // The saga windows' clock (pinned by `AGG_NOW` in tests and demos).
         let now = agg_core::clock::now()?;
         let mut rows = Vec::with_capacity(items.len());
@@ -640,8 +658,11 @@ impl Saga {
         if !ctx.dry_run {
             ctx.store.set_item_sagas(&membership).await?;
             // Long-quiet sagas leave the state every run loads (issue 23).
+            let assigned = t.elapsed();
             engine.archive(now);
+            let archived = t.elapsed();
             save_engine(ctx.store.as_ref(), &mut engine).await?;
+            tracing::debug!(agent = %ctx.agent, ?loaded, ?assigned, ?archived, saved = ?t.elapsed(), "saga step");
             let scores: Vec<agg_core::ScoreRow> = items
                 .iter()
                 .filter(|i| i.saga.as_ref().is_some_and(|s| s.followed || s.muted))

@@ -82,13 +82,98 @@ pub fn unit(v: &[f32]) -> Option<Vec<f32>> {
 ///
 /// IDF is computed from the counts seen so far, so early items get flatter
 /// weights; that is the price of never looking ahead, and it fades quickly.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+///
+/// Saved as its terms in id order and the packed counts (see
+/// [`VocabForm`]): a year of items is ~630,000 terms, and read back as a
+/// JSON map of term to id it was two thirds of the time a daily run spent
+/// reading the engine's core (issue 23).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "VocabForm")]
 pub struct Vocabulary {
     ids: HashMap<String, u32>,
     df: Vec<u32>,
     /// First byte of each term's key: its kind prefix (`w`, `b`, `e`).
     kinds: Vec<u8>,
     docs: u64,
+}
+
+/// The saved forms of a [`Vocabulary`]: `terms` (every term, in id order)
+/// and `df` (base64 of little-endian `u32`s), written since issue 23; or
+/// `ids` (a map of term to id) and `df` as numbers, as earlier versions
+/// wrote it. A term's kind is its first byte, so `kinds` is derived.
+#[derive(Deserialize)]
+struct VocabForm {
+    #[serde(default)]
+    terms: Option<Vec<String>>,
+    #[serde(default)]
+    ids: Option<HashMap<String, u32>>,
+    df: Counts,
+    docs: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Counts {
+    Packed(String),
+    Numbers(Vec<u32>),
+}
+
+impl TryFrom<VocabForm> for Vocabulary {
+    type Error = String;
+    fn try_from(f: VocabForm) -> Result<Self, String> {
+        let df = match f.df {
+            Counts::Numbers(v) => v,
+            Counts::Packed(s) => unpack::<4, serde::de::value::Error>(&s, "counts")
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(u32::from_le_bytes)
+                .collect(),
+        };
+        let mut kinds = vec![b'?'; df.len()];
+        let ids = match (f.terms, f.ids) {
+            (Some(terms), _) => {
+                let mut ids = HashMap::with_capacity(terms.len());
+                for (i, t) in terms.into_iter().enumerate() {
+                    ids.insert(t, i as u32);
+                }
+                ids
+            }
+            (None, Some(ids)) => ids,
+            (None, None) => return Err("a vocabulary has neither terms nor ids".into()),
+        };
+        for (t, &i) in &ids {
+            match kinds.get_mut(i as usize) {
+                Some(k) => *k = t.as_bytes().first().copied().unwrap_or(b'?'),
+                None => return Err(format!("term id {i} has no count ({} counts)", df.len())),
+            }
+        }
+        if ids.len() != df.len() {
+            return Err(format!("{} terms but {} counts", ids.len(), df.len()));
+        }
+        Ok(Vocabulary {
+            ids,
+            df,
+            kinds,
+            docs: f.docs,
+        })
+    }
+}
+
+impl Serialize for Vocabulary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        use serde::ser::SerializeStruct as _;
+        let mut terms = vec![""; self.df.len()];
+        for (t, &i) in &self.ids {
+            terms[i as usize] = t;
+        }
+        let df: Vec<u8> = self.df.iter().flat_map(|c| c.to_le_bytes()).collect();
+        let mut st = s.serialize_struct("Vocabulary", 3)?;
+        st.serialize_field("terms", &terms)?;
+        st.serialize_field("df", &base64::engine::general_purpose::STANDARD.encode(df))?;
+        st.serialize_field("docs", &self.docs)?;
+        st.end()
+    }
 }
 
 impl Vocabulary {
@@ -424,5 +509,46 @@ mod tests {
         assert!((exact - kept).abs() < 1e-3, "{exact} vs {kept}");
         assert!((dense_dot_half(&a, &to_half(&a)) - 1.0).abs() < 1e-3);
         assert_eq!(dense_dot_half(&a, &to_half(&b[..383])), 0.0);
+    }
+
+    fn terms(words: &[&str]) -> Vec<(String, f32)> {
+        words.iter().map(|w| (w.to_string(), 1.0)).collect()
+    }
+
+    #[test]
+    fn a_vocabulary_saves_its_terms_in_id_order_and_reads_the_older_map() {
+        let mut v = Vocabulary::default();
+        v.vectorise(&terms(&["w:strike", "e:Harbour Board", "w:port"]));
+        v.vectorise(&terms(&["w:strike", "b:strike \"ends\""]));
+        let saved = serde_json::to_value(&v).unwrap();
+        assert_eq!(
+            saved["terms"],
+            serde_json::json!(["w:strike", "e:Harbour Board", "w:port", "b:strike \"ends\""])
+        );
+        assert!(saved["df"].is_string() && saved.get("ids").is_none());
+        let back: Vocabulary = serde_json::from_value(saved.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), saved);
+        for (term, df) in [
+            ("w:strike", 2),
+            ("e:Harbour Board", 1),
+            ("b:strike \"ends\"", 1),
+        ] {
+            assert_eq!(back.df_of(term), df, "{term}");
+        }
+        assert!(back.is_word(0) && !back.is_word(1) && back.is_word(2) && !back.is_word(3));
+        assert_eq!(back.docs(), 2);
+        // The form earlier versions wrote: a map of term to id, counts and
+        // kinds as numbers.
+        let old = serde_json::json!({
+            "ids": {"w:strike": 0, "e:Harbour Board": 1, "w:port": 2, "b:strike \"ends\"": 3},
+            "df": [2, 1, 1, 1], "kinds": [119, 101, 119, 98], "docs": 2
+        });
+        let read: Vocabulary = serde_json::from_value(old).unwrap();
+        assert_eq!(serde_json::to_value(&read).unwrap(), saved);
+        assert!(read.is_word(2) && !read.is_word(3));
+        // Counts that do not match the terms are an error, not a panic later.
+        let short = serde_json::json!({"terms": ["w:a", "w:b"], "df": [1], "docs": 1});
+        let err = serde_json::from_value::<Vocabulary>(short).unwrap_err();
+        assert!(err.to_string().contains("term id 1 has no count"), "{err}");
     }
 }
