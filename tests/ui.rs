@@ -764,6 +764,16 @@ fn items_are_ranked_by_score_explained_and_open_as_an_item_page() {
         one.contains("href=\"/ui/item/"),
         "titles link to items: {one}"
     );
+    // "N items from M outlets", each noun agreeing with its number.
+    let meta = &one[one.find("<p class=\"meta\">").expect("saga meta line")..];
+    for (count, noun) in [(" · ", " item"), (" from ", " outlet")] {
+        let n = meta[..meta.find(noun).unwrap()]
+            .rsplit(count)
+            .next()
+            .unwrap();
+        let plural = meta[meta.find(noun).unwrap() + noun.len()..].starts_with('s');
+        assert_eq!(plural, n != "1", "{noun} after {n}: {meta}");
+    }
     measure(&format!("{base}/ui/sagas/{saga}"), 390, "ui-saga-390");
     drop(srv);
 }

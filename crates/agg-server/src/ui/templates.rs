@@ -100,7 +100,7 @@ const SAGAS: &str = r#"{% extends "layout" %}{% block body %}
 {% if prev or next %}<p class="pager">{% if prev %}<a rel="prev" href="{{ prev }}">← previous page</a>{% endif %}{% if prev and next %} · {% endif %}{% if next %}<a rel="next" href="{{ next }}">next page →</a>{% endif %}</p>{% endif %}{% endblock %}"#;
 
 const SAGA: &str = r#"{% extends "layout" %}{% block body %}
-<p class="meta">{{ s.range }} · {{ s.status }} · {{ s.items }} items from {{ s.outlets }} outlets{% if s.outlet_names %} ({{ s.outlet_names|join(", ") }}){% endif %} · <a href="/sagas/{{ s.id }}.xml">RSS</a> · <a href="/sagas/{{ s.id }}.atom">Atom</a></p>
+<p class="meta">{{ s.range }} · {{ s.status }} · {{ s.items }} item{% if s.items != 1 %}s{% endif %} from {{ s.outlets }} outlet{% if s.outlets != 1 %}s{% endif %}{% if s.outlet_names %} ({{ s.outlet_names|join(", ") }}){% endif %} · <a href="/sagas/{{ s.id }}.xml">RSS</a> · <a href="/sagas/{{ s.id }}.atom">Atom</a></p>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.followed %}unfollow{% else %}follow{% endif %}"><button>{% if s.followed %}Unfollow{% else %}Follow{% endif %}</button></form>
 <form class="inline" method="post" action="/ui/sagas/{{ s.id }}/{% if s.muted %}unmute{% else %}mute{% endif %}"><button>{% if s.muted %}Unmute{% else %}Mute{% endif %}</button></form>
 <table class="timeline">{% for m in timeline %}<tr><td class="meta">{{ m.time }}</td><td>{{ m.source }}</td><td>{% if m.item %}<a href="/ui/item/{{ m.item }}">{{ m.title }}</a>{% else %}{{ m.title }}{% endif %}</td></tr>{% endfor %}</table>
