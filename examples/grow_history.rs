@@ -32,6 +32,9 @@ use std::time::Instant;
 use agg_core::Item;
 use chrono::{DateTime, Duration, Utc};
 
+/// State key: how many synthetic items this store was given.
+const GROWN_KEY: &str = "bench:grown";
+
 /// A small deterministic generator (xorshift64*): the benchmark's store is
 /// the same on every machine, and no crate is needed for it.
 struct Rng(u64);
@@ -122,12 +125,20 @@ async fn main() -> anyhow::Result<()> {
         .parse()?;
     let per_day: Option<f64> = args.get(5).map(|s| s.parse()).transpose()?;
     let store = agg_store::open(db).await?;
-    let have = store
-        .count_items(&agg_core::ItemQuery {
-            source: Some("synthetic".into()),
-            ..Default::default()
-        })
-        .await?;
+    // How many items were grown: noted at the end of each growth, since
+    // retention (`benches/history/year.sh`) deletes some; a store grown by
+    // an older version has no note and has all it was given.
+    let have = match store.load_state(GROWN_KEY).await? {
+        Some(n) => n.parse()?,
+        None => {
+            store
+                .count_items(&agg_core::ItemQuery {
+                    source: Some("synthetic".into()),
+                    ..Default::default()
+                })
+                .await?
+        }
+    };
     if have >= target {
         eprintln!("{db}: {have} synthetic items already");
         return Ok(());
@@ -262,6 +273,7 @@ async fn main() -> anyhow::Result<()> {
     }
     engine.archive(now);
     agg_agents::saga::save_engine(store.as_ref(), &mut engine).await?;
+    store.save_state(GROWN_KEY, &n.to_string()).await?;
     lease.release().await?;
     eprintln!("{db}: grown to {n} items in {:.0?}", t0.elapsed());
     Ok(())

@@ -23,21 +23,11 @@
 # after on the same data (a store grown by older code is migrated by newer).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REPO=$PWD
 SIZES=${SIZES:-"20000 100000"}
 PROFILE=${PROFILE:-debug}
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 NOW=2026-11-26T07:00:00Z
 [ -x /usr/bin/time ] || { echo "GNU time missing: apt-get install -y time"; exit 2; }
-flag=""; [ "$PROFILE" = release ] && flag="--release"
-echo "building ($PROFILE)…" >&2
-cargo build $flag -q -p agg --bin agg --example grow_history
-WORK=${KEEP:-$(mktemp -d /tmp/agg-history-bench.XXXXXX)}
-mkdir -p "$WORK/bin"
-# Copies: a build during the benchmark must not swap the binary under it.
-cp "$TARGET/$PROFILE/agg" "$TARGET/$PROFILE/examples/grow_history" "$WORK/bin/"
-AGG=$WORK/bin/agg
-GROW=$WORK/bin/grow_history
+. benches/history/build.sh agg-history-bench
 SERVER_PID=
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; [ -z "${KEEP:-}" ] && rm -rf "$WORK"; true; }
 trap cleanup EXIT

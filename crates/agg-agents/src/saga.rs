@@ -414,7 +414,9 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         let saga = named.clone().next().unwrap_or(0);
         events.push((saga, name, json.to_string()));
     }
-    store.log_saga_events(&events).await?;
+    store
+        .log_saga_events(&events, agg_core::clock::current())
+        .await?;
     // The archived sagas are stored before the state that no longer holds
     // them: a crash in between leaves them in both, never in neither.
     let archived = engine.take_archived();

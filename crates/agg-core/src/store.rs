@@ -763,14 +763,15 @@ pub trait Store: Send + Sync {
     async fn latest_embedding_model(&self) -> anyhow::Result<Option<String>>;
 
     // issue 23: history
-    /// Appends saga events `(saga, event, detail)`, one statement per batch
-    /// (a merge-heavy run logs thousands).
-    async fn log_saga_events(&self, events: &[(u64, String, String)]) -> anyhow::Result<()> {
-        for (saga, event, detail) in events {
-            self.log_saga_event(*saga, event, detail).await?;
-        }
-        Ok(())
-    }
+    /// Appends saga events `(saga, event, detail)` that happened `at`, one
+    /// statement per batch (a merge-heavy run logs thousands). `at` is the
+    /// run's clock (`agg_core::clock`), so that a run at `--now` and the
+    /// retention that prunes by that clock agree on an event's age.
+    async fn log_saga_events(
+        &self,
+        events: &[(u64, String, String)],
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
     /// Deletes saga events logged before `before`; returns how many. The log
     /// explains recent changes (`agg sagas show`); a year of it is noise.
     async fn prune_saga_events(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;

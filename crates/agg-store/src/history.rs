@@ -43,11 +43,11 @@ macro_rules! history_methods {
             pub(crate) async fn history_log_saga_events(
                 &self,
                 events: &[(u64, String, String)],
+                now: chrono::DateTime<chrono::Utc>,
             ) -> anyhow::Result<()> {
                 if events.is_empty() {
                     return Ok(());
                 }
-                let now = chrono::Utc::now();
                 let mut tx = self.write_tx().await?;
                 for chunk in events.chunks($crate::history::EVENTS_PER_INSERT) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(

@@ -718,8 +718,12 @@ macro_rules! impl_store {
         }
 
         // issue 23: history
-        async fn log_saga_events(&self, events: &[(u64, String, String)]) -> anyhow::Result<()> {
-            self.history_log_saga_events(events).await
+        async fn log_saga_events(
+            &self,
+            events: &[(u64, String, String)],
+            at: chrono::DateTime<chrono::Utc>,
+        ) -> anyhow::Result<()> {
+            self.history_log_saga_events(events, at).await
         }
         async fn prune_saga_events(&self, before: chrono::DateTime<chrono::Utc>) -> anyhow::Result<u64> {
             self.history_prune_saga_events(before).await

@@ -1003,25 +1003,38 @@ async fn retention_thins_deletes_with_tombstones_and_keeps_what_matters() {
     }
 }
 
-/// Saga events are written in batches and pruned by age.
+/// Saga events are written in batches, stamped with the time given (the
+/// run's clock, which `--now` pins), and pruned by that age.
 #[tokio::test]
 async fn saga_events_are_batched_and_pruned() {
     for (_d, s) in backends().await {
         let events: Vec<(u64, String, String)> = (0..1234u64)
             .map(|i| (i, "created".to_string(), format!("{{\"saga\":{i}}}")))
             .collect();
-        s.log_saga_events(&events).await.unwrap();
+        // A run at --now 1 March, and one today.
+        let march: chrono::DateTime<Utc> = "2026-03-01T07:00:00Z".parse().unwrap();
+        s.log_saga_events(&events[..1000], march).await.unwrap();
+        s.log_saga_events(&events[1000..], Utc::now())
+            .await
+            .unwrap();
         assert_eq!(
-            s.prune_saga_events(Utc::now() - chrono::Duration::days(1))
+            s.prune_saga_events(march - chrono::Duration::days(1))
                 .await
                 .unwrap(),
             0
         );
         assert_eq!(
+            s.prune_saga_events(march + chrono::Duration::days(30))
+                .await
+                .unwrap(),
+            1000,
+            "retention at the March run's clock prunes its events, not today's"
+        );
+        assert_eq!(
             s.prune_saga_events(Utc::now() + chrono::Duration::seconds(1))
                 .await
                 .unwrap(),
-            1234
+            234
         );
     }
 }
