@@ -11,10 +11,14 @@ use agg_core::Store;
 /// failed; a skipped or empty pass is not worth a line.
 pub fn report(r: &Retention) {
     match r {
-        Retention::Applied { days, report: r } if r.thinned + r.deleted + r.sagas > 0 => eprintln!(
-            "retention ({days} days): {} items thinned, {} deleted, {} kept; {} archived sagas forgotten",
-            r.thinned, r.deleted, r.kept, r.sagas
-        ),
+        Retention::Applied { days, report: r }
+            if r.thinned + r.deleted + r.sagas + r.tombstones > 0 =>
+        {
+            eprintln!(
+                "retention ({days} days): {} items thinned, {} deleted, {} kept; {} archived sagas and {} tombstones forgotten",
+                r.thinned, r.deleted, r.kept, r.sagas, r.tombstones
+            )
+        }
         Retention::Failed { error, .. } => {
             eprintln!("retention failed (the run is done): {error:#}")
         }
@@ -28,12 +32,12 @@ pub async fn gc(store: &dyn Store, days: u32, json: bool) -> anyhow::Result<Exit
     if json {
         println!(
             "{}",
-            serde_json::json!({"days": days, "thinned": r.thinned, "deleted": r.deleted, "kept": r.kept, "sagas": r.sagas})
+            serde_json::json!({"days": days, "thinned": r.thinned, "deleted": r.deleted, "kept": r.kept, "sagas": r.sagas, "tombstones": r.tombstones})
         );
     } else {
         println!(
-            "retention ({days} days): {} items thinned, {} deleted, {} kept (followed sagas, likes); {} archived sagas forgotten",
-            r.thinned, r.deleted, r.kept, r.sagas
+            "retention ({days} days): {} items thinned, {} deleted, {} kept (followed sagas, likes); {} archived sagas and {} tombstones forgotten",
+            r.thinned, r.deleted, r.kept, r.sagas, r.tombstones
         );
         println!("the database file keeps its size; `sqlite3 FILE VACUUM` gives the space back");
     }

@@ -48,6 +48,7 @@ pub fn plan(days: u32, now: DateTime<Utc>, keep_sagas: Vec<u64>) -> RetentionPla
         thin_before: now - Duration::days((days / 2).max(1)),
         delete_before: now - Duration::days(days),
         keep_sagas,
+        now,
     }
 }
 

@@ -430,10 +430,16 @@ pub struct RetentionPlan {
     pub thin_before: DateTime<Utc>,
     /// Items first fetched before this are deleted and their keys
     /// remembered (tombstones), so that a feed still carrying one does not
-    /// bring it back as new.
+    /// bring it back as new. A tombstone lasts while feeds offer its key:
+    /// one not offered since this cutoff is forgotten (a year of them was
+    /// 80 MB that nothing needed).
     pub delete_before: DateTime<Utc>,
     /// Items of these sagas are kept whole (followed sagas).
     pub keep_sagas: Vec<u64>,
+    /// The time of this pass (the run's clock): new tombstones are stamped
+    /// with it, and tombstones no feed offered since `delete_before` are
+    /// forgotten.
+    pub now: DateTime<Utc>,
 }
 
 /// What one save of the saga engine writes (`agg_saga::StateParts`, as
@@ -472,6 +478,9 @@ pub struct RetentionReport {
     /// Archived sagas forgotten (all their items past the period).
     #[serde(default)]
     pub sagas: u64,
+    /// Tombstones forgotten: no feed offered their key for the period.
+    #[serde(default)]
+    pub tombstones: u64,
 }
 
 /// One ledger entry to write.

@@ -117,7 +117,7 @@ macro_rules! history_methods {
                 plan: &agg_core::store::RetentionPlan,
             ) -> anyhow::Result<agg_core::store::RetentionReport> {
                 let mut report = agg_core::store::RetentionReport::default();
-                let now = chrono::Utc::now();
+                let now = plan.now;
                 // Vectors and bodies first: they are most of the bytes, and
                 // an item without them is still listed and found by title.
                 let mut after = 0;
@@ -155,10 +155,10 @@ macro_rules! history_methods {
                     }
                     let mut tx = self.write_tx().await?;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO item_tombstones (key, deleted) ",
+                        "INSERT INTO item_tombstones (key, deleted, seen) ",
                     );
                     qb.push_values(&batch, |mut b, (_, key)| {
-                        b.push_bind(key.clone()).push_bind(now);
+                        b.push_bind(key.clone()).push_bind(now).push_bind(now);
                     });
                     qb.push(" ON CONFLICT (key) DO NOTHING");
                     qb.build().persistent(false).execute(&mut *tx).await?;
@@ -174,6 +174,18 @@ macro_rules! history_methods {
                     tx.commit().await?;
                     report.deleted += batch.len() as u64;
                 }
+                // Keys no feed offered for the whole period: a feed that
+                // still carries an item offers it on every fetch, which
+                // keeps its tombstone (`history_gone_in`).
+                let mut tx = self.write_tx().await?;
+                report.tombstones =
+                    sqlx::QueryBuilder::<$db>::new("DELETE FROM item_tombstones WHERE seen < ")
+                        .push_bind(plan.delete_before)
+                        .build()
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                tx.commit().await?;
                 // What stays past the cutoff because someone cares about it.
                 use sqlx::Row;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
@@ -211,7 +223,22 @@ macro_rules! history_methods {
                     .filter(|k| !stored.contains_key(*k))
                     .cloned()
                     .collect();
-                Self::history_tombstoned_in(tx, &unknown).await
+                let gone = Self::history_tombstoned_in(tx, &unknown).await?;
+                // Offered again: the tombstone is still needed.
+                let gone_keys: Vec<&String> = gone.iter().collect();
+                for chunk in gone_keys.chunks($crate::history::KEYS_PER_SELECT) {
+                    let mut qb =
+                        sqlx::QueryBuilder::<$db>::new("UPDATE item_tombstones SET seen = ");
+                    qb.push_bind(agg_core::clock::current());
+                    qb.push(" WHERE key IN (");
+                    let mut sep = qb.separated(", ");
+                    for k in chunk {
+                        sep.push_bind((*k).clone());
+                    }
+                    qb.push(")");
+                    qb.build().persistent(false).execute(&mut **tx).await?;
+                }
+                Ok(gone)
             }
 
             /// [`Self::history_tombstoned`] inside a transaction (the

@@ -961,6 +961,7 @@ async fn retention_thins_deletes_with_tombstones_and_keeps_what_matters() {
             thin_before: now - chrono::Duration::days(10),
             delete_before: now - chrono::Duration::days(60),
             keep_sagas: vec![7],
+            now,
         };
         let r = s.apply_retention(&plan).await.unwrap();
         assert_eq!((r.thinned, r.deleted, r.kept), (2, 1, 2), "{r:?}");
@@ -1000,6 +1001,45 @@ async fn retention_thins_deletes_with_tombstones_and_keeps_what_matters() {
         // A second pass finds nothing more to do.
         let r = s.apply_retention(&plan).await.unwrap();
         assert_eq!((r.thinned, r.deleted), (0, 0));
+    }
+}
+
+/// A tombstone lasts while a feed offers its key: one not offered for the
+/// retention period is forgotten, so tombstones do not grow with history.
+#[tokio::test]
+async fn tombstones_last_while_a_feed_offers_their_key() {
+    for (_d, s) in backends().await {
+        let now = Utc::now();
+        let then = now - chrono::Duration::days(50);
+        let old = |key: &str| {
+            let mut i = item(key, "x", 1);
+            i.fetched = then - chrono::Duration::days(100);
+            i
+        };
+        s.upsert_items(&mut [old("carried"), old("dropped")])
+            .await
+            .unwrap();
+        // Retention 50 days ago deleted both.
+        let plan = |at: chrono::DateTime<Utc>| agg_core::store::RetentionPlan {
+            thin_before: at - chrono::Duration::days(15),
+            delete_before: at - chrono::Duration::days(30),
+            keep_sagas: vec![],
+            now: at,
+        };
+        let r = s.apply_retention(&plan(then)).await.unwrap();
+        assert_eq!((r.deleted, r.tombstones), (2, 0), "{r:?}");
+        // One feed still carries "carried" today: not new, still remembered.
+        let mut again = vec![old("carried")];
+        assert_eq!(s.upsert_items(&mut again).await.unwrap(), 0);
+        // Today's retention: "dropped" was not offered for 50 days.
+        let r = s.apply_retention(&plan(now)).await.unwrap();
+        assert_eq!(r.tombstones, 1, "{r:?}");
+        let both = ["carried".to_string(), "dropped".to_string()];
+        let gone = s.tombstoned(&both).await.unwrap();
+        assert_eq!(gone.into_iter().collect::<Vec<_>>(), ["carried"]);
+        let mut again = vec![old("carried"), old("dropped")];
+        assert_eq!(s.upsert_items(&mut again).await.unwrap(), 1);
+        assert!(!again[0].is_new && again[1].is_new, "{again:?}");
     }
 }
 
@@ -1273,6 +1313,7 @@ async fn retention_keeps_saved_items_whole() {
             thin_before: now - chrono::Duration::days(10),
             delete_before: now - chrono::Duration::days(60),
             keep_sagas: vec![],
+            now,
         };
         let r = s.apply_retention(&plan).await.unwrap();
         assert_eq!((r.thinned, r.deleted, r.kept), (2, 2, 1), "{r:?}");
@@ -1370,6 +1411,7 @@ async fn full_text_search_finds_stored_words_and_forgets_deleted_items() {
             thin_before: now - chrono::Duration::days(10),
             delete_before: now - chrono::Duration::days(60),
             keep_sagas: vec![],
+            now,
         };
         let r = s.apply_retention(&plan).await.unwrap();
         assert_eq!(r.deleted, 1, "{r:?}");
