@@ -143,10 +143,17 @@ async fn show(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
     let engine = agg_app::sagas::read(store).await?;
     match cmd {
         SagasCmd::List { all, limit, json } => {
-            let mut sagas: Vec<_> = engine
-                .sagas()
-                .filter(|s| all || matches!(s.status, SagaStatus::Active))
-                .collect();
+            // Every saga comes from the stored list, which keeps archived
+            // ones; the active ones are live, so the engine has them.
+            let mut sagas: Vec<agg_saga::SagaListing> = if all {
+                agg_app::sagas::list_all(store).await?
+            } else {
+                engine
+                    .sagas()
+                    .filter(|s| matches!(s.status, SagaStatus::Active))
+                    .map(|s| s.listing())
+                    .collect()
+            };
             sagas.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
             sagas.truncate(limit);
             for s in sagas {
@@ -154,8 +161,8 @@ async fn show(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
                     println!(
                         "{}",
                         serde_json::json!({"id": s.id.0, "title": s.title, "status": status(s.status),
-                            "followed": s.followed, "muted": s.muted, "items": s.item_count(),
-                            "outlets": s.outlet_count(), "first_seen": s.first_seen, "last_seen": s.last_seen})
+                            "followed": s.followed, "muted": s.muted, "items": s.item_count,
+                            "outlets": s.outlet_count, "first_seen": s.first_seen, "last_seen": s.last_seen})
                     );
                 } else {
                     let flags = format!(
@@ -167,9 +174,9 @@ async fn show(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
                         "{:>5} {flags} {:<8} {:>3} items {:>2} outlets  {}  {}",
                         s.id.0,
                         status(s.status),
-                        s.item_count(),
-                        s.outlet_count(),
-                        s.date_range(),
+                        s.item_count,
+                        s.outlet_count,
+                        s.date_range,
                         s.title
                     );
                 }

@@ -124,6 +124,24 @@ pub async fn list_page(
     Ok(ListPage { rows, single, more })
 }
 
+/// Every saga, live or archived (merged ones aside), newest first: what
+/// `agg sagas list --all` prints. Read from the stored list a page at a
+/// time, as [`list_page`] does; the engine holds only the live sagas, so a
+/// list taken from it lost every archived story.
+pub async fn list_all(store: &dyn Store) -> Result<Vec<SagaListing>, Error> {
+    const PAGE: u64 = 1_000;
+    let mut out = Vec::new();
+    for page in 0.. {
+        let p = list_page(store, true, page, PAGE).await?;
+        out.extend(p.rows.into_iter().map(|(_, l)| l));
+        if !p.more {
+            break;
+        }
+    }
+    out.sort_by_key(|l| (std::cmp::Reverse(l.last_seen), std::cmp::Reverse(l.id)));
+    Ok(out)
+}
+
 /// [`list_page`] computed from the engine: the order the stored list keeps.
 pub fn list_from_engine(engine: &SagaEngine, max: ListGroup, page: u64, per_page: u64) -> ListPage {
     let mut all: Vec<(ListGroup, SagaListing)> = engine

@@ -4,7 +4,7 @@
 
 mod support;
 
-use agg_app::sagas::{Control, control, list_page, read_one};
+use agg_app::sagas::{Control, control, list_all, list_page, read_one};
 use agg_core::Store;
 use agg_saga::SagaItem;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -114,6 +114,15 @@ async fn a_long_quiet_saga_is_archived_listed_readable_and_restored_by_a_control
     assert!(
         listed.rows.iter().any(|(_, l)| l.id == s),
         "the list keeps it"
+    );
+    // `agg sagas list --all`: every saga, the archived one included.
+    let every = list_all(store).await.unwrap();
+    let strike_row = every.iter().find(|l| l.id == s).expect("archived, listed");
+    assert_eq!(strike_row.item_count, 3);
+    assert!(every.iter().any(|l| l.id == t));
+    assert!(
+        every.windows(2).all(|w| w[0].last_seen >= w[1].last_seen),
+        "newest first"
     );
     let read = read_one(store, s.0)
         .await
