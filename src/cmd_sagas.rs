@@ -15,9 +15,8 @@ use crate::cmd_score::ModelArgs;
 pub enum SagasCmd {
     /// Sagas, most recently active first.
     List {
-        /// Include dormant, closed and merged sagas (of the saga engine's
-        /// live ones: sagas quiet for 30 days are archived, and listed on
-        /// the web UI's sagas page; `agg sagas show ID` reads any).
+        /// Include dormant, closed and merged sagas, and those archived
+        /// after 30 quiet days.
         #[arg(long)]
         all: bool,
         #[arg(long, default_value_t = 30)]
@@ -143,10 +142,9 @@ async fn show(store: &dyn Store, cmd: SagasCmd) -> anyhow::Result<ExitCode> {
     let engine = agg_app::sagas::read(store).await?;
     match cmd {
         SagasCmd::List { all, limit, json } => {
-            // Every saga comes from the stored list, which keeps archived
-            // ones; the active ones are live, so the engine has them.
+            // Active sagas are live; archived ones only the stored list has.
             let mut sagas: Vec<agg_saga::SagaListing> = if all {
-                agg_app::sagas::list_all(store).await?
+                agg_app::sagas::list_all(store, &engine).await?
             } else {
                 engine
                     .sagas()

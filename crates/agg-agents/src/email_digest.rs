@@ -369,10 +369,8 @@ async fn saga_infos(
         .copied()
         .filter(|id| engine.is_archived(agg_saga::SagaId(*id)))
         .collect();
-    for (id, body) in store.saga_archive(&archived).await? {
-        let a: agg_saga::ArchivedSaga = serde_json::from_str(&body)
-            .map_err(|e| anyhow::anyhow!("archived saga {id} is unreadable: {e}"))?;
-        out.insert(id, info(&a.saga));
+    for a in crate::saga::archived_sagas(store, &archived).await? {
+        out.insert(a.id().0, info(&a.saga));
     }
     Ok(out)
 }

@@ -197,6 +197,22 @@ pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
     Ok(engine)
 }
 
+/// The archived sagas among `ids` (those with a row), read back.
+pub async fn archived_sagas(
+    store: &dyn Store,
+    ids: &[u64],
+) -> anyhow::Result<Vec<agg_saga::ArchivedSaga>> {
+    store
+        .saga_archive(ids)
+        .await?
+        .into_iter()
+        .map(|(id, body)| {
+            serde_json::from_str(&body)
+                .map_err(|e| anyhow::anyhow!("archived saga {id} is unreadable: {e}"))
+        })
+        .collect()
+}
+
 /// Puts the archived sagas among `ids` back into `engine`, with the merged
 /// sagas they lead to (a person acting on an old saga, or on an old id of
 /// one): a control finds them live. Ids that are live or unknown are left
@@ -217,9 +233,7 @@ pub async fn restore_sagas(
             break;
         }
         let mut next = Vec::new();
-        for (id, body) in store.saga_archive(&want).await? {
-            let a: agg_saga::ArchivedSaga = serde_json::from_str(&body)
-                .map_err(|e| anyhow::anyhow!("archived saga {id} is unreadable: {e}"))?;
+        for a in archived_sagas(store, &want).await? {
             if let Some(into) = a.saga.merged_into
                 && engine.is_archived(into)
             {
@@ -245,11 +259,9 @@ pub async fn find_saga(
         let saga = match engine.saga(id) {
             Some(s) => s.clone(),
             None if engine.is_archived(id) => {
-                let Some((_, body)) = store.saga_archive(&[id.0]).await?.pop() else {
+                let Some(a) = archived_sagas(store, &[id.0]).await?.pop() else {
                     return Ok(None);
                 };
-                let a: agg_saga::ArchivedSaga = serde_json::from_str(&body)
-                    .map_err(|e| anyhow::anyhow!("archived saga {id} is unreadable: {e}"))?;
                 a.saga
             }
             None => return Ok(None),

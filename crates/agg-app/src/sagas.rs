@@ -124,16 +124,21 @@ pub async fn list_page(
     Ok(ListPage { rows, single, more })
 }
 
-/// Every saga, live or archived (merged ones aside), newest first: what
-/// `agg sagas list --all` prints. Read from the stored list a page at a
-/// time, as [`list_page`] does; the engine holds only the live sagas, so a
-/// list taken from it lost every archived story.
-pub async fn list_all(store: &dyn Store) -> Result<Vec<SagaListing>, Error> {
+/// Every saga, newest first: what `agg sagas list --all` prints. The live
+/// ones (merged ones included) from `engine` as it is now; the archived
+/// ones, which the engine no longer holds, from the stored list, read a
+/// page at a time as [`list_page`] does.
+pub async fn list_all(store: &dyn Store, engine: &SagaEngine) -> Result<Vec<SagaListing>, Error> {
     const PAGE: u64 = 1_000;
-    let mut out = Vec::new();
+    let mut out: Vec<SagaListing> = engine.sagas().map(|s| s.listing()).collect();
     for page in 0.. {
         let p = list_page(store, true, page, PAGE).await?;
-        out.extend(p.rows.into_iter().map(|(_, l)| l));
+        out.extend(
+            p.rows
+                .into_iter()
+                .map(|(_, l)| l)
+                .filter(|l| engine.is_archived(l.id)),
+        );
         if !p.more {
             break;
         }

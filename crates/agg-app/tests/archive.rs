@@ -116,7 +116,8 @@ async fn a_long_quiet_saga_is_archived_listed_readable_and_restored_by_a_control
         "the list keeps it"
     );
     // `agg sagas list --all`: every saga, the archived one included.
-    let every = list_all(store).await.unwrap();
+    let engine = agg_app::sagas::read(store).await.unwrap();
+    let every = list_all(store, &engine).await.unwrap();
     let strike_row = every.iter().find(|l| l.id == s).expect("archived, listed");
     assert_eq!(strike_row.item_count, 3);
     assert!(every.iter().any(|l| l.id == t));
