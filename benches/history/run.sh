@@ -9,6 +9,8 @@
 #   search    `agg search` of a word present in ~1 in 300 items
 #   sagas     GET /ui/sagas from `agg serve` (curl, wall time only)
 #   ui search p95 of 20 GET /ui/search from the same server (model loaded)
+#   recall    recall@10 of search's vector index against an exact scan, 50
+#             stored vectors as queries (examples/search_recall.rs)
 #   db        size of the database file (after a checkpoint)
 #
 #   benches/history/run.sh                 # SIZES="20000 100000"
@@ -71,7 +73,7 @@ write_feeds() { # DIR TAG
   } >"$dir/p.yaml"
 }
 
-printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | /ui/search p95 | db |\n|---|---|---|---|---|---|---|\n' >"$WORK/table.md"
+printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | /ui/search p95 | index recall@10 | db |\n|---|---|---|---|---|---|---|---|\n' >"$WORK/table.md"
 for N in $SIZES; do
   DB=$WORK/store-$N.db
   echo "growing $DB to $N…" >&2
@@ -93,6 +95,7 @@ for N in $SIZES; do
       curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/ui/search?q=harbour+strike+$q" || echo 999
     done | sort -n | awk '{v[NR]=$1} END {i=int(NR*0.95+0.999); printf "%.3f", v[i]}')
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+  recall=$("$RECALL" store "$DB" "$MODEL" 50 2>"$WORK/recall-$N.log" | tee -a "$WORK/recall-$N.log" | sed -n 's/.*recall@10 \([0-9.]*\).*/\1/p' | head -1)
   sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
   size=$(du -m "$DB" | cut -f1)
   # The engine's state: its core document, its live sagas' and feeds' rows.
@@ -101,7 +104,7 @@ for N in $SIZES; do
     + (SELECT coalesce(sum(length(body)), 0) FROM saga_feeds)) / 1048576.0)" 2>/dev/null || echo "?")
   events=$(sqlite3 "$DB" "SELECT count(*) FROM saga_events" 2>/dev/null || echo "?")
   archived=$(sqlite3 "$DB" "SELECT count(*) FROM saga_archive" 2>/dev/null || echo "?")
-  printf '| %s | %s | %s | %s | %s s | %s s | %s MB (engine state %s MB, %s sagas archived, %s saga events) |\n' \
-    "$N" "$new" "$idle" "$search" "$sagas" "$uisearch" "$size" "$state" "$archived" "$events" | tee -a "$WORK/table.md" >&2
+  printf '| %s | %s | %s | %s | %s s | %s s | %s | %s MB (engine state %s MB, %s sagas archived, %s saga events) |\n' \
+    "$N" "$new" "$idle" "$search" "$sagas" "$uisearch" "${recall:-?}" "$size" "$state" "$archived" "$events" | tee -a "$WORK/table.md" >&2
 done
 cat "$WORK/table.md"

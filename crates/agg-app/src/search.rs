@@ -14,8 +14,12 @@
 //! - Without a model only words count ([`Ranking::Words`] says why), so a
 //!   missing model degrades search instead of breaking it.
 //! - Words are looked up in the store's full-text index over every stored
-//!   item; meaning is compared over the vectors of the [`POOL`] newest
-//!   items: both bounded, whatever the store holds.
+//!   item; meaning over every stored vector through the vector index
+//!   (`agg_vindex`: one bit per dimension in memory, the best [`RERANK`]
+//!   guesses read back exact and ranked by cosine). A search bounded by
+//!   date compares the vectors of the [`POOL`] newest items since that
+//!   date exactly instead. Either way the work per search is bounded,
+//!   whatever the store holds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,12 +34,19 @@ use crate::StoreError;
 /// Results returned unless the caller asks for another number (`agg search
 /// --limit`): a page a person reads, not a dump of the store.
 pub const LIMIT: usize = 25;
-/// Most recent items compared by meaning (a bound on the work per search;
-/// words are looked up over the whole store).
+/// Most recent items compared by meaning in a search bounded by date (a
+/// bound on the work per search; words are looked up over the whole store).
 pub const POOL: u64 = 20_000;
+/// Codes nearest to the query's in Hamming distance, the index's first
+/// step (`agg_vindex::SignIndex::nearest`).
+pub const SHORTLIST: usize = 20_000;
+/// The index's best guesses, read back exact and ranked by cosine: the
+/// nearest [`MEANING_CANDIDATES`] among them are the search's.
+pub const RERANK: usize = 1_000;
+
 /// Best word matches taken from the full-text index.
 pub const TEXT_CANDIDATES: u64 = 200;
-/// Nearest items in meaning taken from the pool.
+/// Nearest items in meaning taken from the index or the pool.
 pub const MEANING_CANDIDATES: usize = 200;
 /// Lowest cosine similarity kept for an item that shares no word with the
 /// query. MiniLM puts unrelated short news texts at about 0.0–0.15 from
@@ -53,7 +64,8 @@ pub struct Request {
     pub since: Option<DateTime<Utc>>,
     /// How many results at most.
     pub limit: usize,
-    /// How many of the newest items are compared by meaning ([`POOL`]).
+    /// With `since`, how many of the newest items since then are compared
+    /// by meaning ([`POOL`]).
     pub pool: u64,
 }
 
@@ -119,10 +131,11 @@ pub enum SearchError {
 ///
 /// Candidates come from two bounded lookups, and only they are read: the
 /// full-text index over the whole store ([`TEXT_CANDIDATES`] best word
-/// matches) and, with a model, the vectors of the newest [`POOL`] items
-/// (the [`MEANING_CANDIDATES`] nearest). Their union is then ranked by the
-/// one rule, so an exact title is found however old, and an item that says
-/// the same thing in other words is found while it is recent.
+/// matches) and, with a model, the [`MEANING_CANDIDATES`] nearest vectors
+/// (through the vector index, or among the [`POOL`] newest since
+/// `req.since`). Their union is then ranked by the one rule, so an exact
+/// title is found however old, and so is an item that says the same thing
+/// in other words.
 pub async fn search(
     store: &dyn Store,
     req: &Request,
@@ -131,12 +144,12 @@ pub async fn search(
     search_in(store, req, model, None).await
 }
 
-/// [`search`], reading the pool's vectors through `cache` when given.
+/// [`search`], reading the vector index through `cache` when given.
 async fn search_in(
     store: &dyn Store,
     req: &Request,
     model: Model,
-    cache: Option<&PoolCache>,
+    cache: Option<&IndexCache>,
 ) -> Result<Results, SearchError> {
     let query: String = req.query.trim().chars().take(MAX_QUERY_CHARS).collect();
     let by_words = store
@@ -162,47 +175,84 @@ async fn search_in(
         .map_err(|e| SearchError::Embed(format!("{e:#}")))?
         .pop()
         .ok_or_else(|| SearchError::Embed("the model returned no vector".into()))?;
-    // The pool's vectors only (no bodies): memory and time follow the pool,
-    // not the store.
-    let pool = match cache {
-        Some(c) => c.vectors(store, e.model_id(), req.since, req.pool).await?,
-        None => Arc::new(
-            store
-                .recent_embeddings(e.model_id(), req.since, req.pool)
-                .await
-                .map_err(StoreError)?,
-        ),
-    };
-    let nearest = nearest(&qv, &pool, MEANING_CANDIDATES);
     let worded: HashSet<i64> = ids.iter().copied().collect();
-    let in_pool: HashSet<i64> = pool.iter().map(|(id, _)| *id).collect();
-    let older: Vec<i64> = ids
+    // Vectors only (no bodies): memory and time follow the index or the
+    // pool, not the store.
+    let mut vectors: HashMap<i64, Vec<f32>> = match req.since {
+        Some(since) => store
+            .recent_embeddings(e.model_id(), Some(since), req.pool)
+            .await
+            .map_err(StoreError)?
+            .into_iter()
+            .collect(),
+        None => {
+            let index = match cache {
+                Some(c) => c.index(store, e.model_id()).await?,
+                None => Arc::new(read_index(store, e.model_id(), None).await?),
+            };
+            let guesses = index.nearest(&qv, SHORTLIST, RERANK);
+            store
+                .get_embeddings(e.model_id(), &guesses)
+                .await
+                .map_err(StoreError)?
+        }
+    };
+    let nearest = nearest(&qv, &vectors, MEANING_CANDIDATES);
+    vectors.retain(|id, _| nearest.contains(id) || worded.contains(id));
+    let unread: Vec<i64> = ids
         .iter()
         .copied()
-        .filter(|id| !in_pool.contains(id))
-        .collect();
-    let mut vectors: Vec<(i64, Vec<f32>)> = pool
-        .iter()
-        .filter(|(id, _)| nearest.contains(id) || worded.contains(id))
-        .cloned()
+        .filter(|id| !vectors.contains_key(id))
         .collect();
     vectors.extend(
         store
-            .get_embeddings(e.model_id(), &older)
+            .get_embeddings(e.model_id(), &unread)
             .await
             .map_err(StoreError)?,
     );
     ids.extend(nearest.into_iter().filter(|id| !worded.contains(id)));
     let items = store.get_items(&ids).await.map_err(StoreError)?;
+    let vectors: Vec<(i64, Vec<f32>)> = vectors.into_iter().collect();
     Ok(Results {
         hits: rank(&query, Some(&qv), items, &vectors, req.limit),
         ranking: Ranking::Meaning,
     })
 }
 
+/// The vector index of `model`: `held`'s codes brought up to date (the
+/// pages holding ids above its last read again), or every stored code
+/// when `held` is `None`. A code of another length than the first (a
+/// damaged page) is skipped with a warning.
+pub async fn read_index(
+    store: &dyn Store,
+    model: &str,
+    held: Option<agg_vindex::SignIndex>,
+) -> Result<agg_vindex::SignIndex, StoreError> {
+    let after = held.as_ref().and_then(|i| i.max_id()).unwrap_or(i64::MIN);
+    let pages = store.vector_pages(model, after).await.map_err(StoreError)?;
+    // An empty index has no code width yet: the first page sets it.
+    let mut index = held.filter(|i| !i.is_empty());
+    if let (Some(ix), Some(first)) = (index.as_mut(), pages.first()) {
+        ix.truncate_from(first.start);
+    }
+    for p in pages {
+        let width = p.codes.len().checked_div(p.ids.len()).unwrap_or(0).max(1);
+        let ix = index.get_or_insert_with(|| agg_vindex::SignIndex::new(width));
+        for (id, code) in p.ids.iter().zip(p.codes.chunks_exact(width)) {
+            if let Err(e) = ix.push(*id, code) {
+                tracing::warn!(model, page = p.start, "vector index: {e}");
+                break;
+            }
+        }
+    }
+    let mut index = index.unwrap_or_default();
+    index.shrink_to_fit();
+    Ok(index)
+}
+
 /// The ids of the `n` vectors most similar to `query` (cosine, as `rank`
 /// measures it).
-fn nearest(query: &[f32], vectors: &[(i64, Vec<f32>)], n: usize) -> HashSet<i64> {
+fn nearest(query: &[f32], vectors: &HashMap<i64, Vec<f32>>, n: usize) -> HashSet<i64> {
     let mut sims: Vec<(f32, i64)> = vectors
         .iter()
         .map(|(id, v)| (agg_score::embed::cosine(query, v), *id))
@@ -289,45 +339,40 @@ pub fn has_words(query: &str, item: &Item) -> bool {
 pub struct Searcher {
     cfg: EmbedConfig,
     model: OnceCell<Result<Arc<OrtEmbedder>, String>>,
-    pool: PoolCache,
+    index: IndexCache,
 }
 
-/// The pool's vectors ([`POOL`] newest items, ~30 MB) as last read, kept by
-/// a long-lived [`Searcher`] between queries: reading and decoding them was
-/// most of a search in `agg serve` (~60 of ~170 ms at 1M items). They are
-/// read again when a run has begun or ended since (runs are what add
-/// items and vectors; the mark is the newest run and whether it ended), when
-/// [`PoolCache::invalidate`] was called (an item added outside a run), for
-/// another model, window or size, and after [`POOL_TTL`] in any case.
+/// The vector index as last read, kept by a long-lived [`Searcher`]
+/// between queries (at 1M items, 56 MB that take a second to read). New
+/// vectors are read into it when a run has begun or ended since (runs are
+/// what add vectors; the mark is the newest run and whether it ended) or
+/// when [`IndexCache::invalidate`] was called (an item added outside a
+/// run); the whole index is read again for another model and after
+/// [`INDEX_TTL`], which drops the codes of items retention deleted (until
+/// then they only take a place in the shortlist: their vectors are gone).
 #[derive(Default)]
-pub struct PoolCache {
-    held: tokio::sync::Mutex<Option<HeldPool>>,
+pub struct IndexCache {
+    held: tokio::sync::Mutex<Option<HeldIndex>>,
 }
 
-/// How long a read pool is trusted without a new run, as a bound on any
-/// change the marks miss (another process's direct write).
-pub const POOL_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+/// How long an index is kept before it is read whole again.
+pub const INDEX_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-type PoolKey = (String, Option<DateTime<Utc>>, u64);
-
-struct HeldPool {
-    key: PoolKey,
+struct HeldIndex {
+    model: String,
     mark: Option<(i64, bool)>,
+    stale: bool,
     read: std::time::Instant,
-    vectors: Arc<Vec<(i64, Vec<f32>)>>,
+    index: Arc<agg_vindex::SignIndex>,
 }
 
-impl PoolCache {
-    /// The newest `pool` items' vectors of `model` (since `since`), from
-    /// the cache while it holds.
-    pub async fn vectors(
+impl IndexCache {
+    /// The index of `model`'s vectors, from the cache while it holds.
+    pub async fn index(
         &self,
         store: &dyn Store,
         model: &str,
-        since: Option<DateTime<Utc>>,
-        pool: u64,
-    ) -> Result<Arc<Vec<(i64, Vec<f32>)>>, StoreError> {
-        let key = (model.to_string(), since, pool);
+    ) -> Result<Arc<agg_vindex::SignIndex>, StoreError> {
         let mark = store
             .list_runs(1)
             .await
@@ -335,31 +380,38 @@ impl PoolCache {
             .first()
             .map(|r| (r.id, r.finished.is_some()));
         let mut held = self.held.lock().await;
-        if let Some(h) = held.as_ref()
-            && h.key == key
-            && h.mark == mark
-            && h.read.elapsed() < POOL_TTL
-        {
-            return Ok(h.vectors.clone());
-        }
-        let vectors = Arc::new(
-            store
-                .recent_embeddings(model, since, pool)
-                .await
-                .map_err(StoreError)?,
-        );
-        *held = Some(HeldPool {
-            key,
+        let kept = held
+            .take()
+            .filter(|h| h.model == model && h.read.elapsed() < INDEX_TTL);
+        let (index, read) = match kept {
+            Some(h) if h.mark == mark && !h.stale => (h.index, h.read),
+            Some(h) => {
+                let codes = Arc::unwrap_or_clone(h.index);
+                (
+                    Arc::new(read_index(store, model, Some(codes)).await?),
+                    h.read,
+                )
+            }
+            None => (
+                Arc::new(read_index(store, model, None).await?),
+                std::time::Instant::now(),
+            ),
+        };
+        *held = Some(HeldIndex {
+            model: model.to_string(),
             mark,
-            read: std::time::Instant::now(),
-            vectors: vectors.clone(),
+            stale: false,
+            read,
+            index: index.clone(),
         });
-        Ok(vectors)
+        Ok(index)
     }
 
-    /// Forget the pool: the next search reads it again.
+    /// Vectors were added outside a run: the next search reads them in.
     pub async fn invalidate(&self) {
-        *self.held.lock().await = None;
+        if let Some(h) = self.held.lock().await.as_mut() {
+            h.stale = true;
+        }
     }
 }
 
@@ -368,7 +420,7 @@ impl Searcher {
         Searcher {
             cfg,
             model: OnceCell::new(),
-            pool: PoolCache::default(),
+            index: IndexCache::default(),
         }
     }
 
@@ -422,15 +474,15 @@ impl Searcher {
     }
 
     /// [`search`] with this searcher's model, words only if it cannot load,
-    /// and its cached pool ([`PoolCache`]).
+    /// and its cached vector index ([`IndexCache`]).
     pub async fn search(&self, store: &dyn Store, req: &Request) -> Result<Results, SearchError> {
-        search_in(store, req, self.model().await, Some(&self.pool)).await
+        search_in(store, req, self.model().await, Some(&self.index)).await
     }
 
     /// An item was added outside a run (its vector too): the next search
-    /// reads the pool again.
+    /// reads it into the index.
     pub async fn added(&self) {
-        self.pool.invalidate().await;
+        self.index.invalidate().await;
     }
 }
 

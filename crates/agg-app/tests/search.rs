@@ -125,9 +125,10 @@ async fn without_a_model_only_words_count_and_the_reason_is_kept() {
     assert_eq!(ids(&r), vec![d.max(c), d.min(c)]);
 }
 
-/// Words are looked up over the whole store, meaning over the newest items
-/// (the pool): an old item is found by an exact title however many items
-/// came after it, and a pool bounds what is compared by meaning.
+/// Words are looked up over the whole store; a search bounded by date
+/// compares by meaning the newest items since then (the pool): an old item
+/// is found by an exact title however many items came after it, and a
+/// pool bounds what is compared by meaning.
 #[tokio::test]
 async fn an_old_item_is_found_by_its_words_beyond_the_pool() {
     let tmp = tempfile::tempdir().unwrap();
@@ -137,6 +138,7 @@ async fn an_old_item_is_found_by_its_words_beyond_the_pool() {
     // compared by meaning; the probe (day 20) is outside it.
     let small = |q: &str| Request {
         pool: 1,
+        since: Some(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap()),
         ..Request::new(q)
     };
     let r = search(store.as_ref(), &small("Space station turns ten"), model())
@@ -155,49 +157,86 @@ async fn an_old_item_is_found_by_its_words_beyond_the_pool() {
     assert_eq!(r.hits[0].similarity, Some(1.0));
 }
 
-/// The server's pool cache: read once, kept while no run begins or ends,
-/// read again after one does or when told an item was added.
+/// Without a date bound, meaning reaches every stored vector through the
+/// vector index: the probe, older than the pool of one, is found by meaning
+/// alone, and an item embedded by another model is not compared.
 #[tokio::test]
-async fn the_cached_pool_is_read_again_after_a_run_or_an_addition() {
-    use agg_app::search::PoolCache;
+async fn without_a_date_bound_meaning_reaches_every_stored_vector() {
     let tmp = tempfile::tempdir().unwrap();
-    let (store, [a, b, _, _]) = store(tmp.path()).await;
-    let store = store.as_ref();
-    let cache = PoolCache::default();
-    let pooled = |v: &[(i64, Vec<f32>)]| {
-        let mut ids: Vec<i64> = v.iter().map(|(id, _)| *id).collect();
-        ids.sort();
-        ids
-    };
-    let first = cache.vectors(store, "test-space", None, 100).await.unwrap();
-    assert_eq!(pooled(&first), [a, b]);
-
-    // A new vector, written as a score stage would: not seen while cached.
-    let mut more = vec![item("e", "Mars rover wakes", 23)];
+    let (store, [a, b, _c, _d]) = store(tmp.path()).await;
+    let mut more = vec![item("e", "Ocean survey", 23)];
     store.upsert_items(&mut more).await.unwrap();
     let e = more[0].id.unwrap();
     store
-        .put_embeddings("test-space", &[(e, vec![1.0, 0.0])])
+        .put_embeddings("other-model", &[(e, vec![1.0, 0.0])])
         .await
         .unwrap();
-    let cached = cache.vectors(store, "test-space", None, 100).await.unwrap();
+    let req = Request {
+        pool: 1,
+        ..Request::new("cosmos")
+    };
+    let r = search(store.as_ref(), &req, Model::Loaded(Arc::new(Space)))
+        .await
+        .unwrap();
+    assert_eq!(ids(&r), vec![a], "by meaning, beyond the pool");
+    assert_eq!(r.hits[0].similarity, Some(1.0));
+    assert!(!ids(&r).contains(&b) && !ids(&r).contains(&e));
+}
+
+/// The server's vector index: read once, kept while no run begins or
+/// ends, topped up with the new vectors after one does or when told an
+/// item was added, read whole for another model.
+#[tokio::test]
+async fn the_cached_index_takes_new_vectors_after_a_run_or_an_addition() {
+    use agg_app::search::IndexCache;
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, [a, _b, _, _]) = store(tmp.path()).await;
+    let store = store.as_ref();
+    let cache = IndexCache::default();
+    let first = cache.index(store, "test-space").await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first.nearest(&[1.0, 0.0], 10, 1), [a]);
+
+    // A new vector, written as a score stage would: not seen while cached.
+    let add = |key: &'static str, day: u32| async move {
+        let mut more = vec![item(key, "Mars rover wakes", day)];
+        store.upsert_items(&mut more).await.unwrap();
+        let id = more[0].id.unwrap();
+        store
+            .put_embeddings("test-space", &[(id, vec![1.0, 0.0])])
+            .await
+            .unwrap();
+        id
+    };
+    let e = add("e", 23).await;
+    let cached = cache.index(store, "test-space").await.unwrap();
     assert!(Arc::ptr_eq(&first, &cached), "no run since: the same read");
 
-    // A run begins: read again.
+    // A run begins: the new vector is read in, once.
     let run = store.begin_run("p").await.unwrap();
-    let during = cache.vectors(store, "test-space", None, 100).await.unwrap();
-    assert_eq!(pooled(&during), [a, b, e]);
-    // It ends: read again (its last writes come before the end).
+    let during = cache.index(store, "test-space").await.unwrap();
+    assert_eq!(during.len(), 3);
+    assert!(during.nearest(&[1.0, 0.0], 10, 3).contains(&e));
     store
         .finish_run(run, agg_core::RunStatus::Ok)
         .await
         .unwrap();
-    let after = cache.vectors(store, "test-space", None, 100).await.unwrap();
-    assert!(!Arc::ptr_eq(&during, &after));
-    // Another pool size is another read; an addition outside a run too.
-    let small = cache.vectors(store, "test-space", None, 1).await.unwrap();
-    assert_eq!(small.len(), 1);
+    let after = cache.index(store, "test-space").await.unwrap();
+    assert_eq!(after.len(), 3, "nothing read twice");
+    // An addition outside a run, told: read in.
+    let f = add("f", 24).await;
+    assert_eq!(cache.index(store, "test-space").await.unwrap().len(), 3);
     cache.invalidate().await;
-    let again = cache.vectors(store, "test-space", None, 1).await.unwrap();
-    assert!(!Arc::ptr_eq(&small, &again));
+    let told = cache.index(store, "test-space").await.unwrap();
+    assert_eq!(told.len(), 4);
+    assert!(told.nearest(&[1.0, 0.0], 10, 4).contains(&f));
+    // Another model: its own index, empty until its first vector.
+    assert!(cache.index(store, "late").await.unwrap().is_empty());
+    store
+        .put_embeddings("late", &[(e, vec![0.0, 1.0])])
+        .await
+        .unwrap();
+    cache.invalidate().await;
+    let late = cache.index(store, "late").await.unwrap();
+    assert_eq!(late.nearest(&[0.0, 1.0], 10, 1), [e]);
 }

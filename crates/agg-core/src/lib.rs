@@ -24,7 +24,7 @@ pub use diag::{Diagnostic, Severity, SourceMap};
 pub use item::{Enclosure, Item, SagaRef};
 pub use pipeline::{AgentDecl, Loaded, Pipeline};
 pub use store::{
-    AgentOutcome, AgentStatus, ArchivedSagaRow, DigestRecord, DigestStatus, FeedState,
+    AgentOutcome, AgentStatus, ArchivedSagaRow, CodePage, DigestRecord, DigestStatus, FeedState,
     FeedbackKind, FeedbackRow, FeedbackVia, ItemMark, ItemQuery, ItemState, RunId, RunRecord,
     RunStatus, SagaListRow, SagaStateParts, ScoreRow, Store, TextQuery,
 };

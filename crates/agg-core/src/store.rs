@@ -194,6 +194,17 @@ pub struct ItemQuery {
     pub after_id: Option<i64>,
 }
 
+/// One page of the vector index: the sign codes of the stored vectors of
+/// items with ids from `start` (up to the next page's), ascending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodePage {
+    /// The lowest id the page covers.
+    pub start: i64,
+    pub ids: Vec<i64>,
+    /// The codes of `ids`, one after another, all of one length.
+    pub codes: Vec<u8>,
+}
+
 /// A full-text lookup (issues 17 and 23): stored items that contain any of
 /// the query's words, best match first, over the whole store — not a window
 /// of the newest items. Words are matched stemmed (English), so "missions"
@@ -624,6 +635,11 @@ pub trait Store: Send + Sync {
         since: Option<DateTime<Utc>>,
         limit: u64,
     ) -> anyhow::Result<Vec<(i64, Vec<f32>)>>;
+    /// The pages of the vector index of `model` (`agg_vindex` sign codes)
+    /// that hold ids above `after`, in id order: the whole index with
+    /// `i64::MIN`, what a held index lacks with its highest id. A page may
+    /// hold ids at or below `after` too; it covers ids from its `start`.
+    async fn vector_pages(&self, model: &str, after: i64) -> anyhow::Result<Vec<CodePage>>;
     /// Items matching `q` in the full-text index (SQLite FTS5, PostgreSQL
     /// `tsvector`), best first, each with the index's relevance (higher is
     /// better; comparable only within one answer). No words: no matches.

@@ -9,6 +9,21 @@ pub(crate) const RETENTION_BATCH: i64 = 1000;
 /// Keys per `IN (…)` list.
 pub(crate) const KEYS_PER_SELECT: usize = 500;
 
+/// The lowest and highest of some ids, if any.
+#[derive(Default)]
+pub(crate) struct IdSpan(pub(crate) Option<(i64, i64)>);
+
+impl IdSpan {
+    pub(crate) fn extend(&mut self, ids: impl IntoIterator<Item = i64>) {
+        for id in ids {
+            self.0 = Some(match self.0 {
+                Some((lo, hi)) => (lo.min(id), hi.max(id)),
+                None => (id, id),
+            });
+        }
+    }
+}
+
 /// Appends ` AND <items.id> is not kept`: not in a kept saga, no like, not
 /// saved.
 macro_rules! push_not_kept {
@@ -118,6 +133,9 @@ macro_rules! history_methods {
             ) -> anyhow::Result<agg_core::store::RetentionReport> {
                 let mut report = agg_core::store::RetentionReport::default();
                 let now = plan.now;
+                // The lowest and highest ids whose vectors went: the vector
+                // index's pages over them are pruned at the end.
+                let mut touched = $crate::history::IdSpan::default();
                 // Vectors and bodies first: they are most of the bytes, and
                 // an item without them is still listed and found by title.
                 let mut after = 0;
@@ -142,6 +160,7 @@ macro_rules! history_methods {
                     }
                     tx.commit().await?;
                     report.thinned += batch.len() as u64;
+                    touched.extend(batch.iter().map(|(id, _)| *id));
                 }
                 // Then rows, each leaving its key behind in the same
                 // transaction: no moment where an item is gone and its key
@@ -173,6 +192,10 @@ macro_rules! history_methods {
                     qb.build().persistent(false).execute(&mut *tx).await?;
                     tx.commit().await?;
                     report.deleted += batch.len() as u64;
+                    touched.extend(batch.iter().map(|(id, _)| *id));
+                }
+                if let Some((lo, hi)) = touched.0 {
+                    self.vpages_prune(lo, hi).await?;
                 }
                 // Keys no feed offered for the whole period: a feed that
                 // still carries an item offers it on every fetch, which

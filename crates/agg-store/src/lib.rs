@@ -15,6 +15,7 @@ mod shared;
 mod sqlite;
 mod state;
 mod subs;
+mod vpages;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -69,7 +69,13 @@ impl PgStore {
             .run(&pool)
             .await
             .with_context(|| format!("cannot migrate {}", redact(url)))?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        // Codes of vectors stored before search's index had pages.
+        store
+            .vpages_backfill()
+            .await
+            .with_context(|| format!("cannot migrate {}", redact(url)))?;
+        Ok(store)
     }
 
     async fn write_tx(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
@@ -455,7 +461,8 @@ crate::shared::impl_store!(PgStore, {
             last.insert(*id, v);
         }
         let (ids, blobs): (Vec<i64>, Vec<Vec<u8>>) =
-            last.into_iter().map(|(id, v)| (id, vec_to_blob(v))).unzip();
+            last.iter().map(|(id, v)| (*id, vec_to_blob(v))).unzip();
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO embeddings (item_id, model, vector)
              SELECT id, $3, v FROM unnest($1::bigint[], $2::bytea[]) AS u(id, v)
@@ -464,8 +471,12 @@ crate::shared::impl_store!(PgStore, {
         .bind(&ids)
         .bind(&blobs)
         .bind(model)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        // Their codes, for search's index, in the same transaction.
+        let rows: Vec<(i64, Vec<f32>)> = last.into_iter().map(|(id, v)| (id, v.clone())).collect();
+        Self::vpages_put_in(&mut tx, model, &rows).await?;
+        tx.commit().await?;
         Ok(())
     }
 

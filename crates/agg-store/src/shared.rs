@@ -25,7 +25,7 @@
 //! `claim_feeds_until`.
 
 /// The generic method sets (`ledger.rs`, `runs.rs`, `history.rs`,
-/// `subs.rs`, `state.rs`) and row mappers (`rows.rs`) of one backend: its
+/// `subs.rs`, `state.rs`, `vpages.rs`) and row mappers (`rows.rs`) of one backend: its
 /// sqlx database, store, row type, and the column that orders an agent's
 /// run events (`runs.rs`).
 macro_rules! generic_methods {
@@ -35,6 +35,7 @@ macro_rules! generic_methods {
         crate::history::history_methods!($db, $store);
         crate::subs::subscription_methods!($db, $store);
         crate::state::state_methods!($db, $store);
+        crate::vpages::vpages_methods!($db, $store);
         crate::rows::row_mappers!($row);
     };
 }
@@ -333,6 +334,14 @@ macro_rules! impl_store {
                         Ok((r.try_get("item_id")?, crate::rows::blob_to_vec(&b)))
                     })
                     .collect()
+            }
+
+            async fn vector_pages(
+                &self,
+                model: &str,
+                after: i64,
+            ) -> anyhow::Result<Vec<agg_core::CodePage>> {
+                self.vpages_read(model, after).await
             }
 
             async fn put_saga_list(

@@ -196,11 +196,16 @@ impl SqliteStore {
             // stored, the others wait and find it done.
             migrated = crate::search::backfill(&pool).await;
         }
+        let store = SqliteStore { pool };
+        if migrated.is_ok() {
+            // The same for the codes of vectors stored before pages.
+            migrated = store.vpages_backfill().await;
+        }
         if let Some(f) = lock {
             let _ = f.unlock();
         }
         migrated.with_context(|| format!("cannot migrate database {path}"))?;
-        Ok(SqliteStore { pool })
+        Ok(store)
     }
 }
 
@@ -560,6 +565,8 @@ crate::shared::impl_store!(SqliteStore, {
             });
             q.build().execute(&mut *tx).await?;
         }
+        // Their codes, for search's index, in the same transaction.
+        Self::vpages_put_in(&mut tx, model, rows).await?;
         tx.commit().await?;
         Ok(())
     }

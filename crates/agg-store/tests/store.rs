@@ -1614,3 +1614,108 @@ async fn the_saga_state_is_saved_in_parts() {
         );
     }
 }
+
+/// The vector index's pages (issue 23): each vector's sign code, by id
+/// range, one model apart from another, written with the vector, read from
+/// a given id on, pruned by retention; vectors stored before pages existed
+/// are paged when the store opens.
+#[tokio::test]
+async fn vector_pages_follow_the_vectors() {
+    let codes = |pages: &[agg_core::CodePage]| -> Vec<(i64, Vec<u8>)> {
+        pages
+            .iter()
+            .flat_map(|p| {
+                let w = p.codes.len() / p.ids.len().max(1);
+                p.ids
+                    .iter()
+                    .copied()
+                    .zip(p.codes.chunks(w).map(<[u8]>::to_vec))
+            })
+            .collect()
+    };
+    let v = |n: i64| -> Vec<f32> {
+        (0..16)
+            .map(|d| if d == n % 16 { 1.0 } else { -0.1 })
+            .collect()
+    };
+    for (_d, s) in backends().await {
+        let mut batch: Vec<Item> = (0..5).map(|n| item(&format!("v{n}"), "x", 1)).collect();
+        s.upsert_items(&mut batch).await.unwrap();
+        let ids: Vec<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
+        let rows: Vec<(i64, Vec<f32>)> = ids.iter().map(|id| (*id, v(*id))).collect();
+        s.put_embeddings("m", &rows[..3]).await.unwrap();
+        s.put_embeddings("m", &rows[3..]).await.unwrap();
+        s.put_embeddings("other", &rows[..2]).await.unwrap();
+        let all = s.vector_pages("m", i64::MIN).await.unwrap();
+        let want: Vec<(i64, Vec<u8>)> = ids
+            .iter()
+            .map(|id| (*id, agg_vindex::sign_code(&v(*id))))
+            .collect();
+        assert_eq!(codes(&all), want);
+        assert_eq!(
+            codes(&s.vector_pages("other", i64::MIN).await.unwrap()).len(),
+            2
+        );
+        // From an id on: the pages that may hold later ids, whole (the
+        // page of the last id is read again; none after it).
+        let later = s.vector_pages("m", ids[4]).await.unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(codes(&later), want);
+        assert!(later[0].start <= ids[4] + 1);
+        let beyond = s.vector_pages("m", ids[4] + 10_000).await.unwrap();
+        assert!(beyond.is_empty(), "no page after the last");
+        // A vector written again keeps one code, the new one.
+        s.put_embeddings("m", &[(ids[0], v(ids[0] + 1))])
+            .await
+            .unwrap();
+        let again = codes(&s.vector_pages("m", i64::MIN).await.unwrap());
+        assert_eq!(again.len(), 5);
+        assert_eq!(again[0], (ids[0], agg_vindex::sign_code(&v(ids[0] + 1))));
+        // Retention drops the codes with the vectors.
+        let plan = agg_core::store::RetentionPlan {
+            delete_before: Utc::now() + chrono::Duration::days(1),
+            thin_before: Utc::now() + chrono::Duration::days(1),
+            keep_sagas: Vec::new(),
+            now: Utc::now(),
+        };
+        s.apply_retention(&plan).await.unwrap();
+        assert!(s.vector_pages("m", i64::MIN).await.unwrap().is_empty());
+        assert!(s.vector_pages("other", i64::MIN).await.unwrap().is_empty());
+    }
+    // A store written before pages: its vectors are paged on opening.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agg.db");
+    let path = path.to_str().unwrap();
+    let s = agg_store::open(path).await.unwrap();
+    let mut batch: Vec<Item> = (0..3).map(|n| item(&format!("o{n}"), "x", 1)).collect();
+    s.upsert_items(&mut batch).await.unwrap();
+    let rows: Vec<(i64, Vec<f32>)> = batch
+        .iter()
+        .map(|i| (i.id.unwrap(), v(i.id.unwrap())))
+        .collect();
+    s.put_embeddings("m", &rows).await.unwrap();
+    let before = codes(&s.vector_pages("m", i64::MIN).await.unwrap());
+    drop(s);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM vector_pages")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO state (key, value, updated) SELECT 'vector_pages_backfill', MAX(item_id), 'x' FROM embeddings",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let s = agg_store::open(path).await.unwrap();
+    assert_eq!(codes(&s.vector_pages("m", i64::MIN).await.unwrap()), before);
+    assert!(
+        s.load_state("vector_pages_backfill")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -234,7 +234,7 @@ async fn embed(
         .await??
         .remove(0);
     store.put_embeddings(e.model_id(), &[(id, v)]).await?;
-    // Added outside a run: the server's cached search pool misses it.
+    // Added outside a run: the server's cached vector index misses it.
     searcher.added().await;
     Ok(())
 }
