@@ -173,7 +173,9 @@ async fn store(db: &str, model: &str, rest: &[String]) -> anyhow::Result<()> {
             let guesses = index.nearest(q, shortlist, rerank + 1);
             line.index.push(t.elapsed());
             let t = Instant::now();
-            let exact = store.get_embeddings(model, &guesses).await?;
+            let exact = agg_app::search::exact_vectors(store.as_ref(), model, &guesses)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             line.exact.push(t.elapsed());
             let found = top(
                 exact.iter().map(|(id, v)| (cosine(q, v), *id)).collect(),
