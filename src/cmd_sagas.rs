@@ -376,6 +376,12 @@ pub struct EvalSagas {
     /// takes minutes; a second evaluation then takes seconds.
     #[arg(long)]
     pub embeddings_cache: Option<PathBuf>,
+    /// Run as the saga agent does, one run a day: save the engine in parts
+    /// at the end of each day and place the next day's items with only
+    /// the sagas they need loaded. The output must equal the default's;
+    /// this checks that a run loads what it needs.
+    #[arg(long)]
+    pub in_runs: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -487,7 +493,11 @@ pub fn eval_sagas(a: &EvalSagas) -> anyhow::Result<ExitCode> {
             Err(e) => eprintln!("warning: no sentence model ({e}); matching on words only"),
         }
     }
-    let out = agg_saga::evaluate(&rows, agg_saga::SagaConfig::default());
+    let out = if a.in_runs {
+        agg_saga::evaluate_in_runs(&rows, agg_saga::SagaConfig::default())
+    } else {
+        agg_saga::evaluate(&rows, agg_saga::SagaConfig::default())
+    };
     let file = std::fs::File::create(&a.output)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     agg_saga::write_tsv(std::io::BufWriter::new(file), &out.assignments)?;

@@ -231,7 +231,10 @@ pub async fn exact_vectors(
     let part = ids.len().div_ceil(READERS).max(1);
     let reads = ids.chunks(part).map(|c| store.get_embeddings(model, c));
     let mut out = HashMap::with_capacity(ids.len());
-    for m in futures::future::try_join_all(reads).await.map_err(StoreError)? {
+    for m in futures::future::try_join_all(reads)
+        .await
+        .map_err(StoreError)?
+    {
         out.extend(m);
     }
     Ok(out)

@@ -219,3 +219,81 @@ async fn retention_forgets_an_archived_saga_whose_items_are_past_the_period() {
             .is_some_and(|x| x.followed)
     );
 }
+
+/// The saga step's load (issue 23): a run loads only the sagas its items
+/// can reach (`load_engine_for`), places them as a whole engine would, and
+/// keeps the follow and mute marks of the sagas it did not load.
+#[tokio::test]
+async fn a_run_loads_only_the_sagas_its_items_reach_and_keeps_the_others_marks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = agg_store::open(&tmp.path().join("agg.db").display().to_string())
+        .await
+        .unwrap();
+    let store = store.as_ref();
+    // Thirty unrelated stories: words of their own, spelled from a number.
+    let spell = |mut x: usize| -> String {
+        let mut w = String::from("Q");
+        for _ in 0..5 {
+            w.push((b'a' + (x % 26) as u8) as char);
+            x /= 26;
+        }
+        w
+    };
+    let story = |k: usize, n: usize, at: DateTime<Utc>| {
+        let title = format!(
+            "{} {} {} {}",
+            spell(k * 5),
+            spell(k * 5 + 1),
+            spell(k * 5 + 2),
+            spell(k * 5 + 3 + n)
+        );
+        item(
+            &format!("k{k}n{n}"),
+            &title,
+            &format!("o{}.example", n % 3),
+            at,
+        )
+    };
+    let first: Vec<SagaItem> = (0..30).map(|k| story(k, 0, day(0))).collect();
+    let run_in_part = |items: Vec<SagaItem>, now: DateTime<Utc>| async move {
+        let mut e = agg_agents::saga::load_engine_for(store, &items, now)
+            .await
+            .unwrap();
+        let placed: Vec<_> = items.iter().map(|i| e.assign(i, now)).collect();
+        e.archive(now);
+        let partial = e.is_partial();
+        agg_agents::saga::save_engine(store, &mut e).await.unwrap();
+        (placed, partial)
+    };
+    let (placed, partial) = run_in_part(first, day(0)).await;
+    assert!(!partial, "the first run starts afresh");
+    let (s0, s1, s29) = (placed[0].saga.0, placed[1].saga.0, placed[29].saga.0);
+    // A person follows the first story and mutes the second (a control
+    // loads every saga).
+    control(store, s0, Control::Follow).await.unwrap();
+    control(store, s1, Control::Mute).await.unwrap();
+
+    let (placed, partial) = run_in_part(vec![story(29, 1, day(1))], day(1)).await;
+    assert!(partial, "thirty live sagas, one item: not all loaded");
+    assert_eq!(
+        placed[0].saga.0, s29,
+        "joined its story, as a whole engine would"
+    );
+    let marks: agg_agents::saga::SagaMarks = serde_json::from_str(
+        &store
+            .load_state(agg_agents::saga::MARKS_KEY)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(marks.followed, [s0]);
+    assert_eq!(marks.muted, [s1]);
+    let whole = agg_agents::saga::load_engine(store).await.unwrap();
+    assert_eq!(
+        whole.sagas().filter(|s| s.merged_into.is_none()).count(),
+        30
+    );
+    assert!(whole.saga(agg_saga::SagaId(s0)).unwrap().followed);
+    assert_eq!(whole.saga(agg_saga::SagaId(s29)).unwrap().item_count(), 2);
+}

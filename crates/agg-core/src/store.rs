@@ -674,6 +674,13 @@ pub trait Store: Send + Sync {
     async fn saga_live_rows(&self) -> anyhow::Result<Vec<String>>;
     /// Every per-feed row written by [`Store::save_saga_state`]: `(feed, body)`.
     async fn saga_feed_rows(&self) -> anyhow::Result<Vec<(String, String)>>;
+    /// The ids of every live saga row, ascending (no bodies): a run that
+    /// loads some sagas tells the others from archived ones by them.
+    async fn saga_live_ids(&self) -> anyhow::Result<Vec<u64>>;
+    /// The live saga rows of `ids` (those that have one), by id.
+    async fn saga_live_rows_of(&self, ids: &[u64]) -> anyhow::Result<Vec<String>>;
+    /// The per-feed rows of `feeds` (those that have one): `(feed, body)`.
+    async fn saga_feed_rows_of(&self, feeds: &[String]) -> anyhow::Result<Vec<(String, String)>>;
     /// Retention: forgets archived sagas whose newest item is older than
     /// `before`, with their saga list rows; returns how many.
     async fn prune_saga_archive(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;

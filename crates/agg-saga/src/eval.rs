@@ -205,6 +205,58 @@ fn resolve(engine: &SagaEngine, archived: &HashMap<SagaId, Option<SagaId>>, s: S
 
 /// Run the engine over `rows` in date order and score it when gold is present.
 pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
+    evaluate_as(rows, config, false)
+}
+
+/// [`evaluate`] as the saga agent runs: at the end of each day the engine
+/// is saved in parts, and the next day's items are placed by an engine
+/// that loaded only what they need ([`SagaEngine::needs`]). The output must
+/// be the same as [`evaluate`]'s; a difference is a bug in what a run
+/// loads (`agg eval sagas --in-runs`).
+pub fn evaluate_in_runs(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
+    evaluate_as(rows, config, true)
+}
+
+/// A store's rows of an engine saved in parts (for [`evaluate_in_runs`]).
+#[derive(Default)]
+struct Saved {
+    core: String,
+    sagas: std::collections::BTreeMap<u64, String>,
+    feeds: std::collections::BTreeMap<String, String>,
+}
+
+impl Saved {
+    fn save(&mut self, engine: &mut SagaEngine) {
+        let parts = engine.to_parts().expect("a state serialises");
+        self.sagas.extend(parts.sagas);
+        for id in parts.gone {
+            self.sagas.remove(&id);
+        }
+        self.feeds.extend(parts.feeds);
+        self.core = parts.core;
+    }
+
+    /// The engine as a run that places `items` at `now` loads it.
+    fn load_for(&self, items: &[SagaItem], now: DateTime<Utc>) -> SagaEngine {
+        let mut e = SagaEngine::from_stored(&self.core).expect("a saved core reads");
+        let need = e.needs(items, now).expect("a core saved in parts tells");
+        let sagas: Vec<String> = need
+            .sagas
+            .iter()
+            .filter_map(|id| self.sagas.get(id).cloned())
+            .collect();
+        let feeds: Vec<(String, String)> = need
+            .feeds
+            .iter()
+            .filter_map(|f| Some((f.clone(), self.feeds.get(f)?.clone())))
+            .collect();
+        e.fill_some(self.sagas.keys().copied(), sagas, feeds)
+            .expect("saved rows read");
+        e
+    }
+}
+
+fn evaluate_as(rows: &[EvalRow], config: SagaConfig, in_runs: bool) -> EvalOutput {
     let dates = effective_dates(rows);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| dates[i]); // stable: ties keep file order
@@ -212,21 +264,11 @@ pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
     let mut saga_of_row = vec![SagaId(0); rows.len()];
     // Archived sagas' merge targets, to resolve ids that left the engine.
     let mut archived_into: HashMap<SagaId, Option<SagaId>> = HashMap::new();
-    let mut day = None;
+    let mut saved = Saved::default();
     let started = std::time::Instant::now();
-    for &i in &order {
+    let item = |i: usize| {
         let r = &rows[i];
-        // As the saga agent does after each (daily) run: long-quiet sagas
-        // leave the engine, so a stream longer than the archive period is
-        // judged as a person would see it.
-        if day.is_some_and(|d| d != dates[i].date_naive()) {
-            engine.archive(dates[i]);
-            for a in engine.take_archived() {
-                archived_into.insert(a.id(), a.saga.merged_into);
-            }
-        }
-        day = Some(dates[i].date_naive());
-        let item = SagaItem {
+        SagaItem {
             id: r.id.clone(),
             time: Some(dates[i]),
             title: r.title.clone(),
@@ -234,11 +276,42 @@ pub fn evaluate(rows: &[EvalRow], config: SagaConfig) -> EvalOutput {
             source: r.source.clone(),
             embedding: r.embedding.clone(),
             ..Default::default()
-        };
-        let a = engine.assign(&item, dates[i]);
-        saga_of_row[i] = a.saga;
+        }
+    };
+    for (d, day) in order
+        .chunk_by(|&a, &b| dates[a].date_naive() == dates[b].date_naive())
+        .enumerate()
+    {
+        // As the saga agent does after each (daily) run: long-quiet sagas
+        // leave the engine, so a stream longer than the archive period is
+        // judged as a person would see it.
+        if d > 0 {
+            engine.archive(dates[day[0]]);
+            for a in engine.take_archived() {
+                archived_into.insert(a.id(), a.saga.merged_into);
+            }
+        }
+        let items: Vec<SagaItem> = day.iter().map(|&i| item(i)).collect();
+        if in_runs && d > 0 {
+            saved.save(&mut engine);
+            engine = saved.load_for(&items, dates[day[day.len() - 1]]);
+        }
+        for (&i, it) in day.iter().zip(&items) {
+            saga_of_row[i] = engine.assign(it, dates[i]).saga;
+        }
         // Evaluation does not keep an event log.
         engine.take_events();
+    }
+    if in_runs {
+        // The end state whole, for the caller (a partial engine lists
+        // only what it loaded).
+        saved.save(&mut engine);
+        engine = SagaEngine::from_parts(
+            &saved.core,
+            saved.sagas.values().cloned(),
+            saved.feeds.clone(),
+        )
+        .expect("saved rows read");
     }
     let assign_seconds = started.elapsed().as_secs_f64();
     // Merges cannot happen during evaluation, but resolve anyway.

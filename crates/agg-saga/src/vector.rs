@@ -253,13 +253,86 @@ impl Vocabulary {
         for id in counts.keys() {
             self.df[*id as usize] += 1;
         }
-        let mut v: SparseVec = counts
-            .into_iter()
-            .map(|(id, (tf, w))| (id, w * (1.0 + (tf as f32).ln()) * self.idf(id)))
-            .collect();
-        v.sort_unstable_by_key(|x| x.0);
-        normalise(&mut v);
-        v
+        tf_idf(counts, |id| self.idf(id))
+    }
+
+    /// A view of this vocabulary that documents can be registered in
+    /// without changing it ([`VocabOverlay`]).
+    pub fn overlay(&self) -> VocabOverlay<'_> {
+        VocabOverlay {
+            base: self,
+            new_ids: HashMap::new(),
+            df: HashMap::new(),
+            docs: 0,
+        }
+    }
+}
+
+/// The L2-normalised TF-IDF vector of term counts `(tf, kind weight)` by id.
+fn tf_idf(counts: HashMap<u32, (u32, f32)>, idf: impl Fn(u32) -> f32) -> SparseVec {
+    let mut v: SparseVec = counts
+        .into_iter()
+        .map(|(id, (tf, w))| (id, w * (1.0 + (tf as f32).ln()) * idf(id)))
+        .collect();
+    v.sort_unstable_by_key(|x| x.0);
+    normalise(&mut v);
+    v
+}
+
+/// A [`Vocabulary`] with documents registered on top of it, the vocabulary
+/// itself unchanged: [`VocabOverlay::vectorise`] returns exactly what
+/// [`Vocabulary::vectorise`] would have for the same documents in the same
+/// order (new terms get the ids the vocabulary would give them). The saga
+/// step looks ahead with it to know which sagas a batch can reach before
+/// it loads them (`SagaEngine::needs`).
+pub struct VocabOverlay<'a> {
+    base: &'a Vocabulary,
+    new_ids: HashMap<String, u32>,
+    /// Counts added to document frequencies, by id.
+    df: HashMap<u32, u32>,
+    docs: u64,
+}
+
+impl VocabOverlay<'_> {
+    fn id(&self, key: &str) -> Option<u32> {
+        self.base
+            .ids
+            .get(key)
+            .or_else(|| self.new_ids.get(key))
+            .copied()
+    }
+
+    fn df(&self, id: u32) -> u32 {
+        self.base.df(id) + self.df.get(&id).copied().unwrap_or(0)
+    }
+
+    /// Document frequency of a term by key, as the vocabulary would have it.
+    pub fn df_of(&self, key: &str) -> u32 {
+        self.id(key).map_or(0, |id| self.df(id))
+    }
+
+    /// [`Vocabulary::vectorise`], registered in the overlay.
+    pub fn vectorise(&mut self, terms: &[(String, f32)]) -> SparseVec {
+        let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
+        for (key, w) in terms {
+            let id = match self.id(key) {
+                Some(id) => id,
+                None => {
+                    let id = (self.base.df.len() + self.new_ids.len()) as u32;
+                    self.new_ids.insert(key.clone(), id);
+                    id
+                }
+            };
+            counts.entry(id).or_insert((0, *w)).0 += 1;
+        }
+        self.docs += 1;
+        for id in counts.keys() {
+            *self.df.entry(*id).or_insert(0) += 1;
+        }
+        let docs = self.base.docs + self.docs;
+        tf_idf(counts, |id| {
+            (((docs as f32) + 1.0) / (self.df(id) as f32 + 1.0)).ln() + 1.0
+        })
     }
 }
 
@@ -495,6 +568,31 @@ pub(crate) mod packed_pairs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_overlay_registers_documents_as_the_vocabulary_would() {
+        let doc = |ws: &[&str]| -> Vec<(String, f32)> {
+            ws.iter().map(|w| (format!("w:{w}"), 1.0)).collect()
+        };
+        let docs = [
+            doc(&["harbour", "strike", "talks"]),
+            doc(&["strike", "ends", "strike"]),
+            doc(&["new", "harbour", "pilots"]),
+        ];
+        let mut base = Vocabulary::default();
+        base.vectorise(&doc(&["harbour", "council"]));
+        let before = serde_json::to_string(&base).unwrap();
+        let mut ov = base.overlay();
+        let seen: Vec<SparseVec> = docs.iter().map(|d| ov.vectorise(d)).collect();
+        assert_eq!(ov.df_of("w:strike"), 2);
+        assert_eq!(ov.df_of("w:harbour"), 3);
+        assert_eq!(ov.df_of("w:none"), 0);
+        drop(ov);
+        assert_eq!(serde_json::to_string(&base).unwrap(), before, "unchanged");
+        let mut real = base.clone();
+        let want: Vec<SparseVec> = docs.iter().map(|d| real.vectorise(d)).collect();
+        assert_eq!(seen, want);
+    }
 
     #[test]
     fn half_precision_moves_a_cosine_by_far_less_than_any_threshold() {

@@ -500,6 +500,49 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn saga_live_ids(&self) -> anyhow::Result<Vec<u64>> {
+                let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM saga_live ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(ids.into_iter().map(|i| i as u64).collect())
+            }
+
+            async fn saga_live_rows_of(&self, ids: &[u64]) -> anyhow::Result<Vec<String>> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(crate::state::IDS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new("SELECT body FROM saga_live WHERE id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id as i64);
+                    }
+                    q.push(") ORDER BY id");
+                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
+                        out.push(r.try_get("body")?);
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn saga_feed_rows_of(
+                &self,
+                feeds: &[String],
+            ) -> anyhow::Result<Vec<(String, String)>> {
+                let mut out = Vec::with_capacity(feeds.len());
+                for chunk in feeds.chunks(crate::state::IDS_PER_STATEMENT) {
+                    let mut q =
+                        sqlx::QueryBuilder::new("SELECT feed, body FROM saga_feeds WHERE feed IN (");
+                    let mut sep = q.separated(", ");
+                    for f in chunk {
+                        sep.push_bind(f.clone());
+                    }
+                    q.push(") ORDER BY feed");
+                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
+                        out.push((r.try_get("feed")?, r.try_get("body")?));
+                    }
+                }
+                Ok(out)
+            }
+
             async fn saga_live_rows(&self) -> anyhow::Result<Vec<String>> {
                 Ok(sqlx::query_scalar("SELECT body FROM saga_live ORDER BY id")
                     .fetch_all(&self.pool)

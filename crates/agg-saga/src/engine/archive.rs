@@ -20,7 +20,7 @@
 
 #[cfg(doc)]
 use super::SagaConfig;
-use super::{ItemRecord, Saga, SagaEngine, SagaEvent, SagaId, SagaStatus};
+use super::{ItemRecord, Saga, SagaEngine, SagaEvent, SagaId, SagaItem, SagaStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,9 +45,16 @@ impl ArchivedSaga {
 /// archived slot is a bug (nothing live points at it) and panics. Every
 /// slot reached mutably is remembered as changed, so that a save can write
 /// only those ([`SagaEngine::to_parts`]).
+///
+/// A slot may also be live but not loaded (a run that loaded only the
+/// sagas it can reach: [`SagaEngine::needs`]); reaching one is a bug too.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(transparent)]
-pub(super) struct Slots(Vec<Option<Box<Saga>>>, #[serde(skip)] BTreeSet<u32>);
+pub(super) struct Slots(
+    Vec<Option<Box<Saga>>>,
+    #[serde(skip)] BTreeSet<u32>,
+    #[serde(skip)] BTreeSet<u32>,
+);
 
 impl Slots {
     pub(super) fn len(&self) -> usize {
@@ -69,7 +76,18 @@ impl Slots {
         self.1 = (0..self.0.len() as u32).collect();
     }
     pub(super) fn is_archived(&self, i: usize) -> bool {
-        matches!(self.0.get(i), Some(None))
+        matches!(self.0.get(i), Some(None)) && !self.2.contains(&(i as u32))
+    }
+    /// Whether some live sagas are not loaded.
+    pub(super) fn is_partial(&self) -> bool {
+        !self.2.is_empty()
+    }
+    fn missing(&self, i: usize) -> String {
+        if self.2.contains(&(i as u32)) {
+            format!("saga {} is not loaded", i + 1)
+        } else {
+            format!("saga {} is archived", i + 1)
+        }
     }
 }
 
@@ -78,16 +96,17 @@ impl std::ops::Index<usize> for Slots {
     fn index(&self, i: usize) -> &Saga {
         self.0[i]
             .as_deref()
-            .unwrap_or_else(|| panic!("saga {} is archived", i + 1))
+            .unwrap_or_else(|| panic!("{}", self.missing(i)))
     }
 }
 
 impl std::ops::IndexMut<usize> for Slots {
     fn index_mut(&mut self, i: usize) -> &mut Saga {
+        if self.0[i].is_none() {
+            panic!("{}", self.missing(i));
+        }
         self.1.insert(i as u32);
-        self.0[i]
-            .as_deref_mut()
-            .unwrap_or_else(|| panic!("saga {} is archived", i + 1))
+        self.0[i].as_deref_mut().expect("checked above")
     }
 }
 
@@ -269,12 +288,18 @@ impl SagaEngine {
         let changed = std::mem::take(&mut self.sagas.1);
         let mut sagas = Vec::new();
         let mut gone = Vec::new();
+        let mut reach = self.reach.take();
         for i in changed {
-            match self.sagas.get(i as usize) {
+            let s = self.sagas.get(i as usize);
+            if let Some(r) = reach.as_mut() {
+                r.update(i, s, self.archive_due(s));
+            }
+            match s {
                 Some(s) => sagas.push((s.id.0, serde_json::to_string(s)?)),
                 None => gone.push(u64::from(i) + 1),
             }
         }
+        self.reach = reach;
         let changed_feeds = std::mem::take(&mut self.feed_stats.1);
         let mut feeds = Vec::with_capacity(changed_feeds.len());
         for f in changed_feeds {
@@ -349,9 +374,189 @@ impl SagaEngine {
             }
             slots[i] = Some(Box::new(s));
         }
-        self.sagas = Slots(slots, BTreeSet::new());
+        // A core saved before it kept what a run can reach: the next save
+        // writes every saga, which computes it.
+        let changed = if self.reach.is_none() {
+            self.reach = Some(Reach::default());
+            (0..slots.len() as u32)
+                .filter(|&i| slots[i as usize].is_some())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        self.sagas = Slots(slots, changed, BTreeSet::new());
         self.saga_slots = 0;
         Ok(())
+    }
+}
+
+/// What a run can reach of the sagas without loading them, kept by every
+/// save in parts from the sagas it writes: when each live saga may next be
+/// archived if nothing joins it, and where each merged tombstone leads.
+/// Together with the core's inverted index, recent sagas and active set,
+/// it tells which sagas a batch of items can read or change
+/// ([`SagaEngine::needs`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct Reach {
+    /// Saga index → the second from which it may be archived (absent:
+    /// never, as things stand: followed, muted or merged).
+    #[serde(default)]
+    due: BTreeMap<u32, i64>,
+    /// Merged tombstone index → the index it was merged into.
+    #[serde(default)]
+    merged: BTreeMap<u32, u32>,
+}
+
+impl Reach {
+    fn update(&mut self, i: u32, s: Option<&Saga>, due: Option<i64>) {
+        match due {
+            Some(d) => self.due.insert(i, d),
+            None => self.due.remove(&i),
+        };
+        match s.and_then(|s| s.merged_into) {
+            Some(into) => self.merged.insert(i, into.index() as u32),
+            None => self.merged.remove(&i),
+        };
+    }
+
+    /// `i` and the sagas its merges lead to.
+    fn chain(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
+        // A chain is short; the bound only stops a damaged state looping.
+        std::iter::successors(Some(i), |c| self.merged.get(c).copied()).take(64)
+    }
+}
+
+/// What placing a batch of items needs loaded of a state saved in parts:
+/// the ids of the sagas it can read or change, and the feeds whose
+/// headline counts it reads ([`SagaEngine::needs`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Needs {
+    pub sagas: BTreeSet<u64>,
+    pub feeds: BTreeSet<String>,
+}
+
+impl SagaEngine {
+    /// The second from which `s` may be archived if nothing joins it
+    /// (what [`SagaEngine::archivable`] requires of its quiet), `None` when
+    /// it may not be as things stand.
+    fn archive_due(&self, s: Option<&Saga>) -> Option<i64> {
+        let s = s?;
+        let c = &self.config;
+        if c.archive_after_days <= 0.0 || s.followed || s.muted || s.merged_into.is_some() {
+            return None;
+        }
+        let mut quiet_h = c.archive_after_days * 24.0;
+        let n = s.members.len();
+        if n >= 2 && c.quiet_pace_factor > 0.0 {
+            let span_h = (s.last_seen - s.first_seen).num_seconds() as f32 / 3600.0;
+            let pace_h = (span_h + c.quiet_prior_hours) / (n - 1) as f32;
+            quiet_h = quiet_h.max(c.quiet_pace_factor * pace_h);
+        }
+        // Rounded down: a saga is loaded a second early rather than late.
+        Some(s.last_seen.timestamp() + (quiet_h as f64 * 3600.0).floor() as i64 - 1)
+    }
+
+    /// Which sagas and feeds placing `items` (in this order, each at `now`
+    /// as [`SagaEngine::assign`] takes them) and then archiving at `now`
+    /// can read or change: a run loads only those of a state saved in parts
+    /// ([`SagaEngine::fill_some`]) and places its items exactly as the whole
+    /// engine would. `None` when this state cannot tell (read whole, or
+    /// saved before it kept what it needs): load every saga.
+    ///
+    /// It is exact, not a guess: the items are vectorised ahead on a
+    /// [`crate::vector::VocabOverlay`], so each one's query terms are those
+    /// assignment will use, and every saga those terms' postings name is
+    /// loaded (a run only adds postings to sagas it has loaded), with the
+    /// recently joined sagas, the sagas of items already placed, those a
+    /// dormancy sweep up to the batch's latest time or `now` reaches, those
+    /// due for the archive at `now`, and the merged tombstones that lead to
+    /// any of them.
+    pub fn needs(&self, items: &[SagaItem], now: DateTime<Utc>) -> Option<Needs> {
+        let reach = self.reach.as_ref()?;
+        if self.saga_slots == 0 {
+            return None;
+        }
+        let mut want: BTreeSet<u32> = self.recent_sagas.iter().copied().collect();
+        let mut feeds = BTreeSet::new();
+        let mut overlay = self.vocab.overlay();
+        let mut placed = std::collections::HashSet::new();
+        let mut clock = self.clock.unwrap_or(now);
+        for item in items {
+            if let Some(r) = self.items.get(&item.id) {
+                want.insert(r.saga.index() as u32);
+                continue;
+            }
+            if !placed.insert(item.id.as_str()) {
+                continue;
+            }
+            clock = clock.max(self.effective_time(item.time, now));
+            let ctx = self.item_ctx(item);
+            if let Some(f) = &ctx.feed {
+                feeds.insert(f.clone());
+            }
+            let feats = self.weighted_features_by(item, &ctx, &|k| overlay.df_of(k));
+            let mut q = overlay.vectorise(&feats);
+            q.sort_by(|a, b| b.1.total_cmp(&a.1));
+            q.truncate(self.config.max_query_terms);
+            for (t, _) in q {
+                if let Some(p) = self.postings.get(&t) {
+                    want.extend(p.iter().copied());
+                }
+            }
+        }
+        let limit = clock.max(now)
+            - chrono::Duration::seconds((self.config.dormant_after_days as f64 * 86_400.0) as i64);
+        want.extend(
+            self.active
+                .iter()
+                .take_while(|(ts, _)| *ts < limit.timestamp())
+                .map(|(_, i)| *i),
+        );
+        let due: BTreeSet<u32> = reach
+            .due
+            .iter()
+            .filter(|(_, d)| **d <= now.timestamp())
+            .map(|(i, _)| *i)
+            .collect();
+        // Tombstones leading to a saga that may leave go with it.
+        for &t in reach.merged.keys() {
+            if reach.chain(t).any(|c| due.contains(&c)) {
+                want.insert(t);
+            }
+        }
+        want.extend(due);
+        let mut sagas = BTreeSet::new();
+        for i in want {
+            sagas.extend(reach.chain(i).map(|c| u64::from(c) + 1));
+        }
+        Some(Needs { sagas, feeds })
+    }
+
+    /// Put in some of a core's live sagas and per-feed counts (the rows
+    /// [`SagaEngine::needs`] named, as [`SagaEngine::to_parts`] wrote
+    /// them); `live` lists every live saga's id, so that the others count
+    /// as not loaded rather than archived. Reaching a saga not loaded is a
+    /// bug and panics.
+    pub fn fill_some(
+        &mut self,
+        live: impl IntoIterator<Item = u64>,
+        sagas: impl IntoIterator<Item = String>,
+        feeds: impl IntoIterator<Item = (String, String)>,
+    ) -> serde_json::Result<()> {
+        self.fill(sagas, feeds)?;
+        for id in live {
+            let i = SagaId(id).index();
+            if self.sagas.0.get(i).is_some_and(|s| s.is_none()) {
+                self.sagas.2.insert(i as u32);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether some live sagas were not loaded ([`SagaEngine::fill_some`]):
+    /// listing every saga needs them all.
+    pub fn is_partial(&self) -> bool {
+        self.sagas.is_partial()
     }
 }
 

@@ -120,6 +120,17 @@ impl SagaEngine {
     }
 
     pub(super) fn weighted_features(&self, item: &SagaItem, ctx: &ItemCtx) -> Vec<(String, f32)> {
+        self.weighted_features_by(item, ctx, &|k| self.vocab.df_of(k))
+    }
+
+    /// [`Self::weighted_features`] with document frequencies from `df_of`
+    /// (a look-ahead's vocabulary: `SagaEngine::needs`).
+    pub(super) fn weighted_features_by(
+        &self,
+        item: &SagaItem,
+        ctx: &ItemCtx,
+        df_of: &dyn Fn(&str) -> u32,
+    ) -> Vec<(String, f32)> {
         let c = &self.config;
         // An aggregator's or podcast's text is its own boilerplate ("Comments",
         // show notes): only the title speaks for the story.
@@ -152,7 +163,7 @@ impl SagaEngine {
             for f in &feats {
                 if f.kind == FeatureKind::Word && !have.contains(f.key.as_str()) {
                     let key = format!("e:{}", f.key);
-                    if self.vocab.df_of(&key) >= 2 && added.insert(key.clone()) {
+                    if df_of(&key) >= 2 && added.insert(key.clone()) {
                         out.push((key, c.entity_weight));
                     }
                 }

@@ -27,7 +27,7 @@ mod merge_split;
 mod saga;
 mod score;
 
-pub use archive::{ArchivedSaga, StateParts};
+pub use archive::{ArchivedSaga, Needs, StateParts};
 pub use assign::Assignment;
 pub use config::SagaConfig;
 pub use controls::SagaError;
@@ -114,6 +114,11 @@ pub struct SagaEngine {
     /// themselves are saved apart: [`SagaEngine::to_parts`]).
     #[serde(skip_serializing_if = "is_zero")]
     saga_slots: usize,
+    /// What a run can reach without loading every saga (see
+    /// [`SagaEngine::needs`]), kept by every save in parts; `None` in a
+    /// state saved before it was kept, which is then loaded whole once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reach: Option<archive::Reach>,
     #[serde(skip)]
     events: Vec<SagaEvent>,
     /// Sagas archived since the caller last took them.
@@ -150,6 +155,7 @@ impl SagaEngine {
             apart: BTreeSet::new(),
             feed_stats: FeedTable::default(),
             saga_slots: 0,
+            reach: Some(archive::Reach::default()),
             events: Vec::new(),
             archived: Vec::new(),
         }
@@ -185,6 +191,9 @@ impl SagaEngine {
     /// parts writes all of them).
     fn touch_all(&mut self) {
         self.sagas.touch_all();
+        // Every saga is written by the next save: what it reaches is
+        // recomputed from all of them.
+        self.reach = Some(archive::Reach::default());
         self.feed_stats.1 = self.feed_stats.0.keys().cloned().collect();
     }
 
