@@ -383,7 +383,10 @@ pub fn normalise(v: &mut SparseVec) {
 
 /// The base64 `s` as little-endian records of `N` bytes, for the packed
 /// forms below; an error names `what` when the bytes are not whole records.
-fn unpack<const N: usize, E: serde::de::Error>(s: &str, what: &str) -> Result<Vec<[u8; N]>, E> {
+pub(crate) fn unpack<const N: usize, E: serde::de::Error>(
+    s: &str,
+    what: &str,
+) -> Result<Vec<[u8; N]>, E> {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)

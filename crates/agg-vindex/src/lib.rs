@@ -168,16 +168,7 @@ impl SignIndex {
         if k >= n {
             return (0..n).collect();
         }
-        let dist: Vec<u16> = self
-            .codes
-            .chunks_exact(self.words)
-            .map(|c| {
-                c.iter()
-                    .zip(qw)
-                    .map(|(a, b)| (a ^ b).count_ones() as u16)
-                    .sum()
-            })
-            .collect();
+        let dist = distances(&self.codes, qw, self.words);
         let mut hist = vec![0usize; self.words * 64 + 1];
         for &d in &dist {
             hist[d as usize] += 1;
@@ -204,6 +195,39 @@ impl SignIndex {
         }
         out
     }
+}
+
+/// Hamming distances from `qw` to each code of `words` words in `codes`.
+fn distances(codes: &[u64], qw: &[u64], words: usize) -> Vec<u16> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU has the instruction the function is compiled
+        // for (checked just above).
+        return unsafe { distances_popcnt(codes, qw, words) };
+    }
+    distances_portable(codes, qw, words)
+}
+
+/// [`distances`] with the POPCNT instruction: without it (the baseline
+/// x86-64 target) `count_ones` is a dozen instructions, and the scan of
+/// 1M codes took ~20 ms instead of ~4.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn distances_popcnt(codes: &[u64], qw: &[u64], words: usize) -> Vec<u16> {
+    distances_portable(codes, qw, words)
+}
+
+#[inline(always)]
+fn distances_portable(codes: &[u64], qw: &[u64], words: usize) -> Vec<u16> {
+    codes
+        .chunks_exact(words)
+        .map(|c| {
+            c.iter()
+                .zip(qw)
+                .map(|(a, b)| (a ^ b).count_ones() as u16)
+                .sum()
+        })
+        .collect()
 }
 
 /// A code as little-endian u64 words, the last padded with zero bits.
@@ -248,12 +272,14 @@ impl ByteTable {
     /// `Σ qᵢ·sᵢ` with `sᵢ = ±1` the code's signs: twice the sum over set
     /// bits, less the sum over all.
     fn score(&self, code: &[u64]) -> f32 {
-        let mut s = 0f32;
+        // Four sums, not one: a single chain of 48 dependent additions was
+        // most of the cost of ordering a 100,000-code shortlist.
+        let mut acc = [0f32; 4];
         for (j, t) in self.sums.iter().enumerate() {
             let byte = (code[j / 8] >> ((j % 8) * 8)) as u8;
-            s += t[byte as usize];
+            acc[j % 4] += t[byte as usize];
         }
-        2.0 * s - self.total
+        2.0 * (acc[0] + acc[1] + acc[2] + acc[3]) - self.total
     }
 }
 

@@ -49,15 +49,27 @@ impl SagaEngine {
     /// Retention: drop the per-item vectors of items older than `before`.
     /// Memberships, timelines and saga aggregates stay; a later split of such
     /// items rebuilds the centroids without them (their evidence is forgotten).
+    /// The sagas whose records change count as changed: their rows hold
+    /// the records ([`SagaEngine::to_parts`]).
     pub fn forget_vectors_before(&mut self, before: DateTime<Utc>) {
+        let mut touched = Vec::new();
         for s in &self.sagas {
+            let mut any = false;
             for m in &s.members {
                 if m.time < before
                     && let Some(r) = self.items.get_mut(&m.item_id)
+                    && !r.vec.is_empty()
                 {
                     r.vec = Vec::new();
+                    any = true;
                 }
             }
+            if any {
+                touched.push(s.id.index());
+            }
+        }
+        for i in touched {
+            self.sagas.touch(i);
         }
     }
 }

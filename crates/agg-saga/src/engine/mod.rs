@@ -98,7 +98,16 @@ pub struct SagaEngine {
     vocab: Vocabulary,
     sagas: Slots,
     postings: IdMap<Vec<u32>>,
+    /// The records of the items of the loaded sagas. A state saved in
+    /// parts keeps them in their saga's row ([`SagaEngine::to_parts`]),
+    /// not in the core: the core would grow with every live item.
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
     items: HashMap<String, ItemRecord>,
+    /// Which saga each item of a state saved in parts is in, by a hash of
+    /// its key: what [`SagaEngine::needs`] knows of an item offered again
+    /// without the item records.
+    #[serde(skip_serializing_if = "archive::ItemIndex::is_empty")]
+    item_index: archive::ItemIndex,
     /// Active sagas keyed by (last seen seconds, index): dormancy sweeps pop
     /// from the front instead of scanning every saga.
     active: BTreeSet<(i64, u32)>,
@@ -149,6 +158,7 @@ impl SagaEngine {
             sagas: Slots::default(),
             postings: IdMap::default(),
             items: HashMap::new(),
+            item_index: archive::ItemIndex::default(),
             active: BTreeSet::new(),
             recent_sagas: VecDeque::new(),
             clock: None,
