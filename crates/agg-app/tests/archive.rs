@@ -102,7 +102,10 @@ async fn a_long_quiet_saga_is_archived_listed_readable_and_restored_by_a_control
     // The live state: its core and its live sagas' rows (which hold their
     // items' records).
     let doc = state(store).await + &store.saga_live_rows().await.unwrap().concat();
-    assert!(!doc.contains("\"s1\""), "the live state holds nothing of it");
+    assert!(
+        !doc.contains("\"s1\""),
+        "the live state holds nothing of it"
+    );
     assert!(doc.contains("\"t1\""));
     let rows = store.saga_archive(&[s.0, t.0, 9_999]).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [s.0]);

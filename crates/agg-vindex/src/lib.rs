@@ -198,27 +198,9 @@ impl SignIndex {
 }
 
 /// Hamming distances from `qw` to each code of `words` words in `codes`.
+/// (Memory-bound: ~9 ms for 1M codes whether `count_ones` is the POPCNT
+/// instruction or not, measured with `examples/search_recall.rs`.)
 fn distances(codes: &[u64], qw: &[u64], words: usize) -> Vec<u16> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("popcnt") {
-        // SAFETY: the CPU has the instruction the function is compiled
-        // for (checked just above).
-        return unsafe { distances_popcnt(codes, qw, words) };
-    }
-    distances_portable(codes, qw, words)
-}
-
-/// [`distances`] with the POPCNT instruction: without it (the baseline
-/// x86-64 target) `count_ones` is a dozen instructions, and the scan of
-/// 1M codes took ~20 ms instead of ~4.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "popcnt")]
-fn distances_popcnt(codes: &[u64], qw: &[u64], words: usize) -> Vec<u16> {
-    distances_portable(codes, qw, words)
-}
-
-#[inline(always)]
-fn distances_portable(codes: &[u64], qw: &[u64], words: usize) -> Vec<u16> {
     codes
         .chunks_exact(words)
         .map(|c| {
