@@ -18,33 +18,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use agg_score::embed::{cosine, dot};
 use agg_vindex::{SignIndex, sign_code};
 
 const K: usize = 10;
-
-/// Dot product in eight lanes (the exact pass does ~20G multiplications at
-/// 1M vectors and 50 queries; a plain sum does not vectorise).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let n = (dot(a, a) * dot(b, b)).sqrt();
-    if n > 0.0 { dot(a, b) / n } else { 0.0 }
-}
 
 /// The `K` best of `(score, id)` pairs, best first, `skip` left out.
 fn top(mut v: Vec<(f32, i64)>, skip: i64) -> Vec<i64> {
