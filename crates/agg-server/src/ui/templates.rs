@@ -25,7 +25,7 @@ form.inline{display:inline} button{cursor:pointer;border:1px solid #ccc;backgrou
 iframe.digest{width:100%;height:70vh;border:1px solid #ddd;border-radius:6px}
 input[type=url],input[type=search]{width:100%;max-width:40rem;padding:.35rem;font:inherit}
 a.bookmarklet{display:inline-block;padding:.3rem .8rem;border:1px dashed #245;border-radius:4px;background:#eef3fb}
-td{overflow-wrap:anywhere} table.items td.score{width:3rem} a.title{font-weight:600;color:#123;text-decoration:none}
+td{overflow-wrap:anywhere} td.score{width:3rem;white-space:nowrap;overflow-wrap:normal} a.title{font-weight:600;color:#123;text-decoration:none}
 .why{color:#2a6a3a} .fb{margin-top:.3rem} .pager{margin:1rem 0;font-weight:600}
 .content{max-width:42rem;overflow-wrap:anywhere} .content img,.content video,.content iframe,.content table{max-width:100%;height:auto}
 audio,video{max-width:100%} .timeline li{margin:.3rem 0} nav form{flex:1 1 12rem}
