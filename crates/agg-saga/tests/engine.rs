@@ -1196,4 +1196,39 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
     );
     let next = SagaEngine::from_stored(&again.core).unwrap();
     assert!(next.needs(&days[10], now).is_some());
+
+    // A core that kept its reach but still held the item records (their
+    // rows without them): loaded whole too, and every row written with
+    // its records, or the records of the sagas a run did not load would be
+    // lost with the next core.
+    let mut held: serde_json::Value = serde_json::from_str(&again.core).unwrap();
+    held["items"] = serde_json::to_value(
+        serde_json::from_str::<serde_json::Value>(&e.to_json().unwrap()).unwrap()["items"].clone(),
+    )
+    .unwrap();
+    let held = held.to_string();
+    let bare: Vec<String> = again
+        .sagas
+        .iter()
+        .map(|(_, row)| {
+            let v: serde_json::Value = serde_json::from_str(row).unwrap();
+            v["saga"].to_string()
+        })
+        .collect();
+    assert!(
+        SagaEngine::from_stored(&held)
+            .unwrap()
+            .needs(&days[10], now)
+            .is_none()
+    );
+    let mut whole = SagaEngine::from_parts(&held, bare, again.feeds.clone()).unwrap();
+    let rewritten = whole.to_parts().unwrap();
+    assert_eq!(rewritten.sagas.len(), again.sagas.len());
+    assert!(
+        rewritten
+            .sagas
+            .iter()
+            .all(|(_, r)| r.starts_with("{\"records\":"))
+    );
+    assert!(!rewritten.core.contains("\"items\""));
 }

@@ -383,6 +383,7 @@ impl SagaEngine {
         for (f, body) in feeds {
             self.feed_stats.0.insert(f, serde_json::from_str(&body)?);
         }
+        let records_in_core = !self.items.is_empty();
         let mut slots: Vec<Option<Box<Saga>>> = vec![None; self.saga_slots];
         for body in sagas {
             let s = if body.starts_with(ROW_PREFIX) {
@@ -400,10 +401,11 @@ impl SagaEngine {
             }
             slots[i] = Some(Box::new(s));
         }
-        // A core saved before it kept what a run can reach: the next save
-        // writes every saga, which computes it.
-        let changed = if self.reach.is_none() {
-            self.reach = Some(Reach::default());
+        // A core saved before it kept what a run can reach, or with the
+        // item records in it: the next save writes every saga (with its
+        // records), which computes what it reaches.
+        let changed = if self.reach.is_none() || records_in_core {
+            self.reach.get_or_insert_with(Reach::default);
             (0..slots.len() as u32)
                 .filter(|&i| slots[i as usize].is_some())
                 .collect()
@@ -569,7 +571,9 @@ impl SagaEngine {
     /// any of them.
     pub fn needs(&self, items: &[SagaItem], now: DateTime<Utc>) -> Option<Needs> {
         let reach = self.reach.as_ref()?;
-        if self.saga_slots == 0 {
+        // Item records in the core: saved before they moved into the
+        // rows. Its first save must write every saga's row with them.
+        if self.saga_slots == 0 || !self.items.is_empty() {
             return None;
         }
         let mut want: BTreeSet<u32> = self.recent_sagas.iter().copied().collect();
