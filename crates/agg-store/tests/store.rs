@@ -1612,6 +1612,23 @@ async fn the_saga_state_is_saved_in_parts() {
                 ("b".to_string(), "fb2".to_string())
             ]
         );
+        // What a run that loads only some sagas reads: every live id, the
+        // rows of some (more ids than one statement takes, gone ones
+        // skipped), the rows of some feeds.
+        let ids = s.saga_live_ids().await.unwrap();
+        assert_eq!(ids.len(), 698);
+        assert_eq!(ids[..3], [2, 4, 5]);
+        let some: Vec<u64> = (1..=700).filter(|i| i % 2 == 0 || *i == 3).collect();
+        let rows = s.saga_live_rows_of(&some).await.unwrap();
+        assert_eq!(rows.len(), 350, "the even ids; 3 is gone");
+        assert_eq!(rows[..2], ["two".to_string(), "s4".to_string()]);
+        assert!(s.saga_live_rows_of(&[]).await.unwrap().is_empty());
+        assert_eq!(
+            s.saga_feed_rows_of(&["b".into(), "zz".into()])
+                .await
+                .unwrap(),
+            [("b".to_string(), "fb2".to_string())]
+        );
     }
 }
 
