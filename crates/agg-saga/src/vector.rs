@@ -308,14 +308,14 @@ impl Serialize for Vocabulary {
         let u32s = |v: &[u32]| -> String {
             b64.encode(v.iter().flat_map(|c| c.to_le_bytes()).collect::<Vec<u8>>())
         };
-        let starts = if self.ids.starts.is_empty() {
-            vec![0]
+        let starts: &[u32] = if self.ids.starts.is_empty() {
+            &[0]
         } else {
-            self.ids.starts.clone()
+            &self.ids.starts
         };
         let mut st = s.serialize_struct("Vocabulary", 5)?;
         st.serialize_field("buf", &b64.encode(self.ids.buf.as_bytes()))?;
-        st.serialize_field("starts", &u32s(&starts))?;
+        st.serialize_field("starts", &u32s(starts))?;
         st.serialize_field("order", &u32s(&self.ids.order()))?;
         st.serialize_field("df", &u32s(&self.df))?;
         st.serialize_field("docs", &self.docs)?;

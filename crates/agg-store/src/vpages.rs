@@ -32,6 +32,19 @@ impl Page {
     /// Reads a stored page; a damaged one (lengths that do not divide)
     /// is an error naming it.
     pub(crate) fn decode(page: i64, ids: &[u8], codes: &[u8]) -> anyhow::Result<Page> {
+        let width = Page::check(page, ids, codes)?;
+        Ok(Page {
+            ids: ids_of(ids),
+            codes: codes
+                .chunks_exact(width.max(1))
+                .map(<[u8]>::to_vec)
+                .collect(),
+        })
+    }
+
+    /// Checks a stored page's lengths (an error naming a damaged one);
+    /// returns its code width.
+    pub(crate) fn check(page: i64, ids: &[u8], codes: &[u8]) -> anyhow::Result<usize> {
         let n = ids.len() / 8;
         if !ids.len().is_multiple_of(8)
             || (n == 0 && !codes.is_empty())
@@ -43,17 +56,7 @@ impl Page {
                 codes.len()
             );
         }
-        let width = codes.len().checked_div(n).unwrap_or(0);
-        Ok(Page {
-            ids: ids
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect(),
-            codes: codes
-                .chunks_exact(width.max(1))
-                .map(<[u8]>::to_vec)
-                .collect(),
-        })
+        Ok(codes.len().checked_div(n).unwrap_or(0))
     }
 
     /// The stored form: `(ids, codes)`.
@@ -89,6 +92,14 @@ impl Page {
             .unzip();
         (self.ids, self.codes) = (ids, codes);
     }
+}
+
+/// A page's stored ids (little-endian i64s).
+pub(crate) fn ids_of(bytes: &[u8]) -> Vec<i64> {
+    bytes
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect()
 }
 
 /// Vectors grouped by page, their codes made.
@@ -201,14 +212,12 @@ macro_rules! vpages_methods {
                         let ids: Vec<u8> = r.try_get("ids")?;
                         let codes: Vec<u8> = r.try_get("codes")?;
                         // Checked here so a damaged page is named, not
-                        // read as garbage.
-                        $crate::vpages::Page::decode(page, &ids, &codes)?;
+                        // read as garbage (not decoded into a code per
+                        // vector: the index takes the codes as they are).
+                        $crate::vpages::Page::check(page, &ids, &codes)?;
                         out.push(agg_core::store::CodePage {
                             start: page * $crate::vpages::PAGE_IDS,
-                            ids: ids
-                                .chunks_exact(8)
-                                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-                                .collect(),
+                            ids: $crate::vpages::ids_of(&ids),
                             codes,
                         });
                         from = page + 1;

@@ -62,11 +62,6 @@ impl SignIndex {
         }
     }
 
-    /// Bytes per code.
-    pub fn code_bytes(&self) -> usize {
-        self.bytes
-    }
-
     /// How many vectors it holds.
     pub fn len(&self) -> usize {
         self.ids.len()
