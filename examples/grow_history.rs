@@ -149,7 +149,7 @@ async fn main() -> anyhow::Result<()> {
     let span = (end - start).num_seconds();
     // One batch is one slice of the year, in time order, continuing where
     // the last growth stopped (the seed depends on the position).
-    let mut engine = agg_agents::saga::load_engine(store.as_ref()).await?;
+    let mut engine = agg_agents::saga::load_engine_whole(store.as_ref()).await?;
     let lease = agg_agents::saga::lock_engine(store.as_ref()).await?;
     let mut n = have;
     const BATCH: u64 = 2000;

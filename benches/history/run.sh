@@ -4,8 +4,10 @@
 # synthetic items (examples/grow_history.rs: a year of stories, random unit
 # vectors under the real model's id, the real saga engine), then measures
 # with GNU time (wall seconds, peak RSS):
-#   run-new   `agg run` of 10 local feeds carrying 20 new items
-#   run-idle  the same run again: nothing new
+#   run-new   `agg run` of 10 local feeds carrying 20 new items: the
+#             median of three such runs, each with new items (one run
+#             varies by ±30% on a shared 2-core machine)
+#   run-idle  the last run again: nothing new
 #   search    `agg search` of a word present in ~1 in 300 items
 #   sagas     GET /ui/sagas from `agg serve` (curl, wall time only)
 #   ui search p95 of 20 GET /ui/search from the same server (model loaded)
@@ -79,8 +81,10 @@ for N in $SIZES; do
   echo "growing $DB to $N…" >&2
   "$GROW" "$DB" "$N" "$MODEL" 384 "$NOW" ${PER_DAY:-} 2>&1 | tail -2 >&2
   tag=$(date +%s)
-  write_feeds "$WORK/feeds-$N" "$tag"
-  new=$(measure "$WORK/run-new-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
+  new=$(for r in 1 2 3; do
+      write_feeds "$WORK/feeds-$N" "$tag-$r"
+      measure "$WORK/run-new-$N-$r.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml"; echo
+    done | sort -n | sed -n 2p)
   idle=$(measure "$WORK/run-idle-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
   search=$(measure "$WORK/search-$N.log" "$AGG" --db "$DB" search "harbour strike" --limit 10)
   port=$((18000 + RANDOM % 1000))

@@ -186,6 +186,18 @@ pub async fn load_engine(store: &dyn Store) -> anyhow::Result<SagaEngine> {
     Ok(engine)
 }
 
+/// [`load_engine`] with every vocabulary term: an engine that can place
+/// any items, not only one run's (a tool that grows a store; it reads the
+/// whole vocabulary, ~630,000 rows a year).
+pub async fn load_engine_whole(store: &dyn Store) -> anyhow::Result<SagaEngine> {
+    let mut engine = load_engine(store).await?;
+    let rows = store.saga_terms().await?;
+    engine
+        .put_all_terms(rows)
+        .map_err(|e| anyhow::anyhow!("stored saga vocabulary is unreadable: {e}"))?;
+    Ok(engine)
+}
+
 /// The engine as the saga step needs it to place `items` at `now` and
 /// archive: of a state saved in parts, only the sagas and feed counts they
 /// can reach (`SagaEngine::needs`), so a run's cost follows its items, not
@@ -205,28 +217,60 @@ pub async fn load_engine_for(
     if !engine.needs_sagas() {
         return Ok(engine);
     }
+    // The vocabulary terms the items can look up first: which sagas they
+    // reach depends on their terms' weights.
+    let keys = engine.term_keys(items);
+    put_terms(store, &mut engine, keys).await?;
     let listed = store.load_state(LIST_KEY).await?.is_some();
     let Some(need) = engine.needs(items, now).filter(|_| listed) else {
         fill_all(store, &mut engine, t).await?;
+        let keys = engine.member_term_keys();
+        put_terms(store, &mut engine, keys).await?;
         return Ok(engine);
     };
+    let needed = t.elapsed();
     let ids: Vec<u64> = need.sagas.into_iter().collect();
     let feeds: Vec<String> = need.feeds.into_iter().collect();
     let live = store.saga_live_ids().await?;
-    let (sagas, feed_rows) = (
-        store.saga_live_rows_of(&ids).await?,
-        store.saga_feed_rows_of(&feeds).await?,
-    );
+    let live_read = t.elapsed();
+    let sagas = store.saga_live_rows_of(&ids).await?;
+    let sagas_read = t.elapsed();
+    let feed_rows = store.saga_feed_rows_of(&feeds).await?;
     let read_rows = t.elapsed();
+    let bytes: usize = sagas.iter().map(String::len).sum::<usize>()
+        + feed_rows.iter().map(|f| f.1.len()).sum::<usize>();
     let (live_n, loaded) = (live.len(), sagas.len());
     engine
         .fill_some(live, sagas, feed_rows)
         .map_err(unreadable)?;
+    // Then the terms of the loaded sagas' latest headlines, which the
+    // one-feed match re-vectorises.
+    let keys = engine.member_term_keys();
+    put_terms(store, &mut engine, keys).await?;
     tracing::debug!(
-        live = live_n, loaded, feeds = feeds.len(), ?read_rows, filled = ?t.elapsed(),
-        "saga state loaded in part"
+        live = live_n, loaded, feeds = feeds.len(), bytes, ?needed, ?live_read, ?sagas_read,
+        ?read_rows, filled = ?t.elapsed(), "saga state loaded in part"
     );
     Ok(engine)
+}
+
+/// Puts the stored vocabulary rows of `keys` into the engine.
+async fn put_terms(
+    store: &dyn Store,
+    engine: &mut SagaEngine,
+    keys: Vec<String>,
+) -> anyhow::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let t = std::time::Instant::now();
+    let rows = store.saga_terms_of(&keys).await?;
+    let (asked, found) = (keys.len(), rows.len());
+    engine
+        .put_terms(keys, rows)
+        .map_err(|e| anyhow::anyhow!("stored saga vocabulary is unreadable: {e}"))?;
+    tracing::debug!(asked, found, took = ?t.elapsed(), "saga terms read");
+    Ok(())
 }
 
 fn unreadable(e: serde_json::Error) -> anyhow::Error {
@@ -512,6 +556,8 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         sagas: &parts.sagas,
         gone: &parts.gone,
         feeds: &parts.feeds,
+        terms: &parts.terms,
+        terms_whole: parts.terms_whole,
     };
     let state_ready = t.elapsed();
     store.save_saga_state(STATE_KEY, &parts).await?;
@@ -520,6 +566,7 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
     tracing::debug!(
         ?state_ready, ?state_saved, listed = ?t.elapsed(),
         core_bytes = parts.core.len(), saga_rows = parts.sagas.len(), feed_rows = parts.feeds.len(),
+        terms = parts.terms.len(),
         "saga state saved"
     );
     let marks = if engine.is_partial() {

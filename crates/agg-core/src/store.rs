@@ -465,6 +465,11 @@ pub struct SagaStateParts<'a> {
     pub gone: &'a [u64],
     /// Changed per-feed counts: `(feed key, JSON)`.
     pub feeds: &'a [(String, String)],
+    /// Vocabulary terms added or counted: `(term, id, document frequency)`,
+    /// replacing rows of the same term.
+    pub terms: &'a [(String, u32, u32)],
+    /// Whether `terms` is every term: the stored ones are replaced.
+    pub terms_whole: bool,
 }
 
 /// One saga moved out of the saga engine's state (issue 23).
@@ -681,6 +686,11 @@ pub trait Store: Send + Sync {
     async fn saga_live_rows_of(&self, ids: &[u64]) -> anyhow::Result<Vec<String>>;
     /// The per-feed rows of `feeds` (those that have one): `(feed, body)`.
     async fn saga_feed_rows_of(&self, feeds: &[String]) -> anyhow::Result<Vec<(String, String)>>;
+    /// The saga vocabulary's rows of `terms` (those that have one):
+    /// `(term, id, document frequency)`.
+    async fn saga_terms_of(&self, terms: &[String]) -> anyhow::Result<Vec<(String, u32, u32)>>;
+    /// Every row of the saga vocabulary, by id.
+    async fn saga_terms(&self) -> anyhow::Result<Vec<(String, u32, u32)>>;
     /// Retention: forgets archived sagas whose newest item is older than
     /// `before`, with their saga list rows; returns how many.
     async fn prune_saga_archive(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;

@@ -223,6 +223,8 @@ struct Saved {
     core: String,
     sagas: std::collections::BTreeMap<u64, String>,
     feeds: std::collections::BTreeMap<String, String>,
+    /// Vocabulary term → (id, document frequency).
+    terms: HashMap<String, (u32, u32)>,
 }
 
 impl Saved {
@@ -233,12 +235,28 @@ impl Saved {
             self.sagas.remove(&id);
         }
         self.feeds.extend(parts.feeds);
+        if parts.terms_whole {
+            self.terms.clear();
+        }
+        self.terms
+            .extend(parts.terms.into_iter().map(|(t, id, df)| (t, (id, df))));
         self.core = parts.core;
+    }
+
+    /// Put in the stored terms of `asked`, as the store answers them.
+    fn put_terms(&self, e: &mut SagaEngine, asked: Vec<String>) {
+        let rows = asked
+            .iter()
+            .filter_map(|t| self.terms.get(t).map(|&(id, df)| (t.clone(), id, df)))
+            .collect();
+        e.put_terms(asked, rows).expect("saved terms read");
     }
 
     /// The engine as a run that places `items` at `now` loads it.
     fn load_for(&self, items: &[SagaItem], now: DateTime<Utc>) -> SagaEngine {
         let mut e = SagaEngine::from_stored(&self.core).expect("a saved core reads");
+        let keys = e.term_keys(items);
+        self.put_terms(&mut e, keys);
         let need = e.needs(items, now).expect("a core saved in parts tells");
         let sagas: Vec<String> = need
             .sagas
@@ -252,6 +270,8 @@ impl Saved {
             .collect();
         e.fill_some(self.sagas.keys().copied(), sagas, feeds)
             .expect("saved rows read");
+        let keys = e.member_term_keys();
+        self.put_terms(&mut e, keys);
         e
     }
 }
@@ -310,6 +330,7 @@ fn evaluate_as(rows: &[EvalRow], config: SagaConfig, in_runs: bool) -> EvalOutpu
             &saved.core,
             saved.sagas.values().cloned(),
             saved.feeds.clone(),
+            saved.terms.iter().map(|(t, &(id, df))| (t.clone(), id, df)),
         )
         .expect("saved rows read");
     }

@@ -58,3 +58,4 @@ pub use eval::{
 };
 pub use listing::{ListGroup, SagaListing};
 pub use metrics::Metrics;
+pub use vector::TermRow;

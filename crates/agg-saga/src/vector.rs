@@ -1,7 +1,7 @@
 //! Sparse vectors and the online vocabulary with document frequencies.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A small, fast, non-cryptographic hasher for `u32` term and saga ids (the
 /// hot path looks up centroid weights and postings by id; SipHash's DoS
@@ -83,117 +83,64 @@ pub fn unit(v: &[f32]) -> Option<Vec<f32>> {
 /// IDF is computed from the counts seen so far, so early items get flatter
 /// weights; that is the price of never looking ahead, and it fades quickly.
 ///
-/// Saved as its terms in id order and the packed counts (see
-/// [`VocabForm`]): a year of items is ~630,000 terms, and read back as a
-/// JSON map of term to id it was two thirds of the time a daily run spent
-/// reading the engine's core (issue 23).
+/// A year of items is ~630,000 terms. Saved in the engine's core they were
+/// most of the ~20 MB that every daily run read and wrote (issue 23), so a
+/// state saved in parts keeps them in the store's rows (`term → id, df`),
+/// one per term ([`SagaEngine::to_parts`] writes the terms that changed);
+/// its core keeps only how many ids were given and how many documents were
+/// seen. Such a vocabulary holds only the terms put in from the rows
+/// ([`Vocabulary::put_rows`]) and those added since: looking up a term that
+/// was neither put in nor asked for is a bug, and panics, as reaching a
+/// saga that was not loaded does.
+///
+/// [`SagaEngine::to_parts`]: crate::SagaEngine::to_parts
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(try_from = "VocabForm")]
 pub struct Vocabulary {
-    ids: Terms,
+    /// Term → id of the terms held: all of them, or (`asked` is `Some`)
+    /// those put in from the rows and those added since.
+    ids: HashMap<String, u32>,
+    /// By id, for every id given: document frequency.
     df: Vec<u32>,
-    /// First byte of each term's key: its kind prefix (`w`, `b`, `e`).
+    /// By id: the first byte of the term's key, its kind (`w`, `b`, `e`);
+    /// 0 for a term kept in the rows and not put in.
     kinds: Vec<u8>,
     docs: u64,
+    /// `None` while every term is held; otherwise the keys asked of the
+    /// rows, found or not (a key asked and not found is a new term).
+    asked: Option<HashSet<String>>,
+    /// Whether the terms are saved in rows, not in the core.
+    in_rows: bool,
+    /// Ids added or counted since the last save in rows.
+    changed: Vec<u32>,
+    /// Serialise as a core saved in parts does (the terms are in rows),
+    /// also when every term is held ([`Vocabulary::take_rows`] sets it,
+    /// `SagaEngine::to_parts` clears it after writing the core).
+    as_core: bool,
 }
 
-/// The terms of a [`Vocabulary`], by id, found by name without a hash map
-/// of owned strings: every term's bytes in one buffer, in id order, and the
-/// ids sorted by term for a binary search. A year's 630,000 terms read
-/// back as a map took ~165 ms of every run (building the map, not reading
-/// the JSON); as two packed blobs they are copied in, not rebuilt. Terms
-/// added since the last save are also kept in a small map until the next.
-#[derive(Debug, Clone, Default)]
-struct Terms {
-    buf: String,
-    /// Where each term starts in `buf`, and where the last ends.
-    starts: Vec<u32>,
-    /// Ids of the terms saved, sorted by term.
-    sorted: Vec<u32>,
-    /// Terms added since, by name.
-    fresh: HashMap<String, u32>,
-}
+/// A term as the store keeps it: `(term, id, document frequency)`.
+pub type TermRow = (String, u32, u32);
 
-impl Terms {
-    fn from_id_order(terms: impl IntoIterator<Item = String>) -> Terms {
-        let mut t = Terms {
-            starts: vec![0],
-            ..Terms::default()
-        };
-        for term in terms {
-            t.buf.push_str(&term);
-            t.starts.push(t.buf.len() as u32);
-        }
-        let mut sorted: Vec<u32> = (0..t.len() as u32).collect();
-        sorted.sort_by(|&a, &b| t.name(a).cmp(&t.name(b)));
-        t.sorted = sorted;
-        t
-    }
-
-    fn len(&self) -> usize {
-        self.starts.len().saturating_sub(1)
-    }
-
-    fn name(&self, id: u32) -> Option<&str> {
-        let i = id as usize;
-        let (a, b) = (*self.starts.get(i)?, *self.starts.get(i + 1)?);
-        self.buf.get(a as usize..b as usize)
-    }
-
-    fn get(&self, key: &str) -> Option<u32> {
-        if let Some(&id) = self.fresh.get(key) {
-            return Some(id);
-        }
-        self.sorted
-            .binary_search_by(|&id| self.name(id).unwrap_or("").cmp(key))
-            .ok()
-            .map(|p| self.sorted[p])
-    }
-
-    /// Adds a term not known yet; returns its id (the next one).
-    fn push(&mut self, key: &str) -> u32 {
-        let id = self.len() as u32;
-        if self.starts.is_empty() {
-            self.starts.push(0);
-        }
-        self.buf.push_str(key);
-        self.starts.push(self.buf.len() as u32);
-        self.fresh.insert(key.to_string(), id);
-        id
-    }
-
-    /// Every id sorted by term, the fresh ones merged in.
-    fn order(&self) -> Vec<u32> {
-        let mut fresh: Vec<u32> = self.fresh.values().copied().collect();
-        fresh.sort_by(|&a, &b| self.name(a).cmp(&self.name(b)));
-        let mut out = Vec::with_capacity(self.sorted.len() + fresh.len());
-        let (mut i, mut j) = (0, 0);
-        while i < self.sorted.len() || j < fresh.len() {
-            let take_old = j >= fresh.len()
-                || (i < self.sorted.len() && self.name(self.sorted[i]) <= self.name(fresh[j]));
-            if take_old {
-                out.push(self.sorted[i]);
-                i += 1;
-            } else {
-                out.push(fresh[j]);
-                j += 1;
-            }
-        }
-        out
-    }
-}
-
-/// The saved forms of a [`Vocabulary`]: `buf` (every term's UTF-8, in id
-/// order), `starts` (where each begins, and the end) and `order` (the ids
-/// sorted by term), each base64, little-endian `u32`s for the last two,
-/// written since stop 30; `terms` (every term, in id order) as a JSON
-/// array, written before; and `df` (base64 of little-endian `u32`s); or
-/// `ids` (a map of term to id) and `df` as numbers, as earlier versions
-/// wrote it. A term's kind is its first byte, so `kinds` is derived.
+/// The saved forms of a [`Vocabulary`]:
+/// - `in_rows` with `next` (ids given) and `docs`: the terms are in the
+///   store's rows (a core saved in parts, since stop 31);
+/// - `buf` (every term's UTF-8, in id order), `starts` (where each begins,
+///   and the end) and `order` (the ids sorted by term), each base64,
+///   little-endian `u32`s for the last two (stop 30, and a state saved
+///   whole);
+/// - `terms` (every term, in id order) as a JSON array, written before;
+/// - `ids` (a map of term to id) with `df` as numbers, as earlier versions
+///   wrote it.
+///
+/// `df` is base64 of little-endian `u32`s (or numbers). A term's kind is
+/// its first byte, so `kinds` is derived.
 #[derive(Deserialize)]
 struct VocabForm {
-    /// Every term's bytes, in id order (base64), with `starts` and
-    /// `order`: the form written since stop 30.
+    #[serde(default)]
+    in_rows: bool,
+    #[serde(default)]
+    next: Option<u32>,
     #[serde(default)]
     buf: Option<String>,
     #[serde(default)]
@@ -204,7 +151,8 @@ struct VocabForm {
     terms: Option<Vec<String>>,
     #[serde(default)]
     ids: Option<HashMap<String, u32>>,
-    df: Counts,
+    #[serde(default)]
+    df: Option<Counts>,
     docs: u64,
 }
 
@@ -218,7 +166,23 @@ enum Counts {
 impl TryFrom<VocabForm> for Vocabulary {
     type Error = String;
     fn try_from(f: VocabForm) -> Result<Self, String> {
-        let df = match f.df {
+        if f.in_rows {
+            let n = f
+                .next
+                .ok_or("a vocabulary in rows says not how many ids it gave")?
+                as usize;
+            return Ok(Vocabulary {
+                ids: HashMap::new(),
+                df: vec![0; n],
+                kinds: vec![0; n],
+                docs: f.docs,
+                asked: Some(HashSet::new()),
+                in_rows: true,
+                changed: Vec::new(),
+                as_core: false,
+            });
+        }
+        let df = match f.df.ok_or("a vocabulary has no counts")? {
             Counts::Numbers(v) => v,
             Counts::Packed(s) => unpack::<4, serde::de::value::Error>(&s, "counts")
                 .map_err(|e| e.to_string())?
@@ -226,52 +190,38 @@ impl TryFrom<VocabForm> for Vocabulary {
                 .map(u32::from_le_bytes)
                 .collect(),
         };
-        let ids = match (f.buf, f.starts, f.order, f.terms, f.ids) {
+        let ids: HashMap<String, u32> = match (f.buf, f.starts, f.order, f.terms, f.ids) {
             (Some(buf), Some(starts), Some(order), _, _) => packed_terms(&buf, &starts, &order)?,
-            (_, _, _, Some(terms), _) => Terms::from_id_order(terms),
-            (_, _, _, None, Some(ids)) => {
-                let mut by_id: Vec<Option<String>> = vec![None; ids.len()];
-                for (t, i) in ids {
-                    match by_id.get_mut(i as usize) {
-                        Some(slot) => *slot = Some(t),
-                        None => {
-                            return Err(format!("term id {i} has no count ({} counts)", df.len()));
-                        }
-                    }
-                }
-                Terms::from_id_order(by_id.into_iter().map(Option::unwrap_or_default))
-            }
+            (_, _, _, Some(terms), _) => terms.into_iter().zip(0..).collect(),
+            (_, _, _, None, Some(ids)) => ids,
             _ => return Err("a vocabulary has neither terms nor ids".into()),
         };
-        if ids.len() > df.len() {
-            return Err(format!(
-                "term id {} has no count ({} counts)",
-                df.len(),
-                df.len()
-            ));
+        let mut kinds = vec![0u8; df.len()];
+        for (t, &i) in &ids {
+            match kinds.get_mut(i as usize) {
+                Some(k) => *k = t.as_bytes().first().copied().unwrap_or(b'?'),
+                None => return Err(format!("term id {i} has no count ({} counts)", df.len())),
+            }
         }
         if ids.len() != df.len() {
             return Err(format!("{} terms but {} counts", ids.len(), df.len()));
         }
-        let kinds = (0..ids.len() as u32)
-            .map(|i| {
-                ids.name(i)
-                    .and_then(|t| t.as_bytes().first().copied())
-                    .unwrap_or(b'?')
-            })
-            .collect();
         Ok(Vocabulary {
             ids,
             df,
             kinds,
             docs: f.docs,
+            asked: None,
+            in_rows: false,
+            changed: Vec::new(),
+            as_core: false,
         })
     }
 }
 
-/// The terms of the `buf`/`starts`/`order` form, checked: a damaged one
-/// is an error naming what is wrong, not a panic later.
-fn packed_terms(buf: &str, starts: &str, order: &str) -> Result<Terms, String> {
+/// The terms of the `buf`/`starts`/`order` form by name, checked: a
+/// damaged one is an error naming what is wrong, not a panic later.
+fn packed_terms(buf: &str, starts: &str, order: &str) -> Result<HashMap<String, u32>, String> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
     let buf = String::from_utf8(b64.decode(buf).map_err(|e| format!("terms: {e}"))?)
@@ -283,40 +233,56 @@ fn packed_terms(buf: &str, starts: &str, order: &str) -> Result<Terms, String> {
     };
     let (starts, sorted) = (u32s(starts)?, u32s(order)?);
     let n = starts.len().saturating_sub(1);
-    let ends_ok = starts.first() == Some(&0) && starts.last() == Some(&(buf.len() as u32));
-    let t = Terms {
-        buf,
-        starts,
-        sorted,
-        fresh: HashMap::new(),
+    let name = |i: u32| -> Option<&str> {
+        let i = i as usize;
+        buf.get(*starts.get(i)? as usize..*starts.get(i + 1)? as usize)
     };
-    let bounds_ok = (0..n as u32).all(|i| t.name(i).is_some());
-    let order_ok = t.sorted.len() == n
-        && t.sorted.iter().all(|&i| (i as usize) < n)
-        && t.sorted.windows(2).all(|w| t.name(w[0]) < t.name(w[1]));
-    if !(ends_ok && bounds_ok && order_ok) {
-        return Err("the saved terms are damaged (bounds or order)".into());
+    let ends_ok = starts.first() == Some(&0) && starts.last() == Some(&(buf.len() as u32));
+    let names: Option<Vec<&str>> = (0..n as u32).map(name).collect();
+    let order_ok = sorted.len() == n
+        && sorted.iter().all(|&i| (i as usize) < n)
+        && sorted.windows(2).all(|w| name(w[0]) < name(w[1]));
+    match names {
+        Some(names) if ends_ok && order_ok => {
+            Ok(names.into_iter().map(str::to_string).zip(0..).collect())
+        }
+        _ => Err("the saved terms are damaged (bounds or order)".into()),
     }
-    Ok(t)
 }
 
 impl Serialize for Vocabulary {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use base64::Engine as _;
         use serde::ser::SerializeStruct as _;
+        // A vocabulary that does not hold every term cannot write them.
+        if self.as_core || self.asked.is_some() {
+            let mut st = s.serialize_struct("Vocabulary", 3)?;
+            st.serialize_field("in_rows", &true)?;
+            st.serialize_field("next", &(self.df.len() as u32))?;
+            st.serialize_field("docs", &self.docs)?;
+            return st.end();
+        }
         let b64 = base64::engine::general_purpose::STANDARD;
         let u32s = |v: &[u32]| -> String {
             b64.encode(v.iter().flat_map(|c| c.to_le_bytes()).collect::<Vec<u8>>())
         };
-        let starts: &[u32] = if self.ids.starts.is_empty() {
-            &[0]
-        } else {
-            &self.ids.starts
-        };
+        let mut by_id: Vec<&str> = vec![""; self.df.len()];
+        for (t, &i) in &self.ids {
+            by_id[i as usize] = t;
+        }
+        let mut starts = Vec::with_capacity(by_id.len() + 1);
+        let mut buf = String::new();
+        starts.push(0u32);
+        for t in &by_id {
+            buf.push_str(t);
+            starts.push(buf.len() as u32);
+        }
+        let mut order: Vec<u32> = (0..by_id.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| by_id[i as usize]);
         let mut st = s.serialize_struct("Vocabulary", 5)?;
-        st.serialize_field("buf", &b64.encode(self.ids.buf.as_bytes()))?;
-        st.serialize_field("starts", &u32s(starts))?;
-        st.serialize_field("order", &u32s(&self.ids.order()))?;
+        st.serialize_field("buf", &b64.encode(buf.as_bytes()))?;
+        st.serialize_field("starts", &u32s(&starts))?;
+        st.serialize_field("order", &u32s(&order))?;
         st.serialize_field("df", &u32s(&self.df))?;
         st.serialize_field("docs", &self.docs)?;
         st.end()
@@ -339,32 +305,73 @@ impl Vocabulary {
         self.df.is_empty()
     }
 
+    /// The id of a term, `None` for a new one. Panics for a term kept in
+    /// the rows that was not asked for (see [`Vocabulary::put_rows`]).
+    fn id_of(&self, key: &str) -> Option<u32> {
+        if let Some(&id) = self.ids.get(key) {
+            return Some(id);
+        }
+        if let Some(asked) = &self.asked {
+            assert!(
+                asked.contains(key),
+                "saga vocabulary: the term {key:?} was not read from the store's rows \
+                 (SagaEngine::term_keys missed it)"
+            );
+        }
+        None
+    }
+
+    /// The kind byte of a given id; panics for one kept in the rows and not
+    /// put in.
+    fn kind(&self, id: u32) -> u8 {
+        let k = self.kinds.get(id as usize).copied().unwrap_or(b'?');
+        assert!(
+            k != 0,
+            "saga vocabulary: term id {id} was not read from the store's rows"
+        );
+        k
+    }
+
     /// Smoothed inverse document frequency of a term id.
     pub fn idf(&self, id: u32) -> f32 {
-        let df = self.df.get(id as usize).copied().unwrap_or(0) as f32;
+        let df = self.df(id) as f32;
         (((self.docs as f32) + 1.0) / (df + 1.0)).ln() + 1.0
     }
 
-    /// Names of the given term ids, in the given order (unknown ids skipped).
+    /// Names of the given term ids held, in the given order (unknown ids,
+    /// and ids kept in the rows and not put in, skipped).
     pub fn names(&self, ids: &[u32]) -> Vec<String> {
+        let wanted: HashSet<u32> = ids.iter().copied().collect();
+        let found: IdMap<&str> = self
+            .ids
+            .iter()
+            .filter(|(_, i)| wanted.contains(i))
+            .map(|(t, &i)| (i, t.as_str()))
+            .collect();
         ids.iter()
-            .filter_map(|&i| self.ids.name(i).map(str::to_string))
+            .filter_map(|i| found.get(i).map(|t| t.to_string()))
             .collect()
     }
 
     /// Whether a term id is a single word (key prefix `w:`).
     pub fn is_word(&self, id: u32) -> bool {
-        self.kinds.get(id as usize) == Some(&b'w')
+        self.kind(id) == b'w'
     }
 
     /// Document frequency of a term by key (0 when unknown).
     pub fn df_of(&self, key: &str) -> u32 {
-        self.ids.get(key).map_or(0, |id| self.df(id))
+        self.id_of(key).map_or(0, |id| self.df(id))
     }
 
-    /// Document frequency of a term id.
+    /// Document frequency of a term id (0 for an id not given yet).
     pub fn df(&self, id: u32) -> u32 {
-        self.df.get(id as usize).copied().unwrap_or(0)
+        match self.df.get(id as usize) {
+            Some(&d) => {
+                self.kind(id);
+                d
+            }
+            None => 0,
+        }
     }
 
     /// Register one document made of weighted terms (`key`, kind weight) and
@@ -374,11 +381,11 @@ impl Vocabulary {
     pub fn vectorise(&mut self, terms: &[(String, f32)]) -> SparseVec {
         let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
         for (key, w) in terms {
-            let id = match self.ids.get(key) {
+            let id = match self.id_of(key) {
                 Some(id) => id,
                 None => {
-                    let id = self.ids.push(key);
-                    debug_assert_eq!(id as usize, self.df.len());
+                    let id = self.df.len() as u32;
+                    self.ids.insert(key.clone(), id);
                     self.df.push(0);
                     self.kinds
                         .push(key.as_bytes().first().copied().unwrap_or(b'?'));
@@ -392,6 +399,9 @@ impl Vocabulary {
         for id in counts.keys() {
             self.df[*id as usize] += 1;
         }
+        if self.in_rows {
+            self.changed.extend(counts.keys());
+        }
         tf_idf(counts, |id| self.idf(id))
     }
 
@@ -404,6 +414,83 @@ impl Vocabulary {
             df: HashMap::new(),
             docs: 0,
         }
+    }
+
+    /// Of `keys`, those to ask of the store's rows: not held and not asked
+    /// before (none while every term is held), each once.
+    pub fn to_ask(&self, keys: impl IntoIterator<Item = String>) -> Vec<String> {
+        let Some(asked) = &self.asked else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = keys
+            .into_iter()
+            .filter(|k| !self.ids.contains_key(k) && !asked.contains(k))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Put in the rows found for the keys `asked` (those not found are new
+    /// terms). A row naming an id this vocabulary never gave is an error:
+    /// the rows and the core were not saved together.
+    pub fn put_rows(&mut self, asked: Vec<String>, rows: Vec<TermRow>) -> Result<(), String> {
+        let Some(set) = self.asked.as_mut() else {
+            return Ok(());
+        };
+        set.extend(asked);
+        for (term, id, df) in rows {
+            let i = id as usize;
+            if i >= self.df.len() {
+                return Err(format!(
+                    "the stored term {term:?} has id {id}, but only {} were given",
+                    self.df.len()
+                ));
+            }
+            self.df[i] = df;
+            self.kinds[i] = term.as_bytes().first().copied().unwrap_or(b'?');
+            self.ids.insert(term, id);
+        }
+        Ok(())
+    }
+
+    /// The rows to save: every term while they are still saved in the
+    /// core (`true`: the stored rows are replaced), else the terms added
+    /// or counted since the last save; from now on the terms are saved in
+    /// rows, and the next serialisation writes the core's form (then
+    /// [`Vocabulary::done_core`]).
+    pub fn take_rows(&mut self) -> (Vec<TermRow>, bool) {
+        self.as_core = true;
+        let whole = !self.in_rows;
+        let changed: HashSet<u32> = self.changed.drain(..).collect();
+        let mut rows: Vec<TermRow> = self
+            .ids
+            .iter()
+            .filter(|(_, i)| whole || changed.contains(i))
+            .map(|(t, &i)| (t.clone(), i, self.df[i as usize]))
+            .collect();
+        rows.sort_unstable_by_key(|r| r.1);
+        self.in_rows = true;
+        (rows, whole)
+    }
+
+    /// The core is written: serialise whole again where every term is held.
+    pub fn done_core(&mut self) {
+        self.as_core = false;
+    }
+
+    /// Hold every stored term (a state read whole from its parts).
+    pub fn put_all(&mut self, rows: impl IntoIterator<Item = TermRow>) -> Result<(), String> {
+        self.put_rows(Vec::new(), rows.into_iter().collect())?;
+        let held = self.ids.len();
+        if self.asked.is_some() && held != self.df.len() {
+            return Err(format!(
+                "{held} stored terms, but the vocabulary gave {} ids",
+                self.df.len()
+            ));
+        }
+        self.asked = None;
+        Ok(())
     }
 }
 
@@ -434,10 +521,10 @@ pub struct VocabOverlay<'a> {
 
 impl VocabOverlay<'_> {
     fn id(&self, key: &str) -> Option<u32> {
-        self.base
-            .ids
+        self.new_ids
             .get(key)
-            .or_else(|| self.new_ids.get(key).copied())
+            .copied()
+            .or_else(|| self.base.id_of(key))
     }
 
     fn df(&self, id: u32) -> u32 {
@@ -481,7 +568,7 @@ impl Vocabulary {
         let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
         let mut unknown = 0.0f32;
         for (key, w) in terms {
-            match self.ids.get(key) {
+            match self.id_of(key) {
                 Some(id) => counts.entry(id).or_insert((0, *w)).0 += 1,
                 None => {
                     let idf = ((self.docs as f32 + 2.0) / 2.0).ln() + 1.0;
@@ -813,5 +900,91 @@ mod tests {
         let short = serde_json::json!({"terms": ["w:a", "w:b"], "df": [1], "docs": 1});
         let err = serde_json::from_value::<Vocabulary>(short).unwrap_err();
         assert!(err.to_string().contains("term id 1 has no count"), "{err}");
+    }
+
+    #[test]
+    fn a_vocabulary_in_rows_holds_what_it_was_given_and_writes_what_changed() {
+        let mut v = Vocabulary::default();
+        v.vectorise(&terms(&["w:strike", "w:port", "e:Harbour Board"]));
+        v.vectorise(&terms(&["w:strike", "w:talks"]));
+        // The first save in rows writes every term and replaces the rows.
+        let (rows, whole) = v.take_rows();
+        assert!(whole);
+        assert_eq!(
+            rows,
+            [
+                ("w:strike".to_string(), 0, 2),
+                ("w:port".to_string(), 1, 1),
+                ("e:Harbour Board".to_string(), 2, 1),
+                ("w:talks".to_string(), 3, 1),
+            ]
+        );
+        let core = serde_json::to_value(&v).unwrap();
+        v.done_core();
+        assert_eq!(
+            core,
+            serde_json::json!({"in_rows": true, "next": 4, "docs": 2})
+        );
+        // Still held whole in memory, it serialises whole elsewhere.
+        assert!(serde_json::to_value(&v).unwrap()["buf"].is_string());
+        // A later save writes the terms counted or added since, only.
+        v.vectorise(&terms(&["w:talks", "w:ferry"]));
+        let (rows, whole) = v.take_rows();
+        v.done_core();
+        assert!(!whole);
+        assert_eq!(
+            rows,
+            [("w:talks".to_string(), 3, 2), ("w:ferry".to_string(), 4, 1)]
+        );
+
+        // Read back from the core: it holds only what it is given.
+        let mut back: Vocabulary = serde_json::from_value(core).unwrap();
+        assert_eq!((back.len(), back.docs()), (4, 2));
+        let asked = back.to_ask(["w:strike", "w:new", "w:strike"].map(String::from));
+        assert_eq!(asked, ["w:new", "w:strike"]);
+        back.put_rows(asked, vec![("w:strike".into(), 0, 2)])
+            .unwrap();
+        assert!(
+            back.to_ask(["w:strike".to_string(), "w:new".to_string()])
+                .is_empty()
+        );
+        assert_eq!(back.df_of("w:strike"), 2);
+        assert!(back.is_word(0));
+        // As the whole vocabulary would: the same vector, the new term the
+        // next id.
+        let mut whole_v = Vocabulary::default();
+        whole_v.vectorise(&terms(&["w:strike", "w:port", "e:Harbour Board"]));
+        whole_v.vectorise(&terms(&["w:strike", "w:talks"]));
+        let doc = terms(&["w:strike", "w:new"]);
+        assert_eq!(back.vectorise(&doc), whole_v.vectorise(&doc));
+        let (rows, whole) = back.take_rows();
+        assert!(!whole);
+        assert_eq!(
+            rows,
+            [("w:strike".to_string(), 0, 3), ("w:new".to_string(), 4, 1)]
+        );
+        // A term neither given nor asked for is a bug, not a new term.
+        let missed = std::panic::catch_unwind(|| back.df_of("w:port"));
+        assert!(missed.is_err());
+        let missed = std::panic::catch_unwind(|| back.df(1));
+        assert!(missed.is_err());
+        // A row with an id the core never gave: rows and core disagree.
+        let mut other: Vocabulary =
+            serde_json::from_value(serde_json::json!({"in_rows": true, "next": 2, "docs": 1}))
+                .unwrap();
+        let err = other
+            .put_rows(vec!["w:x".into()], vec![("w:x".into(), 7, 1)])
+            .unwrap_err();
+        assert!(err.contains("id 7"), "{err}");
+        // Every row put in: held whole again, if every id has its term.
+        assert!(other.clone().put_all(vec![("w:a".into(), 0, 1)]).is_err());
+        other
+            .put_all(vec![("w:a".into(), 0, 1), ("w:b".into(), 1, 1)])
+            .unwrap();
+        assert_eq!(
+            other.df_of("w:zzz"),
+            0,
+            "held whole: an unknown term is new"
+        );
     }
 }

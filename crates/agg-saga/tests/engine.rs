@@ -947,6 +947,37 @@ fn archiving_then_reloading_assigns_like_the_engine_that_never_stopped() {
     assert!(live.is_archived(SagaId(1)) && !live.is_archived(SagaId(15)));
 }
 
+/// A store's vocabulary rows (term → id, document frequency), as
+/// `Store::save_saga_state` keeps them.
+#[derive(Default)]
+struct Terms(std::collections::BTreeMap<String, (u32, u32)>);
+
+impl Terms {
+    fn apply(&mut self, rows: Vec<agg_saga::TermRow>, whole: bool) {
+        if whole {
+            self.0.clear();
+        }
+        self.0
+            .extend(rows.into_iter().map(|(t, id, df)| (t, (id, df))));
+    }
+    fn rows(&self) -> Vec<agg_saga::TermRow> {
+        self.0
+            .iter()
+            .map(|(t, &(id, df))| (t.clone(), id, df))
+            .collect()
+    }
+    /// Puts the stored rows of `keys` into `e`; how many were found.
+    fn put(&self, e: &mut SagaEngine, keys: Vec<String>) -> usize {
+        let rows: Vec<agg_saga::TermRow> = keys
+            .iter()
+            .filter_map(|k| self.0.get(k).map(|&(id, df)| (k.clone(), id, df)))
+            .collect();
+        let n = rows.len();
+        e.put_terms(keys, rows).unwrap();
+        n
+    }
+}
+
 #[test]
 fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
     // As the store keeps it: a core and one row per live saga, rows
@@ -957,6 +988,7 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
     let mut core = String::new();
     let mut rows: std::collections::BTreeMap<u64, String> = Default::default();
     let mut feeds: Vec<(String, String)> = Vec::new();
+    let mut terms = Terms::default();
     for (d, day) in days.iter().enumerate() {
         let now = t0() + Duration::days(d as i64 + 1);
         let a = live.assign_batch(day, now);
@@ -966,7 +998,8 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         let mut e = if d == 0 {
             SagaEngine::default()
         } else {
-            SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone()).unwrap()
+            SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows())
+                .unwrap()
         };
         let b = e.assign_batch(day, now);
         e.archive(now);
@@ -990,14 +1023,24 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
             feeds.retain(|(g, _)| *g != f);
             feeds.push((f, body));
         }
+        if d > 0 {
+            // Only the terms today's items brought or counted.
+            assert!(!parts.terms_whole && !parts.terms.is_empty(), "day {d}");
+            for (t, id, df) in &parts.terms {
+                assert_ne!(terms.0.get(t), Some(&(*id, *df)), "day {d}: {t} unchanged");
+            }
+        }
+        terms.apply(parts.terms, parts.terms_whole);
         core = parts.core;
         assert!(!core.contains("\"members\""), "the core holds no saga");
+        assert!(!core.contains("\"buf\""), "nor the vocabulary's terms");
         assert!(!core.contains("\"items\""), "nor item records");
         let c: serde_json::Value = serde_json::from_str(&core).unwrap();
         assert_eq!(c["feed_stats"], serde_json::json!({}), "nor feed counts");
         assert!(!feeds.is_empty());
     }
-    let reloaded = SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone()).unwrap();
+    let reloaded =
+        SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows()).unwrap();
     // What a run can reach is kept by saves in parts only (the engine that
     // never left memory has none to keep).
     let doc = |s: &str| {
@@ -1084,9 +1127,12 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
     let mut core = String::new();
     let mut rows: BTreeMap<u64, String> = BTreeMap::new();
     let mut feeds: BTreeMap<String, String> = BTreeMap::new();
+    let mut terms = Terms::default();
     let apply = |parts: agg_saga::StateParts,
                  rows: &mut BTreeMap<u64, String>,
-                 feeds: &mut BTreeMap<String, String>| {
+                 feeds: &mut BTreeMap<String, String>,
+                 terms: &mut Terms| {
+        terms.apply(parts.terms, parts.terms_whole);
         for (id, body) in parts.sagas {
             rows.insert(id, body);
         }
@@ -1099,17 +1145,19 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         parts.core
     };
     let (mut loaded, mut live_rows, mut archived) = (0, 0, 0);
+    let (mut terms_read, mut terms_stored) = (0, 0);
     for (d, day) in days.iter().enumerate() {
         let now = t0() + Duration::days(d as i64 + 1);
         if d == 20 {
             // A person follows a saga between runs (a control loads the
             // whole engine): it must never be archived from then on.
             let mut whole =
-                SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone()).unwrap();
+                SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows())
+                    .unwrap();
             let id = whole.sagas().find(|s| s.merged_into.is_none()).unwrap().id;
             whole.follow(id, true).unwrap();
             live.follow(id, true).unwrap();
-            core = apply(whole.to_parts().unwrap(), &mut rows, &mut feeds);
+            core = apply(whole.to_parts().unwrap(), &mut rows, &mut feeds, &mut terms);
         }
         let a: Vec<_> = day.iter().map(|it| live.assign(it, now)).collect();
         live.archive(now);
@@ -1119,6 +1167,9 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
             SagaEngine::default()
         } else {
             let mut e = SagaEngine::from_stored(&core).unwrap();
+            let keys = e.term_keys(day);
+            terms_read += terms.put(&mut e, keys);
+            terms_stored += terms.0.len();
             let need = e.needs(day, now).expect("a core saved in parts tells");
             loaded += need.sagas.len();
             live_rows += rows.len();
@@ -1133,6 +1184,8 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
                 .filter_map(|f| Some((f.clone(), feeds.get(f)?.clone())))
                 .collect();
             e.fill_some(rows.keys().copied(), sagas, fs).unwrap();
+            let keys = e.member_term_keys();
+            terms_read += terms.put(&mut e, keys);
             e
         };
         let b: Vec<_> = day.iter().map(|it| e.assign(it, now)).collect();
@@ -1141,7 +1194,7 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         let gone: Vec<SagaId> = e.take_archived().iter().map(|a| a.id()).collect();
         assert_eq!(gone_live, gone, "day {d}: archived");
         archived += gone.len();
-        core = apply(e.to_parts().unwrap(), &mut rows, &mut feeds);
+        core = apply(e.to_parts().unwrap(), &mut rows, &mut feeds, &mut terms);
     }
     assert!(archived >= 5, "the stream archives ({archived})");
     eprintln!("loaded {loaded} of {live_rows} live saga rows over the days");
@@ -1149,8 +1202,14 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         loaded * 3 < live_rows,
         "loaded {loaded} of {live_rows} live saga rows over the days"
     );
+    eprintln!("read {terms_read} of {terms_stored} stored terms over the days");
+    assert!(
+        terms_read * 3 < terms_stored,
+        "read {terms_read} of {terms_stored} stored terms over the days"
+    );
     // And the state saved by partial runs reloads whole as the live engine.
-    let whole = SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone()).unwrap();
+    let whole =
+        SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows()).unwrap();
     let doc = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
     let (mut x, mut y) = (
         doc(&whole.to_json().unwrap()),
@@ -1186,6 +1245,7 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
         &old,
         parts.sagas.iter().map(|s| s.1.clone()),
         parts.feeds.clone(),
+        parts.terms.clone(),
     )
     .unwrap();
     let again = whole.to_parts().unwrap();
@@ -1194,7 +1254,12 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
         parts.sagas.len(),
         "every saga written once more"
     );
-    let next = SagaEngine::from_stored(&again.core).unwrap();
+    let mut next = SagaEngine::from_stored(&again.core).unwrap();
+    let mut terms = Terms::default();
+    terms.apply(parts.terms.clone(), parts.terms_whole);
+    terms.apply(again.terms.clone(), again.terms_whole);
+    let keys = next.term_keys(&days[10]);
+    terms.put(&mut next, keys);
     assert!(next.needs(&days[10], now).is_some());
 
     // A core that kept its reach but still held the item records (their
@@ -1221,7 +1286,8 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
             .needs(&days[10], now)
             .is_none()
     );
-    let mut whole = SagaEngine::from_parts(&held, bare, again.feeds.clone()).unwrap();
+    let mut whole =
+        SagaEngine::from_parts(&held, bare, again.feeds.clone(), parts.terms.clone()).unwrap();
     let rewritten = whole.to_parts().unwrap();
     assert_eq!(rewritten.sagas.len(), again.sagas.len());
     assert!(

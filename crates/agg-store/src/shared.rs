@@ -92,6 +92,20 @@ pub(crate) use feeds_upsert;
 /// (`item_from_row`, `feed_from_row`, `digest_from_row`, from `rows.rs`),
 /// its fragments (see the module doc) and `self.pool`: they resolve where
 /// the macro is invoked, in each backend's module.
+/// A `saga_terms` row as `(term, id, df)` (both backends' row types).
+macro_rules! term_row {
+    ($r:expr) => {{
+        let r = $r;
+        let (id, df): (i64, i64) = (r.try_get("id")?, r.try_get("df")?);
+        Ok::<_, anyhow::Error>((
+            r.try_get::<String, _>("term")?,
+            u32::try_from(id)?,
+            u32::try_from(df)?,
+        ))
+    }};
+}
+pub(crate) use term_row;
+
 macro_rules! impl_store {
     ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
@@ -487,8 +501,50 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (feed) DO UPDATE SET body = excluded.body");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
+                if parts.terms_whole {
+                    sqlx::query("DELETE FROM saga_terms").execute(&mut *tx).await?;
+                }
+                for chunk in parts.terms.chunks(crate::state::IDS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO saga_terms (term, id, df) ");
+                    q.push_values(chunk, |mut b, (term, id, df)| {
+                        b.push_bind(term.as_str())
+                            .push_bind(i64::from(*id))
+                            .push_bind(i64::from(*df));
+                    });
+                    q.push(" ON CONFLICT (term) DO UPDATE SET id = excluded.id, df = excluded.df");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn saga_terms(&self) -> anyhow::Result<Vec<(String, u32, u32)>> {
+                let rows = sqlx::query("SELECT term, id, df FROM saga_terms ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| crate::shared::term_row!(r))
+                    .collect()
+            }
+
+            async fn saga_terms_of(
+                &self,
+                terms: &[String],
+            ) -> anyhow::Result<Vec<(String, u32, u32)>> {
+                let mut out = Vec::with_capacity(terms.len());
+                for chunk in terms.chunks(crate::state::IDS_PER_STATEMENT) {
+                    let mut q =
+                        sqlx::QueryBuilder::new("SELECT term, id, df FROM saga_terms WHERE term IN (");
+                    let mut sep = q.separated(", ");
+                    for t in chunk {
+                        sep.push_bind(t.as_str());
+                    }
+                    q.push(")");
+                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
+                        out.push(crate::shared::term_row!(r)?);
+                    }
+                }
+                Ok(out)
             }
 
             async fn saga_feed_rows(&self) -> anyhow::Result<Vec<(String, String)>> {

@@ -1566,8 +1566,9 @@ async fn archived_sagas_are_kept_by_id_replaced_and_pruned_by_age() {
 }
 
 /// The saga engine's state in parts (issue 23): the core under its key,
-/// live saga rows and per-feed rows, written in one call, rows replaced
-/// and removed by id, read back in order. The same on both backends.
+/// live saga rows, per-feed rows and vocabulary terms, written in one
+/// call, rows replaced and removed by id, terms replaced by term or all at
+/// once, read back in order. The same on both backends.
 #[tokio::test]
 async fn the_saga_state_is_saved_in_parts() {
     use agg_core::SagaStateParts;
@@ -1577,11 +1578,19 @@ async fn the_saga_state_is_saved_in_parts() {
         let rows: Vec<(u64, String)> = (1..=700u64).map(|i| (i, format!("s{i}"))).collect();
         let feeds: Vec<(String, String)> =
             vec![("b".into(), "fb".into()), ("a".into(), "fa".into())];
+        // More terms than one statement takes, one with a quote and
+        // non-ASCII letters.
+        let terms: Vec<(String, u32, u32)> = (0..1200u32)
+            .map(|i| (format!("w:t{i}"), i, i % 7 + 1))
+            .chain([("b:o'neill \"zürich\"".to_string(), 1200, 2)])
+            .collect();
         let parts = SagaStateParts {
             core: "core-1",
             sagas: &rows,
             gone: &[],
             feeds: &feeds,
+            terms: &terms,
+            terms_whole: true,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         assert_eq!(
@@ -1591,11 +1600,14 @@ async fn the_saga_state_is_saved_in_parts() {
         assert_eq!(s.saga_live_rows().await.unwrap().len(), 700);
         let two = [(2, "two".to_string())];
         let feeds2 = [("b".to_string(), "fb2".to_string())];
+        let counted = [("w:t5".to_string(), 5, 40), ("w:new".to_string(), 1201, 1)];
         let parts = SagaStateParts {
             core: "core-2",
             sagas: &two,
             gone: &[1, 3, 999],
             feeds: &feeds2,
+            terms: &counted,
+            terms_whole: false,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         let live = s.saga_live_rows().await.unwrap();
@@ -1628,6 +1640,46 @@ async fn the_saga_state_is_saved_in_parts() {
                 .await
                 .unwrap(),
             [("b".to_string(), "fb2".to_string())]
+        );
+        // The terms asked for that have a row, counts as last written.
+        let asked: Vec<String> = [
+            "w:t5",
+            "w:t1100",
+            "w:absent",
+            "w:new",
+            "b:o'neill \"zürich\"",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        let mut got = s.saga_terms_of(&asked).await.unwrap();
+        got.sort_by_key(|r| r.1);
+        assert_eq!(
+            got,
+            [
+                ("w:t5".to_string(), 5, 40),
+                ("w:t1100".to_string(), 1100, 1100 % 7 + 1),
+                ("b:o'neill \"zürich\"".to_string(), 1200, 2),
+                ("w:new".to_string(), 1201, 1),
+            ]
+        );
+        let many: Vec<String> = (0..1300).map(|i| format!("w:t{i}")).collect();
+        assert_eq!(s.saga_terms_of(&many).await.unwrap().len(), 1200);
+        // Every term at once replaces them all.
+        let fresh = [("w:only".to_string(), 0, 1)];
+        let parts = SagaStateParts {
+            core: "core-3",
+            sagas: &[],
+            gone: &[],
+            feeds: &[],
+            terms: &fresh,
+            terms_whole: true,
+        };
+        s.save_saga_state("engine", &parts).await.unwrap();
+        assert!(s.saga_terms_of(&many).await.unwrap().is_empty());
+        assert_eq!(
+            s.saga_terms_of(&["w:only".to_string()]).await.unwrap(),
+            [("w:only".to_string(), 0, 1)]
         );
     }
 }

@@ -282,6 +282,11 @@ pub struct StateParts {
     pub gone: Vec<u64>,
     /// Feeds whose headline counts changed: `(feed key, JSON)`.
     pub feeds: Vec<(String, String)>,
+    /// Vocabulary terms added or counted since the last save, or every
+    /// term when `terms_whole` (the stored terms are then replaced: the
+    /// first save in rows of a vocabulary held in the core).
+    pub terms: Vec<crate::vector::TermRow>,
+    pub terms_whole: bool,
 }
 
 impl SagaEngine {
@@ -316,6 +321,7 @@ impl SagaEngine {
             }
         }
         self.reach = reach;
+        let (terms, terms_whole) = self.vocab.take_rows();
         let changed_feeds = std::mem::take(&mut self.feed_stats.1);
         let mut feeds = Vec::with_capacity(changed_feeds.len());
         for f in changed_feeds {
@@ -328,6 +334,7 @@ impl SagaEngine {
         let items = std::mem::take(&mut self.items);
         self.saga_slots = slots.len();
         let core = serde_json::to_string(self);
+        self.vocab.done_core();
         self.saga_slots = 0;
         self.sagas = slots;
         self.feed_stats = feed_table;
@@ -337,18 +344,25 @@ impl SagaEngine {
             sagas,
             gone,
             feeds,
+            terms,
+            terms_whole,
         })
     }
 
-    /// The engine saved by [`SagaEngine::to_parts`]: its core and the rows
-    /// of every live saga. A slot without a row is an archived saga.
+    /// The engine saved by [`SagaEngine::to_parts`]: its core, the rows
+    /// of every live saga and feed, and every vocabulary term. A slot
+    /// without a row is an archived saga.
     pub fn from_parts(
         core: &str,
         sagas: impl IntoIterator<Item = String>,
         feeds: impl IntoIterator<Item = (String, String)>,
+        terms: impl IntoIterator<Item = crate::vector::TermRow>,
     ) -> serde_json::Result<Self> {
         let mut e = SagaEngine::from_stored(core)?;
         e.fill(sagas, feeds)?;
+        e.vocab
+            .put_all(terms)
+            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
         Ok(e)
     }
 

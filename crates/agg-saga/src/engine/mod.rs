@@ -26,6 +26,7 @@ mod lifecycle;
 mod merge_split;
 mod saga;
 mod score;
+mod terms;
 
 pub use archive::{ArchivedSaga, Needs, StateParts};
 pub use assign::Assignment;
