@@ -231,7 +231,13 @@ pub async fn load_engine_for(
     let needed = t.elapsed();
     let ids: Vec<u64> = need.sagas.into_iter().collect();
     let feeds: Vec<String> = need.feeds.into_iter().collect();
-    let live = store.saga_live_ids().await?;
+    // The ids of every live row, where the core does not keep them (saved
+    // before it did): once.
+    let live = if engine.knows_live() {
+        None
+    } else {
+        Some(store.saga_live_ids().await?)
+    };
     let live_read = t.elapsed();
     let sagas = store.saga_live_rows_of(&ids).await?;
     let sagas_read = t.elapsed();
@@ -239,7 +245,7 @@ pub async fn load_engine_for(
     let read_rows = t.elapsed();
     let bytes: usize = sagas.iter().map(String::len).sum::<usize>()
         + feed_rows.iter().map(|f| f.1.len()).sum::<usize>();
-    let (live_n, loaded) = (live.len(), sagas.len());
+    let (live_n, loaded) = (live.as_ref().map(Vec::len), sagas.len());
     engine
         .fill_some(live, sagas, feed_rows)
         .map_err(unreadable)?;
@@ -248,7 +254,7 @@ pub async fn load_engine_for(
     let keys = engine.member_term_keys();
     put_terms(store, &mut engine, keys).await?;
     tracing::debug!(
-        live = live_n, loaded, feeds = feeds.len(), bytes, ?needed, ?live_read, ?sagas_read,
+        live = ?live_n, loaded, feeds = feeds.len(), bytes, ?needed, ?live_read, ?sagas_read,
         ?read_rows, filled = ?t.elapsed(), "saga state loaded in part"
     );
     Ok(engine)

@@ -268,8 +268,7 @@ impl Saved {
             .iter()
             .filter_map(|f| Some((f.clone(), self.feeds.get(f)?.clone())))
             .collect();
-        e.fill_some(self.sagas.keys().copied(), sagas, feeds)
-            .expect("saved rows read");
+        e.fill_some(None, sagas, feeds).expect("saved rows read");
         let keys = e.member_term_keys();
         self.put_terms(&mut e, keys);
         e

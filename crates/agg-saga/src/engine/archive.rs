@@ -394,6 +394,25 @@ impl SagaEngine {
         sagas: impl IntoIterator<Item = String>,
         feeds: impl IntoIterator<Item = (String, String)>,
     ) -> serde_json::Result<()> {
+        self.fill_rows(sagas, feeds)?;
+        let slots = &self.sagas.0;
+        if let Some(r) = self.reach.as_mut() {
+            // Every live saga is here: the rows say which slots are live.
+            r.live = Some(
+                (0..slots.len() as u32)
+                    .filter(|&i| slots[i as usize].is_some())
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Put in rows of live sagas and per-feed counts.
+    fn fill_rows(
+        &mut self,
+        sagas: impl IntoIterator<Item = String>,
+        feeds: impl IntoIterator<Item = (String, String)>,
+    ) -> serde_json::Result<()> {
         for (f, body) in feeds {
             self.feed_stats.0.insert(f, serde_json::from_str(&body)?);
         }
@@ -508,19 +527,39 @@ impl<'de> Deserialize<'de> for ItemIndex {
 /// Together with the core's inverted index, recent sagas and active set,
 /// it tells which sagas a batch of items can read or change
 /// ([`SagaEngine::needs`]).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Reach {
     /// Saga index → the second from which it may be archived (absent:
     /// never, as things stand: followed, muted or merged).
-    #[serde(default)]
+    #[serde(default, with = "super::packed::due")]
     due: BTreeMap<u32, i64>,
     /// Merged tombstone index → the index it was merged into.
-    #[serde(default)]
+    #[serde(default, with = "super::packed::pairs")]
     merged: BTreeMap<u32, u32>,
+    /// The slots that have a live row: a run tells a saga it did not load
+    /// from an archived one without reading every live row's id (at a
+    /// year of items that read was the largest part of a run's load).
+    /// `None` in a core saved before it was kept: the store's ids are read
+    /// once ([`SagaEngine::knows_live`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    live: Option<super::packed::Bits>,
+}
+
+impl Default for Reach {
+    fn default() -> Self {
+        Reach {
+            due: BTreeMap::new(),
+            merged: BTreeMap::new(),
+            live: Some(super::packed::Bits::default()),
+        }
+    }
 }
 
 impl Reach {
     fn update(&mut self, i: u32, s: Option<&Saga>, due: Option<i64>) {
+        if let Some(live) = self.live.as_mut() {
+            live.set(i, s.is_some());
+        }
         match due {
             Some(d) => self.due.insert(i, d),
             None => self.due.remove(&i),
@@ -654,22 +693,32 @@ impl SagaEngine {
         Some(Needs { sagas, feeds })
     }
 
+    /// Whether this core knows which sagas are live (else the caller
+    /// passes the store's live ids to [`SagaEngine::fill_some`]).
+    pub fn knows_live(&self) -> bool {
+        self.reach.as_ref().is_some_and(|r| r.live.is_some())
+    }
+
     /// Put in some of a core's live sagas and per-feed counts (the rows
     /// [`SagaEngine::needs`] named, as [`SagaEngine::to_parts`] wrote
-    /// them); `live` lists every live saga's id, so that the others count
-    /// as not loaded rather than archived. Reaching a saga not loaded is a
+    /// them); `live` lists every live saga's id where the core does not
+    /// know them ([`SagaEngine::knows_live`]), so that the others count as
+    /// not loaded rather than archived. Reaching a saga not loaded is a
     /// bug and panics.
     pub fn fill_some(
         &mut self,
-        live: impl IntoIterator<Item = u64>,
+        live: Option<Vec<u64>>,
         sagas: impl IntoIterator<Item = String>,
         feeds: impl IntoIterator<Item = (String, String)>,
     ) -> serde_json::Result<()> {
-        self.fill(sagas, feeds)?;
-        for id in live {
-            let i = SagaId(id).index();
-            if self.sagas.0.get(i).is_some_and(|s| s.is_none()) {
-                self.sagas.2.insert(i as u32);
+        self.fill_rows(sagas, feeds)?;
+        if let (Some(ids), Some(r)) = (live, self.reach.as_mut()) {
+            r.live = Some(ids.iter().map(|&id| SagaId(id).index() as u32).collect());
+        }
+        let live = self.reach.as_ref().and_then(|r| r.live.as_ref());
+        for i in live.into_iter().flat_map(|l| l.iter()) {
+            if self.sagas.0.get(i as usize).is_some_and(|s| s.is_none()) {
+                self.sagas.2.insert(i);
             }
         }
         Ok(())

@@ -24,6 +24,7 @@ mod events;
 mod item;
 mod lifecycle;
 mod merge_split;
+mod packed;
 mod saga;
 mod score;
 mod terms;
@@ -98,6 +99,7 @@ pub struct SagaEngine {
     config: SagaConfig,
     vocab: Vocabulary,
     sagas: Slots,
+    #[serde(with = "packed::postings")]
     postings: IdMap<Vec<u32>>,
     /// The records of the items of the loaded sagas. A state saved in
     /// parts keeps them in their saga's row ([`SagaEngine::to_parts`]),

@@ -1,0 +1,272 @@
+//! Packed saved forms of the core's indexes: the inverted index and what a
+//! run can reach. A daily run reads and writes the core whole; at a year of
+//! items these were ~1.2 MB of JSON maps (38,000 posting lists, 19,000 due
+//! times), parsed key by key. As base64 of little-endian numbers they are
+//! read and written in one pass. The JSON maps written before still read.
+
+use crate::vector::{IdMap, unpack};
+use base64::Engine as _;
+use serde::{Deserialize, Deserializer, Serializer};
+use std::collections::BTreeMap;
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// A saved map: packed (since stop 31) or a JSON map (before), whose
+/// numeric keys JSON writes as strings (read as strings here: an untagged
+/// form buffers them, and a buffered string does not read as a number).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Form<V> {
+    Packed(String),
+    Map(std::collections::HashMap<String, V>),
+}
+
+impl<V> Form<V> {
+    /// The JSON map's entries with their keys read as numbers.
+    fn entries<K: std::str::FromStr, E: serde::de::Error>(
+        m: std::collections::HashMap<String, V>,
+    ) -> Result<impl Iterator<Item = (K, V)>, E> {
+        m.into_iter()
+            .map(|(k, v)| {
+                k.parse()
+                    .map(|k| (k, v))
+                    .map_err(|_| E::custom(format!("{k:?} is not an index")))
+            })
+            .collect::<Result<Vec<_>, E>>()
+            .map(Vec::into_iter)
+    }
+}
+
+/// The inverted index (term → saga indices, oldest first) as `u32`s: term,
+/// count, then the indices, list after list in term order.
+pub(super) mod postings {
+    use super::*;
+
+    pub(in crate::engine) fn serialize<S: Serializer>(
+        p: &IdMap<Vec<u32>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut terms: Vec<&u32> = p.keys().collect();
+        terms.sort_unstable();
+        let mut out = Vec::with_capacity(p.len() * 12);
+        for t in terms {
+            let list = &p[t];
+            out.extend(t.to_le_bytes());
+            out.extend((list.len() as u32).to_le_bytes());
+            for i in list {
+                out.extend(i.to_le_bytes());
+            }
+        }
+        s.serialize_str(&b64().encode(out))
+    }
+
+    pub(in crate::engine) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<IdMap<Vec<u32>>, D::Error> {
+        let s = match Form::<Vec<u32>>::deserialize(d)? {
+            Form::Map(m) => return Ok(Form::entries::<u32, D::Error>(m)?.collect()),
+            Form::Packed(s) => s,
+        };
+        let words: Vec<u32> = unpack::<4, D::Error>(&s, "u32s")?
+            .into_iter()
+            .map(u32::from_le_bytes)
+            .collect();
+        let mut out = IdMap::default();
+        let mut rest = &words[..];
+        while let [term, n, tail @ ..] = rest {
+            let n = *n as usize;
+            if tail.len() < n {
+                return Err(serde::de::Error::custom(
+                    "the packed inverted index is cut short",
+                ));
+            }
+            out.insert(*term, tail[..n].to_vec());
+            rest = &tail[n..];
+        }
+        if !rest.is_empty() {
+            return Err(serde::de::Error::custom(
+                "the packed inverted index is cut short",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Saga index → second, as 12-byte pairs (`u32`, `i64`).
+pub(super) mod due {
+    use super::*;
+
+    pub(in crate::engine) fn serialize<S: Serializer>(
+        m: &BTreeMap<u32, i64>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let out: Vec<u8> = m
+            .iter()
+            .flat_map(|(i, t)| i.to_le_bytes().into_iter().chain(t.to_le_bytes()))
+            .collect();
+        s.serialize_str(&b64().encode(out))
+    }
+
+    pub(in crate::engine) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u32, i64>, D::Error> {
+        Ok(match Form::<i64>::deserialize(d)? {
+            Form::Map(m) => Form::entries::<u32, D::Error>(m)?.collect(),
+            Form::Packed(s) => unpack::<12, D::Error>(&s, "due pairs")?
+                .into_iter()
+                .map(|p| {
+                    let (i, t) = p.split_at(4);
+                    (
+                        u32::from_le_bytes(i.try_into().expect("4 bytes")),
+                        i64::from_le_bytes(t.try_into().expect("8 bytes")),
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Saga index → saga index, as 8-byte pairs.
+pub(super) mod pairs {
+    use super::*;
+
+    pub(in crate::engine) fn serialize<S: Serializer>(
+        m: &BTreeMap<u32, u32>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let out: Vec<u8> = m
+            .iter()
+            .flat_map(|(a, b)| a.to_le_bytes().into_iter().chain(b.to_le_bytes()))
+            .collect();
+        s.serialize_str(&b64().encode(out))
+    }
+
+    pub(in crate::engine) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u32, u32>, D::Error> {
+        Ok(match Form::<u32>::deserialize(d)? {
+            Form::Map(m) => Form::entries::<u32, D::Error>(m)?.collect(),
+            Form::Packed(s) => unpack::<8, D::Error>(&s, "index pairs")?
+                .into_iter()
+                .map(|p| {
+                    let (a, b) = p.split_at(4);
+                    (
+                        u32::from_le_bytes(a.try_into().expect("4 bytes")),
+                        u32::from_le_bytes(b.try_into().expect("4 bytes")),
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A set of slot indices as a bitmap (`u64` words).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Bits(Vec<u64>);
+
+impl Bits {
+    pub(super) fn set(&mut self, i: u32, on: bool) {
+        let (w, b) = ((i / 64) as usize, i % 64);
+        if w >= self.0.len() {
+            if !on {
+                return;
+            }
+            self.0.resize(w + 1, 0);
+        }
+        if on {
+            self.0[w] |= 1 << b;
+        } else {
+            self.0[w] &= !(1 << b);
+        }
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            (0..64u32)
+                .filter(move |b| word & (1 << b) != 0)
+                .map(move |b| w as u32 * 64 + b)
+        })
+    }
+}
+
+impl FromIterator<u32> for Bits {
+    fn from_iter<I: IntoIterator<Item = u32>>(it: I) -> Self {
+        let mut b = Bits::default();
+        for i in it {
+            b.set(i, true);
+        }
+        b
+    }
+}
+
+impl serde::Serialize for Bits {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let out: Vec<u8> = self.0.iter().flat_map(|w| w.to_le_bytes()).collect();
+        s.serialize_str(&b64().encode(out))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bits {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Bits(
+            unpack::<8, D::Error>(&s, "bitmap words")?
+                .into_iter()
+                .map(u64::from_le_bytes)
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, Deserialize, PartialEq, Debug, Default)]
+    struct Core {
+        #[serde(with = "postings")]
+        p: IdMap<Vec<u32>>,
+        #[serde(with = "due")]
+        d: BTreeMap<u32, i64>,
+        #[serde(with = "pairs")]
+        m: BTreeMap<u32, u32>,
+        b: Bits,
+    }
+
+    #[test]
+    fn the_core_indexes_pack_and_read_back_as_did_their_maps() {
+        let mut c = Core::default();
+        c.p.insert(7, vec![3, 1, 2]);
+        c.p.insert(2, vec![]);
+        c.p.insert(u32::MAX, vec![9]);
+        c.d.insert(4, -1_700_000_000);
+        c.d.insert(0, i64::MAX);
+        c.m.insert(5, 4);
+        c.b = [0, 63, 64, 200].into_iter().collect();
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Core = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.b.iter().collect::<Vec<_>>(), [0, 63, 64, 200]);
+        let mut b = back.b.clone();
+        b.set(63, false);
+        b.set(9_999, false);
+        assert_eq!(b.iter().collect::<Vec<_>>(), [0, 64, 200]);
+        // The maps written before still read.
+        let old = serde_json::json!({
+            "p": {"7": [3, 1, 2], "2": [], "4294967295": [9]},
+            "d": {"4": -1_700_000_000i64, "0": i64::MAX},
+            "m": {"5": 4},
+            "b": serde_json::to_value(&c.b).unwrap(),
+        });
+        assert_eq!(serde_json::from_value::<Core>(old.clone()).unwrap(), c);
+        assert_eq!(serde_json::from_str::<Core>(&old.to_string()).unwrap(), c);
+        // A list cut short is an error, not a panic.
+        let mut cut = serde_json::to_value(&c).unwrap();
+        let words: Vec<u8> = [7u32, 3, 1].iter().flat_map(|w| w.to_le_bytes()).collect();
+        cut["p"] = b64().encode(words).into();
+        let err = serde_json::from_value::<Core>(cut).unwrap_err();
+        assert!(err.to_string().contains("cut short"), "{err}");
+    }
+}
