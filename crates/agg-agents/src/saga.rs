@@ -221,6 +221,12 @@ pub async fn load_engine_for(
     // reach depends on their terms' weights.
     let keys = engine.term_keys(items);
     put_terms(store, &mut engine, keys).await?;
+    // And the item index's entries of the items (an item placed already).
+    let hashes = engine.item_hashes(items);
+    if !hashes.is_empty() {
+        let rows = store.saga_items_of(&hashes).await?;
+        engine.put_item_rows(hashes, rows);
+    }
     let listed = store.load_state(LIST_KEY).await?.is_some();
     let Some(need) = engine.needs(items, now).filter(|_| listed) else {
         fill_all(store, &mut engine, t).await?;
@@ -564,6 +570,8 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         feeds: &parts.feeds,
         terms: &parts.terms,
         terms_whole: parts.terms_whole,
+        items: &parts.items,
+        items_whole: parts.items_whole,
     };
     let state_ready = t.elapsed();
     store.save_saga_state(STATE_KEY, &parts).await?;

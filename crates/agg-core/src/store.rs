@@ -470,6 +470,11 @@ pub struct SagaStateParts<'a> {
     pub terms: &'a [(String, u32, u32)],
     /// Whether `terms` is every term: the stored ones are replaced.
     pub terms_whole: bool,
+    /// Item index entries: `(item key hash, saga index)`, `None` to remove
+    /// one.
+    pub items: &'a [(u64, Option<u32>)],
+    /// Whether `items` is every entry: the stored ones are replaced.
+    pub items_whole: bool,
 }
 
 /// One saga moved out of the saga engine's state (issue 23).
@@ -689,6 +694,9 @@ pub trait Store: Send + Sync {
     /// The saga vocabulary's rows of `terms` (those that have one):
     /// `(term, id, document frequency)`.
     async fn saga_terms_of(&self, terms: &[String]) -> anyhow::Result<Vec<(String, u32, u32)>>;
+    /// The saga item index's entries of `hashes` (those that have one):
+    /// `(item key hash, saga index)`.
+    async fn saga_items_of(&self, hashes: &[u64]) -> anyhow::Result<Vec<(u64, u32)>>;
     /// Every row of the saga vocabulary, by id.
     async fn saga_terms(&self) -> anyhow::Result<Vec<(String, u32, u32)>>;
     /// Retention: forgets archived sagas whose newest item is older than

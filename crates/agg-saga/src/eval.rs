@@ -225,6 +225,8 @@ struct Saved {
     feeds: std::collections::BTreeMap<String, String>,
     /// Vocabulary term → (id, document frequency).
     terms: HashMap<String, (u32, u32)>,
+    /// Item key hash → saga index.
+    items: HashMap<u64, u32>,
 }
 
 impl Saved {
@@ -240,6 +242,15 @@ impl Saved {
         }
         self.terms
             .extend(parts.terms.into_iter().map(|(t, id, df)| (t, (id, df))));
+        if parts.items_whole {
+            self.items.clear();
+        }
+        for (h, i) in parts.items {
+            match i {
+                Some(i) => self.items.insert(h, i),
+                None => self.items.remove(&h),
+            };
+        }
         self.core = parts.core;
     }
 
@@ -257,6 +268,12 @@ impl Saved {
         let mut e = SagaEngine::from_stored(&self.core).expect("a saved core reads");
         let keys = e.term_keys(items);
         self.put_terms(&mut e, keys);
+        let hashes = e.item_hashes(items);
+        let rows = hashes
+            .iter()
+            .filter_map(|h| Some((*h, *self.items.get(h)?)))
+            .collect();
+        e.put_item_rows(hashes, rows);
         let need = e.needs(items, now).expect("a core saved in parts tells");
         let sagas: Vec<String> = need
             .sagas

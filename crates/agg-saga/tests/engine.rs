@@ -947,12 +947,36 @@ fn archiving_then_reloading_assigns_like_the_engine_that_never_stopped() {
     assert!(live.is_archived(SagaId(1)) && !live.is_archived(SagaId(15)));
 }
 
-/// A store's vocabulary rows (term → id, document frequency), as
-/// `Store::save_saga_state` keeps them.
+/// A store's vocabulary rows (term → id, document frequency) and item
+/// index rows (key hash → saga index), as `Store::save_saga_state` keeps
+/// them.
 #[derive(Default)]
-struct Terms(std::collections::BTreeMap<String, (u32, u32)>);
+struct Terms(
+    std::collections::BTreeMap<String, (u32, u32)>,
+    std::collections::BTreeMap<u64, u32>,
+);
 
 impl Terms {
+    fn apply_items(&mut self, rows: Vec<agg_saga::ItemRow>, whole: bool) {
+        if whole {
+            self.1.clear();
+        }
+        for (h, i) in rows {
+            match i {
+                Some(i) => self.1.insert(h, i),
+                None => self.1.remove(&h),
+            };
+        }
+    }
+    /// Puts the stored item index rows of `items` into `e`.
+    fn put_items(&self, e: &mut SagaEngine, items: &[SagaItem]) {
+        let hashes = e.item_hashes(items);
+        let rows = hashes
+            .iter()
+            .filter_map(|h| Some((*h, *self.1.get(h)?)))
+            .collect();
+        e.put_item_rows(hashes, rows);
+    }
     fn apply(&mut self, rows: Vec<agg_saga::TermRow>, whole: bool) {
         if whole {
             self.0.clear();
@@ -1037,6 +1061,7 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         assert!(!core.contains("\"items\""), "nor item records");
         let c: serde_json::Value = serde_json::from_str(&core).unwrap();
         assert_eq!(c["feed_stats"], serde_json::json!({}), "nor feed counts");
+        assert!(c.get("item_index").is_none(), "nor the item index");
         assert!(!feeds.is_empty());
     }
     let reloaded =
@@ -1047,6 +1072,7 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         let mut v = serde_json::from_str::<serde_json::Value>(s).unwrap();
         v.as_object_mut().unwrap().remove("reach");
         v.as_object_mut().unwrap().remove("item_index");
+        v.as_object_mut().unwrap().remove("items_in_rows");
         v
     };
     assert_eq!(
@@ -1133,6 +1159,7 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
                  feeds: &mut BTreeMap<String, String>,
                  terms: &mut Terms| {
         terms.apply(parts.terms, parts.terms_whole);
+        terms.apply_items(parts.items, parts.items_whole);
         for (id, body) in parts.sagas {
             rows.insert(id, body);
         }
@@ -1179,6 +1206,7 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
             let keys = e.term_keys(day);
             terms_read += terms.put(&mut e, keys);
             terms_stored += terms.0.len();
+            terms.put_items(&mut e, day);
             let need = e.needs(day, now).expect("a core saved in parts tells");
             loaded += need.sagas.len();
             live_rows += rows.len();
@@ -1236,7 +1264,7 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         doc(&live.to_json().unwrap()),
     );
     // What a run can reach is kept by saves in parts only.
-    for k in ["reach", "item_index"] {
+    for k in ["reach", "item_index", "items_in_rows"] {
         x.as_object_mut().unwrap().remove(k);
         y.as_object_mut().unwrap().remove(k);
     }
@@ -1278,8 +1306,11 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
     let mut terms = Terms::default();
     terms.apply(parts.terms.clone(), parts.terms_whole);
     terms.apply(again.terms.clone(), again.terms_whole);
+    terms.apply_items(parts.items.clone(), parts.items_whole);
+    terms.apply_items(again.items.clone(), again.items_whole);
     let keys = next.term_keys(&days[10]);
     terms.put(&mut next, keys);
+    terms.put_items(&mut next, &days[10]);
     assert!(next.needs(&days[10], now).is_some());
 
     // A core that kept its reach but still held the item records (their

@@ -514,8 +514,48 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (term) DO UPDATE SET id = excluded.id, df = excluded.df");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
+                if parts.items_whole {
+                    sqlx::query("DELETE FROM saga_items").execute(&mut *tx).await?;
+                }
+                // Item key hashes are stored as the i64 of the same bits.
+                let (set, gone): (Vec<_>, Vec<_>) = parts.items.iter().partition(|r| r.1.is_some());
+                for chunk in set.chunks(crate::state::IDS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new("INSERT INTO saga_items (hash, saga) ");
+                    q.push_values(chunk, |mut b, (h, i)| {
+                        b.push_bind(*h as i64).push_bind(i64::from(i.unwrap_or(0)));
+                    });
+                    q.push(" ON CONFLICT (hash) DO UPDATE SET saga = excluded.saga");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
+                for chunk in gone.chunks(crate::state::IDS_PER_STATEMENT) {
+                    let mut q = sqlx::QueryBuilder::new("DELETE FROM saga_items WHERE hash IN (");
+                    let mut sep = q.separated(", ");
+                    for (h, _) in chunk {
+                        sep.push_bind(*h as i64);
+                    }
+                    q.push(")");
+                    q.build().persistent(false).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn saga_items_of(&self, hashes: &[u64]) -> anyhow::Result<Vec<(u64, u32)>> {
+                let mut out = Vec::new();
+                for chunk in hashes.chunks(crate::state::IDS_PER_STATEMENT) {
+                    let mut q =
+                        sqlx::QueryBuilder::new("SELECT hash, saga FROM saga_items WHERE hash IN (");
+                    let mut sep = q.separated(", ");
+                    for h in chunk {
+                        sep.push_bind(*h as i64);
+                    }
+                    q.push(")");
+                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
+                        let (h, i): (i64, i64) = (r.try_get("hash")?, r.try_get("saga")?);
+                        out.push((h as u64, u32::try_from(i)?));
+                    }
+                }
+                Ok(out)
             }
 
             async fn saga_terms(&self) -> anyhow::Result<Vec<(String, u32, u32)>> {

@@ -1591,6 +1591,8 @@ async fn the_saga_state_is_saved_in_parts() {
             feeds: &feeds,
             terms: &terms,
             terms_whole: true,
+            items: &[(1, Some(1)), (u64::MAX, Some(2)), (7, Some(3))],
+            items_whole: true,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         assert_eq!(
@@ -1608,6 +1610,8 @@ async fn the_saga_state_is_saved_in_parts() {
             feeds: &feeds2,
             terms: &counted,
             terms_whole: false,
+            items: &[(7, None), (1, Some(9)), (8, Some(4))],
+            items_whole: false,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         let live = s.saga_live_rows().await.unwrap();
@@ -1663,6 +1667,11 @@ async fn the_saga_state_is_saved_in_parts() {
                 ("w:new".to_string(), 1201, 1),
             ]
         );
+        // Item index entries by key hash: set, replaced, removed; a hash
+        // with the top bit set round-trips.
+        let mut items = s.saga_items_of(&[1, 7, 8, u64::MAX, 99]).await.unwrap();
+        items.sort_unstable();
+        assert_eq!(items, [(1, 9), (8, 4), (u64::MAX, 2)]);
         let many: Vec<String> = (0..1300).map(|i| format!("w:t{i}")).collect();
         assert_eq!(s.saga_terms_of(&many).await.unwrap().len(), 1200);
         // Every term at once replaces them all.
@@ -1674,9 +1683,16 @@ async fn the_saga_state_is_saved_in_parts() {
             feeds: &[],
             terms: &fresh,
             terms_whole: true,
+            items: &[(5, Some(5))],
+            items_whole: true,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         assert!(s.saga_terms_of(&many).await.unwrap().is_empty());
+        assert_eq!(
+            s.saga_items_of(&[1, 5, 8]).await.unwrap(),
+            [(5, 5)],
+            "every entry at once replaces them all"
+        );
         assert_eq!(
             s.saga_terms_of(&["w:only".to_string()]).await.unwrap(),
             [("w:only".to_string(), 0, 1)]

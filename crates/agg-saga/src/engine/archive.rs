@@ -23,7 +23,7 @@ use super::SagaConfig;
 use super::{ItemRecord, Saga, SagaEngine, SagaEvent, SagaId, SagaItem, SagaStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A saga moved out of the live engine, with what it takes to put it back:
 /// its members' item records. Serialise it with serde to store it.
@@ -193,7 +193,7 @@ impl SagaEngine {
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {
-            self.item_index.0.remove(&item_hash(&k));
+            self.item_index.remove(item_hash(&k));
             if let Some(r) = self.items.remove(&k) {
                 records
                     .entry(r.saga.index() as u32)
@@ -287,6 +287,10 @@ pub struct StateParts {
     /// first save in rows of a vocabulary held in the core).
     pub terms: Vec<crate::vector::TermRow>,
     pub terms_whole: bool,
+    /// Item index entries set or removed since the last save, or every
+    /// entry when `items_whole` (the stored ones are then replaced).
+    pub items: Vec<ItemRow>,
+    pub items_whole: bool,
 }
 
 impl SagaEngine {
@@ -312,7 +316,7 @@ impl SagaEngine {
                         .filter_map(|m| self.items.get_key_value(&m.item_id))
                         .collect();
                     for (k, _) in &records {
-                        self.item_index.0.insert(item_hash(k), i);
+                        self.item_index.set(item_hash(k), i);
                     }
                     let row = RowOut { records, saga: s };
                     sagas.push((s.id.0, serde_json::to_string(&row)?));
@@ -322,6 +326,8 @@ impl SagaEngine {
         }
         self.reach = reach;
         let (terms, terms_whole) = self.vocab.take_rows();
+        let (item_rows, items_whole) = self.item_index.take_rows();
+        self.items_in_rows = true;
         let changed_feeds = std::mem::take(&mut self.feed_stats.1);
         let mut feeds = Vec::with_capacity(changed_feeds.len());
         for f in changed_feeds {
@@ -346,6 +352,8 @@ impl SagaEngine {
             feeds,
             terms,
             terms_whole,
+            items: item_rows,
+            items_whole,
         })
     }
 
@@ -373,6 +381,9 @@ impl SagaEngine {
     /// [`needs_sagas`]: SagaEngine::needs_sagas
     pub fn from_stored(s: &str) -> serde_json::Result<Self> {
         let mut e: SagaEngine = serde_json::from_str(s)?;
+        if e.items_in_rows {
+            e.item_index = ItemIndex::rows_only();
+        }
         if e.saga_slots == 0 {
             // Whole: its first save in parts writes every saga and feed.
             e.touch_all();
@@ -471,28 +482,118 @@ struct RowIn {
 
 /// A stable 64-bit hash of an item key (FNV-1a): the same in every
 /// process and version, unlike the standard library's.
-fn item_hash(key: &str) -> u64 {
+pub(super) fn item_hash(key: &str) -> u64 {
     key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
+/// An item index entry as the store keeps it: `(key hash, saga index)`,
+/// or `None` for an entry removed.
+pub type ItemRow = (u64, Option<u32>);
+
 /// Item key hash → saga index, for the items of a state saved in parts
-/// (see `SagaEngine::item_index`); saved packed (base64 of 12-byte
-/// pairs, ~1 MB for 80,000 live items, where their records were 40 MB).
+/// (see `SagaEngine::item_index`): what tells an item offered again
+/// without its saga's row. One entry per live item (61,000 at a year of
+/// items, ~1 MB packed, where their records were 40 MB); kept in the
+/// store's rows since stop 31, as the vocabulary is, so that a run reads
+/// the entries of its own items and writes those it changed. The packed
+/// form in the core written before still reads.
 #[derive(Debug, Clone, Default)]
-pub(super) struct ItemIndex(HashMap<u64, u32>);
+pub(super) struct ItemIndex {
+    /// Entries held: all of them (`asked` is `None`), or those read for
+    /// the hashes asked and set since.
+    map: HashMap<u64, u32>,
+    /// Whether the entries are saved in rows, not in the core.
+    in_rows: bool,
+    /// Hashes asked of the rows (found or not); `None` while every entry
+    /// is held.
+    asked: Option<HashSet<u64>>,
+    /// Entries set or removed since the last save in rows.
+    changed: HashMap<u64, Option<u32>>,
+}
 
 impl ItemIndex {
+    /// Whether the core holds no entry (none, or all in rows).
     pub(super) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.map.is_empty() || self.in_rows
+    }
+
+    /// A core's index whose entries are in rows, none read yet.
+    pub(super) fn rows_only() -> Self {
+        ItemIndex {
+            in_rows: true,
+            asked: Some(HashSet::new()),
+            ..Default::default()
+        }
+    }
+
+    fn get(&self, h: u64) -> Option<u32> {
+        if let Some(&i) = self.map.get(&h) {
+            return Some(i);
+        }
+        if let Some(asked) = &self.asked {
+            assert!(
+                asked.contains(&h),
+                "saga item index: hash {h:#x} was not read from the store's rows"
+            );
+        }
+        None
+    }
+
+    fn set(&mut self, h: u64, i: u32) {
+        if self.map.insert(h, i) != Some(i) && self.in_rows {
+            self.changed.insert(h, Some(i));
+        }
+    }
+
+    fn remove(&mut self, h: u64) {
+        self.map.remove(&h);
+        if self.in_rows {
+            self.changed.insert(h, None);
+        }
+    }
+
+    /// Of `hashes`, those to ask of the rows (not held, not asked).
+    pub(super) fn to_ask(&self, hashes: impl IntoIterator<Item = u64>) -> Vec<u64> {
+        let Some(asked) = &self.asked else {
+            return Vec::new();
+        };
+        let mut out: Vec<u64> = hashes
+            .into_iter()
+            .filter(|h| !self.map.contains_key(h) && !asked.contains(h))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub(super) fn put_rows(&mut self, asked: Vec<u64>, rows: Vec<(u64, u32)>) {
+        if let Some(set) = self.asked.as_mut() {
+            set.extend(asked);
+            self.map.extend(rows);
+        }
+    }
+
+    /// The rows to save (every entry while they are still saved in the
+    /// core: `true`, the stored rows replaced), and from now on in rows.
+    pub(super) fn take_rows(&mut self) -> (Vec<ItemRow>, bool) {
+        let whole = !self.in_rows;
+        let mut rows: Vec<ItemRow> = if whole {
+            self.map.iter().map(|(&h, &i)| (h, Some(i))).collect()
+        } else {
+            self.changed.drain().collect()
+        };
+        rows.sort_unstable();
+        self.in_rows = true;
+        (rows, whole)
     }
 }
 
 impl Serialize for ItemIndex {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use base64::Engine as _;
-        let mut pairs: Vec<(&u64, &u32)> = self.0.iter().collect();
+        let mut pairs: Vec<(&u64, &u32)> = self.map.iter().collect();
         pairs.sort_unstable();
         let bytes: Vec<u8> = pairs
             .into_iter()
@@ -506,8 +607,8 @@ impl<'de> Deserialize<'de> for ItemIndex {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         let pairs = crate::vector::unpack::<12, D::Error>(&s, "item index pairs")?;
-        Ok(ItemIndex(
-            pairs
+        Ok(ItemIndex {
+            map: pairs
                 .into_iter()
                 .map(|p| {
                     let (h, i) = p.split_at(8);
@@ -517,7 +618,8 @@ impl<'de> Deserialize<'de> for ItemIndex {
                     )
                 })
                 .collect(),
-        ))
+            ..Default::default()
+        })
     }
 }
 
@@ -641,7 +743,7 @@ impl SagaEngine {
             // for a known one here.)
             let known = match self.items.get(&item.id) {
                 Some(r) => Some(r.saga.index() as u32),
-                None => self.item_index.0.get(&item_hash(&item.id)).copied(),
+                None => self.item_index.get(item_hash(&item.id)),
             };
             if let Some(i) = known {
                 want.insert(i);

@@ -29,7 +29,7 @@ mod saga;
 mod score;
 mod terms;
 
-pub use archive::{ArchivedSaga, Needs, StateParts};
+pub use archive::{ArchivedSaga, ItemRow, Needs, StateParts};
 pub use assign::Assignment;
 pub use config::SagaConfig;
 pub use controls::SagaError;
@@ -111,6 +111,10 @@ pub struct SagaEngine {
     /// without the item records.
     #[serde(skip_serializing_if = "archive::ItemIndex::is_empty")]
     item_index: archive::ItemIndex,
+    /// Whether the item index is kept in the store's rows (a core saved
+    /// in parts since stop 31): the core holds none of its entries.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    items_in_rows: bool,
     /// Active sagas keyed by (last seen seconds, index): dormancy sweeps pop
     /// from the front instead of scanning every saga.
     active: BTreeSet<(i64, u32)>,
@@ -162,6 +166,7 @@ impl SagaEngine {
             postings: IdMap::default(),
             items: HashMap::new(),
             item_index: archive::ItemIndex::default(),
+            items_in_rows: false,
             active: BTreeSet::new(),
             recent_sagas: VecDeque::new(),
             clock: None,

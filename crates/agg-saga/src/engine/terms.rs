@@ -1,7 +1,9 @@
-//! Which vocabulary terms a run reads, for a state whose terms are kept in
-//! the store's rows (see [`crate::vector::Vocabulary`]): the saga step asks
-//! the store for exactly these before it places its items, so that a run
-//! reads a few thousand terms, not the ~630,000 a year of items brings.
+//! Which vocabulary terms and item index entries a run reads, for a state
+//! that keeps them in the store's rows (see [`crate::vector::Vocabulary`]
+//! and `archive::ItemIndex`): the saga step asks the store for exactly
+//! these before it places its items, so that a run reads a few thousand
+//! terms, not the ~630,000 a year of items brings, and its own items'
+//! entries, not the 61,000 of every live item.
 
 use super::item::ItemCtx;
 use super::{SagaEngine, SagaItem};
@@ -55,6 +57,18 @@ impl SagaEngine {
     /// [`SagaEngine::term_keys`] or [`SagaEngine::member_term_keys`]).
     pub fn put_terms(&mut self, asked: Vec<String>, rows: Vec<TermRow>) -> Result<(), String> {
         self.vocab.put_rows(asked, rows)
+    }
+
+    /// The item index entries [`SagaEngine::needs`] reads for `items` (by
+    /// key hash) that this engine does not hold yet.
+    pub fn item_hashes(&self, items: &[SagaItem]) -> Vec<u64> {
+        self.item_index
+            .to_ask(items.iter().map(|it| super::archive::item_hash(&it.id)))
+    }
+
+    /// Put in the stored entries found for `asked`: `(hash, saga index)`.
+    pub fn put_item_rows(&mut self, asked: Vec<u64>, rows: Vec<(u64, u32)>) {
+        self.item_index.put_rows(asked, rows);
     }
 
     /// Put in every stored term: an engine that places items of any time
