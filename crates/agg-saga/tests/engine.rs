@@ -1158,6 +1158,13 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
                  rows: &mut BTreeMap<u64, String>,
                  feeds: &mut BTreeMap<String, String>,
                  terms: &mut Terms| {
+        if !parts.items_whole {
+            // Only the entries that change are written, not those of every
+            // member of a saga that changed.
+            for (h, i) in &parts.items {
+                assert_ne!(terms.1.get(h).copied(), *i, "entry {h:#x} unchanged");
+            }
+        }
         terms.apply(parts.terms, parts.terms_whole);
         terms.apply_items(parts.items, parts.items_whole);
         for (id, body) in parts.sagas {

@@ -432,6 +432,11 @@ impl SagaEngine {
         for body in sagas {
             let s = if body.starts_with(ROW_PREFIX) {
                 let row: RowIn = serde_json::from_str(&body)?;
+                // As stored: the item index's entries of these records
+                // say this saga (a save writes only entries that change).
+                for (k, r) in &row.records {
+                    self.item_index.known(item_hash(k), r.saga.index() as u32);
+                }
                 self.items.extend(row.records);
                 row.saga
             } else {
@@ -539,6 +544,13 @@ impl ItemIndex {
             );
         }
         None
+    }
+
+    /// An entry as the rows hold it (read with its saga's row).
+    fn known(&mut self, h: u64, i: u32) {
+        if self.in_rows {
+            self.map.insert(h, i);
+        }
     }
 
     fn set(&mut self, h: u64, i: u32) {
