@@ -201,10 +201,7 @@ impl SagaEngine {
                     .push((k, r));
             }
         }
-        self.postings.retain(|_, p| {
-            p.retain(|i| !gone.contains(i));
-            !p.is_empty()
-        });
+        self.postings.remove_sagas(&gone);
         self.recent_sagas.retain(|i| !gone.contains(i));
         self.active.retain(|(_, i)| !gone.contains(i));
         for &i in &gone {

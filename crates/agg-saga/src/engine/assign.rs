@@ -233,11 +233,7 @@ impl SagaEngine {
     pub(super) fn index_terms(&mut self, idx: u32, terms: &[u32]) {
         let cap = self.config.max_posting.max(4);
         for &t in terms {
-            let p = self.postings.entry(t).or_default();
-            p.push(idx);
-            if p.len() > cap {
-                p.drain(0..cap / 4);
-            }
+            self.postings.push(t, idx, cap);
         }
     }
 

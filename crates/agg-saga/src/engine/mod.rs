@@ -99,8 +99,7 @@ pub struct SagaEngine {
     config: SagaConfig,
     vocab: Vocabulary,
     sagas: Slots,
-    #[serde(with = "packed::postings")]
-    postings: IdMap<Vec<u32>>,
+    postings: packed::Postings,
     /// The records of the items of the loaded sagas. A state saved in
     /// parts keeps them in their saga's row ([`SagaEngine::to_parts`]),
     /// not in the core: the core would grow with every live item.
@@ -163,7 +162,7 @@ impl SagaEngine {
             config,
             vocab: Vocabulary::default(),
             sagas: Slots::default(),
-            postings: IdMap::default(),
+            postings: packed::Postings::default(),
             items: HashMap::new(),
             item_index: archive::ItemIndex::default(),
             items_in_rows: false,

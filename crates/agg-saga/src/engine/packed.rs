@@ -39,20 +39,121 @@ impl<V> Form<V> {
     }
 }
 
-/// The inverted index (term → saga indices, oldest first) as `u32`s: term,
-/// count, then the indices, list after list in term order.
-pub(super) mod postings {
-    use super::*;
+/// The inverted index: term → saga indices, oldest first. Saved as
+/// `u32`s, list after list in term order: term, count, then the indices.
+///
+/// A run reads a few dozen of its ~38,000 lists (at a year of items), so
+/// the saved form is kept as read, with an offset per term for a binary
+/// search; a list is copied out only when it changes. Building a vector
+/// per list on every load was most of the time the core took to parse.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Postings {
+    /// The lists as read, in the saved form.
+    packed: Vec<u32>,
+    /// `(term, where its count is in packed)`, in term order.
+    at: Vec<(u32, u32)>,
+    /// Lists changed since they were read, or new; an empty one is gone.
+    changed: IdMap<Vec<u32>>,
+}
 
-    pub(in crate::engine) fn serialize<S: Serializer>(
-        p: &IdMap<Vec<u32>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut terms: Vec<&u32> = p.keys().collect();
+impl Postings {
+    fn packed_list(&self, t: u32) -> Option<&[u32]> {
+        let k = self.at.binary_search_by_key(&t, |e| e.0).ok()?;
+        let at = self.at[k].1 as usize;
+        let n = self.packed[at] as usize;
+        Some(&self.packed[at + 1..at + 1 + n])
+    }
+
+    /// The sagas listed under term `t`, oldest first.
+    pub(super) fn get(&self, t: &u32) -> Option<&[u32]> {
+        match self.changed.get(t) {
+            Some(l) => (!l.is_empty()).then_some(&l[..]),
+            None => self.packed_list(*t),
+        }
+    }
+
+    /// The list of `t` to change (copied out of the saved form once).
+    fn list_mut(&mut self, t: u32) -> &mut Vec<u32> {
+        if !self.changed.contains_key(&t) {
+            let l = self.packed_list(t).map(<[u32]>::to_vec).unwrap_or_default();
+            self.changed.insert(t, l);
+        }
+        self.changed.get_mut(&t).expect("just inserted")
+    }
+
+    /// Lists saga `idx` under `t`; past `cap` entries the oldest quarter
+    /// goes.
+    pub(super) fn push(&mut self, t: u32, idx: u32, cap: usize) {
+        let p = self.list_mut(t);
+        p.push(idx);
+        if p.len() > cap {
+            p.drain(0..cap / 4);
+        }
+    }
+
+    /// Drops the sagas `gone` from every list (a list left empty goes).
+    pub(super) fn remove_sagas(&mut self, gone: &std::collections::BTreeSet<u32>) {
+        let hit: Vec<u32> = self
+            .at
+            .iter()
+            .filter(|(t, _)| !self.changed.contains_key(t))
+            .filter(|(t, _)| {
+                self.packed_list(*t)
+                    .is_some_and(|l| l.iter().any(|i| gone.contains(i)))
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for t in hit {
+            self.list_mut(t);
+        }
+        for l in self.changed.values_mut() {
+            l.retain(|i| !gone.contains(i));
+        }
+    }
+
+    /// Every list, in term order.
+    fn lists(&self) -> Vec<(u32, &[u32])> {
+        let mut terms: Vec<u32> = self.at.iter().map(|e| e.0).collect();
+        terms.extend(
+            self.changed
+                .keys()
+                .filter(|t| self.packed_list(**t).is_none()),
+        );
         terms.sort_unstable();
-        let mut out = Vec::with_capacity(p.len() * 12);
-        for t in terms {
-            let list = &p[t];
+        terms
+            .into_iter()
+            .filter_map(|t| Some((t, self.get(&t)?)))
+            .collect()
+    }
+
+    /// Reads the saved form: every list's bounds checked once, no list
+    /// copied.
+    fn from_packed(packed: Vec<u32>) -> Result<Self, String> {
+        let mut at = Vec::new();
+        let mut k = 0usize;
+        while k < packed.len() {
+            let (t, n) = match packed.get(k..k + 2) {
+                Some(&[t, n]) => (t, n as usize),
+                _ => return Err("the packed inverted index is cut short".into()),
+            };
+            if packed.len() < k + 2 + n || at.last().is_some_and(|&(p, _)| p >= t) {
+                return Err("the packed inverted index is cut short or out of order".into());
+            }
+            at.push((t, (k + 1) as u32));
+            k += 2 + n;
+        }
+        Ok(Postings {
+            packed,
+            at,
+            changed: IdMap::default(),
+        })
+    }
+}
+
+impl serde::Serialize for Postings {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = Vec::with_capacity(self.packed.len() * 4 + self.changed.len() * 16);
+        for (t, list) in self.lists() {
             out.extend(t.to_le_bytes());
             out.extend((list.len() as u32).to_le_bytes());
             for i in list {
@@ -61,36 +162,25 @@ pub(super) mod postings {
         }
         s.serialize_str(&b64().encode(out))
     }
+}
 
-    pub(in crate::engine) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<IdMap<Vec<u32>>, D::Error> {
-        let s = match Form::<Vec<u32>>::deserialize(d)? {
-            Form::Map(m) => return Ok(Form::entries::<u32, D::Error>(m)?.collect()),
-            Form::Packed(s) => s,
-        };
-        let words: Vec<u32> = unpack::<4, D::Error>(&s, "u32s")?
-            .into_iter()
-            .map(u32::from_le_bytes)
-            .collect();
-        let mut out = IdMap::default();
-        let mut rest = &words[..];
-        while let [term, n, tail @ ..] = rest {
-            let n = *n as usize;
-            if tail.len() < n {
-                return Err(serde::de::Error::custom(
-                    "the packed inverted index is cut short",
-                ));
+impl<'de> Deserialize<'de> for Postings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Form::<Vec<u32>>::deserialize(d)? {
+            Form::Map(m) => Ok(Postings {
+                changed: Form::entries::<u32, D::Error>(m)?
+                    .filter(|(_, l)| !l.is_empty())
+                    .collect(),
+                ..Default::default()
+            }),
+            Form::Packed(s) => {
+                let words = unpack::<4, D::Error>(&s, "u32s")?
+                    .into_iter()
+                    .map(u32::from_le_bytes)
+                    .collect();
+                Postings::from_packed(words).map_err(serde::de::Error::custom)
             }
-            out.insert(*term, tail[..n].to_vec());
-            rest = &tail[n..];
         }
-        if !rest.is_empty() {
-            return Err(serde::de::Error::custom(
-                "the packed inverted index is cut short",
-            ));
-        }
-        Ok(out)
     }
 }
 
@@ -224,10 +314,15 @@ impl<'de> Deserialize<'de> for Bits {
 mod tests {
     use super::*;
 
+    impl PartialEq for Postings {
+        fn eq(&self, o: &Self) -> bool {
+            self.lists() == o.lists()
+        }
+    }
+
     #[derive(serde::Serialize, Deserialize, PartialEq, Debug, Default)]
     struct Core {
-        #[serde(with = "postings")]
-        p: IdMap<Vec<u32>>,
+        p: Postings,
         #[serde(with = "due")]
         d: BTreeMap<u32, i64>,
         #[serde(with = "pairs")]
@@ -238,9 +333,11 @@ mod tests {
     #[test]
     fn the_core_indexes_pack_and_read_back_as_did_their_maps() {
         let mut c = Core::default();
-        c.p.insert(7, vec![3, 1, 2]);
-        c.p.insert(2, vec![]);
-        c.p.insert(u32::MAX, vec![9]);
+        for (t, l) in [(7, &[3, 1, 2][..]), (u32::MAX, &[9])] {
+            for &i in l {
+                c.p.push(t, i, 256);
+            }
+        }
         c.d.insert(4, -1_700_000_000);
         c.d.insert(0, i64::MAX);
         c.m.insert(5, 4);
@@ -248,6 +345,23 @@ mod tests {
         let json = serde_json::to_string(&c).unwrap();
         let back: Core = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);
+        // Read back, lists change as a map of vectors would.
+        let mut p = back.p.clone();
+        assert_eq!(p.get(&7), Some(&[3, 1, 2][..]));
+        assert_eq!(p.get(&8), None);
+        for i in 10..14 {
+            p.push(7, i, 4);
+        }
+        assert_eq!(p.get(&7), Some(&[10, 11, 12, 13][..]), "the oldest go");
+        p.remove_sagas(&[9, 12].into_iter().collect());
+        assert_eq!(p.get(&u32::MAX), None, "left empty: gone");
+        assert_eq!(p.get(&7), Some(&[10, 11, 13][..]));
+        p.push(1, 5, 4);
+        let again: Postings = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+        assert_eq!(
+            again.lists(),
+            vec![(1, &[5u32][..]), (7, &[10, 11, 13][..])]
+        );
         assert_eq!(back.b.iter().collect::<Vec<_>>(), [0, 63, 64, 200]);
         let mut b = back.b.clone();
         b.set(63, false);
