@@ -87,7 +87,8 @@ for N in $SIZES; do
   new=$(for r in 1 2 3 4 5; do
       write_feeds "$WORK/feeds-$N" "$tag-$r"
       measure "$WORK/run-new-$N-$r.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml"; echo
-    done | sort -n | sed -n 3p)
+    done | tee "$WORK/run-new-$N.all" | sort -n | sed -n 3p)
+  echo "runs with 20 new at $N: $(cut -d' ' -f1 "$WORK/run-new-$N.all" | tr '\n' ' ')" >&2
   idle=$(measure "$WORK/run-idle-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
   search=$(measure "$WORK/search-$N.log" "$AGG" --db "$DB" search "harbour strike" --limit 10)
   port=$((18000 + RANDOM % 1000))
