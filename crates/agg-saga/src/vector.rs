@@ -419,16 +419,7 @@ impl Vocabulary {
     /// Of `keys`, those to ask of the store's rows: not held and not asked
     /// before (none while every term is held), each once.
     pub fn to_ask(&self, keys: impl IntoIterator<Item = String>) -> Vec<String> {
-        let Some(asked) = &self.asked else {
-            return Vec::new();
-        };
-        let mut out: Vec<String> = keys
-            .into_iter()
-            .filter(|k| !self.ids.contains_key(k) && !asked.contains(k))
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
+        not_asked(keys, self.asked.as_ref(), |k| self.ids.contains_key(k))
     }
 
     /// Put in the rows found for the keys `asked` (those not found are new
@@ -492,6 +483,26 @@ impl Vocabulary {
         self.asked = None;
         Ok(())
     }
+}
+
+/// Of `keys`, those to ask of a store's rows, each once, in order: none
+/// while everything is held (`asked` is `None`), else those neither held
+/// nor asked before.
+pub(crate) fn not_asked<K: Ord + std::hash::Hash>(
+    keys: impl IntoIterator<Item = K>,
+    asked: Option<&HashSet<K>>,
+    held: impl Fn(&K) -> bool,
+) -> Vec<K> {
+    let Some(asked) = asked else {
+        return Vec::new();
+    };
+    let mut out: Vec<K> = keys
+        .into_iter()
+        .filter(|k| !held(k) && !asked.contains(k))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// The L2-normalised TF-IDF vector of term counts `(tf, kind weight)` by id.

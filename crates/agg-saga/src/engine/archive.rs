@@ -565,16 +565,7 @@ impl ItemIndex {
 
     /// Of `hashes`, those to ask of the rows (not held, not asked).
     pub(super) fn to_ask(&self, hashes: impl IntoIterator<Item = u64>) -> Vec<u64> {
-        let Some(asked) = &self.asked else {
-            return Vec::new();
-        };
-        let mut out: Vec<u64> = hashes
-            .into_iter()
-            .filter(|h| !self.map.contains_key(h) && !asked.contains(h))
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
+        crate::vector::not_asked(hashes, self.asked.as_ref(), |h| self.map.contains_key(h))
     }
 
     pub(super) fn put_rows(&mut self, asked: Vec<u64>, rows: Vec<(u64, u32)>) {
@@ -601,31 +592,18 @@ impl ItemIndex {
 
 impl Serialize for ItemIndex {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use base64::Engine as _;
-        let mut pairs: Vec<(&u64, &u32)> = self.map.iter().collect();
+        let mut pairs: Vec<(u64, u32)> = self.map.iter().map(|(h, i)| (*h, *i)).collect();
         pairs.sort_unstable();
-        let bytes: Vec<u8> = pairs
-            .into_iter()
-            .flat_map(|(h, i)| h.to_le_bytes().into_iter().chain(i.to_le_bytes()))
-            .collect();
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+        s.serialize_str(&super::packed::encode_pairs(pairs.into_iter()))
     }
 }
 
 impl<'de> Deserialize<'de> for ItemIndex {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        let pairs = crate::vector::unpack::<12, D::Error>(&s, "item index pairs")?;
         Ok(ItemIndex {
-            map: pairs
+            map: super::packed::decode_pairs::<u64, u32, D::Error>(&s, "item index pairs")?
                 .into_iter()
-                .map(|p| {
-                    let (h, i) = p.split_at(8);
-                    (
-                        u64::from_le_bytes(h.try_into().expect("8 bytes")),
-                        u32::from_le_bytes(i.try_into().expect("4 bytes")),
-                    )
-                })
                 .collect(),
             ..Default::default()
         })
@@ -642,7 +620,7 @@ impl<'de> Deserialize<'de> for ItemIndex {
 pub(super) struct Reach {
     /// Saga index → the second from which it may be archived (absent:
     /// never, as things stand: followed, muted or merged).
-    #[serde(default, with = "super::packed::due")]
+    #[serde(default, with = "super::packed::pairs")]
     due: BTreeMap<u32, i64>,
     /// Merged tombstone index → the index it was merged into.
     #[serde(default, with = "super::packed::pairs")]

@@ -184,69 +184,80 @@ impl<'de> Deserialize<'de> for Postings {
     }
 }
 
-/// Saga index → second, as 12-byte pairs (`u32`, `i64`).
-pub(super) mod due {
-    use super::*;
-
-    pub(in crate::engine) fn serialize<S: Serializer>(
-        m: &BTreeMap<u32, i64>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let out: Vec<u8> = m
-            .iter()
-            .flat_map(|(i, t)| i.to_le_bytes().into_iter().chain(t.to_le_bytes()))
-            .collect();
-        s.serialize_str(&b64().encode(out))
-    }
-
-    pub(in crate::engine) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<u32, i64>, D::Error> {
-        Ok(match Form::<i64>::deserialize(d)? {
-            Form::Map(m) => Form::entries::<u32, D::Error>(m)?.collect(),
-            Form::Packed(s) => unpack::<12, D::Error>(&s, "due pairs")?
-                .into_iter()
-                .map(|p| {
-                    let (i, t) = p.split_at(4);
-                    (
-                        u32::from_le_bytes(i.try_into().expect("4 bytes")),
-                        i64::from_le_bytes(t.try_into().expect("8 bytes")),
-                    )
-                })
-                .collect(),
-        })
-    }
+/// A fixed-width little-endian number of a packed pair.
+pub(super) trait Le: Copy {
+    const N: usize;
+    fn put(self, out: &mut Vec<u8>);
+    /// From exactly `N` bytes.
+    fn get(b: &[u8]) -> Self;
 }
 
-/// Saga index → saga index, as 8-byte pairs.
+macro_rules! le {
+    ($($t:ty),*) => {$(
+        impl Le for $t {
+            const N: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend(self.to_le_bytes());
+            }
+            fn get(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().expect("N bytes"))
+            }
+        }
+    )*};
+}
+le!(u32, u64, i64);
+
+/// Pairs as base64 of their little-endian bytes, one pair after another.
+pub(super) fn encode_pairs<K: Le, V: Le>(pairs: impl Iterator<Item = (K, V)>) -> String {
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        k.put(&mut out);
+        v.put(&mut out);
+    }
+    b64().encode(out)
+}
+
+/// The pairs of [`encode_pairs`]; bytes that are not whole pairs are an
+/// error.
+pub(super) fn decode_pairs<K: Le, V: Le, E: serde::de::Error>(
+    s: &str,
+    what: &str,
+) -> Result<Vec<(K, V)>, E> {
+    let bytes = b64().decode(s).map_err(E::custom)?;
+    let w = K::N + V::N;
+    if bytes.len() % w != 0 {
+        return Err(E::custom(format!(
+            "{} packed bytes are not whole {what}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .chunks_exact(w)
+        .map(|c| (K::get(&c[..K::N]), V::get(&c[K::N..])))
+        .collect())
+}
+
+/// Saga index → a number (a due second, a saga index), as packed pairs;
+/// the JSON map written before still reads.
 pub(super) mod pairs {
     use super::*;
 
-    pub(in crate::engine) fn serialize<S: Serializer>(
-        m: &BTreeMap<u32, u32>,
+    pub(in crate::engine) fn serialize<V: Le, S: Serializer>(
+        m: &BTreeMap<u32, V>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        let out: Vec<u8> = m
-            .iter()
-            .flat_map(|(a, b)| a.to_le_bytes().into_iter().chain(b.to_le_bytes()))
-            .collect();
-        s.serialize_str(&b64().encode(out))
+        s.serialize_str(&encode_pairs(m.iter().map(|(k, v)| (*k, *v))))
     }
 
-    pub(in crate::engine) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<u32, u32>, D::Error> {
-        Ok(match Form::<u32>::deserialize(d)? {
+    pub(in crate::engine) fn deserialize<'de, V, D>(d: D) -> Result<BTreeMap<u32, V>, D::Error>
+    where
+        V: Le + Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(match Form::<V>::deserialize(d)? {
             Form::Map(m) => Form::entries::<u32, D::Error>(m)?.collect(),
-            Form::Packed(s) => unpack::<8, D::Error>(&s, "index pairs")?
+            Form::Packed(s) => decode_pairs::<u32, V, D::Error>(&s, "index pairs")?
                 .into_iter()
-                .map(|p| {
-                    let (a, b) = p.split_at(4);
-                    (
-                        u32::from_le_bytes(a.try_into().expect("4 bytes")),
-                        u32::from_le_bytes(b.try_into().expect("4 bytes")),
-                    )
-                })
                 .collect(),
         })
     }
@@ -323,7 +334,7 @@ mod tests {
     #[derive(serde::Serialize, Deserialize, PartialEq, Debug, Default)]
     struct Core {
         p: Postings,
-        #[serde(with = "due")]
+        #[serde(with = "pairs")]
         d: BTreeMap<u32, i64>,
         #[serde(with = "pairs")]
         m: BTreeMap<u32, u32>,
