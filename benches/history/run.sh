@@ -5,8 +5,9 @@
 # vectors under the real model's id, the real saga engine), then measures
 # with GNU time (wall seconds, peak RSS):
 #   run-new   `agg run` of 10 local feeds carrying 20 new items: the
-#             median of five such runs, each with new items (one run
-#             varies by ±30% on a shared 2-core machine)
+#             median of nine such runs, each with new items (one run
+#             varies by ±30% on a shared 2-core machine, and a run is
+#             ~0.05 s: five runs' medians still ranged ±15%)
 #   run-idle  the last run again: nothing new
 #   search    `agg search` of a word present in ~1 in 300 items
 #   sagas     GET /ui/sagas from `agg serve` (curl, wall time only)
@@ -84,10 +85,10 @@ for N in $SIZES; do
   echo "growing $DB to $N…" >&2
   "$GROW" "$DB" "$N" "$MODEL" 384 "$NOW" ${PER_DAY:-} 2>&1 | tail -2 >&2
   tag=$(date +%s)
-  new=$(for r in 1 2 3 4 5; do
+  new=$(for r in $(seq 9); do
       write_feeds "$WORK/feeds-$N" "$tag-$r"
       measure "$WORK/run-new-$N-$r.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml"; echo
-    done | tee "$WORK/run-new-$N.all" | sort -n | sed -n 3p)
+    done | tee "$WORK/run-new-$N.all" | sort -n | sed -n 5p)
   echo "runs with 20 new at $N: $(cut -d' ' -f1 "$WORK/run-new-$N.all" | tr '\n' ' ')" >&2
   idle=$(measure "$WORK/run-idle-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
   search=$(measure "$WORK/search-$N.log" "$AGG" --db "$DB" search "harbour strike" --limit 10)
