@@ -623,20 +623,30 @@ pub(crate) fn unpack<const N: usize, E: serde::de::Error>(
     s: &str,
     what: &str,
 ) -> Result<Vec<[u8; N]>, E> {
+    Ok(packed_bytes::<E>(s, N, what)?
+        .chunks_exact(N)
+        .map(|c| c.try_into().expect("chunks_exact gives N bytes"))
+        .collect())
+}
+
+/// The bytes of the base64 `s`, checked to be whole records of `width`
+/// bytes (an error names `what` otherwise).
+pub(crate) fn packed_bytes<E: serde::de::Error>(
+    s: &str,
+    width: usize,
+    what: &str,
+) -> Result<Vec<u8>, E> {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(E::custom)?;
-    if bytes.len() % N != 0 {
+    if bytes.len() % width != 0 {
         return Err(E::custom(format!(
             "{} packed bytes are not whole {what}",
             bytes.len()
         )));
     }
-    Ok(bytes
-        .chunks_exact(N)
-        .map(|c| c.try_into().expect("chunks_exact gives N bytes"))
-        .collect())
+    Ok(bytes)
 }
 
 /// A sentence vector as the engine keeps it: IEEE half precision, half the

@@ -223,15 +223,8 @@ pub(super) fn decode_pairs<K: Le, V: Le, E: serde::de::Error>(
     s: &str,
     what: &str,
 ) -> Result<Vec<(K, V)>, E> {
-    let bytes = b64().decode(s).map_err(E::custom)?;
     let w = K::N + V::N;
-    if bytes.len() % w != 0 {
-        return Err(E::custom(format!(
-            "{} packed bytes are not whole {what}",
-            bytes.len()
-        )));
-    }
-    Ok(bytes
+    Ok(crate::vector::packed_bytes::<E>(s, w, what)?
         .chunks_exact(w)
         .map(|c| (K::get(&c[..K::N]), V::get(&c[K::N..])))
         .collect())
