@@ -379,22 +379,17 @@ impl Vocabulary {
     /// towards its document frequency; repeated keys raise term frequency
     /// sub-linearly (1 + ln tf).
     pub fn vectorise(&mut self, terms: &[(String, f32)]) -> SparseVec {
-        let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
-        for (key, w) in terms {
-            let id = match self.id_of(key) {
-                Some(id) => id,
-                None => {
-                    let id = self.df.len() as u32;
-                    self.ids.insert(key.clone(), id);
-                    self.df.push(0);
-                    self.kinds
-                        .push(key.as_bytes().first().copied().unwrap_or(b'?'));
-                    id
-                }
-            };
-            let e = counts.entry(id).or_insert((0, *w));
-            e.0 += 1;
-        }
+        let counts = count_terms(terms, |key| match self.id_of(key) {
+            Some(id) => id,
+            None => {
+                let id = self.df.len() as u32;
+                self.ids.insert(key.to_string(), id);
+                self.df.push(0);
+                self.kinds
+                    .push(key.as_bytes().first().copied().unwrap_or(b'?'));
+                id
+            }
+        });
         self.docs += 1;
         for id in counts.keys() {
             self.df[*id as usize] += 1;
@@ -505,6 +500,19 @@ pub(crate) fn not_asked<K: Ord + std::hash::Hash>(
     out
 }
 
+/// A document's terms counted by id (`id_for` gives or makes a key's id):
+/// `(occurrences, kind weight of the first)`.
+fn count_terms(
+    terms: &[(String, f32)],
+    mut id_for: impl FnMut(&str) -> u32,
+) -> HashMap<u32, (u32, f32)> {
+    let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
+    for (key, w) in terms {
+        counts.entry(id_for(key)).or_insert((0, *w)).0 += 1;
+    }
+    counts
+}
+
 /// The L2-normalised TF-IDF vector of term counts `(tf, kind weight)` by id.
 fn tf_idf(counts: HashMap<u32, (u32, f32)>, idf: impl Fn(u32) -> f32) -> SparseVec {
     let mut v: SparseVec = counts
@@ -549,18 +557,14 @@ impl VocabOverlay<'_> {
 
     /// [`Vocabulary::vectorise`], registered in the overlay.
     pub fn vectorise(&mut self, terms: &[(String, f32)]) -> SparseVec {
-        let mut counts: HashMap<u32, (u32, f32)> = HashMap::new();
-        for (key, w) in terms {
-            let id = match self.id(key) {
-                Some(id) => id,
-                None => {
-                    let id = (self.base.df.len() + self.new_ids.len()) as u32;
-                    self.new_ids.insert(key.clone(), id);
-                    id
-                }
-            };
-            counts.entry(id).or_insert((0, *w)).0 += 1;
-        }
+        let counts = count_terms(terms, |key| match self.id(key) {
+            Some(id) => id,
+            None => {
+                let id = (self.base.df.len() + self.new_ids.len()) as u32;
+                self.new_ids.insert(key.to_string(), id);
+                id
+            }
+        });
         self.docs += 1;
         for id in counts.keys() {
             *self.df.entry(*id).or_insert(0) += 1;

@@ -58,6 +58,28 @@ macro_rules! delete_ids {
 }
 pub(crate) use delete_ids;
 
+/// The rows of `$sql (binds…) $tail` for every key of `$keys`, in
+/// statements of [`crate::state::IDS_PER_STATEMENT`] keys (each bound as
+/// `$bind` of `$k`), each row mapped by `$row` of `$r` (which may `?`).
+macro_rules! fetch_in {
+    ($pool:expr, $sql:literal, $keys:expr, |$k:ident| $bind:expr, $tail:literal, |$r:ident| $row:expr) => {{
+        let mut out = Vec::with_capacity($keys.len());
+        for chunk in $keys.chunks(crate::state::IDS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new($sql);
+            let mut sep = q.separated(", ");
+            for $k in chunk {
+                sep.push_bind($bind);
+            }
+            q.push($tail);
+            for $r in q.build().persistent(false).fetch_all($pool).await? {
+                out.push($row);
+            }
+        }
+        out
+    }};
+}
+pub(crate) use fetch_in;
+
 /// The head of the statement that saves feed states, up to the rows:
 /// both backends' `save_feed_states` bind the same columns, SQLite as
 /// multi-row `VALUES`, PostgreSQL as one `unnest` of arrays. A macro, not a
@@ -452,19 +474,14 @@ macro_rules! impl_store {
             }
 
             async fn saga_archive(&self, ids: &[u64]) -> anyhow::Result<Vec<(u64, String)>> {
-                let mut out = Vec::new();
-                for chunk in ids.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new("SELECT id, body FROM saga_archive WHERE id IN (");
-                    let mut sep = q.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(*id as i64);
-                    }
-                    q.push(") ORDER BY id");
-                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
-                        out.push((r.try_get::<i64, _>("id")? as u64, r.try_get("body")?));
-                    }
-                }
-                Ok(out)
+                Ok(crate::shared::fetch_in!(
+                    &self.pool,
+                    "SELECT id, body FROM saga_archive WHERE id IN (",
+                    ids,
+                    |id| *id as i64,
+                    ") ORDER BY id",
+                    |r| (r.try_get::<i64, _>("id")? as u64, r.try_get("body")?)
+                ))
             }
 
             async fn save_saga_state(
@@ -541,21 +558,17 @@ macro_rules! impl_store {
             }
 
             async fn saga_items_of(&self, hashes: &[u64]) -> anyhow::Result<Vec<(u64, u32)>> {
-                let mut out = Vec::new();
-                for chunk in hashes.chunks(crate::state::IDS_PER_STATEMENT) {
-                    let mut q =
-                        sqlx::QueryBuilder::new("SELECT hash, saga FROM saga_items WHERE hash IN (");
-                    let mut sep = q.separated(", ");
-                    for h in chunk {
-                        sep.push_bind(*h as i64);
-                    }
-                    q.push(")");
-                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
-                        let (h, i): (i64, i64) = (r.try_get("hash")?, r.try_get("saga")?);
-                        out.push((h as u64, u32::try_from(i)?));
-                    }
-                }
-                Ok(out)
+                Ok(crate::shared::fetch_in!(
+                    &self.pool,
+                    "SELECT hash, saga FROM saga_items WHERE hash IN (",
+                    hashes,
+                    |h| *h as i64,
+                    ")",
+                    |r| (
+                        r.try_get::<i64, _>("hash")? as u64,
+                        u32::try_from(r.try_get::<i64, _>("saga")?)?
+                    )
+                ))
             }
 
             async fn saga_terms(&self) -> anyhow::Result<Vec<(String, u32, u32)>> {
@@ -571,20 +584,14 @@ macro_rules! impl_store {
                 &self,
                 terms: &[String],
             ) -> anyhow::Result<Vec<(String, u32, u32)>> {
-                let mut out = Vec::with_capacity(terms.len());
-                for chunk in terms.chunks(crate::state::IDS_PER_STATEMENT) {
-                    let mut q =
-                        sqlx::QueryBuilder::new("SELECT term, id, df FROM saga_terms WHERE term IN (");
-                    let mut sep = q.separated(", ");
-                    for t in chunk {
-                        sep.push_bind(t.as_str());
-                    }
-                    q.push(")");
-                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
-                        out.push(crate::shared::term_row!(r)?);
-                    }
-                }
-                Ok(out)
+                Ok(crate::shared::fetch_in!(
+                    &self.pool,
+                    "SELECT term, id, df FROM saga_terms WHERE term IN (",
+                    terms,
+                    |t| t.as_str(),
+                    ")",
+                    |r| crate::shared::term_row!(r)?
+                ))
             }
 
             async fn saga_feed_rows(&self) -> anyhow::Result<Vec<(String, String)>> {
@@ -604,39 +611,28 @@ macro_rules! impl_store {
             }
 
             async fn saga_live_rows_of(&self, ids: &[u64]) -> anyhow::Result<Vec<String>> {
-                let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(crate::state::IDS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new("SELECT body FROM saga_live WHERE id IN (");
-                    let mut sep = q.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(*id as i64);
-                    }
-                    q.push(") ORDER BY id");
-                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
-                        out.push(r.try_get("body")?);
-                    }
-                }
-                Ok(out)
+                Ok(crate::shared::fetch_in!(
+                    &self.pool,
+                    "SELECT body FROM saga_live WHERE id IN (",
+                    ids,
+                    |id| *id as i64,
+                    ") ORDER BY id",
+                    |r| r.try_get("body")?
+                ))
             }
 
             async fn saga_feed_rows_of(
                 &self,
                 feeds: &[String],
             ) -> anyhow::Result<Vec<(String, String)>> {
-                let mut out = Vec::with_capacity(feeds.len());
-                for chunk in feeds.chunks(crate::state::IDS_PER_STATEMENT) {
-                    let mut q =
-                        sqlx::QueryBuilder::new("SELECT feed, body FROM saga_feeds WHERE feed IN (");
-                    let mut sep = q.separated(", ");
-                    for f in chunk {
-                        sep.push_bind(f.clone());
-                    }
-                    q.push(") ORDER BY feed");
-                    for r in q.build().persistent(false).fetch_all(&self.pool).await? {
-                        out.push((r.try_get("feed")?, r.try_get("body")?));
-                    }
-                }
-                Ok(out)
+                Ok(crate::shared::fetch_in!(
+                    &self.pool,
+                    "SELECT feed, body FROM saga_feeds WHERE feed IN (",
+                    feeds,
+                    |f| f.as_str(),
+                    ") ORDER BY feed",
+                    |r| (r.try_get("feed")?, r.try_get("body")?)
+                ))
             }
 
             async fn saga_live_rows(&self) -> anyhow::Result<Vec<String>> {
