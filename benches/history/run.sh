@@ -5,9 +5,14 @@
 # vectors under the real model's id, the real saga engine), then measures
 # with GNU time (wall seconds, peak RSS):
 #   run-new   `agg run` of 10 local feeds carrying 20 new items: the
-#             median of nine such runs, each with new items (one run
-#             varies by ±30% on a shared 2-core machine, and a run is
-#             ~0.05 s: five runs' medians still ranged ±15%)
+#             median of ROUNDS (default 21) such runs, each with new
+#             items (one run varies by ±30% on a shared 2-core machine,
+#             and a run is ~0.04 s: five medians of nine still ranged
+#             ±15%). The runs
+#             of all sizes take turns (round r runs every size once), so
+#             the machine's drift over minutes falls on every size alike:
+#             the target is a ratio between sizes, and sizes measured one
+#             after another minutes apart differed by the drift itself
 #   run-idle  the last run again: nothing new
 #   search    `agg search` of a word present in ~1 in 300 items
 #   sagas     GET /ui/sagas from `agg serve` (curl, wall time only)
@@ -84,11 +89,20 @@ for N in $SIZES; do
   DB=$WORK/store-$N.db
   echo "growing $DB to $N…" >&2
   "$GROW" "$DB" "$N" "$MODEL" 384 "$NOW" ${PER_DAY:-} 2>&1 | tail -2 >&2
-  tag=$(date +%s)
-  new=$(for r in $(seq 9); do
-      write_feeds "$WORK/feeds-$N" "$tag-$r"
-      measure "$WORK/run-new-$N-$r.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml"; echo
-    done | tee "$WORK/run-new-$N.all" | sort -n | sed -n 5p)
+  rm -f "$WORK/run-new-$N.all"
+done
+# Runs with new items, the sizes taking turns (see run-new above).
+ROUNDS=${ROUNDS:-21}
+tag=$(date +%s)
+for r in $(seq "$ROUNDS"); do
+  for N in $SIZES; do
+    write_feeds "$WORK/feeds-$N" "$tag-$r"
+    { measure "$WORK/run-new-$N-$r.log" "$AGG" --db "$WORK/store-$N.db" run "$WORK/feeds-$N/p.yaml"; echo; } >>"$WORK/run-new-$N.all"
+  done
+done
+for N in $SIZES; do
+  DB=$WORK/store-$N.db
+  new=$(sort -n "$WORK/run-new-$N.all" | sed -n "$(((ROUNDS + 1) / 2))p")
   echo "runs with 20 new at $N: $(cut -d' ' -f1 "$WORK/run-new-$N.all" | tr '\n' ' ')" >&2
   idle=$(measure "$WORK/run-idle-$N.log" "$AGG" --db "$DB" run "$WORK/feeds-$N/p.yaml")
   search=$(measure "$WORK/search-$N.log" "$AGG" --db "$DB" search "harbour strike" --limit 10)
@@ -117,3 +131,15 @@ for N in $SIZES; do
     "$N" "$new" "$idle" "$search" "$sagas" "$uisearch" "${recall:-?}" "$size" "$state" "$archived" "$events" | tee -a "$WORK/table.md" >&2
 done
 cat "$WORK/table.md"
+# The target (issue 23): a run with 20 new items at most 1.2× its figure at
+# the first size: the ratio of the medians, and per round each size against
+# the first size's run of the same round (the runs next to each other in
+# time) with the median of those ratios.
+first=${SIZES%% *}
+for N in $SIZES; do
+  [ "$N" = "$first" ] && continue
+  paste -d' ' <(cut -d' ' -f1 "$WORK/run-new-$N.all") <(cut -d' ' -f1 "$WORK/run-new-$first.all") |
+    awk -v n="$N" -v f="$first" '{r[NR]=$1/$2; a[NR]=$1; b[NR]=$2; s=s sprintf(" %.2f", $1/$2)}
+      END {m=int((NR+1)/2); asort(r); asort(a); asort(b);
+           printf "run with 20 new, %s against %s: medians %.3f / %.3f s = %.2f×; per round:%s; median of those %.2f×\n", n, f, a[m], b[m], a[m]/b[m], s, r[m]}'
+done | tee -a "$WORK/table.md"
