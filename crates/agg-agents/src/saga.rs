@@ -195,6 +195,7 @@ pub async fn load_engine_whole(store: &dyn Store) -> anyhow::Result<SagaEngine> 
     engine
         .put_all_terms(rows)
         .map_err(|e| anyhow::anyhow!("stored saga vocabulary is unreadable: {e}"))?;
+    engine.put_all_postings(store.saga_postings().await?);
     Ok(engine)
 }
 
@@ -221,11 +222,20 @@ pub async fn load_engine_for(
     // reach depends on their terms' weights.
     let keys = engine.term_keys(items);
     put_terms(store, &mut engine, keys).await?;
+    // Then the inverted index's lists of those terms.
+    let lists = engine.posting_terms();
+    put_postings(store, &mut engine, lists).await?;
     // And the item index's entries of the items (an item placed already).
     let hashes = engine.item_hashes(items);
     if !hashes.is_empty() {
         let rows = store.saga_items_of(&hashes).await?;
         engine.put_item_rows(hashes, rows);
+    }
+    // And which sagas are due for the archive at `now`, where the rows
+    // keep the due times.
+    if engine.due_in_rows() {
+        let due = store.saga_due_by(now.timestamp()).await?;
+        engine.put_due(due);
     }
     let listed = store.load_state(LIST_KEY).await?.is_some();
     let Some(need) = engine.needs(items, now).filter(|_| listed) else {
@@ -283,6 +293,32 @@ async fn put_terms(
         .map_err(|e| anyhow::anyhow!("stored saga vocabulary is unreadable: {e}"))?;
     tracing::debug!(asked, found, took = ?t.elapsed(), "saga terms read");
     Ok(())
+}
+
+/// Puts the stored inverted index lists of `terms` into the engine (with
+/// the pushes that waited for them).
+async fn put_postings(
+    store: &dyn Store,
+    engine: &mut SagaEngine,
+    terms: Vec<u32>,
+) -> anyhow::Result<()> {
+    if terms.is_empty() {
+        return Ok(());
+    }
+    let t = std::time::Instant::now();
+    let rows = store.saga_postings_of(&terms).await?;
+    let (asked, found) = (terms.len(), rows.len());
+    engine.put_postings(terms, rows);
+    tracing::debug!(asked, found, took = ?t.elapsed(), "saga posting lists read");
+    Ok(())
+}
+
+/// Reads the inverted index lists that pushes of this run wait for (a
+/// merge, a split or a restore listed a saga under terms no item had):
+/// before the archive changes which sagas are live, and before a save.
+pub async fn settle_postings(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::Result<()> {
+    let terms = engine.pending_posting_terms();
+    put_postings(store, engine, terms).await
 }
 
 fn unreadable(e: serde_json::Error) -> anyhow::Error {
@@ -520,6 +556,7 @@ async fn write_saga_list(
 /// one story) move items between sagas: their stored membership follows.
 pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
+    settle_postings(store, engine).await?;
     let mut moved = Vec::new();
     let mut events = Vec::new();
     let mut touched = std::collections::BTreeSet::new();
@@ -572,6 +609,10 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
         terms_whole: parts.terms_whole,
         items: &parts.items,
         items_whole: parts.items_whole,
+        postings: &parts.postings,
+        postings_whole: parts.postings_whole,
+        dues: &parts.dues,
+        dues_whole: parts.dues_whole,
     };
     let state_ready = t.elapsed();
     store.save_saga_state(STATE_KEY, &parts).await?;
@@ -580,7 +621,7 @@ pub async fn save_engine(store: &dyn Store, engine: &mut SagaEngine) -> anyhow::
     tracing::debug!(
         ?state_ready, ?state_saved, listed = ?t.elapsed(),
         core_bytes = parts.core.len(), saga_rows = parts.sagas.len(), feed_rows = parts.feeds.len(),
-        terms = parts.terms.len(),
+        terms = parts.terms.len(), posting_lists = parts.postings.len(),
         "saga state saved"
     );
     let marks = if engine.is_partial() {
@@ -820,8 +861,10 @@ impl Saga {
         }
         if !ctx.dry_run {
             ctx.store.set_item_sagas(&membership).await?;
-            // Long-quiet sagas leave the state every run loads (issue 23).
+            // Long-quiet sagas leave the state every run loads (issue 23),
+            // once the lists that pushes wait for are read.
             let assigned = t.elapsed();
+            settle_postings(ctx.store.as_ref(), &mut engine).await?;
             engine.archive(now);
             let archived = t.elapsed();
             save_engine(ctx.store.as_ref(), &mut engine).await?;

@@ -30,6 +30,9 @@ async fn run(store: &dyn Store, items: &[SagaItem], now: DateTime<Utc>) {
     for it in items {
         engine.assign(it, now);
     }
+    agg_agents::saga::settle_postings(store, &mut engine)
+        .await
+        .unwrap();
     engine.archive(now);
     agg_agents::saga::save_engine(store, &mut engine)
         .await
@@ -266,6 +269,9 @@ async fn a_run_loads_only_the_sagas_its_items_reach_and_keeps_the_others_marks()
             .await
             .unwrap();
         let placed: Vec<_> = items.iter().map(|i| e.assign(i, now)).collect();
+        agg_agents::saga::settle_postings(store, &mut e)
+            .await
+            .unwrap();
         e.archive(now);
         let partial = e.is_partial();
         agg_agents::saga::save_engine(store, &mut e).await.unwrap();

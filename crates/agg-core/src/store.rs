@@ -475,6 +475,17 @@ pub struct SagaStateParts<'a> {
     pub items: &'a [(u64, Option<u32>)],
     /// Whether `items` is every entry: the stored ones are replaced.
     pub items_whole: bool,
+    /// Inverted index lists: `(term id, saga indices)`, replacing the
+    /// list of the same term; an empty list removes it.
+    pub postings: &'a [(u32, Vec<u32>)],
+    /// Whether `postings` is every list: the stored ones are replaced.
+    pub postings_whole: bool,
+    /// Live sagas' archive due times: `(id, unix seconds)`, `None` for
+    /// never (those of the sagas this save writes, at least); a saga gone
+    /// loses its own.
+    pub dues: &'a [(u64, Option<i64>)],
+    /// Whether `dues` is every live saga's: the others are cleared.
+    pub dues_whole: bool,
 }
 
 /// One saga moved out of the saga engine's state (issue 23).
@@ -699,6 +710,14 @@ pub trait Store: Send + Sync {
     async fn saga_items_of(&self, hashes: &[u64]) -> anyhow::Result<Vec<(u64, u32)>>;
     /// Every row of the saga vocabulary, by id.
     async fn saga_terms(&self) -> anyhow::Result<Vec<(String, u32, u32)>>;
+    /// The ids of the live sagas whose archive due time is at or before
+    /// `at` (unix seconds), ascending.
+    async fn saga_due_by(&self, at: i64) -> anyhow::Result<Vec<u64>>;
+    /// The saga inverted index's lists of `terms` (those that have one):
+    /// `(term id, saga indices)`.
+    async fn saga_postings_of(&self, terms: &[u32]) -> anyhow::Result<Vec<(u32, Vec<u32>)>>;
+    /// Every list of the saga inverted index, by term id.
+    async fn saga_postings(&self) -> anyhow::Result<Vec<(u32, Vec<u32>)>>;
     /// Retention: forgets archived sagas whose newest item is older than
     /// `before`, with their saga list rows; returns how many.
     async fn prune_saga_archive(&self, before: DateTime<Utc>) -> anyhow::Result<u64>;

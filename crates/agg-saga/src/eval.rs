@@ -227,6 +227,10 @@ struct Saved {
     terms: HashMap<String, (u32, u32)>,
     /// Item key hash → saga index.
     items: HashMap<u64, u32>,
+    /// Inverted index: term id → saga indices.
+    postings: HashMap<u32, Vec<u32>>,
+    /// Live saga id → when it may be archived.
+    dues: HashMap<u64, i64>,
 }
 
 impl Saved {
@@ -235,6 +239,16 @@ impl Saved {
         self.sagas.extend(parts.sagas);
         for id in parts.gone {
             self.sagas.remove(&id);
+            self.dues.remove(&id);
+        }
+        if parts.dues_whole {
+            self.dues.clear();
+        }
+        for (id, due) in parts.dues {
+            match due {
+                Some(d) => self.dues.insert(id, d),
+                None => self.dues.remove(&id),
+            };
         }
         self.feeds.extend(parts.feeds);
         if parts.terms_whole {
@@ -251,7 +265,26 @@ impl Saved {
                 None => self.items.remove(&h),
             };
         }
+        if parts.postings_whole {
+            self.postings.clear();
+        }
+        for (t, l) in parts.postings {
+            if l.is_empty() {
+                self.postings.remove(&t);
+            } else {
+                self.postings.insert(t, l);
+            }
+        }
         self.core = parts.core;
+    }
+
+    /// Put in the stored lists of `asked`, as the store answers them.
+    fn put_postings(&self, e: &mut SagaEngine, asked: Vec<u32>) {
+        let rows = asked
+            .iter()
+            .filter_map(|t| Some((*t, self.postings.get(t)?.clone())))
+            .collect();
+        e.put_postings(asked, rows);
     }
 
     /// Put in the stored terms of `asked`, as the store answers them.
@@ -268,12 +301,18 @@ impl Saved {
         let mut e = SagaEngine::from_stored(&self.core).expect("a saved core reads");
         let keys = e.term_keys(items);
         self.put_terms(&mut e, keys);
+        let lists = e.posting_terms();
+        self.put_postings(&mut e, lists);
         let hashes = e.item_hashes(items);
         let rows = hashes
             .iter()
             .filter_map(|h| Some((*h, *self.items.get(h)?)))
             .collect();
         e.put_item_rows(hashes, rows);
+        if e.due_in_rows() {
+            let due = self.dues.iter().filter(|(_, d)| **d <= now.timestamp());
+            e.put_due(due.map(|(id, _)| *id));
+        }
         let need = e.needs(items, now).expect("a core saved in parts tells");
         let sagas: Vec<String> = need
             .sagas
@@ -322,6 +361,10 @@ fn evaluate_as(rows: &[EvalRow], config: SagaConfig, in_runs: bool) -> EvalOutpu
         // leave the engine, so a stream longer than the archive period is
         // judged as a person would see it.
         if d > 0 {
+            // The lists that pushes of the last run wait for, before the
+            // archive changes which sagas are live (as the saga step does).
+            let pending = engine.pending_posting_terms();
+            saved.put_postings(&mut engine, pending);
             engine.archive(dates[day[0]]);
             for a in engine.take_archived() {
                 archived_into.insert(a.id(), a.saga.merged_into);
@@ -341,12 +384,15 @@ fn evaluate_as(rows: &[EvalRow], config: SagaConfig, in_runs: bool) -> EvalOutpu
     if in_runs {
         // The end state whole, for the caller (a partial engine lists
         // only what it loaded).
+        let pending = engine.pending_posting_terms();
+        saved.put_postings(&mut engine, pending);
         saved.save(&mut engine);
         engine = SagaEngine::from_parts(
             &saved.core,
             saved.sagas.values().cloned(),
             saved.feeds.clone(),
             saved.terms.iter().map(|(t, &(id, df))| (t.clone(), id, df)),
+            saved.postings.iter().map(|(t, l)| (*t, l.clone())),
         )
         .expect("saved rows read");
     }

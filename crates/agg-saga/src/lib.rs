@@ -49,9 +49,9 @@ pub mod text;
 pub mod vector;
 
 pub use engine::{
-    ArchivedSaga, Assignment, ItemRow, Member, MergeRecord, Needs, Origin, Saga, SagaConfig,
-    SagaEngine, SagaError, SagaEvent, SagaId, SagaItem, SagaStatus, SagaSummary, StateParts,
-    date_range,
+    ArchivedSaga, Assignment, ItemRow, Member, MergeRecord, Needs, Origin, PostingRow, Saga,
+    SagaConfig, SagaEngine, SagaError, SagaEvent, SagaId, SagaItem, SagaStatus, SagaSummary,
+    StateParts, date_range,
 };
 pub use eval::{
     EvalError, EvalOutput, EvalRow, attach_embeddings, evaluate, evaluate_in_runs, read_rows,

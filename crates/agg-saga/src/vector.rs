@@ -295,6 +295,12 @@ impl Vocabulary {
         self.docs
     }
 
+    /// The ids of the terms held (all of them, or those put in from the
+    /// rows and added since).
+    pub fn held_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ids.values().copied()
+    }
+
     /// Number of distinct terms.
     pub fn len(&self) -> usize {
         self.df.len()

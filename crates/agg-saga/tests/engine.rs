@@ -947,16 +947,66 @@ fn archiving_then_reloading_assigns_like_the_engine_that_never_stopped() {
     assert!(live.is_archived(SagaId(1)) && !live.is_archived(SagaId(15)));
 }
 
-/// A store's vocabulary rows (term → id, document frequency) and item
-/// index rows (key hash → saga index), as `Store::save_saga_state` keeps
-/// them.
+/// A store's vocabulary rows (term → id, document frequency), item
+/// index rows (key hash → saga index), inverted index rows (term id →
+/// saga indices) and live rows' due times (saga id → second), as
+/// `Store::save_saga_state` keeps them.
 #[derive(Default)]
 struct Terms(
     std::collections::BTreeMap<String, (u32, u32)>,
     std::collections::BTreeMap<u64, u32>,
+    std::collections::BTreeMap<u32, Vec<u32>>,
+    std::collections::BTreeMap<u64, i64>,
 );
 
 impl Terms {
+    fn apply_dues(&mut self, parts: &agg_saga::StateParts) {
+        if parts.dues_whole {
+            self.3.clear();
+        }
+        for id in &parts.gone {
+            self.3.remove(id);
+        }
+        for &(id, due) in &parts.dues {
+            match due {
+                Some(d) => self.3.insert(id, d),
+                None => self.3.remove(&id),
+            };
+        }
+    }
+    /// Puts the ids of the sagas due at `now` into `e`, as the store
+    /// answers them.
+    fn put_due(&self, e: &mut SagaEngine, now: chrono::DateTime<chrono::Utc>) {
+        if e.due_in_rows() {
+            let due = self.3.iter().filter(|(_, d)| **d <= now.timestamp());
+            e.put_due(due.map(|(id, _)| *id));
+        }
+    }
+    fn apply_postings(&mut self, rows: Vec<agg_saga::PostingRow>, whole: bool) {
+        if whole {
+            self.2.clear();
+        }
+        for (t, l) in rows {
+            if l.is_empty() {
+                self.2.remove(&t);
+            } else {
+                self.2.insert(t, l);
+            }
+        }
+    }
+    fn postings(&self) -> Vec<agg_saga::PostingRow> {
+        self.2.iter().map(|(t, l)| (*t, l.clone())).collect()
+    }
+    /// Puts the stored lists of `asked` into `e`; how many were found.
+    fn put_postings(&self, e: &mut SagaEngine, asked: Vec<u32>) -> usize {
+        let rows: Vec<agg_saga::PostingRow> = asked
+            .iter()
+            .filter_map(|t| Some((*t, self.2.get(t)?.clone())))
+            .collect();
+        let n = rows.len();
+        e.put_postings(asked, rows);
+        n
+    }
     fn apply_items(&mut self, rows: Vec<agg_saga::ItemRow>, whole: bool) {
         if whole {
             self.1.clear();
@@ -1022,8 +1072,14 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         let mut e = if d == 0 {
             SagaEngine::default()
         } else {
-            SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows())
-                .unwrap()
+            SagaEngine::from_parts(
+                &core,
+                rows.values().cloned(),
+                feeds.clone(),
+                terms.rows(),
+                terms.postings(),
+            )
+            .unwrap()
         };
         let b = e.assign_batch(day, now);
         e.archive(now);
@@ -1036,6 +1092,13 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
                 parts.sagas.len() + parts.gone.len() <= 4,
                 "day {d}: {parts:?}"
             );
+        }
+        // A due time for each saga row written (all of them the first time).
+        assert_eq!(parts.dues_whole, d == 0, "day {d}");
+        let written: Vec<u64> = parts.sagas.iter().map(|r| r.0).collect();
+        let dued: Vec<u64> = parts.dues.iter().map(|r| r.0).collect();
+        if d > 0 {
+            assert_eq!(written, dued, "day {d}");
         }
         for (id, body) in parts.sagas {
             rows.insert(id, body);
@@ -1054,7 +1117,18 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
                 assert_ne!(terms.0.get(t), Some(&(*id, *df)), "day {d}: {t} unchanged");
             }
         }
+        if d > 0 {
+            // Only lists of terms today's items counted (this stream has
+            // no merge), none when they joined sagas listed under their
+            // terms already.
+            assert!(!parts.postings_whole, "day {d}");
+            let today: std::collections::HashSet<u32> = parts.terms.iter().map(|r| r.1).collect();
+            for (t, _) in &parts.postings {
+                assert!(today.contains(t), "day {d}: list of term {t}");
+            }
+        }
         terms.apply(parts.terms, parts.terms_whole);
+        terms.apply_postings(parts.postings, parts.postings_whole);
         core = parts.core;
         assert!(!core.contains("\"members\""), "the core holds no saga");
         assert!(!core.contains("\"buf\""), "nor the vocabulary's terms");
@@ -1062,10 +1136,23 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         let c: serde_json::Value = serde_json::from_str(&core).unwrap();
         assert_eq!(c["feed_stats"], serde_json::json!({}), "nor feed counts");
         assert!(c.get("item_index").is_none(), "nor the item index");
+        assert!(c.get("postings").is_none(), "nor the inverted index");
+        assert_eq!(c["reach"]["due_in_rows"], true, "nor archive due times");
+        assert!(
+            c["reach"]["due"].as_str().is_none_or(str::is_empty),
+            "{}",
+            c["reach"]
+        );
         assert!(!feeds.is_empty());
     }
-    let reloaded =
-        SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows()).unwrap();
+    let reloaded = SagaEngine::from_parts(
+        &core,
+        rows.values().cloned(),
+        feeds.clone(),
+        terms.rows(),
+        terms.postings(),
+    )
+    .unwrap();
     // What a run can reach is kept by saves in parts only (the engine that
     // never left memory has none to keep).
     let doc = |s: &str| {
@@ -1165,8 +1252,10 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
                 assert_ne!(terms.1.get(h).copied(), *i, "entry {h:#x} unchanged");
             }
         }
+        terms.apply_dues(&parts);
         terms.apply(parts.terms, parts.terms_whole);
         terms.apply_items(parts.items, parts.items_whole);
+        terms.apply_postings(parts.postings, parts.postings_whole);
         for (id, body) in parts.sagas {
             rows.insert(id, body);
         }
@@ -1180,14 +1269,20 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
     };
     let (mut loaded, mut live_rows, mut archived) = (0, 0, 0);
     let (mut terms_read, mut terms_stored) = (0, 0);
+    let (mut lists_read, mut lists_stored, mut lists_waited) = (0, 0, 0);
     for (d, day) in days.iter().enumerate() {
         let now = t0() + Duration::days(d as i64 + 1);
         if d == 20 {
             // A person follows a saga between runs (a control loads the
             // whole engine): it must never be archived from then on.
-            let mut whole =
-                SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows())
-                    .unwrap();
+            let mut whole = SagaEngine::from_parts(
+                &core,
+                rows.values().cloned(),
+                feeds.clone(),
+                terms.rows(),
+                terms.postings(),
+            )
+            .unwrap();
             let id = whole.sagas().find(|s| s.merged_into.is_none()).unwrap().id;
             whole.follow(id, true).unwrap();
             live.follow(id, true).unwrap();
@@ -1213,7 +1308,12 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
             let keys = e.term_keys(day);
             terms_read += terms.put(&mut e, keys);
             terms_stored += terms.0.len();
+            let lists = e.posting_terms();
+            lists_read += terms.put_postings(&mut e, lists);
+            lists_stored += terms.2.len();
             terms.put_items(&mut e, day);
+            assert!(e.due_in_rows(), "day {d}");
+            terms.put_due(&mut e, now);
             let need = e.needs(day, now).expect("a core saved in parts tells");
             loaded += need.sagas.len();
             live_rows += rows.len();
@@ -1245,6 +1345,11 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         };
         let b: Vec<_> = day.iter().map(|it| e.assign(it, now)).collect();
         assert_eq!(a, b, "day {d}");
+        // Pushes to lists no item had (a merge) wait for them: read before
+        // the archive, as the saga step does.
+        let waiting = e.pending_posting_terms();
+        lists_waited += waiting.len();
+        terms.put_postings(&mut e, waiting);
         e.archive(now);
         let gone: Vec<SagaId> = e.take_archived().iter().map(|a| a.id()).collect();
         assert_eq!(gone_live, gone, "day {d}: archived");
@@ -1257,14 +1362,28 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         loaded * 3 < live_rows,
         "loaded {loaded} of {live_rows} live saga rows over the days"
     );
+    eprintln!(
+        "read {lists_read} of {lists_stored} stored posting lists over the days, \
+         {lists_waited} for pushes that waited"
+    );
+    assert!(
+        lists_read * 3 < lists_stored,
+        "read {lists_read} of {lists_stored} stored posting lists over the days"
+    );
     eprintln!("read {terms_read} of {terms_stored} stored terms over the days");
     assert!(
         terms_read * 3 < terms_stored,
         "read {terms_read} of {terms_stored} stored terms over the days"
     );
     // And the state saved by partial runs reloads whole as the live engine.
-    let whole =
-        SagaEngine::from_parts(&core, rows.values().cloned(), feeds.clone(), terms.rows()).unwrap();
+    let whole = SagaEngine::from_parts(
+        &core,
+        rows.values().cloned(),
+        feeds.clone(),
+        terms.rows(),
+        terms.postings(),
+    )
+    .unwrap();
     let doc = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
     let (mut x, mut y) = (
         doc(&whole.to_json().unwrap()),
@@ -1274,6 +1393,9 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
     for k in ["reach", "item_index", "items_in_rows"] {
         x.as_object_mut().unwrap().remove(k);
         y.as_object_mut().unwrap().remove(k);
+    }
+    for (k, v) in x.as_object().unwrap() {
+        assert_eq!(Some(v), y.get(k), "{k}");
     }
     assert_eq!(x, y);
 }
@@ -1301,6 +1423,7 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
         parts.sagas.iter().map(|s| s.1.clone()),
         parts.feeds.clone(),
         parts.terms.clone(),
+        parts.postings.clone(),
     )
     .unwrap();
     let again = whole.to_parts().unwrap();
@@ -1315,8 +1438,15 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
     terms.apply(again.terms.clone(), again.terms_whole);
     terms.apply_items(parts.items.clone(), parts.items_whole);
     terms.apply_items(again.items.clone(), again.items_whole);
+    terms.apply_postings(parts.postings.clone(), parts.postings_whole);
+    terms.apply_postings(again.postings.clone(), again.postings_whole);
+    terms.apply_dues(&parts);
+    terms.apply_dues(&again);
+    terms.put_due(&mut next, now);
     let keys = next.term_keys(&days[10]);
     terms.put(&mut next, keys);
+    let lists = next.posting_terms();
+    terms.put_postings(&mut next, lists);
     terms.put_items(&mut next, &days[10]);
     assert!(next.needs(&days[10], now).is_some());
 
@@ -1344,8 +1474,14 @@ fn a_core_saved_before_it_kept_its_reach_is_loaded_whole_once() {
             .needs(&days[10], now)
             .is_none()
     );
-    let mut whole =
-        SagaEngine::from_parts(&held, bare, again.feeds.clone(), parts.terms.clone()).unwrap();
+    let mut whole = SagaEngine::from_parts(
+        &held,
+        bare,
+        again.feeds.clone(),
+        parts.terms.clone(),
+        parts.postings.clone(),
+    )
+    .unwrap();
     let rewritten = whole.to_parts().unwrap();
     assert_eq!(rewritten.sagas.len(), again.sagas.len());
     assert!(

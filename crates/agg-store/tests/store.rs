@@ -1584,6 +1584,11 @@ async fn the_saga_state_is_saved_in_parts() {
             .map(|i| (format!("w:t{i}"), i, i % 7 + 1))
             .chain([("b:o'neill \"zürich\"".to_string(), 1200, 2)])
             .collect();
+        // More lists than one statement takes; a saga index with the top
+        // bit set.
+        let lists: Vec<(u32, Vec<u32>)> = (0..1100u32)
+            .map(|t| (t, vec![t, t + 1, u32::MAX]))
+            .collect();
         let parts = SagaStateParts {
             core: "core-1",
             sagas: &rows,
@@ -1593,6 +1598,10 @@ async fn the_saga_state_is_saved_in_parts() {
             terms_whole: true,
             items: &[(1, Some(1)), (u64::MAX, Some(2)), (7, Some(3))],
             items_whole: true,
+            postings: &lists,
+            postings_whole: true,
+            dues: &[(1, Some(100)), (2, Some(-5)), (3, None), (4, Some(300))],
+            dues_whole: true,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         assert_eq!(
@@ -1612,6 +1621,10 @@ async fn the_saga_state_is_saved_in_parts() {
             terms_whole: false,
             items: &[(7, None), (1, Some(9)), (8, Some(4))],
             items_whole: false,
+            postings: &[(5, vec![9]), (6, vec![]), (u32::MAX, vec![1, 2])],
+            postings_whole: false,
+            dues: &[(2, Some(200)), (4, None), (5, Some(50))],
+            dues_whole: false,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         let live = s.saga_live_rows().await.unwrap();
@@ -1672,6 +1685,29 @@ async fn the_saga_state_is_saved_in_parts() {
         let mut items = s.saga_items_of(&[1, 7, 8, u64::MAX, 99]).await.unwrap();
         items.sort_unstable();
         assert_eq!(items, [(1, 9), (8, 4), (u64::MAX, 2)]);
+        // Posting lists by term: replaced, removed by an empty list, added;
+        // those asked that have none are not answered.
+        let mut got = s
+            .saga_postings_of(&[4, 5, 6, u32::MAX, 5000])
+            .await
+            .unwrap();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            [
+                (4, vec![4, 5, u32::MAX]),
+                (5, vec![9]),
+                (u32::MAX, vec![1, 2])
+            ]
+        );
+        // Archive due times: set, replaced, cleared, and those of sagas
+        // gone forgotten.
+        assert_eq!(s.saga_due_by(i64::MAX).await.unwrap(), [2, 5]);
+        assert_eq!(s.saga_due_by(100).await.unwrap(), [5]);
+        assert!(s.saga_due_by(49).await.unwrap().is_empty());
+        let terms: Vec<u32> = (0..1200).collect();
+        assert_eq!(s.saga_postings_of(&terms).await.unwrap().len(), 1099);
+        assert_eq!(s.saga_postings().await.unwrap().len(), 1100);
         let many: Vec<String> = (0..1300).map(|i| format!("w:t{i}")).collect();
         assert_eq!(s.saga_terms_of(&many).await.unwrap().len(), 1200);
         // Every term at once replaces them all.
@@ -1685,6 +1721,10 @@ async fn the_saga_state_is_saved_in_parts() {
             terms_whole: true,
             items: &[(5, Some(5))],
             items_whole: true,
+            postings: &[(3, vec![7])],
+            postings_whole: true,
+            dues: &[(6, Some(7))],
+            dues_whole: true,
         };
         s.save_saga_state("engine", &parts).await.unwrap();
         assert!(s.saga_terms_of(&many).await.unwrap().is_empty());
@@ -1696,6 +1736,16 @@ async fn the_saga_state_is_saved_in_parts() {
         assert_eq!(
             s.saga_terms_of(&["w:only".to_string()]).await.unwrap(),
             [("w:only".to_string(), 0, 1)]
+        );
+        assert_eq!(
+            s.saga_postings().await.unwrap(),
+            [(3, vec![7])],
+            "every list at once replaces them all"
+        );
+        assert_eq!(
+            s.saga_due_by(i64::MAX).await.unwrap(),
+            [6],
+            "every due time at once clears the others"
         );
     }
 }

@@ -201,7 +201,7 @@ impl SagaEngine {
                     .push((k, r));
             }
         }
-        self.postings.remove_sagas(&gone);
+        // The inverted index drops them lazily (`packed::Postings`).
         self.recent_sagas.retain(|i| !gone.contains(i));
         self.active.retain(|(_, i)| !gone.contains(i));
         for &i in &gone {
@@ -261,7 +261,7 @@ impl SagaEngine {
         for (k, r) in a.records {
             self.items.insert(k, r);
         }
-        self.index_terms(idx, &terms);
+        self.index_terms(idx, &terms, true);
         true
     }
 }
@@ -288,6 +288,17 @@ pub struct StateParts {
     /// entry when `items_whole` (the stored ones are then replaced).
     pub items: Vec<ItemRow>,
     pub items_whole: bool,
+    /// Inverted index lists changed since the last save (an empty one is
+    /// gone), or every list when `postings_whole` (the stored ones are
+    /// then replaced: the first save in rows of lists held in the core).
+    pub postings: Vec<super::PostingRow>,
+    pub postings_whole: bool,
+    /// The archive due time of each saga row written (`None`: never, as
+    /// things stand), or of every live saga when `dues_whole` (the stored
+    /// ones are then cleared first): what [`SagaEngine::put_due`] is
+    /// answered from.
+    pub dues: Vec<(u64, Option<i64>)>,
+    pub dues_whole: bool,
 }
 
 impl SagaEngine {
@@ -300,10 +311,15 @@ impl SagaEngine {
         let mut sagas = Vec::new();
         let mut gone = Vec::new();
         let mut reach = self.reach.take();
+        let mut dues = Vec::new();
         for i in changed {
             let s = self.sagas.get(i as usize);
+            let due = self.archive_due(s);
             if let Some(r) = reach.as_mut() {
-                r.update(i, s, self.archive_due(s));
+                r.update(i, s, due);
+            }
+            if let Some(s) = s {
+                dues.push((s.id.0, due));
             }
             match s {
                 Some(s) => {
@@ -321,10 +337,21 @@ impl SagaEngine {
                 None => gone.push(u64::from(i) + 1),
             }
         }
+        // The due times move into the rows with the first save since they
+        // are kept there: every live saga's, from the map.
+        let dues_whole = reach.as_ref().is_some_and(|r| !r.due_in_rows);
+        if let Some(r) = reach.as_mut().filter(|r| !r.due_in_rows) {
+            dues = std::mem::take(&mut r.due)
+                .into_iter()
+                .map(|(i, d)| (u64::from(i) + 1, Some(d)))
+                .collect();
+            r.due_in_rows = true;
+        }
         self.reach = reach;
         let (terms, terms_whole) = self.vocab.take_rows();
         let (item_rows, items_whole) = self.item_index.take_rows();
         self.items_in_rows = true;
+        let (postings, postings_whole) = self.postings.take_rows();
         let changed_feeds = std::mem::take(&mut self.feed_stats.1);
         let mut feeds = Vec::with_capacity(changed_feeds.len());
         for f in changed_feeds {
@@ -335,10 +362,14 @@ impl SagaEngine {
         let slots = std::mem::take(&mut self.sagas);
         let feed_table = std::mem::take(&mut self.feed_stats);
         let items = std::mem::take(&mut self.items);
+        let lists = std::mem::take(&mut self.postings);
         self.saga_slots = slots.len();
+        self.postings_in_rows = true;
         let core = serde_json::to_string(self);
         self.vocab.done_core();
         self.saga_slots = 0;
+        self.postings_in_rows = false;
+        self.postings = lists;
         self.sagas = slots;
         self.feed_stats = feed_table;
         self.items = items;
@@ -351,23 +382,29 @@ impl SagaEngine {
             terms_whole,
             items: item_rows,
             items_whole,
+            postings,
+            postings_whole,
+            dues,
+            dues_whole,
         })
     }
 
     /// The engine saved by [`SagaEngine::to_parts`]: its core, the rows
-    /// of every live saga and feed, and every vocabulary term. A slot
-    /// without a row is an archived saga.
+    /// of every live saga and feed, every vocabulary term and every
+    /// inverted index list. A slot without a row is an archived saga.
     pub fn from_parts(
         core: &str,
         sagas: impl IntoIterator<Item = String>,
         feeds: impl IntoIterator<Item = (String, String)>,
         terms: impl IntoIterator<Item = crate::vector::TermRow>,
+        postings: impl IntoIterator<Item = super::PostingRow>,
     ) -> serde_json::Result<Self> {
         let mut e = SagaEngine::from_stored(core)?;
         e.fill(sagas, feeds)?;
         e.vocab
             .put_all(terms)
             .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        e.put_all_postings(postings.into_iter().collect());
         Ok(e)
     }
 
@@ -380,6 +417,11 @@ impl SagaEngine {
         let mut e: SagaEngine = serde_json::from_str(s)?;
         if e.items_in_rows {
             e.item_index = ItemIndex::rows_only();
+        }
+        if e.postings_in_rows {
+            e.postings = super::packed::Postings::rows_only(e.vocab.len() as u32);
+            // Written by `to_parts` only: the lists know where they are.
+            e.postings_in_rows = false;
         }
         if e.saga_slots == 0 {
             // Whole: its first save in parts writes every saga and feed.
@@ -620,8 +662,19 @@ impl<'de> Deserialize<'de> for ItemIndex {
 pub(super) struct Reach {
     /// Saga index → the second from which it may be archived (absent:
     /// never, as things stand: followed, muted or merged).
+    /// Kept here until the first save since stop 32; since then in the
+    /// store's `saga_due` rows (`due_in_rows`): at a year of items this
+    /// map was 307 KB of the core, read and rewritten by every run.
     #[serde(default, with = "super::packed::pairs")]
     due: BTreeMap<u32, i64>,
+    /// Whether the due times are in the store's rows (each written with
+    /// its saga's row), not in `due`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    due_in_rows: bool,
+    /// Of a core whose due times are in rows: the sagas due at the run's
+    /// time, as the store answered ([`SagaEngine::put_due`]).
+    #[serde(skip)]
+    due_now: Option<BTreeSet<u32>>,
     /// Merged tombstone index → the index it was merged into.
     #[serde(default, with = "super::packed::pairs")]
     merged: BTreeMap<u32, u32>,
@@ -638,6 +691,8 @@ impl Default for Reach {
     fn default() -> Self {
         Reach {
             due: BTreeMap::new(),
+            due_in_rows: false,
+            due_now: None,
             merged: BTreeMap::new(),
             live: Some(super::packed::Bits::default()),
         }
@@ -649,10 +704,12 @@ impl Reach {
         if let Some(live) = self.live.as_mut() {
             live.set(i, s.is_some());
         }
-        match due {
-            Some(d) => self.due.insert(i, d),
-            None => self.due.remove(&i),
-        };
+        if !self.due_in_rows {
+            match due {
+                Some(d) => self.due.insert(i, d),
+                None => self.due.remove(&i),
+            };
+        }
         match s.and_then(|s| s.merged_into) {
             Some(into) => self.merged.insert(i, into.index() as u32),
             None => self.merged.remove(&i),
@@ -750,7 +807,9 @@ impl SagaEngine {
             q.truncate(self.config.max_query_terms);
             for (t, _) in q {
                 if let Some(p) = self.postings.get(&t) {
-                    want.extend(p.iter().copied());
+                    // Archived sagas stay in lists until they change.
+                    let live = reach.live.as_ref();
+                    want.extend(p.iter().copied().filter(|&i| live.is_none_or(|l| l.get(i))));
                 }
             }
         }
@@ -762,12 +821,19 @@ impl SagaEngine {
                 .take_while(|(ts, _)| *ts < limit.timestamp())
                 .map(|(_, i)| *i),
         );
-        let due: BTreeSet<u32> = reach
-            .due
-            .iter()
-            .filter(|(_, d)| **d <= now.timestamp())
-            .map(|(i, _)| *i)
-            .collect();
+        let due: BTreeSet<u32> = if reach.due_in_rows {
+            reach.due_now.clone().expect(
+                "saga archive: the sagas due were not read from the store's rows \
+                 (SagaEngine::put_due)",
+            )
+        } else {
+            reach
+                .due
+                .iter()
+                .filter(|(_, d)| **d <= now.timestamp())
+                .map(|(i, _)| *i)
+                .collect()
+        };
         // Tombstones leading to a saga that may leave go with it.
         for &t in reach.merged.keys() {
             if reach.chain(t).any(|c| due.contains(&c)) {
@@ -780,6 +846,25 @@ impl SagaEngine {
             sagas.extend(reach.chain(i).map(|c| u64::from(c) + 1));
         }
         Some(Needs { sagas, feeds })
+    }
+
+    /// Whether this core's archive due times are in the store's rows: the
+    /// caller then reads the ids of the sagas due at the run's time and
+    /// [`SagaEngine::put_due`]s them before [`SagaEngine::needs`].
+    pub fn due_in_rows(&self) -> bool {
+        self.reach.as_ref().is_some_and(|r| r.due_in_rows)
+    }
+
+    /// Put in the ids of the sagas whose stored due time is at or before
+    /// the run's time ([`SagaEngine::due_in_rows`]).
+    pub fn put_due(&mut self, ids: impl IntoIterator<Item = u64>) {
+        if let Some(r) = self.reach.as_mut() {
+            r.due_now = Some(
+                ids.into_iter()
+                    .map(|id| SagaId(id).index() as u32)
+                    .collect(),
+            );
+        }
     }
 
     /// Whether this core knows which sagas are live (else the caller

@@ -230,11 +230,20 @@ impl SagaEngine {
         self.recent_sagas.truncate(self.config.recent_sagas);
     }
 
-    pub(super) fn index_terms(&mut self, idx: u32, terms: &[u32]) {
-        let cap = self.config.max_posting.max(4);
+    /// Lists saga `idx` under `terms`; `again` for a restored saga (its
+    /// entries from before it was archived go: see `packed::Postings`).
+    pub(super) fn index_terms(&mut self, idx: u32, terms: &[u32], again: bool) {
+        let cap = self.posting_cap();
+        let sagas = &self.sagas;
         for &t in terms {
-            self.postings.push(t, idx, cap);
+            self.postings
+                .push(t, idx, cap, again, |i| !sagas.is_archived(i as usize));
         }
+    }
+
+    /// How many sagas a posting list holds at most.
+    pub(super) fn posting_cap(&self) -> usize {
+        self.config.max_posting.max(4)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -316,7 +325,7 @@ impl SagaEngine {
                 lang: ctx.lang.clone(),
             },
         );
-        self.index_terms(idx, &fresh);
+        self.index_terms(idx, &fresh, false);
         self.touch_recent(idx);
         self.settle_title(idx);
     }

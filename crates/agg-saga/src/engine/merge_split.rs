@@ -82,7 +82,7 @@ impl SagaEngine {
                 r.saga = into;
             }
         }
-        self.index_terms(a as u32, &fresh);
+        self.index_terms(a as u32, &fresh, false);
         let key = if into <= from {
             (into, from)
         } else {
@@ -185,7 +185,7 @@ impl SagaEngine {
                 fresh_new = fresh;
             }
         }
-        self.index_terms(new_idx, &fresh_new);
+        self.index_terms(new_idx, &fresh_new, false);
         // The original keeps its (possibly user-chosen) title; the new saga
         // gets the most central of its headlines.
         self.settle_title(new_idx);

@@ -35,6 +35,7 @@ pub use config::SagaConfig;
 pub use controls::SagaError;
 pub use events::SagaEvent;
 pub use item::{Origin, SagaItem};
+pub use packed::PostingRow;
 pub use saga::{Member, MergeRecord, Saga, SagaId, SagaStatus, SagaSummary, date_range};
 
 use crate::vector::{IdMap, SparseVec, Vocabulary};
@@ -99,6 +100,7 @@ pub struct SagaEngine {
     config: SagaConfig,
     vocab: Vocabulary,
     sagas: Slots,
+    #[serde(skip_serializing_if = "packed::Postings::is_empty")]
     postings: packed::Postings,
     /// The records of the items of the loaded sagas. A state saved in
     /// parts keeps them in their saga's row ([`SagaEngine::to_parts`]),
@@ -114,6 +116,11 @@ pub struct SagaEngine {
     /// in parts since stop 31): the core holds none of its entries.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     items_in_rows: bool,
+    /// Whether the inverted index is kept in the store's rows (a core
+    /// saved in parts since stop 32): the core holds none of its lists.
+    /// Written by [`SagaEngine::to_parts`] only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    postings_in_rows: bool,
     /// Active sagas keyed by (last seen seconds, index): dormancy sweeps pop
     /// from the front instead of scanning every saga.
     active: BTreeSet<(i64, u32)>,
@@ -166,6 +173,7 @@ impl SagaEngine {
             items: HashMap::new(),
             item_index: archive::ItemIndex::default(),
             items_in_rows: false,
+            postings_in_rows: false,
             active: BTreeSet::new(),
             recent_sagas: VecDeque::new(),
             clock: None,

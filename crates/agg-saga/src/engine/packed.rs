@@ -39,6 +39,10 @@ impl<V> Form<V> {
     }
 }
 
+/// A posting list as the store keeps it: `(term id, saga indices)`, an
+/// empty list for one that is gone.
+pub type PostingRow = (u32, Vec<u32>);
+
 /// The inverted index: term → saga indices, oldest first. Saved as
 /// `u32`s, list after list in term order: term, count, then the indices.
 ///
@@ -46,17 +50,64 @@ impl<V> Form<V> {
 /// the saved form is kept as read, with an offset per term for a binary
 /// search; a list is copied out only when it changes. Building a vector
 /// per list on every load was most of the time the core took to parse.
+///
+/// Since stop 32 a state saved in parts keeps the lists in the store's
+/// rows (`saga_postings`), not in the core: the core was still ~1 MB at a
+/// year of items, two thirds of it these lists, read, parsed, rewritten
+/// and written by every run. A run then reads the lists of its items'
+/// terms ([`Postings::to_ask`]), as the vocabulary reads their terms.
+///
+/// Archived sagas leave a list lazily: an archived index stays in the
+/// lists it was in, readers skip it ([`SagaEngine::candidates`], `needs`),
+/// and a list drops its archived indices whenever it changes, before its
+/// cap is applied. Its live indices are then those the eager removal from
+/// every list (before stop 32) left, in the same order, so candidates and
+/// assignments are unchanged; removing eagerly would mean reading every
+/// list an archived saga is in.
+///
+/// [`SagaEngine::candidates`]: super::SagaEngine
 #[derive(Debug, Clone, Default)]
 pub(super) struct Postings {
-    /// The lists as read, in the saved form.
+    /// The lists as read from a core, in the saved form.
     packed: Vec<u32>,
     /// `(term, where its count is in packed)`, in term order.
     at: Vec<(u32, u32)>,
+    /// Lists read from the store's rows and not changed since.
+    held: IdMap<Vec<u32>>,
     /// Lists changed since they were read, or new; an empty one is gone.
     changed: IdMap<Vec<u32>>,
+    /// Whether the lists are saved in rows, not in the core.
+    in_rows: bool,
+    /// `None` while every list is held; otherwise the terms whose stored
+    /// lists were read (found or not).
+    asked: Option<std::collections::HashSet<u32>>,
+    /// Term ids from this one on were given after the core was read: they
+    /// have no stored list.
+    fresh_from: u32,
+    /// Pushes to lists not read (a merge, a split or a restore lists a
+    /// saga under terms no item of the run has): `(term, saga, whether
+    /// the saga's earlier entries go)`, in order, applied when their lists
+    /// are read ([`Postings::put_rows`]).
+    pending: Vec<(u32, u32, bool)>,
 }
 
 impl Postings {
+    /// A core's index whose lists are in rows, none read yet; ids from
+    /// `given` on are new.
+    pub(super) fn rows_only(given: u32) -> Self {
+        Postings {
+            in_rows: true,
+            asked: Some(Default::default()),
+            fresh_from: given,
+            ..Default::default()
+        }
+    }
+
+    /// Whether no list is held (none, or all in rows and none read).
+    pub(super) fn is_empty(&self) -> bool {
+        self.at.is_empty() && self.held.is_empty() && self.changed.is_empty()
+    }
+
     fn packed_list(&self, t: u32) -> Option<&[u32]> {
         let k = self.at.binary_search_by_key(&t, |e| e.0).ok()?;
         let at = self.at[k].1 as usize;
@@ -64,62 +115,147 @@ impl Postings {
         Some(&self.packed[at + 1..at + 1 + n])
     }
 
-    /// The sagas listed under term `t`, oldest first.
+    /// Whether the list of `t` is here to read or change (held, read
+    /// from the rows, or new since the core was read).
+    fn here(&self, t: u32) -> bool {
+        match &self.asked {
+            None => true,
+            Some(a) => t >= self.fresh_from || a.contains(&t) || self.changed.contains_key(&t),
+        }
+    }
+
+    /// The sagas listed under term `t`, oldest first, archived ones
+    /// included (readers skip them). Panics for a list kept in the rows
+    /// and not read: a run that reads a list it did not ask for would
+    /// rank candidates without it.
     pub(super) fn get(&self, t: &u32) -> Option<&[u32]> {
+        assert!(
+            self.here(*t),
+            "saga inverted index: the list of term {t} was not read from the store's rows"
+        );
         match self.changed.get(t) {
             Some(l) => (!l.is_empty()).then_some(&l[..]),
-            None => self.packed_list(*t),
+            None => match self.held.get(t) {
+                Some(l) => Some(&l[..]),
+                None => self.packed_list(*t),
+            },
         }
     }
 
-    /// The list of `t` to change (copied out of the saved form once).
-    fn list_mut(&mut self, t: u32) -> &mut Vec<u32> {
+    /// Lists saga `idx` under `t`, the list's archived sagas dropped first
+    /// (`live` tells), and with them `idx`'s own earlier entries when
+    /// `again` (a restored saga, whose entries from before its archive
+    /// are still there); past `cap` entries the oldest quarter goes. A
+    /// list not read is changed when it is ([`Postings::put_rows`]).
+    pub(super) fn push(
+        &mut self,
+        t: u32,
+        idx: u32,
+        cap: usize,
+        again: bool,
+        live: impl Fn(u32) -> bool,
+    ) {
+        if !self.here(t) {
+            self.pending.push((t, idx, again));
+            return;
+        }
         if !self.changed.contains_key(&t) {
-            let l = self.packed_list(t).map(<[u32]>::to_vec).unwrap_or_default();
+            let l = match self.held.remove(&t) {
+                Some(l) => l,
+                None => self.packed_list(t).map(<[u32]>::to_vec).unwrap_or_default(),
+            };
             self.changed.insert(t, l);
         }
-        self.changed.get_mut(&t).expect("just inserted")
-    }
-
-    /// Lists saga `idx` under `t`; past `cap` entries the oldest quarter
-    /// goes.
-    pub(super) fn push(&mut self, t: u32, idx: u32, cap: usize) {
-        let p = self.list_mut(t);
+        let p = self.changed.get_mut(&t).expect("just inserted");
+        p.retain(|&i| live(i) && !(again && i == idx));
         p.push(idx);
         if p.len() > cap {
             p.drain(0..cap / 4);
         }
     }
 
-    /// Drops the sagas `gone` from every list (a list left empty goes).
-    pub(super) fn remove_sagas(&mut self, gone: &std::collections::BTreeSet<u32>) {
-        let hit: Vec<u32> = self
-            .at
-            .iter()
-            .filter(|(t, _)| !self.changed.contains_key(t))
-            .filter(|(t, _)| {
-                self.packed_list(*t)
-                    .is_some_and(|l| l.iter().any(|i| gone.contains(i)))
-            })
-            .map(|(t, _)| *t)
-            .collect();
-        for t in hit {
-            self.list_mut(t);
+    /// Of `terms`, those whose stored lists are to be read (not held,
+    /// not asked, not new), each once.
+    pub(super) fn to_ask(&self, terms: impl IntoIterator<Item = u32>) -> Vec<u32> {
+        let mut out: Vec<u32> = terms.into_iter().filter(|&t| !self.here(t)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The terms of pushes waiting for their lists, each once.
+    pub(super) fn pending_terms(&self) -> Vec<u32> {
+        self.to_ask(self.pending.iter().map(|p| p.0))
+    }
+
+    /// Put in the stored lists found for the terms `asked`, and apply the
+    /// pushes that waited for them, in order.
+    pub(super) fn put_rows(
+        &mut self,
+        asked: Vec<u32>,
+        rows: Vec<PostingRow>,
+        cap: usize,
+        live: impl Fn(u32) -> bool,
+    ) {
+        let Some(set) = self.asked.as_mut() else {
+            return;
+        };
+        set.extend(asked);
+        for (t, l) in rows {
+            if !self.changed.contains_key(&t) {
+                self.held.insert(t, l);
+            }
         }
-        for l in self.changed.values_mut() {
-            l.retain(|i| !gone.contains(i));
+        let pending = std::mem::take(&mut self.pending);
+        for (t, idx, again) in pending {
+            self.push(t, idx, cap, again, &live);
         }
+    }
+
+    /// Hold every stored list (a state read whole from its parts).
+    pub(super) fn put_all(&mut self, rows: Vec<PostingRow>) {
+        for (t, l) in rows {
+            if !self.changed.contains_key(&t) {
+                self.held.insert(t, l);
+            }
+        }
+        self.asked = None;
+    }
+
+    /// The rows to save: every list while they are still saved in the
+    /// core (`true`: the stored rows are replaced), else the lists changed
+    /// since the last save; from now on the lists are saved in rows.
+    /// Pushes still waiting for their lists are a bug and panic.
+    pub(super) fn take_rows(&mut self) -> (Vec<PostingRow>, bool) {
+        assert!(
+            self.pending.is_empty(),
+            "saga inverted index: {} pushes wait for lists not read (SagaEngine::pending_posting_terms)",
+            self.pending.len()
+        );
+        let whole = !self.in_rows;
+        let mut rows: Vec<PostingRow> = if whole {
+            self.lists()
+                .into_iter()
+                .map(|(t, l)| (t, l.to_vec()))
+                .collect()
+        } else {
+            let changed = std::mem::take(&mut self.changed);
+            let rows: Vec<PostingRow> = changed.iter().map(|(t, l)| (*t, l.clone())).collect();
+            self.held
+                .extend(changed.into_iter().filter(|(_, l)| !l.is_empty()));
+            rows
+        };
+        rows.sort_unstable_by_key(|r| r.0);
+        self.in_rows = true;
+        (rows, whole)
     }
 
     /// Every list, in term order.
     fn lists(&self) -> Vec<(u32, &[u32])> {
         let mut terms: Vec<u32> = self.at.iter().map(|e| e.0).collect();
-        terms.extend(
-            self.changed
-                .keys()
-                .filter(|t| self.packed_list(**t).is_none()),
-        );
+        terms.extend(self.held.keys().chain(self.changed.keys()));
         terms.sort_unstable();
+        terms.dedup();
         terms
             .into_iter()
             .filter_map(|t| Some((t, self.get(&t)?)))
@@ -145,7 +281,7 @@ impl Postings {
         Ok(Postings {
             packed,
             at,
-            changed: IdMap::default(),
+            ..Default::default()
         })
     }
 }
@@ -261,6 +397,12 @@ pub(super) mod pairs {
 pub(super) struct Bits(Vec<u64>);
 
 impl Bits {
+    pub(super) fn get(&self, i: u32) -> bool {
+        self.0
+            .get((i / 64) as usize)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
     pub(super) fn set(&mut self, i: u32, on: bool) {
         let (w, b) = ((i / 64) as usize, i % 64);
         if w >= self.0.len() {
@@ -339,7 +481,7 @@ mod tests {
         let mut c = Core::default();
         for (t, l) in [(7, &[3, 1, 2][..]), (u32::MAX, &[9])] {
             for &i in l {
-                c.p.push(t, i, 256);
+                c.p.push(t, i, 256, false, |_| true);
             }
         }
         c.d.insert(4, -1_700_000_000);
@@ -354,17 +496,25 @@ mod tests {
         assert_eq!(p.get(&7), Some(&[3, 1, 2][..]));
         assert_eq!(p.get(&8), None);
         for i in 10..14 {
-            p.push(7, i, 4);
+            p.push(7, i, 4, false, |_| true);
         }
         assert_eq!(p.get(&7), Some(&[10, 11, 12, 13][..]), "the oldest go");
-        p.remove_sagas(&[9, 12].into_iter().collect());
-        assert_eq!(p.get(&u32::MAX), None, "left empty: gone");
-        assert_eq!(p.get(&7), Some(&[10, 11, 13][..]));
-        p.push(1, 5, 4);
+        // An archived saga leaves a list when the list next changes, before
+        // the cap counts it.
+        p.push(7, 14, 4, false, |i| i != 12);
+        assert_eq!(p.get(&7), Some(&[10, 11, 13, 14][..]));
+        // A restored saga's earlier entry goes with its push.
+        p.push(7, 11, 8, true, |_| true);
+        assert_eq!(p.get(&7), Some(&[10, 13, 14, 11][..]));
+        p.push(1, 5, 4, false, |_| true);
         let again: Postings = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
         assert_eq!(
             again.lists(),
-            vec![(1, &[5u32][..]), (7, &[10, 11, 13][..])]
+            vec![
+                (1, &[5u32][..]),
+                (7, &[10, 13, 14, 11][..]),
+                (u32::MAX, &[9][..])
+            ]
         );
         assert_eq!(back.b.iter().collect::<Vec<_>>(), [0, 63, 64, 200]);
         let mut b = back.b.clone();
@@ -386,5 +536,43 @@ mod tests {
         cut["p"] = b64().encode(words).into();
         let err = serde_json::from_value::<Core>(cut).unwrap_err();
         assert!(err.to_string().contains("cut short"), "{err}");
+    }
+
+    #[test]
+    fn lists_in_rows_are_read_when_asked_and_written_when_changed() {
+        // Saved whole first: every list is a row, the stored ones replaced.
+        let mut whole = Postings::default();
+        whole.push(3, 1, 8, false, |_| true);
+        whole.push(5, 2, 8, false, |_| true);
+        let (rows, replace) = whole.take_rows();
+        assert!(replace);
+        assert_eq!(rows, vec![(3, vec![1]), (5, vec![2])]);
+        // A core read later: ids from 10 on are new this run.
+        let mut p = Postings::rows_only(10);
+        assert_eq!(p.to_ask([5, 3, 5, 12]), [3, 5], "new ids have no row");
+        assert!(std::panic::catch_unwind(|| p.get(&3)).is_err(), "not read");
+        // Pushes to lists not read wait for them, in order.
+        p.push(3, 7, 8, false, |_| true);
+        p.push(3, 8, 8, false, |_| true);
+        p.push(12, 7, 8, false, |_| true);
+        assert_eq!(p.get(&12), Some(&[7u32][..]));
+        assert_eq!(p.pending_terms(), [3]);
+        // Saga 1 was archived since: it leaves the list as it changes.
+        p.put_rows(vec![3, 5], vec![(3, vec![1]), (5, vec![2])], 8, |i| i != 1);
+        assert!(p.pending_terms().is_empty());
+        assert_eq!(p.get(&3), Some(&[7u32, 8][..]));
+        assert_eq!(p.get(&5), Some(&[2u32][..]), "read, unchanged");
+        let (rows, replace) = p.take_rows();
+        assert!(!replace);
+        assert_eq!(
+            rows,
+            vec![(3, vec![7, 8]), (12, vec![7])],
+            "only what changed"
+        );
+        assert_eq!(p.get(&3), Some(&[7u32, 8][..]), "still held after a save");
+        assert!(p.take_rows().0.is_empty());
+        // A save with pushes still waiting is a bug.
+        p.push(4, 1, 8, false, |_| true);
+        assert!(std::panic::catch_unwind(move || p.take_rows()).is_err());
     }
 }

@@ -344,8 +344,12 @@ impl SagaEngine {
         let mut acc: IdMap<f32> = IdMap::default();
         for (t, w) in q {
             if let Some(p) = self.postings.get(&t) {
+                // Archived sagas stay in a list until it changes
+                // (`packed::Postings`): skipped before they are ranked.
                 for &s in p.iter().rev() {
-                    *acc.entry(s).or_insert(0.0) += w;
+                    if !self.sagas.is_archived(s as usize) {
+                        *acc.entry(s).or_insert(0.0) += w;
+                    }
                 }
             }
         }

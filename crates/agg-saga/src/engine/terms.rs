@@ -71,6 +71,38 @@ impl SagaEngine {
         self.item_index.put_rows(asked, rows);
     }
 
+    /// The inverted index lists placing items can read that this engine
+    /// does not hold yet: those of every vocabulary term it holds (read
+    /// for the items by [`SagaEngine::term_keys`]; assignment and
+    /// [`SagaEngine::needs`] look up lists of their items' terms only).
+    pub fn posting_terms(&self) -> Vec<u32> {
+        self.postings.to_ask(self.vocab.held_ids())
+    }
+
+    /// The lists that pushes made during the run wait for (a merge, a
+    /// split or a restore lists a saga under terms no item had): read
+    /// them and [`SagaEngine::put_postings`] before
+    /// [`SagaEngine::archive`] and [`SagaEngine::to_parts`], which panics
+    /// while some wait.
+    pub fn pending_posting_terms(&self) -> Vec<u32> {
+        self.postings.pending_terms()
+    }
+
+    /// Put in the stored lists found for `asked` (from
+    /// [`SagaEngine::posting_terms`] or
+    /// [`SagaEngine::pending_posting_terms`]).
+    pub fn put_postings(&mut self, asked: Vec<u32>, rows: Vec<super::PostingRow>) {
+        let cap = self.posting_cap();
+        let sagas = &self.sagas;
+        self.postings
+            .put_rows(asked, rows, cap, |i| !sagas.is_archived(i as usize));
+    }
+
+    /// Put in every stored list (with [`SagaEngine::put_all_terms`]).
+    pub fn put_all_postings(&mut self, rows: Vec<super::PostingRow>) {
+        self.postings.put_all(rows);
+    }
+
     /// Put in every stored term: an engine that places items of any time
     /// and any saga (a tool that grows a store), not one run's.
     pub fn put_all_terms(&mut self, rows: Vec<TermRow>) -> Result<(), String> {
