@@ -994,6 +994,15 @@ impl Terms {
             }
         }
     }
+    /// The engine these rows and `core` make whole (a control's load).
+    fn whole(
+        &self,
+        core: &str,
+        sagas: impl IntoIterator<Item = String>,
+        feeds: impl IntoIterator<Item = (String, String)>,
+    ) -> SagaEngine {
+        SagaEngine::from_parts(core, sagas, feeds, self.rows(), self.postings()).unwrap()
+    }
     fn postings(&self) -> Vec<agg_saga::PostingRow> {
         self.2.iter().map(|(t, l)| (*t, l.clone())).collect()
     }
@@ -1072,14 +1081,7 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         let mut e = if d == 0 {
             SagaEngine::default()
         } else {
-            SagaEngine::from_parts(
-                &core,
-                rows.values().cloned(),
-                feeds.clone(),
-                terms.rows(),
-                terms.postings(),
-            )
-            .unwrap()
+            terms.whole(&core, rows.values().cloned(), feeds.clone())
         };
         let b = e.assign_batch(day, now);
         e.archive(now);
@@ -1145,14 +1147,7 @@ fn a_state_saved_in_parts_writes_only_changed_sagas_and_reloads_the_same() {
         );
         assert!(!feeds.is_empty());
     }
-    let reloaded = SagaEngine::from_parts(
-        &core,
-        rows.values().cloned(),
-        feeds.clone(),
-        terms.rows(),
-        terms.postings(),
-    )
-    .unwrap();
+    let reloaded = terms.whole(&core, rows.values().cloned(), feeds.clone());
     // What a run can reach is kept by saves in parts only (the engine that
     // never left memory has none to keep).
     let doc = |s: &str| {
@@ -1275,14 +1270,7 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         if d == 20 {
             // A person follows a saga between runs (a control loads the
             // whole engine): it must never be archived from then on.
-            let mut whole = SagaEngine::from_parts(
-                &core,
-                rows.values().cloned(),
-                feeds.clone(),
-                terms.rows(),
-                terms.postings(),
-            )
-            .unwrap();
+            let mut whole = terms.whole(&core, rows.values().cloned(), feeds.clone());
             let id = whole.sagas().find(|s| s.merged_into.is_none()).unwrap().id;
             whole.follow(id, true).unwrap();
             live.follow(id, true).unwrap();
@@ -1376,14 +1364,7 @@ fn a_run_that_loads_only_the_sagas_it_needs_assigns_as_the_whole_engine() {
         "read {terms_read} of {terms_stored} stored terms over the days"
     );
     // And the state saved by partial runs reloads whole as the live engine.
-    let whole = SagaEngine::from_parts(
-        &core,
-        rows.values().cloned(),
-        feeds.clone(),
-        terms.rows(),
-        terms.postings(),
-    )
-    .unwrap();
+    let whole = terms.whole(&core, rows.values().cloned(), feeds.clone());
     let doc = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
     let (mut x, mut y) = (
         doc(&whole.to_json().unwrap()),
