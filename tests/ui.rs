@@ -364,6 +364,10 @@ fn search_finds_by_meaning_and_says_when_it_cannot() {
             "the model is used: {page}"
         );
         assert!(page.contains("best match by meaning first"), "{page}");
+        // Results are in match order; the number beside each is the
+        // interest score, and the page says so (it read as an unordered
+        // list of scores).
+        assert!(page.contains("id=\"score-note\""), "{page}");
         assert_eq!(
             first_result(&page),
             "Gene therapy trial reports two-year remission in sickle cell patients"

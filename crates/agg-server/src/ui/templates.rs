@@ -80,7 +80,7 @@ const SAVED: &str = r#"{% extends "layout" %}{% block body %}
 
 const SEARCH: &str = r#"{% extends "layout" %}{% block body %}
 {% if note %}<p class="note" id="search-note">{{ note }}</p>{% endif %}
-{% if q %}<p class="meta">{{ items|length }} result{% if items|length != 1 %}s{% endif %}, {{ how }}.</p>
+{% if q %}<p class="meta">{{ items|length }} result{% if items|length != 1 %}s{% endif %}, {{ how }}{% if items %}; <span id="score-note">the number beside each is its interest score (how much you would want it), not how well it matches</span>{% endif %}.</p>
 <table>{% for i in items %}{% include "item_row" %}
 {% else %}<tr><td>Nothing matches.</td></tr>{% endfor %}</table>
 {% else %}<form action="/ui/search" method="get"><p><input type="search" name="q" placeholder="what was that story about…" autofocus> <button>Search</button></p></form>
