@@ -41,15 +41,25 @@ macro_rules! generic_methods {
 }
 pub(crate) use generic_methods;
 
-/// Deletes the rows of `$table` whose `id` is in `$ids` (`u64`s), in
-/// statements of [`crate::state::IDS_PER_STATEMENT`] ids, inside `$tx`.
+/// Deletes the rows of `$table` whose `id` is in `$ids` (`u64`s), or
+/// whose `$column` is the `$bind` of a key `$k` of `$keys`, in statements
+/// of [`crate::state::IDS_PER_STATEMENT`] keys, inside `$tx`.
 macro_rules! delete_ids {
     ($tx:ident, $table:literal, $ids:expr) => {
-        for chunk in $ids.chunks(crate::state::IDS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::new(concat!("DELETE FROM ", $table, " WHERE id IN ("));
+        crate::shared::delete_ids!($tx, $table, "id", $ids, |id| *id as i64)
+    };
+    ($tx:ident, $table:literal, $column:literal, $keys:expr, |$k:ident| $bind:expr) => {
+        for chunk in $keys.chunks(crate::state::IDS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::new(concat!(
+                "DELETE FROM ",
+                $table,
+                " WHERE ",
+                $column,
+                " IN ("
+            ));
             let mut sep = q.separated(", ");
-            for id in chunk {
-                sep.push_bind(*id as i64);
+            for $k in chunk {
+                sep.push_bind($bind);
             }
             q.push(")");
             q.build().persistent(false).execute(&mut *$tx).await?;
@@ -574,15 +584,7 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (hash) DO UPDATE SET saga = excluded.saga");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
-                for chunk in gone.chunks(crate::state::IDS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new("DELETE FROM saga_items WHERE hash IN (");
-                    let mut sep = q.separated(", ");
-                    for (h, _) in chunk {
-                        sep.push_bind(*h as i64);
-                    }
-                    q.push(")");
-                    q.build().persistent(false).execute(&mut *tx).await?;
-                }
+                crate::shared::delete_ids!(tx, "saga_items", "hash", gone, |r| r.0 as i64);
                 // Archive due times: a row per live saga that may be
                 // archived; none for one that may not, or that left.
                 if parts.dues_whole {
@@ -598,8 +600,7 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (id) DO UPDATE SET due = excluded.due");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
-                let never: Vec<u64> = never.iter().map(|r| r.0).collect();
-                crate::shared::delete_ids!(tx, "saga_due", never);
+                crate::shared::delete_ids!(tx, "saga_due", "id", never, |r| r.0 as i64);
                 if parts.postings_whole {
                     sqlx::query("DELETE FROM saga_postings").execute(&mut *tx).await?;
                 }
@@ -614,15 +615,7 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (term) DO UPDATE SET list = excluded.list");
                     q.build().persistent(false).execute(&mut *tx).await?;
                 }
-                for chunk in gone.chunks(crate::state::IDS_PER_STATEMENT) {
-                    let mut q = sqlx::QueryBuilder::new("DELETE FROM saga_postings WHERE term IN (");
-                    let mut sep = q.separated(", ");
-                    for (t, _) in chunk {
-                        sep.push_bind(i64::from(*t));
-                    }
-                    q.push(")");
-                    q.build().persistent(false).execute(&mut *tx).await?;
-                }
+                crate::shared::delete_ids!(tx, "saga_postings", "term", gone, |r| i64::from(r.0));
                 tx.commit().await?;
                 Ok(())
             }

@@ -177,10 +177,9 @@ impl Postings {
     /// Of `terms`, those whose stored lists are to be read (not held,
     /// not asked, not new), each once.
     pub(super) fn to_ask(&self, terms: impl IntoIterator<Item = u32>) -> Vec<u32> {
-        let mut out: Vec<u32> = terms.into_iter().filter(|&t| !self.here(t)).collect();
-        out.sort_unstable();
-        out.dedup();
-        out
+        crate::vector::not_asked(terms, self.asked.as_ref(), |t| {
+            *t >= self.fresh_from || self.changed.contains_key(t)
+        })
     }
 
     /// The terms of pushes waiting for their lists, each once.
