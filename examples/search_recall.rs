@@ -1,7 +1,7 @@
 //! Recall and latency of search's vector index (issue 23): how many of the
 //! exact ten nearest vectors the index's path finds, and how long it takes.
 //!
-//! The path measured is search's own: `agg_vindex::SignIndex::nearest`
+//! The path measured is search's own: `agg_vindex::CodeIndex::nearest`
 //! with `agg_app::search::{SHORTLIST, RERANK}` (or the shortlists given),
 //! then the guesses' exact vectors ranked by cosine. Each query is a
 //! stored vector, left out of both answers (leave one out), so the truth
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use agg_score::embed::{cosine, dot};
-use agg_vindex::{SignIndex, sign_code};
+use agg_vindex::{CodeIndex, code};
 
 const K: usize = 10;
 
@@ -187,14 +187,14 @@ fn jsonl(args: &[String]) -> anyhow::Result<()> {
         "too few vectors in {:?}",
         &args[..split]
     );
-    let mut index = SignIndex::new(vectors[0].len().div_ceil(8));
+    let mut index = CodeIndex::new(code(&vectors[0]).len());
     let by_id: HashMap<i64, &Vec<f32>> = vectors
         .iter()
         .enumerate()
         .map(|(i, v)| (i as i64, v))
         .collect();
     for (i, v) in vectors.iter().enumerate() {
-        index.push(i as i64, &sign_code(v))?;
+        index.push(i as i64, &code(v))?;
     }
     let queries: Vec<usize> = (0..vectors.len()).step_by(50).collect();
     let truth: Vec<Vec<i64>> = queries

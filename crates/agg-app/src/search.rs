@@ -15,7 +15,7 @@
 //!   missing model degrades search instead of breaking it.
 //! - Words are looked up in the store's full-text index over every stored
 //!   item; meaning over every stored vector through the vector index
-//!   (`agg_vindex`: one bit per dimension in memory, the best [`RERANK`]
+//!   (`agg_vindex`: two bits per dimension in memory, the best [`RERANK`]
 //!   guesses read back exact and ranked by cosine). A search bounded by
 //!   date compares the vectors of the [`POOL`] newest items since that
 //!   date exactly instead. Either way the work per search is bounded,
@@ -38,11 +38,14 @@ pub const LIMIT: usize = 25;
 /// bound on the work per search; words are looked up over the whole store).
 pub const POOL: u64 = 20_000;
 /// Codes nearest to the query's in Hamming distance, the index's first
-/// step (`agg_vindex::SignIndex::nearest`).
+/// step (`agg_vindex::CodeIndex::nearest`).
 pub const SHORTLIST: usize = 100_000;
 /// The index's best guesses, read back exact and ranked by cosine: the
-/// nearest [`MEANING_CANDIDATES`] among them are the search's.
-pub const RERANK: usize = 3_000;
+/// nearest [`MEANING_CANDIDATES`] among them are the search's. Reading
+/// them is a third of a search at 1M items; with two bits a dimension 500
+/// find 0.975–0.984 of the exact ten nearest there (100 and 50 queries;
+/// the sign alone needed 3,000 for 0.96: `examples/search_recall.rs`).
+pub const RERANK: usize = 500;
 
 /// Best word matches taken from the full-text index.
 pub const TEXT_CANDIDATES: u64 = 200;
@@ -214,7 +217,21 @@ async fn search_in(
                     None => Arc::new(read_index(store, model_id, None).await?),
                 };
                 let started = t.elapsed();
-                let guesses = index.nearest(&qv, SHORTLIST, RERANK);
+                // Codes of another dimension are another model's (or a
+                // damaged page's): no guess from them beats none.
+                let guesses = if index.dims() == qv.len().div_ceil(8) * 8 {
+                    index.nearest(&qv, SHORTLIST, RERANK)
+                } else {
+                    if !index.is_empty() {
+                        tracing::warn!(
+                            model = model_id,
+                            index = index.dims(),
+                            query = qv.len(),
+                            "search: the vector index's codes are of other dimensions than the query; meaning from the words' matches only"
+                        );
+                    }
+                    Vec::new()
+                };
                 let guessed = t.elapsed();
                 let exact = exact_vectors(store, model_id, &guesses).await;
                 tracing::debug!(?started, ?guessed, read = ?t.elapsed(), "search: meaning");
@@ -249,9 +266,9 @@ async fn search_in(
 const READERS: usize = 3;
 
 /// The stored vectors of `ids` (those that still have one), read in
-/// [`READERS`] parts at once: the [`RERANK`] guesses are 4.6 MB of
-/// vectors, each on its own pages, and one reader took ~36 ms of a search
-/// at 1M items.
+/// [`READERS`] parts at once: 3,000 guesses (the number before the
+/// index's second bit) were 4.6 MB of vectors, each on its own pages, and
+/// one reader took ~36 ms of a search at 1M items.
 pub async fn exact_vectors(
     store: &dyn Store,
     model: &str,
@@ -276,8 +293,8 @@ pub async fn exact_vectors(
 pub async fn read_index(
     store: &dyn Store,
     model: &str,
-    held: Option<agg_vindex::SignIndex>,
-) -> Result<agg_vindex::SignIndex, StoreError> {
+    held: Option<agg_vindex::CodeIndex>,
+) -> Result<agg_vindex::CodeIndex, StoreError> {
     let after = held.as_ref().and_then(|i| i.max_id()).unwrap_or(i64::MIN);
     let pages = store.vector_pages(model, after).await.map_err(StoreError)?;
     // An empty index has no code width yet: the first page sets it.
@@ -287,7 +304,7 @@ pub async fn read_index(
     }
     for p in pages {
         let width = p.codes.len().checked_div(p.ids.len()).unwrap_or(0).max(1);
-        let ix = index.get_or_insert_with(|| agg_vindex::SignIndex::new(width));
+        let ix = index.get_or_insert_with(|| agg_vindex::CodeIndex::new(width));
         for (id, code) in p.ids.iter().zip(p.codes.chunks_exact(width)) {
             if let Err(e) = ix.push(*id, code) {
                 tracing::warn!(model, page = p.start, "vector index: {e}");
@@ -413,7 +430,7 @@ struct HeldIndex {
     mark: Option<(i64, bool)>,
     stale: bool,
     read: std::time::Instant,
-    index: Arc<agg_vindex::SignIndex>,
+    index: Arc<agg_vindex::CodeIndex>,
 }
 
 impl IndexCache {
@@ -422,7 +439,7 @@ impl IndexCache {
         &self,
         store: &dyn Store,
         model: &str,
-    ) -> Result<Arc<agg_vindex::SignIndex>, StoreError> {
+    ) -> Result<Arc<agg_vindex::CodeIndex>, StoreError> {
         let mark = store
             .list_runs(1)
             .await

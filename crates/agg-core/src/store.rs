@@ -194,7 +194,7 @@ pub struct ItemQuery {
     pub after_id: Option<i64>,
 }
 
-/// One page of the vector index: the sign codes of the stored vectors of
+/// One page of the vector index: the codes of the stored vectors of
 /// items with ids from `start` (up to the next page's), ascending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodePage {
@@ -656,7 +656,7 @@ pub trait Store: Send + Sync {
         since: Option<DateTime<Utc>>,
         limit: u64,
     ) -> anyhow::Result<Vec<(i64, Vec<f32>)>>;
-    /// The pages of the vector index of `model` (`agg_vindex` sign codes)
+    /// The pages of the vector index of `model` (`agg_vindex::code`)
     /// that hold ids above `after`, in id order: the whole index with
     /// `i64::MIN`, what a held index lacks with its highest id. A page may
     /// hold ids at or below `after` too; it covers ids from its `start`.

@@ -1,6 +1,7 @@
 //! The pages of search's vector index (issue 23): every stored vector's
-//! sign code (`agg_vindex::sign_code`), grouped by item id range so that
-//! the whole index is a few hundred rows. Reading 1M codes one row each
+//! code (`agg_vindex::code`: signs and large magnitudes, two bits a
+//! dimension), grouped by item id range so that the whole index is a few
+//! hundred rows. Reading 1M codes one row each
 //! took SQLite ~2 s (each code sits after its 1.5 KB vector, on overflow
 //! pages); as pages it is ~250 rows. Written once for both backends, like
 //! [`crate::history`].
@@ -12,9 +13,9 @@
 //! gone otherwise (an item deleted by hand) only costs search a place in
 //! its shortlist: the vector read back exact is missing, so it is skipped.
 
-/// Item ids per page: 4,096 codes of 48 bytes are ~230 KB with their ids.
+/// Item ids per page: 4,096 codes of 96 bytes are ~420 KB with their ids.
 pub(crate) const PAGE_IDS: i64 = 4096;
-/// Pages per statement when the index is read (~15 MB).
+/// Pages per statement when the index is read (~27 MB).
 pub(crate) const PAGES_PER_READ: i64 = 64;
 /// Vectors paged per transaction by the backfill.
 pub(crate) const BACKFILL_BATCH: i64 = 2000;
@@ -110,7 +111,7 @@ pub(crate) fn by_page(
     for (id, v) in rows {
         out.entry(id.div_euclid(PAGE_IDS))
             .or_default()
-            .push((*id, agg_vindex::sign_code(v)));
+            .push((*id, agg_vindex::code(v)));
     }
     out
 }
@@ -366,6 +367,6 @@ mod tests {
     fn pages_are_id_ranges() {
         let pages = by_page(&[(1, vec![1.0]), (4095, vec![-1.0]), (4096, vec![1.0])]);
         assert_eq!(pages.keys().copied().collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(pages[&0], [(1, vec![1]), (4095, vec![0])]);
+        assert_eq!(pages[&0], [(1, vec![1, 1]), (4095, vec![0, 1])]);
     }
 }

@@ -1750,7 +1750,7 @@ async fn the_saga_state_is_saved_in_parts() {
     }
 }
 
-/// The vector index's pages (issue 23): each vector's sign code, by id
+/// The vector index's pages (issue 23): each vector's code, by id
 /// range, one model apart from another, written with the vector, read from
 /// a given id on, pruned by retention; vectors stored before pages existed
 /// are paged when the store opens.
@@ -1784,7 +1784,7 @@ async fn vector_pages_follow_the_vectors() {
         let all = s.vector_pages("m", i64::MIN).await.unwrap();
         let want: Vec<(i64, Vec<u8>)> = ids
             .iter()
-            .map(|id| (*id, agg_vindex::sign_code(&v(*id))))
+            .map(|id| (*id, agg_vindex::code(&v(*id))))
             .collect();
         assert_eq!(codes(&all), want);
         assert_eq!(
@@ -1805,7 +1805,7 @@ async fn vector_pages_follow_the_vectors() {
             .unwrap();
         let again = codes(&s.vector_pages("m", i64::MIN).await.unwrap());
         assert_eq!(again.len(), 5);
-        assert_eq!(again[0], (ids[0], agg_vindex::sign_code(&v(ids[0] + 1))));
+        assert_eq!(again[0], (ids[0], agg_vindex::code(&v(ids[0] + 1))));
         // Retention drops the codes with the vectors.
         let plan = agg_core::store::RetentionPlan {
             delete_before: Utc::now() + chrono::Duration::days(1),
@@ -1853,4 +1853,31 @@ async fn vector_pages_follow_the_vectors() {
             .unwrap()
             .is_none()
     );
+    // A store paged before codes had a magnitude plane (migration 0022):
+    // its sign-only pages go and every vector is paged again on opening.
+    drop(s);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
+        .await
+        .unwrap();
+    let (ids, signs): (Vec<u8>, Vec<u8>) = (
+        before.iter().flat_map(|(id, _)| id.to_le_bytes()).collect(),
+        before
+            .iter()
+            .flat_map(|(_, c)| c[..c.len() / 2].to_vec())
+            .collect(),
+    );
+    assert!(before.iter().all(|(id, _)| id.div_euclid(4096) == 0));
+    sqlx::query("UPDATE vector_pages SET ids = ?, codes = ? WHERE model = 'm' AND page = 0")
+        .bind(ids)
+        .bind(signs)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 22")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let s = agg_store::open(path).await.unwrap();
+    assert_eq!(codes(&s.vector_pages("m", i64::MIN).await.unwrap()), before);
 }
