@@ -192,7 +192,6 @@ async fn search_in(
     let (by_words, qv) = (by_words?, qv?);
     let embedded = t.elapsed();
     let ids: Vec<i64> = by_words.iter().map(|(id, _)| *id).collect();
-    let worded: HashSet<i64> = ids.iter().copied().collect();
     let worded_rows = async {
         let items = store.get_items(&ids).await.map_err(StoreError)?;
         let vectors = store
@@ -246,10 +245,7 @@ async fn search_in(
     let nearest = nearest(&qv, &vectors, MEANING_CANDIDATES);
     vectors.retain(|id, _| nearest.contains(id));
     vectors.extend(worded_vectors);
-    let more: Vec<i64> = nearest
-        .into_iter()
-        .filter(|id| !worded.contains(id))
-        .collect();
+    let more = worth_reading(&query, &qv, &items, &vectors, req.limit);
     items.extend(store.get_items(&more).await.map_err(StoreError)?);
     let vectors: Vec<(i64, Vec<f32>)> = vectors.into_iter().collect();
     let read = t.elapsed();
@@ -356,7 +352,10 @@ pub fn rank(
                 text: &item.text,
             })
         });
-        for h in rank_vectors(query, qv, candidates, limit) {
+        // Every candidate ranked, the floor applied, and only then the
+        // limit: cut first, results under the floor took places that
+        // results above it should have had.
+        for h in rank_vectors(query, qv, candidates, usize::MAX) {
             if h.similarity >= MIN_SIMILARITY || h.keyword_match > 0.0 {
                 scored.push((h.key, h.score, Some(h.similarity), h.keyword_match));
             }
@@ -386,6 +385,69 @@ pub fn rank(
                 keyword_match,
             })
         })
+        .collect()
+}
+
+/// The ids among `vectors` without a row in `items` whose rows may still
+/// place them among the `limit` best of [`rank`]; the others cannot, so
+/// their rows are not read (up to [`MEANING_CANDIDATES`] rows were a fifth
+/// of a search at 1M items, to show 25).
+///
+/// A result's score is its similarity plus [`KEYWORD_BOOST`] times the
+/// share of the query's words it has, so a candidate without its row lies
+/// between its similarity and that plus the boost. Results sure to be kept
+/// (rows read, or similar enough to pass [`MIN_SIMILARITY`] on meaning
+/// alone) set a bar: the `limit`-th best of their least scores. A
+/// candidate whose best score is under the bar has at least `limit`
+/// results above it, whatever its words: the ranking is the same without
+/// it.
+///
+/// [`KEYWORD_BOOST`]: agg_score::search::KEYWORD_BOOST
+pub fn worth_reading(
+    query: &str,
+    query_vector: &[f32],
+    items: &[Item],
+    vectors: &HashMap<i64, Vec<f32>>,
+    limit: usize,
+) -> Vec<i64> {
+    use agg_score::embed::cosine;
+    use agg_score::search::{KEYWORD_BOOST, keyword_match};
+    let rows: HashMap<i64, &Item> = items.iter().filter_map(|i| Some((i.id?, i))).collect();
+    let words = |i: &Item| keyword_match(query, &i.title, &i.text);
+    let mut least: Vec<f32> = Vec::new();
+    let mut open: Vec<(i64, f32)> = Vec::new();
+    for (id, v) in vectors {
+        let similarity = cosine(query_vector, v);
+        match rows.get(id) {
+            Some(item) => {
+                let k = words(item);
+                if similarity >= MIN_SIMILARITY || k > 0.0 {
+                    least.push(similarity + KEYWORD_BOOST * k);
+                }
+            }
+            None => {
+                if similarity >= MIN_SIMILARITY {
+                    least.push(similarity);
+                }
+                open.push((*id, similarity));
+            }
+        }
+    }
+    for (id, item) in &rows {
+        let k = words(item);
+        if !vectors.contains_key(id) && k > 0.0 {
+            least.push(KEYWORD_BOOST * k);
+        }
+    }
+    let bar = if limit > 0 && least.len() >= limit {
+        least.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+        least[limit - 1]
+    } else {
+        f32::NEG_INFINITY
+    };
+    open.into_iter()
+        .filter(|(_, similarity)| similarity + KEYWORD_BOOST >= bar)
+        .map(|(id, _)| id)
         .collect()
 }
 
@@ -612,6 +674,73 @@ mod tests {
         let found = rank("rust", None, items, &[], 3);
         let ids: Vec<i64> = found.iter().map(|f| f.item.id.unwrap()).collect();
         assert_eq!(ids, vec![5, 4, 3]);
+    }
+
+    /// Skipping the rows [`worth_reading`] leaves out never changes what
+    /// [`rank`] returns: random stores, some rows known (the word
+    /// matches), the rest read only when it says so.
+    #[test]
+    fn rows_left_unread_never_change_the_results() {
+        let mut seed = 11u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as f32 / (1u64 << 31) as f32
+        };
+        let words = ["harbour", "strike", "port", "rain", "vote"];
+        let mut skipped = 0;
+        for trial in 0..300 {
+            let n = 5 + (next() * 60.0) as i64;
+            let all: Vec<Item> = (1..=n)
+                .map(|id| {
+                    let title: Vec<&str> = words.iter().copied().filter(|_| next() < 0.3).collect();
+                    item(id, &title.join(" "))
+                })
+                .collect();
+            let mut vectors: HashMap<i64, Vec<f32>> = HashMap::new();
+            for id in 1..=n {
+                if next() < 0.9 {
+                    vectors.insert(id, (0..4).map(|_| next() - 0.3).collect());
+                }
+            }
+            let known: Vec<Item> = all.iter().filter(|_| next() < 0.4).cloned().collect();
+            let q = [0.5f32, 0.2, 0.1, 0.3];
+            let query = "harbour strike";
+            let limit = 1 + trial % 12;
+            let more = worth_reading(query, &q, &known, &vectors, limit);
+            let mut read = known.clone();
+            read.extend(
+                all.iter()
+                    .filter(|i| more.contains(&i.id.unwrap()))
+                    .cloned(),
+            );
+            let unknown = vectors
+                .keys()
+                .filter(|id| !known.iter().any(|k| k.id == Some(**id)))
+                .count();
+            skipped += unknown - more.len();
+            let vs: Vec<(i64, Vec<f32>)> = vectors.clone().into_iter().collect();
+            let ids = |hits: Vec<Hit>| -> Vec<(i64, u32)> {
+                hits.iter()
+                    .map(|h| (h.item.id.unwrap(), h.score.to_bits()))
+                    .collect()
+            };
+            // Only candidates with a vector or a known row can be found.
+            let findable: Vec<Item> = all
+                .iter()
+                .filter(|i| {
+                    vectors.contains_key(&i.id.unwrap()) || known.iter().any(|k| k.id == i.id)
+                })
+                .cloned()
+                .collect();
+            assert_eq!(
+                ids(rank(query, Some(&q), read, &vs, limit)),
+                ids(rank(query, Some(&q), findable, &vs, limit)),
+                "trial {trial}"
+            );
+        }
+        assert!(skipped > 1000, "rows left unread: {skipped}");
     }
 
     #[test]
