@@ -16,7 +16,10 @@
 #   run-idle  the last run again: nothing new
 #   search    `agg search` of a word present in ~1 in 300 items
 #   sagas     GET /ui/sagas from `agg serve` (curl, wall time only)
-#   ui search p95 of 20 GET /ui/search from the same server (model loaded)
+#   ui search p95 of 40 GET /ui/search from the same server (model loaded;
+#             of 20, the p95 was the second slowest, one hiccup of the VM)
+#             of one topic ("harbour strike N"), then of 40 topics (each
+#             reads other vectors, maybe from disk)
 #   recall    recall@10 of search's vector index against an exact scan, 50
 #             stored vectors as queries (examples/search_recall.rs)
 #   db        size of the database file (after a checkpoint)
@@ -84,7 +87,13 @@ write_feeds() { # DIR TAG
   } >"$dir/p.yaml"
 }
 
-printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | /ui/search p95 | index recall@10 | db |\n|---|---|---|---|---|---|---|---|\n' >"$WORK/table.md"
+TOPICS="election+results football+transfer climate+summit interest+rates mars+rover vaccine+trial
+oil+prices chip+exports wildfire+evacuation tennis+open merger+talks court+ruling heat+wave
+railway+strike central+bank space+launch film+festival earthquake+relief tax+reform data+breach
+housing+market olympic+games refugee+crisis trade+deal flood+warning school+funding privacy+law
+ai+regulation cancer+research stock+market drought+farmers cyber+attack royal+wedding
+bridge+collapse music+awards peace+talks fuel+shortage hospital+waiting border+dispute ocean+plastic"
+printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | /ui/search p95 | /ui/search p95, 40 topics | index recall@10 | db |\n|---|---|---|---|---|---|---|---|---|\n' >"$WORK/table.md"
 for N in $SIZES; do
   DB=$WORK/store-$N.db
   echo "growing $DB to $N…" >&2
@@ -112,10 +121,16 @@ for N in $SIZES; do
   for _ in $(seq 200); do curl -fs -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   curl -fs -o /dev/null "http://127.0.0.1:$port/ui/sagas" || true # warm
   sagas=$(curl -fs -o /dev/null -w '%{time_total}' "http://127.0.0.1:$port/ui/sagas" || echo fail)
-  # Search inside the server (the model loaded once), 20 queries: p95.
+  # Search inside the server (the model loaded once), 40 queries: p95.
   curl -fs -o /dev/null "http://127.0.0.1:$port/ui/search?q=harbour+strike" || true # warm
-  uisearch=$(for q in $(seq 20); do
+  uisearch=$(for q in $(seq 40); do
       curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/ui/search?q=harbour+strike+$q" || echo 999
+    done | sort -n | awk '{v[NR]=$1} END {i=int(NR*0.95+0.999); printf "%.3f", v[i]}')
+  # 40 queries on 40 topics: each looks at other vectors, which the
+  # store may have to read from disk (the queries above mostly look at
+  # the same ones).
+  topics=$(for t in $TOPICS; do
+      curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/ui/search?q=$t" || echo 999
     done | sort -n | awk '{v[NR]=$1} END {i=int(NR*0.95+0.999); printf "%.3f", v[i]}')
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
   recall=$("$RECALL" store "$DB" "$MODEL" 50 2>"$WORK/recall-$N.log" | tee -a "$WORK/recall-$N.log" | sed -n 's/.*recall@10 \([0-9.]*\).*/\1/p' | head -1)
@@ -127,8 +142,8 @@ for N in $SIZES; do
     + (SELECT coalesce(sum(length(body)), 0) FROM saga_feeds)) / 1048576.0)" 2>/dev/null || echo "?")
   events=$(sqlite3 "$DB" "SELECT count(*) FROM saga_events" 2>/dev/null || echo "?")
   archived=$(sqlite3 "$DB" "SELECT count(*) FROM saga_archive" 2>/dev/null || echo "?")
-  printf '| %s | %s | %s | %s | %s s | %s s | %s | %s MB (engine state %s MB, %s sagas archived, %s saga events) |\n' \
-    "$N" "$new" "$idle" "$search" "$sagas" "$uisearch" "${recall:-?}" "$size" "$state" "$archived" "$events" | tee -a "$WORK/table.md" >&2
+  printf '| %s | %s | %s | %s | %s s | %s s | %s s | %s | %s MB (engine state %s MB, %s sagas archived, %s saga events) |\n' \
+    "$N" "$new" "$idle" "$search" "$sagas" "$uisearch" "$topics" "${recall:-?}" "$size" "$state" "$archived" "$events" | tee -a "$WORK/table.md" >&2
 done
 cat "$WORK/table.md"
 # The target (issue 23): a run with 20 new items at most 1.2× its figure at
