@@ -75,6 +75,22 @@ async fn backends() -> Vec<(Box<dyn std::any::Any + Send>, Arc<dyn Store>)> {
     vec![(Box::new(dir), sqlite), (Box::new(pg_guard), pg)]
 }
 
+/// Runs `statements` on the SQLite file at `path` behind the store's back
+/// (to make it look like an older version's).
+async fn tamper(path: &str, statements: &[&str]) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
+        .await
+        .unwrap();
+    for sql in statements {
+        // Test statements written here, nothing from outside.
+        sqlx::query(sqlx::AssertSqlSafe(*sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
 fn item(key: &str, source: &str, day: u32) -> Item {
     Item {
         key: key.into(),
@@ -1444,20 +1460,14 @@ async fn items_stored_before_the_index_are_found_after_opening() {
         s.upsert_items(&mut batch).await.unwrap();
     }
     // Make it an old database: no words indexed, the migration's mark set.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO items_fts (items_fts) VALUES ('delete-all')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO state (key, value, updated) SELECT 'items_fts_backfill', MAX(id), 'x' FROM items",
+    tamper(
+        path,
+        &[
+            "INSERT INTO items_fts (items_fts) VALUES ('delete-all')",
+            "INSERT INTO state (key, value, updated) SELECT 'items_fts_backfill', MAX(id), 'x' FROM items",
+        ],
     )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    .await;
     let s = agg_store::open(path).await.unwrap();
     for n in [0, 1999, 2000, 2499] {
         let hits = s
@@ -1831,20 +1841,14 @@ async fn vector_pages_follow_the_vectors() {
     s.put_embeddings("m", &rows).await.unwrap();
     let before = codes(&s.vector_pages("m", i64::MIN).await.unwrap());
     drop(s);
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM vector_pages")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO state (key, value, updated) SELECT 'vector_pages_backfill', MAX(item_id), 'x' FROM embeddings",
+    tamper(
+        path,
+        &[
+            "DELETE FROM vector_pages",
+            "INSERT INTO state (key, value, updated) SELECT 'vector_pages_backfill', MAX(item_id), 'x' FROM embeddings",
+        ],
     )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    .await;
     let s = agg_store::open(path).await.unwrap();
     assert_eq!(codes(&s.vector_pages("m", i64::MIN).await.unwrap()), before);
     assert!(
@@ -1856,28 +1860,21 @@ async fn vector_pages_follow_the_vectors() {
     // A store paged before codes had a magnitude plane (migration 0022):
     // its sign-only pages go and every vector is paged again on opening.
     drop(s);
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{path}"))
-        .await
-        .unwrap();
-    let (ids, signs): (Vec<u8>, Vec<u8>) = (
-        before.iter().flat_map(|(id, _)| id.to_le_bytes()).collect(),
-        before
-            .iter()
-            .flat_map(|(_, c)| c[..c.len() / 2].to_vec())
-            .collect(),
-    );
+    let hex = |bytes: Vec<u8>| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let ids = hex(before.iter().flat_map(|(id, _)| id.to_le_bytes()).collect());
+    let signs = hex(before
+        .iter()
+        .flat_map(|(_, c)| c[..c.len() / 2].to_vec())
+        .collect());
     assert!(before.iter().all(|(id, _)| id.div_euclid(4096) == 0));
-    sqlx::query("UPDATE vector_pages SET ids = ?, codes = ? WHERE model = 'm' AND page = 0")
-        .bind(ids)
-        .bind(signs)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 22")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    tamper(
+        path,
+        &[
+            &format!("UPDATE vector_pages SET ids = X'{ids}', codes = X'{signs}' WHERE model = 'm' AND page = 0"),
+            "DELETE FROM _sqlx_migrations WHERE version = 22",
+        ],
+    )
+    .await;
     let s = agg_store::open(path).await.unwrap();
     assert_eq!(codes(&s.vector_pages("m", i64::MIN).await.unwrap()), before);
 }
