@@ -1,15 +1,17 @@
 //! Which in-memory estimate would let search read fewer exact vectors
-//! (issue 23: half of a search at 1M items is reading the 3,000 exact
-//! vectors its sign-code estimate picks)? For queries taken from a store's
+//! (issue 23: at stop 32, half of a search at 1M items was reading the
+//! 3,000 exact vectors its sign-code estimate picked)? For queries taken from a store's
 //! own vectors (left out of the answers), every stored vector is scored by
 //! three estimates, and recall@10 is measured after reading the `R` best
 //! of each exactly:
 //!
-//! - `sign`: `Σ qᵢ·sᵢ` with `sᵢ = ±1` the signs (what `agg_vindex` uses);
+//! - `sign`: `Σ qᵢ·sᵢ` with `sᵢ = ±1` the signs (what `agg_vindex` used
+//!   until stop 33);
 //! - `sign/l1`: the same divided by the vector's `Σ|xᵢ|` (a per-vector
 //!   correction, one number a vector);
-//! - `two-bit`: a second bit per dimension, set when `|xᵢ|` is above the
-//!   median magnitude of a unit vector's coordinates (`0.6745/√d`), each
+//! - `two-bit` (what `agg_vindex::code` keeps since): a second bit per
+//!   dimension, set when `|xᵢ|` is above the median magnitude of a unit
+//!   vector's coordinates (`0.6745/√d`), each
 //!   coordinate read back as `sᵢ·0.33` or `sᵢ·1.27` (the means below and
 //!   above that median, in units of `1/√d`).
 //!
