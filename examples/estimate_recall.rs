@@ -23,6 +23,8 @@
 
 use agg_score::embed::dot;
 
+mod common;
+
 const K: usize = 10;
 const RERANKS: [usize; 5] = [500, 1000, 1500, 2000, 3000];
 
@@ -38,11 +40,6 @@ fn cut(v: &mut Best) {
     }
 }
 
-fn unit(v: &[f32]) -> Vec<f32> {
-    let n = dot(v, v).sqrt().max(1e-12);
-    v.iter().map(|x| x / n).collect()
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,22 +53,18 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let ids = index.ids().to_vec();
     anyhow::ensure!(ids.len() > nq * 2, "too few vectors of {model} in {db}");
-    let step = ids.len() / nq;
-    let qids: Vec<i64> = (0..nq).map(|i| ids[i * step + step / 2]).collect();
-    let qv = store.get_embeddings(model, &qids).await?;
-    let qs: Vec<(i64, Vec<f32>)> = qids.iter().map(|id| (*id, unit(&qv[id]))).collect();
+    let qs: Vec<(i64, Vec<f32>)> = common::queries(store.as_ref(), model, &ids, nq)
+        .await?
+        .into_iter()
+        .map(|(id, v)| (id, common::unit(&v)))
+        .collect();
     let dim = qs[0].1.len() as f32;
     let median = 0.6745 / dim.sqrt();
     let mut exact: Vec<Vec<(f32, i64)>> = vec![Vec::new(); nq];
     // Per query, per estimate (sign, sign/l1, two-bit).
     let mut best: Vec<[Best; 3]> = (0..nq).map(|_| Default::default()).collect();
-    for chunk in ids.chunks(20_000) {
-        let page: Vec<(i64, Vec<f32>)> = store
-            .get_embeddings(model, chunk)
-            .await?
-            .into_iter()
-            .map(|(id, v)| (id, unit(&v)))
-            .collect();
+    for chunk in ids.chunks(common::PAGE) {
+        let page = common::unit_page(store.as_ref(), model, chunk).await?;
         for (i, (qid, q)) in qs.iter().enumerate() {
             for (id, x) in page.iter().filter(|(id, _)| id != qid) {
                 let (mut sign, mut l1, mut two) = (0f32, 0f32, 0f32);

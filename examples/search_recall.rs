@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use agg_score::embed::{cosine, dot};
 use agg_vindex::{CodeIndex, code};
 
+mod common;
+
 const K: usize = 10;
 
 /// The `K` best of `(score, id)` pairs, best first, `skip` left out.
@@ -103,25 +105,13 @@ async fn store(db: &str, model: &str, rest: &[String]) -> anyhow::Result<()> {
     );
     anyhow::ensure!(index.len() > queries, "too few vectors of {model} in {db}");
     let ids = index.ids().to_vec();
-    let step = ids.len() / queries;
-    let qids: Vec<i64> = (0..queries).map(|i| ids[i * step + step / 2]).collect();
-    let qv = store.get_embeddings(model, &qids).await?;
-    let qs: Vec<(i64, Vec<f32>)> = qids.iter().map(|id| (*id, qv[id].clone())).collect();
+    let qs = common::queries(store.as_ref(), model, &ids, queries).await?;
     // The exact answer: one pass over every vector, a page at a time.
     let t = Instant::now();
     let mut scores: Vec<Vec<(f32, i64)>> = vec![Vec::new(); qs.len()];
-    let unit = |v: &[f32]| -> Vec<f32> {
-        let n = dot(v, v).sqrt().max(1e-12);
-        v.iter().map(|x| x / n).collect()
-    };
-    let qunit: Vec<Vec<f32>> = qs.iter().map(|(_, q)| unit(q)).collect();
-    for chunk in ids.chunks(20_000) {
-        let page: Vec<(i64, Vec<f32>)> = store
-            .get_embeddings(model, chunk)
-            .await?
-            .into_iter()
-            .map(|(id, v)| (id, unit(&v)))
-            .collect();
+    let qunit: Vec<Vec<f32>> = qs.iter().map(|(_, q)| common::unit(q)).collect();
+    for chunk in ids.chunks(common::PAGE) {
+        let page = common::unit_page(store.as_ref(), model, chunk).await?;
         for (i, q) in qunit.iter().enumerate() {
             let mut s: Vec<(f32, i64)> = page.iter().map(|(id, v)| (dot(q, v), *id)).collect();
             s.append(&mut scores[i]);
