@@ -155,6 +155,10 @@ pub(crate) async fn backfill(pool: &sqlx::SqlitePool) -> anyhow::Result<()> {
 
 /// `Store::search_text` on SQLite: FTS5's bm25, a title word weighing four
 /// body words; bm25 is lower for better matches, so it is negated.
+///
+/// The items' rows are joined only for a date bound: joined always, each
+/// match cost a random read of its item's row, and a word in 700 of 1M
+/// items took 80–93 ms where the index alone took 34 (pages not in memory).
 pub(crate) async fn sqlite_search(
     pool: &sqlx::SqlitePool,
     q: &TextQuery,
@@ -162,18 +166,28 @@ pub(crate) async fn sqlite_search(
     if q.words.is_empty() || q.limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
-        "SELECT items_fts.rowid AS id, bm25(items_fts, 4.0, 1.0) AS rank
-         FROM items_fts JOIN items i ON i.id = items_fts.rowid
-         WHERE items_fts MATCH $1 AND ($2 IS NULL OR i.sort_time >= $2)
-         ORDER BY rank LIMIT $3",
-    )
-    .bind(fts5_match(&q.words))
-    .bind(q.since)
-    .bind(limit(q))
-    .fetch_all(pool)
-    .await
-    .context("full-text search failed")?;
+    let query = match q.since {
+        None => sqlx::query(
+            "SELECT rowid AS id, bm25(items_fts, 4.0, 1.0) AS rank
+             FROM items_fts WHERE items_fts MATCH $1
+             ORDER BY rank LIMIT $2",
+        )
+        .bind(fts5_match(&q.words)),
+        Some(since) => sqlx::query(
+            "SELECT items_fts.rowid AS id, bm25(items_fts, 4.0, 1.0) AS rank
+             FROM items_fts JOIN items i ON i.id = items_fts.rowid
+             WHERE items_fts MATCH $1 AND i.sort_time >= $2
+             ORDER BY rank LIMIT $3",
+        )
+        .bind(fts5_match(&q.words))
+        .bind(since),
+    };
+    // The limit is the last placeholder of either.
+    let rows = query
+        .bind(limit(q))
+        .fetch_all(pool)
+        .await
+        .context("full-text search failed")?;
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, -(r.try_get::<f64, _>("rank")? as f32))))
         .collect()
