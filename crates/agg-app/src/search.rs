@@ -16,7 +16,8 @@
 //! - Words are looked up in the store's full-text index over every stored
 //!   item; meaning over every stored vector through the vector index
 //!   (`agg_vindex`: two bits per dimension in memory, the best [`RERANK`]
-//!   guesses read back exact and ranked by cosine). A search bounded by
+//!   guesses read back as compact copies, a byte a dimension, and ranked
+//!   by cosine). A search bounded by
 //!   date compares the vectors of the [`POOL`] newest items since that
 //!   date exactly instead. Either way the work per search is bounded,
 //!   whatever the store holds.
@@ -40,7 +41,8 @@ pub const POOL: u64 = 20_000;
 /// Codes nearest to the query's in Hamming distance, the index's first
 /// step (`agg_vindex::CodeIndex::nearest`).
 pub const SHORTLIST: usize = 100_000;
-/// The index's best guesses, read back exact and ranked by cosine: the
+/// The index's best guesses, read back (compact copies: [`vector_copies`])
+/// and ranked by cosine: the
 /// nearest [`MEANING_CANDIDATES`] among them are the search's. Reading
 /// them is a third of a search at 1M items; with two bits a dimension 500
 /// find 0.975–0.984 of the exact ten nearest there (100 and 50 queries;
@@ -176,7 +178,7 @@ async fn search_in(
     let model_id = model_id.as_str();
     let t = std::time::Instant::now();
     // The words looked up while the query is embedded, and the word
-    // matches' rows read while meaning is looked up: the store works on
+    // matches' vectors read while meaning is looked up: the store works on
     // its own threads meanwhile (a search at 1M items was ~100 ms one step
     // after another).
     let embed = async {
@@ -192,14 +194,9 @@ async fn search_in(
     let (by_words, qv) = (by_words?, qv?);
     let embedded = t.elapsed();
     let ids: Vec<i64> = by_words.iter().map(|(id, _)| *id).collect();
-    let worded_rows = async {
-        let items = store.get_items(&ids).await.map_err(StoreError)?;
-        let vectors = store
-            .get_embeddings(model_id, &ids)
-            .await
-            .map_err(StoreError)?;
-        Ok::<_, StoreError>((items, vectors))
-    };
+    // The word matches' vectors, not their rows: a row is read only when
+    // its item can still make the page (`worth_reading`).
+    let worded = vector_copies(store, model_id, &ids);
     // Vectors only (no bodies): memory and time follow the index or the
     // pool, not the store.
     let meaning = async {
@@ -232,52 +229,92 @@ async fn search_in(
                     Vec::new()
                 };
                 let guessed = t.elapsed();
-                let exact = exact_vectors(store, model_id, &guesses).await;
+                let copies = vector_copies(store, model_id, &guesses).await;
                 tracing::debug!(?started, ?guessed, read = ?t.elapsed(), "search: meaning");
-                exact
+                copies
             }
         }
     };
-    let (worded_rows, vectors) = tokio::join!(worded_rows, meaning);
+    let (worded, vectors) = tokio::join!(worded, meaning);
     let looked_up = t.elapsed();
-    let ((mut items, worded_vectors), mut vectors): (_, HashMap<i64, Vec<f32>>) =
-        (worded_rows?, vectors?);
+    let (worded, mut vectors): (_, HashMap<i64, Vec<f32>>) = (worded?, vectors?);
     let nearest = nearest(&qv, &vectors, MEANING_CANDIDATES);
     vectors.retain(|id, _| nearest.contains(id));
-    vectors.extend(worded_vectors);
-    let more = worth_reading(&query, &qv, &items, &vectors, req.limit);
-    items.extend(store.get_items(&more).await.map_err(StoreError)?);
+    let unembedded: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !worded.contains_key(id))
+        .collect();
+    vectors.extend(worded);
+    let worth = worth_reading(&qv, &vectors, &unembedded, req.limit);
+    let items: Vec<Item> = in_parts(&worth, |c| store.get_items(c))
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     let vectors: Vec<(i64, Vec<f32>)> = vectors.into_iter().collect();
     let read = t.elapsed();
+    let rows = items.len();
     let hits = rank(&query, Some(&qv), items, &vectors, req.limit);
     // Where a search's time goes (issue 23: p95 < 100 ms at 1M items).
-    tracing::debug!(?embedded, ?looked_up, ?read, ranked = ?t.elapsed(), "search");
+    tracing::debug!(
+        ?embedded,
+        ?looked_up,
+        ?read,
+        ranked = ?t.elapsed(),
+        rows,
+        "search"
+    );
     Ok(Results {
         hits,
         ranking: Ranking::Meaning,
     })
 }
 
-/// Readers that read the index's guesses back at once.
+/// Readers that read the index's guesses, or the rows worth reading, at
+/// once: each row or copy is a random read, and on a machine whose page
+/// cache does not hold the store one reader waits on each in turn (~400
+/// rows took 25–55 ms at 1M items; a reader a part overlaps the waits).
 const READERS: usize = 3;
 
-/// The stored vectors of `ids` (those that still have one), read in
-/// [`READERS`] parts at once: 3,000 guesses (the number before the
-/// index's second bit) were 4.6 MB of vectors, each on its own pages, and
-/// one reader took ~36 ms of a search at 1M items.
-pub async fn exact_vectors(
+/// `read` of `ids` in [`READERS`] parts at once.
+async fn in_parts<'a, T, F, Fut>(ids: &'a [i64], read: F) -> Result<Vec<T>, StoreError>
+where
+    F: Fn(&'a [i64]) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let part = ids.len().div_ceil(READERS).max(1);
+    futures::future::try_join_all(ids.chunks(part).map(read))
+        .await
+        .map_err(StoreError)
+}
+
+/// The compact copies of the vectors of `ids` (those that still have one:
+/// `Store::get_vector_copies`), read in parts at once ([`in_parts`]). Why
+/// copies: 500 guesses are scattered over the store, and read as stored
+/// each was ~3 random page reads (the key's index, the table, a 1.5 KB row);
+/// on a machine whose page cache does not hold the store, those reads were
+/// the largest part of a search at 1M items (38 of ~110 ms). A copy is
+/// about half as many reads (migration 0023), and its cosine is within ~0.001 of the stored vector's. An item
+/// whose copy is another model's (embedded by two) is read as stored.
+pub async fn vector_copies(
     store: &dyn Store,
     model: &str,
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<f32>>, StoreError> {
-    let part = ids.len().div_ceil(READERS).max(1);
-    let reads = ids.chunks(part).map(|c| store.get_embeddings(model, c));
     let mut out = HashMap::with_capacity(ids.len());
-    for m in futures::future::try_join_all(reads)
-        .await
-        .map_err(StoreError)?
-    {
-        out.extend(m);
+    let mut other = Vec::new();
+    for c in in_parts(ids, |c| store.get_vector_copies(model, c)).await? {
+        out.extend(c.vectors);
+        other.extend(c.other_model);
+    }
+    if !other.is_empty() {
+        out.extend(
+            store
+                .get_embeddings(model, &other)
+                .await
+                .map_err(StoreError)?,
+        );
     }
     Ok(out)
 }
@@ -388,66 +425,58 @@ pub fn rank(
         .collect()
 }
 
-/// The ids among `vectors` without a row in `items` whose rows may still
-/// place them among the `limit` best of [`rank`]; the others cannot, so
-/// their rows are not read (up to [`MEANING_CANDIDATES`] rows were a fifth
-/// of a search at 1M items, to show 25).
+/// The candidates whose rows may still place them among the `limit` best
+/// of [`rank`]; the others cannot, so their rows are not read (the rows of
+/// every candidate, up to [`TEXT_CANDIDATES`] + [`MEANING_CANDIDATES`],
+/// were a third of a search at 1M items when the store's pages were not in
+/// memory, to show 25). Candidates are those with a vector in `vectors`
+/// (found by meaning or by words) and the word matches without one,
+/// `unembedded`.
 ///
 /// A result's score is its similarity plus [`KEYWORD_BOOST`] times the
-/// share of the query's words it has, so a candidate without its row lies
-/// between its similarity and that plus the boost. Results sure to be kept
-/// (rows read, or similar enough to pass [`MIN_SIMILARITY`] on meaning
-/// alone) set a bar: the `limit`-th best of their least scores. A
-/// candidate whose best score is under the bar has at least `limit`
-/// results above it, whatever its words: the ranking is the same without
-/// it.
+/// share of the query's words it has, or only the latter without a
+/// vector; so before its row is read a candidate lies between its
+/// similarity and that plus the boost, or between 0 and the boost.
+/// Candidates similar enough to pass [`MIN_SIMILARITY`] on meaning alone
+/// are sure to be kept: they set a bar, the `limit`-th best of their least
+/// scores. A candidate whose best score is under the bar has at least
+/// `limit` results above it, whatever its words: the ranking is the same
+/// without it.
 ///
 /// [`KEYWORD_BOOST`]: agg_score::search::KEYWORD_BOOST
 pub fn worth_reading(
-    query: &str,
     query_vector: &[f32],
-    items: &[Item],
     vectors: &HashMap<i64, Vec<f32>>,
+    unembedded: &[i64],
     limit: usize,
 ) -> Vec<i64> {
     use agg_score::embed::cosine;
-    use agg_score::search::{KEYWORD_BOOST, keyword_match};
-    let rows: HashMap<i64, &Item> = items.iter().filter_map(|i| Some((i.id?, i))).collect();
-    let words = |i: &Item| keyword_match(query, &i.title, &i.text);
-    let mut least: Vec<f32> = Vec::new();
-    let mut open: Vec<(i64, f32)> = Vec::new();
-    for (id, v) in vectors {
-        let similarity = cosine(query_vector, v);
-        match rows.get(id) {
-            Some(item) => {
-                let k = words(item);
-                if similarity >= MIN_SIMILARITY || k > 0.0 {
-                    least.push(similarity + KEYWORD_BOOST * k);
-                }
-            }
-            None => {
-                if similarity >= MIN_SIMILARITY {
-                    least.push(similarity);
-                }
-                open.push((*id, similarity));
-            }
-        }
-    }
-    for (id, item) in &rows {
-        let k = words(item);
-        if !vectors.contains_key(id) && k > 0.0 {
-            least.push(KEYWORD_BOOST * k);
-        }
-    }
+    use agg_score::search::KEYWORD_BOOST;
+    let similar: Vec<(i64, f32)> = vectors
+        .iter()
+        .map(|(id, v)| (*id, cosine(query_vector, v)))
+        .collect();
+    let mut least: Vec<f32> = similar
+        .iter()
+        .map(|(_, s)| *s)
+        .filter(|s| *s >= MIN_SIMILARITY)
+        .collect();
     let bar = if limit > 0 && least.len() >= limit {
         least.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
         least[limit - 1]
     } else {
         f32::NEG_INFINITY
     };
-    open.into_iter()
+    let words_only = if KEYWORD_BOOST >= bar {
+        unembedded
+    } else {
+        &[]
+    };
+    similar
+        .into_iter()
         .filter(|(_, similarity)| similarity + KEYWORD_BOOST >= bar)
         .map(|(id, _)| id)
+        .chain(words_only.iter().copied())
         .collect()
 }
 
@@ -677,8 +706,8 @@ mod tests {
     }
 
     /// Skipping the rows [`worth_reading`] leaves out never changes what
-    /// [`rank`] returns: random stores, some rows known (the word
-    /// matches), the rest read only when it says so.
+    /// [`rank`] returns: random stores of items with and without vectors
+    /// (the latter found by words only), rows read only when it says so.
     #[test]
     fn rows_left_unread_never_change_the_results() {
         let mut seed = 11u64;
@@ -689,7 +718,7 @@ mod tests {
             (seed >> 33) as f32 / (1u64 << 31) as f32
         };
         let words = ["harbour", "strike", "port", "rain", "vote"];
-        let mut skipped = 0;
+        let (mut skipped, mut words_only_read) = (0, 0);
         for trial in 0..300 {
             let n = 5 + (next() * 60.0) as i64;
             let all: Vec<Item> = (1..=n)
@@ -700,47 +729,42 @@ mod tests {
                 .collect();
             let mut vectors: HashMap<i64, Vec<f32>> = HashMap::new();
             for id in 1..=n {
-                if next() < 0.9 {
+                if next() < 0.85 {
                     vectors.insert(id, (0..4).map(|_| next() - 0.3).collect());
                 }
             }
-            let known: Vec<Item> = all.iter().filter(|_| next() < 0.4).cloned().collect();
+            // The items without a vector stand for the word matches
+            // without one (some share no whole word with the query, as a
+            // stemmed full-text match may not).
+            let unembedded: Vec<i64> = (1..=n).filter(|id| !vectors.contains_key(id)).collect();
             let q = [0.5f32, 0.2, 0.1, 0.3];
             let query = "harbour strike";
             let limit = 1 + trial % 12;
-            let more = worth_reading(query, &q, &known, &vectors, limit);
-            let mut read = known.clone();
-            read.extend(
-                all.iter()
-                    .filter(|i| more.contains(&i.id.unwrap()))
-                    .cloned(),
-            );
-            let unknown = vectors
-                .keys()
-                .filter(|id| !known.iter().any(|k| k.id == Some(**id)))
-                .count();
-            skipped += unknown - more.len();
+            let more = worth_reading(&q, &vectors, &unembedded, limit);
+            let read: Vec<Item> = all
+                .iter()
+                .filter(|i| more.contains(&i.id.unwrap()))
+                .cloned()
+                .collect();
+            skipped += n as usize - more.len();
+            words_only_read += unembedded.iter().filter(|id| more.contains(id)).count();
             let vs: Vec<(i64, Vec<f32>)> = vectors.clone().into_iter().collect();
             let ids = |hits: Vec<Hit>| -> Vec<(i64, u32)> {
                 hits.iter()
                     .map(|h| (h.item.id.unwrap(), h.score.to_bits()))
                     .collect()
             };
-            // Only candidates with a vector or a known row can be found.
-            let findable: Vec<Item> = all
-                .iter()
-                .filter(|i| {
-                    vectors.contains_key(&i.id.unwrap()) || known.iter().any(|k| k.id == i.id)
-                })
-                .cloned()
-                .collect();
             assert_eq!(
                 ids(rank(query, Some(&q), read, &vs, limit)),
-                ids(rank(query, Some(&q), findable, &vs, limit)),
+                ids(rank(query, Some(&q), all.clone(), &vs, limit)),
                 "trial {trial}"
             );
         }
         assert!(skipped > 1000, "rows left unread: {skipped}");
+        assert!(
+            words_only_read > 0,
+            "no word-only match was ever worth reading"
+        );
     }
 
     #[test]

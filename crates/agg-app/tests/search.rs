@@ -183,6 +183,30 @@ async fn without_a_date_bound_meaning_reaches_every_stored_vector() {
     assert!(!ids(&r).contains(&b) && !ids(&r).contains(&e));
 }
 
+/// An item embedded by two models keeps one compact copy, the last
+/// model's: searched with the first, it is read back as stored instead,
+/// and still found by meaning.
+#[tokio::test]
+async fn an_item_embedded_by_two_models_is_found_by_either() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, [a, _b, _c, _d]) = store(tmp.path()).await;
+    store
+        .put_embeddings("other-model", &[(a, vec![0.0, 1.0])])
+        .await
+        .unwrap();
+    let copies = store.get_vector_copies("test-space", &[a]).await.unwrap();
+    assert_eq!(copies.other_model, [a], "the copy is the last model's");
+    let r = search(
+        store.as_ref(),
+        &Request::new("cosmos"),
+        Model::Loaded(Arc::new(Space)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids(&r), vec![a]);
+    assert_eq!(r.hits[0].similarity, Some(1.0));
+}
+
 /// The server's vector index: read once, kept while no run begins or
 /// ends, topped up with the new vectors after one does or when told an
 /// item was added, read whole for another model.

@@ -26,5 +26,5 @@ pub use pipeline::{AgentDecl, Loaded, Pipeline};
 pub use store::{
     AgentOutcome, AgentStatus, ArchivedSagaRow, CodePage, DigestRecord, DigestStatus, FeedState,
     FeedbackKind, FeedbackRow, FeedbackVia, ItemMark, ItemQuery, ItemState, RunId, RunRecord,
-    RunStatus, SagaListRow, SagaStateParts, ScoreRow, Store, TextQuery,
+    RunStatus, SagaListRow, SagaStateParts, ScoreRow, Store, TextQuery, VectorCopies,
 };

@@ -205,6 +205,17 @@ pub struct CodePage {
     pub codes: Vec<u8>,
 }
 
+/// The compact copies of some items' vectors (`Store::get_vector_copies`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VectorCopies {
+    /// Copies of the model asked for, read back as vectors.
+    pub vectors: std::collections::HashMap<i64, Vec<f32>>,
+    /// Items whose copy is another model's (an item keeps one copy, of the
+    /// model that embedded it last): their vector of the model asked for,
+    /// if any, is read as stored.
+    pub other_model: Vec<i64>,
+}
+
 /// A full-text lookup (issues 17 and 23): stored items that contain any of
 /// the query's words, best match first, over the whole store — not a window
 /// of the newest items. Words are matched stemmed (English), so "missions"
@@ -656,6 +667,12 @@ pub trait Store: Send + Sync {
         since: Option<DateTime<Utc>>,
         limit: u64,
     ) -> anyhow::Result<Vec<(i64, Vec<f32>)>>;
+    /// The compact copies of `model`'s vectors of `ids` (a byte a
+    /// dimension: cosines within ~0.001 of the stored vectors'); an id
+    /// without a stored vector is in neither part. What search re-ranks
+    /// its index's guesses by: one small row each, where a stored vector is
+    /// ~3 random page reads.
+    async fn get_vector_copies(&self, model: &str, ids: &[i64]) -> anyhow::Result<VectorCopies>;
     /// The pages of the vector index of `model` (`agg_vindex::code`)
     /// that hold ids above `after`, in id order: the whole index with
     /// `i64::MIN`, what a held index lacks with its highest id. A page may

@@ -147,6 +147,7 @@ macro_rules! history_methods {
                     after = last.0;
                     let mut tx = self.write_tx().await?;
                     for sql in [
+                        "DELETE FROM vector_bytes WHERE item_id IN (",
                         "DELETE FROM embeddings WHERE item_id IN (",
                         "UPDATE items SET text = '', html = NULL WHERE id IN (",
                     ] {

@@ -412,6 +412,14 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn get_vector_copies(
+                &self,
+                model: &str,
+                ids: &[i64],
+            ) -> anyhow::Result<agg_core::VectorCopies> {
+                self.vpages_copies(model, ids).await
+            }
+
             async fn vector_pages(
                 &self,
                 model: &str,

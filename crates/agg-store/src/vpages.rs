@@ -6,17 +6,25 @@
 //! pages); as pages it is ~250 rows. Written once for both backends, like
 //! [`crate::history`].
 //!
+//! Beside the pages, each vector's compact copy (`agg_vindex::compact`,
+//! table `vector_bytes`, one row per item): what search reads its best
+//! guesses back as, one small row each instead of the 1.5 KB vector.
+//!
 //! The pages follow the vectors: `put_embeddings` writes a vector's code
-//! in the same transaction, retention drops the codes of the vectors it
-//! deleted (`vpages_prune`), and vectors stored before pages existed are
-//! paged when the store opens (`vpages_backfill`). A code whose vector is
-//! gone otherwise (an item deleted by hand) only costs search a place in
-//! its shortlist: the vector read back exact is missing, so it is skipped.
+//! and copy in the same transaction, retention drops the codes of the
+//! vectors it deleted (`vpages_prune`) and their copies with them, and
+//! vectors stored before pages or copies existed are paged when the store
+//! opens (`vpages_backfill`). A code whose vector is gone otherwise (an
+//! item deleted by hand, its copy going with it) only costs search a place
+//! in its shortlist: its copy is missing, so it is skipped.
 
 /// Item ids per page: 4,096 codes of 96 bytes are ~420 KB with their ids.
 pub(crate) const PAGE_IDS: i64 = 4096;
 /// Pages per statement when the index is read (~27 MB).
 pub(crate) const PAGES_PER_READ: i64 = 64;
+/// Compact copies written per statement (three values each: under
+/// SQLite's 32,766 and PostgreSQL's 65,535 bound values).
+pub(crate) const COPIES_PER_STATEMENT: usize = 1000;
 /// Vectors paged per transaction by the backfill.
 pub(crate) const BACKFILL_BATCH: i64 = 2000;
 /// The `state` key holding the highest item id the backfill has still to page.
@@ -150,7 +158,66 @@ macro_rules! vpages_methods {
                     p.merge(codes);
                     Self::vpages_write_in(tx, model, page, &p).await?;
                 }
+                // And their compact copies, which search re-ranks by, one
+                // an item (the last model's: migration 0023 says why); an
+                // id listed twice keeps its last vector (one statement may
+                // not change a row twice on PostgreSQL).
+                let copies: std::collections::BTreeMap<i64, &[f32]> =
+                    rows.iter().map(|(id, v)| (*id, v.as_slice())).collect();
+                let copies: Vec<(i64, Vec<u8>)> = copies
+                    .into_iter()
+                    .map(|(id, v)| (id, agg_vindex::compact(v)))
+                    .collect();
+                for chunk in copies.chunks($crate::vpages::COPIES_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO vector_bytes (item_id, model, bytes) ",
+                    );
+                    qb.push_values(chunk, |mut b, (id, bytes)| {
+                        b.push_bind(*id).push_bind(model.to_string()).push_bind(bytes.clone());
+                    });
+                    qb.push(
+                        " ON CONFLICT (item_id) DO UPDATE SET model = excluded.model, bytes = excluded.bytes",
+                    );
+                    qb.build().persistent(false).execute(&mut **tx).await?;
+                }
                 Ok(())
+            }
+
+            /// The compact copies of `model`'s vectors of `ids`
+            /// (`Store::get_vector_copies`). A damaged copy is left out
+            /// with a warning.
+            pub(crate) async fn vpages_copies(
+                &self,
+                model: &str,
+                ids: &[i64],
+            ) -> anyhow::Result<agg_core::VectorCopies> {
+                use sqlx::Row;
+                let mut out = agg_core::VectorCopies::default();
+                out.vectors.reserve(ids.len());
+                for chunk in ids.chunks($crate::history::KEYS_PER_SELECT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT item_id, model, bytes FROM vector_bytes WHERE item_id IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    for r in qb.build().persistent(false).fetch_all(&self.pool).await? {
+                        let id: i64 = r.try_get("item_id")?;
+                        if r.try_get::<&str, _>("model")? != model {
+                            out.other_model.push(id);
+                            continue;
+                        }
+                        match agg_vindex::expand(&r.try_get::<Vec<u8>, _>("bytes")?) {
+                            Some(v) => {
+                                out.vectors.insert(id, v);
+                            }
+                            None => tracing::warn!(model, item = id, "vector copy is damaged; skipped"),
+                        }
+                    }
+                }
+                Ok(out)
             }
 
             /// Stores page `page` of `model` as `p` (removed when empty).
@@ -279,11 +346,13 @@ macro_rules! vpages_methods {
                 Ok(())
             }
 
-            /// Pages the vectors stored before pages existed, from the
-            /// highest id down, a batch per transaction that moves the
-            /// mark down with it: an interrupted backfill resumes.
+            /// Pages the vectors stored before pages (or their compact
+            /// copies) existed, from the highest id down, a batch per
+            /// transaction that moves the mark down with it: an
+            /// interrupted backfill resumes.
             pub(crate) async fn vpages_backfill(&self) -> anyhow::Result<()> {
                 use sqlx::Row;
+                let (started, mut paged) = (std::time::Instant::now(), 0usize);
                 loop {
                     let mut tx = self.write_tx().await?;
                     let mark = sqlx::QueryBuilder::<$db>::new("SELECT value FROM state WHERE key = ")
@@ -291,7 +360,19 @@ macro_rules! vpages_methods {
                         .build()
                         .fetch_optional(&mut *tx)
                         .await?;
-                    let Some(mark) = mark else { return Ok(()) };
+                    let Some(mark) = mark else {
+                        if paged > 0 {
+                            // An upgrade's one-off cost (~40 s at 1M
+                            // vectors), said so that a slow first start
+                            // has a reason.
+                            tracing::info!(
+                                vectors = paged,
+                                "vector index pages and copies ready in {:.1}s",
+                                started.elapsed().as_secs_f64()
+                            );
+                        }
+                        return Ok(());
+                    };
                     let mark: i64 = mark.try_get::<String, _>("value")?.parse()?;
                     let rows = sqlx::QueryBuilder::<$db>::new(
                         "SELECT item_id, model, vector FROM embeddings WHERE item_id <= ",
@@ -317,6 +398,7 @@ macro_rules! vpages_methods {
                     for (model, vs) in &by_model {
                         Self::vpages_put_in(&mut tx, model, vs).await?;
                     }
+                    paged += rows.len();
                     let mut qb = match lowest {
                         Some(low) if rows.len() as i64 == $crate::vpages::BACKFILL_BATCH => {
                             let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE state SET value = ");

@@ -1760,6 +1760,87 @@ async fn the_saga_state_is_saved_in_parts() {
     }
 }
 
+/// The vectors' compact copies (issue 23): written with the vectors, one
+/// an item (the last model's; another model's says so), close to the
+/// vector, dropped by retention; a store without them (older than
+/// migration 0023, or with the copies lost) gets them on opening.
+#[tokio::test]
+async fn vector_copies_follow_the_vectors() {
+    let v = |n: i64| -> Vec<f32> { (0..16).map(|d| ((d * 7 + n) % 11) as f32 - 5.0).collect() };
+    let close = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let n = |x: &[f32]| x.iter().map(|y| y * y).sum::<f32>().sqrt();
+        dot / (n(a) * n(b)) > 0.999
+    };
+    for (d, (_guard, s)) in backends().await.into_iter().enumerate() {
+        let d = ["SQLite", "PostgreSQL"][d];
+        let mut batch: Vec<Item> = (0..4).map(|n| item(&format!("c{n}"), "x", 1)).collect();
+        s.upsert_items(&mut batch).await.unwrap();
+        let ids: Vec<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
+        let rows: Vec<(i64, Vec<f32>)> = ids.iter().map(|id| (*id, v(*id))).collect();
+        s.put_embeddings("m", &rows).await.unwrap();
+        s.put_embeddings("other", &rows[..1]).await.unwrap();
+        let mut asked = ids.clone();
+        asked.push(ids[3] + 1000);
+        let got = s.get_vector_copies("m", &asked).await.unwrap();
+        assert_eq!(got.other_model, [ids[0]], "{d}: the last model's copy");
+        assert_eq!(got.vectors.len(), 3, "{d}: no copy without a vector");
+        for id in &ids[1..] {
+            assert!(close(&got.vectors[id], &v(*id)), "{d}: copy of {id}");
+            assert_ne!(got.vectors[id], v(*id), "{d}: a copy, not the vector");
+        }
+        let other = s.get_vector_copies("other", &ids).await.unwrap();
+        assert_eq!(other.vectors.keys().copied().collect::<Vec<_>>(), [ids[0]]);
+        // Written again by the first model: its copy again.
+        s.put_embeddings("m", &rows[..1]).await.unwrap();
+        let got = s.get_vector_copies("m", &ids).await.unwrap();
+        assert!(got.other_model.is_empty() && got.vectors.len() == 4, "{d}");
+        // Retention drops the copies with the vectors.
+        let plan = agg_core::store::RetentionPlan {
+            delete_before: Utc::now() + chrono::Duration::days(1),
+            thin_before: Utc::now() + chrono::Duration::days(1),
+            keep_sagas: Vec::new(),
+            now: Utc::now(),
+        };
+        s.apply_retention(&plan).await.unwrap();
+        assert_eq!(
+            s.get_vector_copies("m", &ids).await.unwrap(),
+            agg_core::VectorCopies::default(),
+            "{d}"
+        );
+    }
+    // A store without copies: made on opening, from the stored vectors.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agg.db");
+    let path = path.to_str().unwrap();
+    let s = agg_store::open(path).await.unwrap();
+    let mut batch: Vec<Item> = (0..3).map(|n| item(&format!("o{n}"), "x", 1)).collect();
+    s.upsert_items(&mut batch).await.unwrap();
+    let ids: Vec<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
+    let rows: Vec<(i64, Vec<f32>)> = ids.iter().map(|id| (*id, v(*id))).collect();
+    s.put_embeddings("m", &rows).await.unwrap();
+    let before = s.get_vector_copies("m", &ids).await.unwrap();
+    assert_eq!(before.vectors.len(), 3);
+    drop(s);
+    // As a store older than migration 0023 is.
+    tamper(
+        path,
+        &[
+            "DROP TABLE vector_bytes",
+            "DELETE FROM _sqlx_migrations WHERE version = 23",
+        ],
+    )
+    .await;
+    let s = agg_store::open(path).await.unwrap();
+    assert_eq!(s.get_vector_copies("m", &ids).await.unwrap(), before);
+    assert!(
+        s.load_state("vector_pages_backfill")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// The vector index's pages (issue 23): each vector's code, by id
 /// range, one model apart from another, written with the vector, read from
 /// a given id on, pruned by retention; vectors stored before pages existed

@@ -27,6 +27,9 @@
 //! Hamming shortlist, 0.99 scoring every code
 //! (`examples/search_recall.rs`, `examples/estimate_recall.rs`).
 
+mod compact;
+pub use compact::{compact, expand};
+
 /// The median of `|z|` for a standard normal `z`: a unit vector's
 /// coordinates are about `N(0, 1/d)`, so the magnitude bit splits them in
 /// halves whatever the model's dimension.
