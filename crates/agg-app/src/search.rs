@@ -177,10 +177,19 @@ async fn search_in(
     let model_id = e.model_id().to_string();
     let model_id = model_id.as_str();
     let t = std::time::Instant::now();
-    // The words looked up while the query is embedded, and the word
-    // matches' vectors read while meaning is looked up: the store works on
-    // its own threads meanwhile (a search at 1M items was ~100 ms one step
-    // after another).
+    // Two paths at once, the store working on its own threads meanwhile (a
+    // search at 1M items was ~100 ms one step after another): the words
+    // looked up, then their matches' vectors (not their rows: a row is
+    // read only when its item can still make the page, `worth_reading`);
+    // and the query embedded, then meaning looked up. Neither waits for
+    // the other: a full-text lookup whose pages are not in memory took
+    // 40–75 ms, as long as the whole meaning path.
+    let worded = async {
+        let ids: Vec<i64> = words.await?.iter().map(|(id, _)| *id).collect();
+        let looked_up = t.elapsed();
+        let vectors = vector_copies(store, model_id, &ids).await?;
+        Ok::<_, StoreError>((ids, vectors, looked_up))
+    };
     let embed = async {
         let q = query.clone();
         tokio::task::spawn_blocking(move || e.embed(&[q.as_str()]))
@@ -190,23 +199,18 @@ async fn search_in(
             .pop()
             .ok_or_else(|| SearchError::Embed("the model returned no vector".into()))
     };
-    let (by_words, qv) = tokio::join!(words, embed);
-    let (by_words, qv) = (by_words?, qv?);
-    let embedded = t.elapsed();
-    let ids: Vec<i64> = by_words.iter().map(|(id, _)| *id).collect();
-    // The word matches' vectors, not their rows: a row is read only when
-    // its item can still make the page (`worth_reading`).
-    let worded = vector_copies(store, model_id, &ids);
     // Vectors only (no bodies): memory and time follow the index or the
     // pool, not the store.
     let meaning = async {
-        match req.since {
-            Some(since) => Ok(store
+        let qv = embed.await?;
+        let embedded = t.elapsed();
+        let vectors: HashMap<i64, Vec<f32>> = match req.since {
+            Some(since) => store
                 .recent_embeddings(model_id, Some(since), req.pool)
                 .await
                 .map_err(StoreError)?
                 .into_iter()
-                .collect()),
+                .collect(),
             None => {
                 let index = match cache {
                     Some(c) => c.index(store, model_id).await?,
@@ -229,15 +233,16 @@ async fn search_in(
                     Vec::new()
                 };
                 let guessed = t.elapsed();
-                let copies = vector_copies(store, model_id, &guesses).await;
-                tracing::debug!(?started, ?guessed, read = ?t.elapsed(), "search: meaning");
+                let copies = vector_copies(store, model_id, &guesses).await?;
+                tracing::debug!(?embedded, ?started, ?guessed, read = ?t.elapsed(), "search: meaning");
                 copies
             }
-        }
+        };
+        Ok::<_, SearchError>((qv, vectors))
     };
-    let (worded, vectors) = tokio::join!(worded, meaning);
+    let (worded, meaning) = tokio::join!(worded, meaning);
     let looked_up = t.elapsed();
-    let (worded, mut vectors): (_, HashMap<i64, Vec<f32>>) = (worded?, vectors?);
+    let ((ids, worded, words_done), (qv, mut vectors)) = (worded?, meaning?);
     let nearest = nearest(&qv, &vectors, MEANING_CANDIDATES);
     vectors.retain(|id, _| nearest.contains(id));
     let unembedded: Vec<i64> = ids
@@ -258,7 +263,7 @@ async fn search_in(
     let hits = rank(&query, Some(&qv), items, &vectors, req.limit);
     // Where a search's time goes (issue 23: p95 < 100 ms at 1M items).
     tracing::debug!(
-        ?embedded,
+        ?words_done,
         ?looked_up,
         ?read,
         ranked = ?t.elapsed(),
