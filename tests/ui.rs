@@ -374,6 +374,10 @@ fn search_finds_by_meaning_and_says_when_it_cannot() {
         );
         let (_, page) = get(port, "/ui/search?q=spacecraft+visiting+an+asteroid");
         assert!(first_result(&page).contains("Apophis"), "{page}");
+        // It has two of the query's words, and its row says so beside its
+        // similarity: the words raise it, and the order shows why.
+        assert!(page.contains("similarity 0."), "{page}");
+        assert!(page.contains("% of the words"), "{page}");
         browser(
             &format!("http://127.0.0.1:{port}/ui/search?q=inherited+blood+disorder+cured"),
             "-",

@@ -228,15 +228,23 @@ async fn search_page(State(st): State<UiState>, Query(q): Query<TokenQuery>) -> 
         .hits
         .iter()
         .map(|f| {
+            // The two things the order comes from, so that an item with
+            // the query's words above a closer one in meaning reads as
+            // what it is.
+            let words = format!("{:.0}% of the words", f.keyword_match * 100.0);
             let how = match f.similarity {
+                Some(s) if f.keyword_match > 0.0 => format!("similarity {s:.2} · {words}"),
                 Some(s) => format!("similarity {s:.2}"),
-                None => format!("{:.0}% of the words", f.keyword_match * 100.0),
+                None => words,
             };
             item_row(&f.item, &feedback, &states, Some(how))
         })
         .collect();
     let (how, note) = match results.ranking {
-        agg_app::search::Ranking::Meaning => ("best match by meaning first", None),
+        agg_app::search::Ranking::Meaning => (
+            "best match by meaning first, items with the query's words raised",
+            None,
+        ),
         agg_app::search::Ranking::Words { why } => (
             "keyword matches only",
             Some(format!(
