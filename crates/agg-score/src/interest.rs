@@ -525,7 +525,7 @@ impl Reason {
     pub fn describe(&self) -> String {
         let pts = format!("{:+.0}", self.points());
         match self {
-            Reason::NoStrongSignal => "no strong signal either way".to_string(),
+            Reason::NoStrongSignal => "nothing moves it far either way".to_string(),
             Reason::InterestPhrase {
                 phrase,
                 similarity,
