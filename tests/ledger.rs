@@ -241,3 +241,59 @@ fn a_second_run_says_what_it_skipped_and_the_page_keeps_its_items() {
     let delta = std::fs::read_to_string(dir.join("out/items.jsonl")).unwrap();
     assert_eq!(delta.lines().count(), jsonl.lines().count());
 }
+
+/// A process killed after it sent the day's digest but before it marked
+/// the items (another stage's crash can land there: the stages run at
+/// once): the next run sends nothing, and the items that digest holds are
+/// done, not material for tomorrow's (they were pending for ever, and the
+/// crash test above failed now and then).
+#[test]
+fn a_digest_sent_by_a_killed_process_marks_its_items_done_on_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    let smtp = Smtp::start(dir, &[]);
+    ok(agg(dir, &smtp).args(["run", "p.yaml"]).output().unwrap());
+    assert_eq!(smtp.messages().len(), 1);
+    let digest_pending = || -> serde_json::Value {
+        let status = text(&ok(agg(dir, &smtp)
+            .args(["status", "p.yaml", "--json"])
+            .output()
+            .unwrap()));
+        let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["agent"] == "digest")
+            .unwrap()["pending"]
+            .clone()
+    };
+    assert!(digest_pending().is_null() || digest_pending() == 0);
+    // As the killed process leaves it: the digest recorded as sent, the
+    // items not marked.
+    let forget = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute(\"DELETE FROM stage_ledger WHERE agent = 'digest'\")\n",
+        )
+        .arg(dir.join("agg.db"))
+        .status()
+        .expect("python3 with sqlite3");
+    assert!(forget.success());
+    assert_eq!(digest_pending(), 22);
+
+    let out = ok(agg(dir, &smtp).args(["run", "p.yaml"]).output().unwrap());
+    assert!(
+        text(&out).contains("already sent"),
+        "the day's digest is not sent twice: {}",
+        text(&out)
+    );
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(
+        digest_pending().is_null() || digest_pending() == 0,
+        "the items of the sent digest are done: {}",
+        digest_pending()
+    );
+}

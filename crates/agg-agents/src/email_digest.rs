@@ -418,9 +418,16 @@ impl Agent for EmailDigest {
                             ctx.defer(held);
                         }
                     }
+                    // The day's digest went out before this run: what it
+                    // holds is delivered, the rest waits for the next one.
+                    Status::AlreadyDone => {
+                        ctx.skip(note);
+                        let sent: std::collections::HashSet<i64> =
+                            o.items.iter().copied().collect();
+                        ctx.defer(taken.iter().copied().filter(|id| !sent.contains(id)));
+                    }
                     // Not sent by this run: the items wait for the next digest.
-                    Status::AlreadyDone
-                    | Status::Interrupted
+                    Status::Interrupted
                     | Status::ClaimedElsewhere
                     | Status::DryRun
                     | Status::Previewed => ctx.defer_all(note),

@@ -310,6 +310,12 @@ async fn settled_by_record(
         other => {
             out.status = Status::AlreadyDone;
             out.message_id = Some(rec.message_id);
+            // A sent digest's items were delivered, whichever process sent
+            // it (one killed before it could say so leaves them pending):
+            // they are done, not material for the next digest.
+            if other == DigestStatus::Sent {
+                out.items = rec.items;
+            }
             let at = rec
                 .sent_at
                 .unwrap_or(rec.created)
