@@ -1760,6 +1760,49 @@ async fn the_saga_state_is_saved_in_parts() {
     }
 }
 
+/// A retention plan that thins and deletes every stored item.
+fn forget_everything() -> agg_core::store::RetentionPlan {
+    agg_core::store::RetentionPlan {
+        delete_before: Utc::now() + chrono::Duration::days(1),
+        thin_before: Utc::now() + chrono::Duration::days(1),
+        keep_sagas: Vec::new(),
+        now: Utc::now(),
+    }
+}
+
+/// A SQLite file with three items embedded by model "m" (vector `v(id)`):
+/// its folder (kept while the file is used), path, store and item ids.
+async fn file_with_vectors(
+    prefix: &str,
+    v: impl Fn(i64) -> Vec<f32>,
+) -> (tempfile::TempDir, String, Arc<dyn Store>, Vec<i64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agg.db").to_str().unwrap().to_string();
+    let s = agg_store::open(&path).await.unwrap();
+    let mut batch: Vec<Item> = (0..3)
+        .map(|n| item(&format!("{prefix}{n}"), "x", 1))
+        .collect();
+    s.upsert_items(&mut batch).await.unwrap();
+    let ids: Vec<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
+    let rows: Vec<(i64, Vec<f32>)> = ids.iter().map(|id| (*id, v(*id))).collect();
+    s.put_embeddings("m", &rows).await.unwrap();
+    (dir, path, s, ids)
+}
+
+/// The file at `path` changed by `statements` (to look like an older
+/// version's) and opened again: its vectors paged anew, the mark gone.
+async fn reopened_after(path: &str, statements: &[&str]) -> Arc<dyn Store> {
+    tamper(path, statements).await;
+    let s = agg_store::open(path).await.unwrap();
+    assert!(
+        s.load_state("vector_pages_backfill")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    s
+}
+
 /// The vectors' compact copies (issue 23): written with the vectors, one
 /// an item (the last model's; another model's says so), close to the
 /// vector, dropped by retention; a store without them (older than
@@ -1796,13 +1839,7 @@ async fn vector_copies_follow_the_vectors() {
         let got = s.get_vector_copies("m", &ids).await.unwrap();
         assert!(got.other_model.is_empty() && got.vectors.len() == 4, "{d}");
         // Retention drops the copies with the vectors.
-        let plan = agg_core::store::RetentionPlan {
-            delete_before: Utc::now() + chrono::Duration::days(1),
-            thin_before: Utc::now() + chrono::Duration::days(1),
-            keep_sagas: Vec::new(),
-            now: Utc::now(),
-        };
-        s.apply_retention(&plan).await.unwrap();
+        s.apply_retention(&forget_everything()).await.unwrap();
         assert_eq!(
             s.get_vector_copies("m", &ids).await.unwrap(),
             agg_core::VectorCopies::default(),
@@ -1810,35 +1847,20 @@ async fn vector_copies_follow_the_vectors() {
         );
     }
     // A store without copies: made on opening, from the stored vectors.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agg.db");
-    let path = path.to_str().unwrap();
-    let s = agg_store::open(path).await.unwrap();
-    let mut batch: Vec<Item> = (0..3).map(|n| item(&format!("o{n}"), "x", 1)).collect();
-    s.upsert_items(&mut batch).await.unwrap();
-    let ids: Vec<i64> = batch.iter().map(|i| i.id.unwrap()).collect();
-    let rows: Vec<(i64, Vec<f32>)> = ids.iter().map(|id| (*id, v(*id))).collect();
-    s.put_embeddings("m", &rows).await.unwrap();
+    let (_dir, path, s, ids) = file_with_vectors("o", v).await;
     let before = s.get_vector_copies("m", &ids).await.unwrap();
     assert_eq!(before.vectors.len(), 3);
     drop(s);
     // As a store older than migration 0023 is.
-    tamper(
-        path,
+    let s = reopened_after(
+        &path,
         &[
             "DROP TABLE vector_bytes",
             "DELETE FROM _sqlx_migrations WHERE version = 23",
         ],
     )
     .await;
-    let s = agg_store::open(path).await.unwrap();
     assert_eq!(s.get_vector_copies("m", &ids).await.unwrap(), before);
-    assert!(
-        s.load_state("vector_pages_backfill")
-            .await
-            .unwrap()
-            .is_none()
-    );
 }
 
 /// The vector index's pages (issue 23): each vector's code, by id
@@ -1898,31 +1920,16 @@ async fn vector_pages_follow_the_vectors() {
         assert_eq!(again.len(), 5);
         assert_eq!(again[0], (ids[0], agg_vindex::code(&v(ids[0] + 1))));
         // Retention drops the codes with the vectors.
-        let plan = agg_core::store::RetentionPlan {
-            delete_before: Utc::now() + chrono::Duration::days(1),
-            thin_before: Utc::now() + chrono::Duration::days(1),
-            keep_sagas: Vec::new(),
-            now: Utc::now(),
-        };
-        s.apply_retention(&plan).await.unwrap();
+        s.apply_retention(&forget_everything()).await.unwrap();
         assert!(s.vector_pages("m", i64::MIN).await.unwrap().is_empty());
         assert!(s.vector_pages("other", i64::MIN).await.unwrap().is_empty());
     }
     // A store written before pages: its vectors are paged on opening.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("agg.db");
-    let path = path.to_str().unwrap();
-    let s = agg_store::open(path).await.unwrap();
-    let mut batch: Vec<Item> = (0..3).map(|n| item(&format!("o{n}"), "x", 1)).collect();
-    s.upsert_items(&mut batch).await.unwrap();
-    let rows: Vec<(i64, Vec<f32>)> = batch
-        .iter()
-        .map(|i| (i.id.unwrap(), v(i.id.unwrap())))
-        .collect();
-    s.put_embeddings("m", &rows).await.unwrap();
+    let (_dir, path, s, _) = file_with_vectors("o", v).await;
+    let path = path.as_str();
     let before = codes(&s.vector_pages("m", i64::MIN).await.unwrap());
     drop(s);
-    tamper(
+    let s = reopened_after(
         path,
         &[
             "DELETE FROM vector_pages",
@@ -1930,14 +1937,7 @@ async fn vector_pages_follow_the_vectors() {
         ],
     )
     .await;
-    let s = agg_store::open(path).await.unwrap();
     assert_eq!(codes(&s.vector_pages("m", i64::MIN).await.unwrap()), before);
-    assert!(
-        s.load_state("vector_pages_backfill")
-            .await
-            .unwrap()
-            .is_none()
-    );
     // A store paged before codes had a magnitude plane (migration 0022):
     // its sign-only pages go and every vector is paged again on opening.
     drop(s);
@@ -1948,7 +1948,7 @@ async fn vector_pages_follow_the_vectors() {
         .flat_map(|(_, c)| c[..c.len() / 2].to_vec())
         .collect());
     assert!(before.iter().all(|(id, _)| id.div_euclid(4096) == 0));
-    tamper(
+    let s = reopened_after(
         path,
         &[
             &format!("UPDATE vector_pages SET ids = X'{ids}', codes = X'{signs}' WHERE model = 'm' AND page = 0"),
@@ -1956,6 +1956,5 @@ async fn vector_pages_follow_the_vectors() {
         ],
     )
     .await;
-    let s = agg_store::open(path).await.unwrap();
     assert_eq!(codes(&s.vector_pages("m", i64::MIN).await.unwrap()), before);
 }
