@@ -20,6 +20,10 @@
 #             of 20, the p95 was the second slowest, one hiccup of the VM)
 #             of one topic ("harbour strike N"), then of 40 topics (each
 #             reads other vectors, maybe from disk)
+#   cold      with COLD=1 (root: it drops the page cache), the p95 of 40
+#             more topics with the kernel's page cache dropped before each
+#             query: the worst case, nothing of the store in memory but
+#             what the server holds itself (a line after the table)
 #   recall    recall@10 of search's vector index against an exact scan, 50
 #             stored vectors as queries (examples/search_recall.rs)
 #   db        size of the database file (after a checkpoint)
@@ -93,6 +97,13 @@ railway+strike central+bank space+launch film+festival earthquake+relief tax+ref
 housing+market olympic+games refugee+crisis trade+deal flood+warning school+funding privacy+law
 ai+regulation cancer+research stock+market drought+farmers cyber+attack royal+wedding
 bridge+collapse music+awards peace+talks fuel+shortage hospital+waiting border+dispute ocean+plastic"
+COLD_TOPICS="tidal+energy bee+decline subway+fares cocoa+prices polar+bears tariff+ruling drone+attack
+bail+reform asteroid+mission whale+stranding pipeline+leak factory+closure cricket+final ballet+tour
+ferry+strike coffee+harvest malaria+vaccine toll+road landslide+village spy+trial grain+corridor
+mayor+election arctic+ice mortgage+rates vaccine+rollout salmon+farming library+closures heatwave+deaths
+tunnel+project tiger+census currency+crisis sugar+tax fire+brigade submarine+deal cathedral+restoration
+bus+drivers wine+exports hacker+arrested canal+drought robot+surgery"
+: >"$WORK/cold.md"
 printf '| size | run, 20 new | run, nothing new | search | /ui/sagas | /ui/search p95 | /ui/search p95, 40 topics | index recall@10 | db |\n|---|---|---|---|---|---|---|---|---|\n' >"$WORK/table.md"
 for N in $SIZES; do
   DB=$WORK/store-$N.db
@@ -132,6 +143,13 @@ for N in $SIZES; do
   topics=$(for t in $TOPICS; do
       curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/ui/search?q=$t" || echo 999
     done | sort -n | awk '{v[NR]=$1} END {i=int(NR*0.95+0.999); printf "%.3f", v[i]}')
+  if [ "${COLD:-0}" = 1 ]; then
+    cold=$(for t in $COLD_TOPICS; do
+        sync; echo 3 >/proc/sys/vm/drop_caches
+        curl -fs -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port/ui/search?q=$t" || echo 999
+      done | sort -n | awk '{v[NR]=$1} END {printf "p50 %.3f s, p95 %.3f s", v[int(NR*0.5+0.5)], v[int(NR*0.95+0.999)]}')
+    echo "/ui/search at $N, 40 topics, the page cache dropped before each: $cold" | tee -a "$WORK/cold.md" >&2
+  fi
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
   recall=$("$RECALL" store "$DB" "$MODEL" 50 2>"$WORK/recall-$N.log" | tee -a "$WORK/recall-$N.log" | sed -n 's/.*recall@10 \([0-9.]*\).*/\1/p' | head -1)
   sqlite3 "$DB" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
@@ -145,7 +163,7 @@ for N in $SIZES; do
   printf '| %s | %s | %s | %s | %s s | %s s | %s s | %s | %s MB (engine state %s MB, %s sagas archived, %s saga events) |\n' \
     "$N" "$new" "$idle" "$search" "$sagas" "$uisearch" "$topics" "${recall:-?}" "$size" "$state" "$archived" "$events" | tee -a "$WORK/table.md" >&2
 done
-cat "$WORK/table.md"
+cat "$WORK/table.md" "$WORK/cold.md"
 # The target (issue 23): a run with 20 new items at most 1.2× its figure at
 # the first size: the ratio of the medians, and per round each size against
 # the first size's run of the same round (the runs next to each other in
