@@ -141,18 +141,23 @@ fn a_process_killed_between_stages_ends_like_a_clean_run() {
         support::liked_ids(&smtp_clean.messages()[0]).len()
     );
     // Nothing is left pending anywhere.
-    let status = text(&ok(agg(crashed.path(), &smtp)
-        .args(["status", "p.yaml", "--json"])
-        .output()
-        .unwrap()));
-    let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
-    for r in rows.as_array().unwrap() {
+    let rows = status(crashed.path(), &smtp);
+    for r in &rows {
         assert!(
             r["pending"].is_null() || r["pending"] == 0,
-            "{} still has pending items: {status}",
+            "{} still has pending items: {rows:#?}",
             r["agent"]
         );
     }
+}
+
+/// `agg status --json`: one row per agent.
+fn status(dir: &Path, smtp: &Smtp) -> Vec<serde_json::Value> {
+    let out = text(&ok(agg(dir, smtp)
+        .args(["status", "p.yaml", "--json"])
+        .output()
+        .unwrap()));
+    serde_json::from_str(&out).unwrap()
 }
 
 #[test]
@@ -256,14 +261,8 @@ fn a_digest_sent_by_a_killed_process_marks_its_items_done_on_the_next_run() {
     ok(agg(dir, &smtp).args(["run", "p.yaml"]).output().unwrap());
     assert_eq!(smtp.messages().len(), 1);
     let digest_pending = || -> serde_json::Value {
-        let status = text(&ok(agg(dir, &smtp)
-            .args(["status", "p.yaml", "--json"])
-            .output()
-            .unwrap()));
-        let rows: serde_json::Value = serde_json::from_str(&status).unwrap();
-        rows.as_array()
-            .unwrap()
-            .iter()
+        status(dir, &smtp)
+            .into_iter()
             .find(|r| r["agent"] == "digest")
             .unwrap()["pending"]
             .clone()
