@@ -195,6 +195,7 @@ pub(crate) async fn sqlite_search(
 
 /// `Store::search_text` on PostgreSQL: `ts_rank` over the GIN-indexed
 /// `item_search`, title words weighted above body words by the migration.
+/// The items are joined only for a date bound, as on SQLite.
 pub(crate) async fn postgres_search(
     pool: &sqlx::PgPool,
     q: &TextQuery,
@@ -202,20 +203,31 @@ pub(crate) async fn postgres_search(
     if q.words.is_empty() || q.limit == 0 {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
-        "SELECT s.item_id AS id, ts_rank(s.doc, query) AS rank
-         FROM item_search s
-         JOIN items i ON i.id = s.item_id,
-              to_tsquery('english', $1) query
-         WHERE s.doc @@ query AND ($2::timestamptz IS NULL OR i.sort_time >= $2)
-         ORDER BY rank DESC, s.item_id DESC LIMIT $3",
-    )
-    .bind(tsquery(&q.words))
-    .bind(q.since)
-    .bind(limit(q))
-    .fetch_all(pool)
-    .await
-    .context("full-text search failed")?;
+    let query = match q.since {
+        None => sqlx::query(
+            "SELECT s.item_id AS id, ts_rank(s.doc, query) AS rank
+             FROM item_search s, to_tsquery('english', $1) query
+             WHERE s.doc @@ query
+             ORDER BY rank DESC, s.item_id DESC LIMIT $2",
+        )
+        .bind(tsquery(&q.words)),
+        Some(since) => sqlx::query(
+            "SELECT s.item_id AS id, ts_rank(s.doc, query) AS rank
+             FROM item_search s
+             JOIN items i ON i.id = s.item_id,
+                  to_tsquery('english', $1) query
+             WHERE s.doc @@ query AND i.sort_time >= $2
+             ORDER BY rank DESC, s.item_id DESC LIMIT $3",
+        )
+        .bind(tsquery(&q.words))
+        .bind(since),
+    };
+    // The limit is the last placeholder of either.
+    let rows = query
+        .bind(limit(q))
+        .fetch_all(pool)
+        .await
+        .context("full-text search failed")?;
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get::<f32, _>("rank")?)))
         .collect()
