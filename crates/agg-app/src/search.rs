@@ -297,13 +297,15 @@ where
 }
 
 /// The compact copies of the vectors of `ids` (those that still have one:
-/// `Store::get_vector_copies`), read in parts at once ([`in_parts`]). Why
-/// copies: 500 guesses are scattered over the store, and read as stored
-/// each was ~3 random page reads (the key's index, the table, a 1.5 KB row);
-/// on a machine whose page cache does not hold the store, those reads were
-/// the largest part of a search at 1M items (38 of ~110 ms). A copy is
-/// about half as many reads (migration 0023), and its cosine is within ~0.001 of the stored vector's. An item
-/// whose copy is another model's (embedded by two) is read as stored.
+/// `Store::get_vector_copies`), read in parts at once ([`in_parts`]).
+///
+/// Why copies: 500 guesses are scattered over the store, and read as
+/// stored each was ~3 random page reads (the key's index, the table, a
+/// 1.5 KB row); on a machine whose page cache does not hold the store,
+/// those reads were the largest part of a search at 1M items (38 of ~110
+/// ms). A copy is about half as many reads (migration 0023), and its
+/// cosine is within ~0.001 of the stored vector's. An item whose copy is
+/// another model's (embedded by two) is read as stored.
 pub async fn vector_copies(
     store: &dyn Store,
     model: &str,
