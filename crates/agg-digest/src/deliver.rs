@@ -73,6 +73,8 @@ pub struct Outcome {
     pub subject: Option<String>,
     pub to: Vec<String>,
     pub message_id: Option<String>,
+    /// The items of the digest: sent, previewed or that would be sent; for
+    /// [`Status::AlreadyDone`], those the day's sent digest holds.
     pub items: Vec<i64>,
     /// One line per section, for `--dry-run`.
     pub summary: Vec<String>,

@@ -153,6 +153,24 @@ pub(crate) async fn backfill(pool: &sqlx::SqlitePool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The rows of a full-text lookup for `q`: `$undated` without a date
+/// bound, `$dated` (which joins the items for their `sort_time`) with one.
+/// Both take the match text as `$1` and the limit last, the date between.
+/// A macro, as in `shared.rs`: the two backends' queries are other types.
+macro_rules! ranked_matches {
+    ($pool:expr, $q:expr, $text:expr, $undated:expr, $dated:expr) => {{
+        let query = match $q.since {
+            None => sqlx::query($undated).bind($text),
+            Some(since) => sqlx::query($dated).bind($text).bind(since),
+        };
+        query
+            .bind(limit($q))
+            .fetch_all($pool)
+            .await
+            .context("full-text search failed")?
+    }};
+}
+
 /// `Store::search_text` on SQLite: FTS5's bm25, a title word weighing four
 /// body words; bm25 is lower for better matches, so it is negated.
 ///
@@ -166,28 +184,18 @@ pub(crate) async fn sqlite_search(
     if q.words.is_empty() || q.limit == 0 {
         return Ok(Vec::new());
     }
-    let query = match q.since {
-        None => sqlx::query(
-            "SELECT rowid AS id, bm25(items_fts, 4.0, 1.0) AS rank
-             FROM items_fts WHERE items_fts MATCH $1
-             ORDER BY rank LIMIT $2",
-        )
-        .bind(fts5_match(&q.words)),
-        Some(since) => sqlx::query(
-            "SELECT items_fts.rowid AS id, bm25(items_fts, 4.0, 1.0) AS rank
-             FROM items_fts JOIN items i ON i.id = items_fts.rowid
-             WHERE items_fts MATCH $1 AND i.sort_time >= $2
-             ORDER BY rank LIMIT $3",
-        )
-        .bind(fts5_match(&q.words))
-        .bind(since),
-    };
-    // The limit is the last placeholder of either.
-    let rows = query
-        .bind(limit(q))
-        .fetch_all(pool)
-        .await
-        .context("full-text search failed")?;
+    let rows = ranked_matches!(
+        pool,
+        q,
+        fts5_match(&q.words),
+        "SELECT rowid AS id, bm25(items_fts, 4.0, 1.0) AS rank
+         FROM items_fts WHERE items_fts MATCH $1
+         ORDER BY rank LIMIT $2",
+        "SELECT items_fts.rowid AS id, bm25(items_fts, 4.0, 1.0) AS rank
+         FROM items_fts JOIN items i ON i.id = items_fts.rowid
+         WHERE items_fts MATCH $1 AND i.sort_time >= $2
+         ORDER BY rank LIMIT $3"
+    );
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, -(r.try_get::<f64, _>("rank")? as f32))))
         .collect()
@@ -203,31 +211,21 @@ pub(crate) async fn postgres_search(
     if q.words.is_empty() || q.limit == 0 {
         return Ok(Vec::new());
     }
-    let query = match q.since {
-        None => sqlx::query(
-            "SELECT s.item_id AS id, ts_rank(s.doc, query) AS rank
-             FROM item_search s, to_tsquery('english', $1) query
-             WHERE s.doc @@ query
-             ORDER BY rank DESC, s.item_id DESC LIMIT $2",
-        )
-        .bind(tsquery(&q.words)),
-        Some(since) => sqlx::query(
-            "SELECT s.item_id AS id, ts_rank(s.doc, query) AS rank
-             FROM item_search s
-             JOIN items i ON i.id = s.item_id,
-                  to_tsquery('english', $1) query
-             WHERE s.doc @@ query AND i.sort_time >= $2
-             ORDER BY rank DESC, s.item_id DESC LIMIT $3",
-        )
-        .bind(tsquery(&q.words))
-        .bind(since),
-    };
-    // The limit is the last placeholder of either.
-    let rows = query
-        .bind(limit(q))
-        .fetch_all(pool)
-        .await
-        .context("full-text search failed")?;
+    let rows = ranked_matches!(
+        pool,
+        q,
+        tsquery(&q.words),
+        "SELECT s.item_id AS id, ts_rank(s.doc, query) AS rank
+         FROM item_search s, to_tsquery('english', $1) query
+         WHERE s.doc @@ query
+         ORDER BY rank DESC, s.item_id DESC LIMIT $2",
+        "SELECT s.item_id AS id, ts_rank(s.doc, query) AS rank
+         FROM item_search s
+         JOIN items i ON i.id = s.item_id,
+              to_tsquery('english', $1) query
+         WHERE s.doc @@ query AND i.sort_time >= $2
+         ORDER BY rank DESC, s.item_id DESC LIMIT $3"
+    );
     rows.iter()
         .map(|r| Ok((r.try_get("id")?, r.try_get::<f32, _>("rank")?)))
         .collect()
